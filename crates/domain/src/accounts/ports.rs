@@ -1,0 +1,118 @@
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::model::*;
+use crate::page::{Page, PageLimit};
+
+/// Why an account could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertAccountError {
+    /// An account with the same (normalised) email exists.
+    #[error("email already registered")]
+    Duplicate,
+    /// Anything else.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Storage of accounts.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait AccountRepository: Send + Sync {
+    /// Stores a new account. MUST return `Duplicate` if the email is taken.
+    async fn insert(&self, account: NewAccount) -> Result<Account, InsertAccountError>;
+
+    /// The account with this id. MUST return `Ok(None)` if there is none.
+    async fn find(&self, id: UserId) -> anyhow::Result<Option<Account>>;
+
+    /// The account with this email and its password hash, for sign-in. MUST return `Ok(None)`
+    /// if there is none.
+    async fn find_credentials(&self, email: &Email) -> anyhow::Result<Option<(Account, PasswordHash)>>;
+
+    /// Accounts matching the filter, oldest first (the order an admin works through them).
+    /// MUST return `Err` only for store failures; an unknown cursor yields an empty page.
+    async fn list(
+        &self,
+        filter: AccountFilter,
+        limit: PageLimit,
+        cursor: Option<String>,
+    ) -> anyhow::Result<Page<Account>>;
+
+    /// Sets status and reason only if the account is still in `expected` status, and revokes
+    /// every session when the new status may not sign in; one transaction. MUST return
+    /// `Ok(None)` if the account does not exist or its status is no longer `expected`.
+    async fn set_status(
+        &self,
+        id: UserId,
+        expected: AccountStatus,
+        status: AccountStatus,
+        reason: Option<String>,
+    ) -> anyhow::Result<Option<Account>>;
+
+    /// Changes the role. MUST return `Ok(None)` if the account does not exist.
+    async fn set_role(&self, id: UserId, role: Role) -> anyhow::Result<Option<Account>>;
+}
+
+/// Storage of sessions: tokens are only ever seen here as their hash.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SessionRepository: Send + Sync {
+    /// Stores a session for `user` under `token_hash`.
+    async fn create(
+        &self,
+        token_hash: &TokenHash,
+        user: UserId,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
+
+    /// The principal of an unexpired, unrevoked session, read fresh from the account (so role
+    /// and status changes apply at once). MUST return `Ok(None)` for an unknown, expired or
+    /// revoked token.
+    async fn principal(&self, token_hash: &TokenHash, now: DateTime<Utc>) -> anyhow::Result<Option<Principal>>;
+
+    /// Revokes one session. Revoking an unknown or revoked token is not an error.
+    async fn revoke(&self, token_hash: &TokenHash, now: DateTime<Utc>) -> anyhow::Result<()>;
+}
+
+/// Password hashing (argon2id in production; deliberately slow).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait PasswordHasher: Send + Sync {
+    /// Hashes a password with a fresh salt.
+    async fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash>;
+    /// Whether `password` matches `hash`. MUST return `Ok(false)` for a mismatch and for a
+    /// hash it cannot parse.
+    async fn verify(&self, password: &Password, hash: &PasswordHash) -> anyhow::Result<bool>;
+    /// Spends the same time as a real verification, so that an unknown email cannot be told
+    /// apart from a wrong password by timing.
+    async fn waste_time(&self, password: &Password);
+}
+
+/// Makes session tokens.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait TokenIssuer: Send + Sync {
+    /// A fresh random token (at least 128 bits) and its digest.
+    fn issue(&self) -> (SessionToken, TokenHash);
+    /// The digest of a token a client presented.
+    fn digest(&self, token: &str) -> TokenHash;
+}
+
+/// Where a sign-in attempt comes from, for throttling.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientAddr {
+    /// A network peer.
+    Ip(IpAddr),
+    /// Not known (e.g. in-process calls).
+    Unknown,
+}
+
+/// Limits sign-in attempts per account and per client address.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait LoginThrottle: Send + Sync {
+    /// Counts an attempt for this email and address. MUST return `Err(seconds)` when either
+    /// has used up its allowance, and then not let the attempt through.
+    fn attempt(&self, email: &str, client: ClientAddr) -> Result<(), u64>;
+}

@@ -1,0 +1,146 @@
+//! Admin-managed categories that tickets (and later FAQ entries) belong to.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::accounts::Principal;
+use crate::error::{Conflict, Error};
+
+/// A category's identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CategoryId(i64);
+
+impl CategoryId {
+    /// Wraps a stored identifier.
+    pub fn new(id: i64) -> Self {
+        Self(id)
+    }
+    /// The raw identifier.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// A category name: trimmed, 2–60 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryName(String);
+
+impl CategoryName {
+    /// Validates a name.
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let name = raw.trim();
+        let n = name.chars().count();
+        if !(2..=60).contains(&n) || name.chars().any(char::is_control) {
+            return Err(Error::invalid("name", "invalid_length", "category name must be 2 to 60 characters"));
+        }
+        Ok(Self(name.to_owned()))
+    }
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A category.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Category {
+    /// Identifier.
+    pub id: CategoryId,
+    /// Unique name.
+    pub name: CategoryName,
+    /// What belongs here, for people choosing a category.
+    pub description: String,
+    /// Sort position in lists (ascending).
+    pub position: i32,
+}
+
+/// A category to create.
+#[derive(Debug, Clone)]
+pub struct NewCategory {
+    /// Unique name.
+    pub name: CategoryName,
+    /// What belongs here.
+    pub description: String,
+    /// Sort position.
+    pub position: i32,
+}
+
+/// Why a category could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertCategoryError {
+    /// The name is taken (case-insensitively).
+    #[error("duplicate category")]
+    Duplicate,
+    /// Anything else.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Storage of categories.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait CategoryRepository: Send + Sync {
+    /// All categories by position, then name.
+    async fn list(&self) -> anyhow::Result<Vec<Category>>;
+    /// One category. MUST return `Ok(None)` if there is none.
+    async fn find(&self, id: CategoryId) -> anyhow::Result<Option<Category>>;
+    /// Stores a category. MUST return `Duplicate` if the name is taken.
+    async fn insert(&self, category: NewCategory) -> Result<Category, InsertCategoryError>;
+}
+
+/// Category management.
+#[derive(Clone)]
+pub struct CategoryService {
+    categories: Arc<dyn CategoryRepository>,
+}
+
+impl CategoryService {
+    /// Wires the service to its port.
+    pub fn new(categories: Arc<dyn CategoryRepository>) -> Self {
+        Self { categories }
+    }
+
+    /// Every category; any active account may read them.
+    pub async fn list(&self, principal: &Principal) -> Result<Vec<Category>, Error> {
+        principal.require_active()?;
+        Ok(self.categories.list().await?)
+    }
+
+    /// Creates a category (admins only).
+    pub async fn create(
+        &self,
+        principal: &Principal,
+        name: &str,
+        description: &str,
+        position: Option<i32>,
+    ) -> Result<Category, Error> {
+        principal.require_admin()?;
+        self.create_unchecked(name, description, position).await
+    }
+
+    /// Creates a category on an operator's behalf (seed, CLI).
+    pub async fn create_unchecked(
+        &self,
+        name: &str,
+        description: &str,
+        position: Option<i32>,
+    ) -> Result<Category, Error> {
+        let name = CategoryName::parse(name)?;
+        let description = description.trim();
+        if description.chars().count() > 500 {
+            return Err(Error::invalid("description", "too_long", "description must be at most 500 characters"));
+        }
+        let position = match position {
+            Some(p) => p,
+            None => self.categories.list().await?.iter().map(|c| c.position + 1).max().unwrap_or(0),
+        };
+        self.categories
+            .insert(NewCategory { name, description: description.to_owned(), position })
+            .await
+            .map_err(|e| match e {
+                InsertCategoryError::Duplicate => Error::Conflict(Conflict::CategoryExists),
+                InsertCategoryError::Unknown(e) => Error::Unknown(e),
+            })
+    }
+}

@@ -1,0 +1,188 @@
+//! The domain's error vocabulary.
+//!
+//! Each variant has exactly one meaning for a client (the HTTP layer maps it variant by
+//! variant: invalid → 422, unauthenticated → 401, forbidden → 403, not found → 404,
+//! conflict → 409, throttled → 429, unknown → 500). Refusals carry a machine-readable reason.
+
+use std::fmt;
+
+/// What a domain service can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A value the client gave is not acceptable.
+    #[error("{message}")]
+    Invalid {
+        /// The field (as the client named it) that is wrong.
+        field: &'static str,
+        /// A machine-readable reason, e.g. `too_long`.
+        code: &'static str,
+        /// A sentence for people.
+        message: String,
+    },
+    /// No valid session: the client must sign in.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Sign-in failed. Deliberately says nothing about which part was wrong.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// The principal is known but may not do this.
+    #[error("{0}")]
+    Forbidden(Forbidden),
+    /// The thing does not exist (or the principal may not know that it does).
+    #[error("{0} not found")]
+    NotFound(Resource),
+    /// The request contradicts the current state.
+    #[error("{0}")]
+    Conflict(Conflict),
+    /// Too many attempts; try again later.
+    #[error("too many attempts, retry in {retry_after_secs} s")]
+    Throttled {
+        /// Seconds until a new attempt may succeed.
+        retry_after_secs: u64,
+    },
+    /// Something broke that the client cannot fix (a store outage, a bug).
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+impl Error {
+    /// Shorthand for [`Error::Invalid`].
+    pub fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            field,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Why a principal is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forbidden {
+    /// The account waits for an admin's approval.
+    AccountPending,
+    /// The account was rejected or deactivated.
+    AccountInactive,
+    /// The role does not allow this action.
+    RoleNotAllowed,
+    /// Only the ticket's creator (or staff) may do this.
+    NotOwner,
+    /// Students may not vote on their own ticket.
+    OwnTicket,
+    /// Students may request at most `high`; `urgent` is set by staff.
+    PriorityNotAllowed,
+    /// The ticket can no longer be edited by its creator.
+    TicketLocked,
+}
+
+impl Forbidden {
+    /// The machine-readable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::AccountPending => "account_pending",
+            Self::AccountInactive => "account_inactive",
+            Self::RoleNotAllowed => "role_not_allowed",
+            Self::NotOwner => "not_owner",
+            Self::OwnTicket => "own_ticket",
+            Self::PriorityNotAllowed => "priority_not_allowed",
+            Self::TicketLocked => "ticket_locked",
+        }
+    }
+}
+
+impl fmt::Display for Forbidden {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::AccountPending => "your account is waiting for an admin's approval",
+            Self::AccountInactive => "your account is not active",
+            Self::RoleNotAllowed => "your role does not allow this action",
+            Self::NotOwner => "only the ticket's creator or staff may do this",
+            Self::OwnTicket => "you cannot vote on your own ticket",
+            Self::PriorityNotAllowed => "students may request at most high priority",
+            Self::TicketLocked => "the ticket can only be edited by its creator while it is open",
+        })
+    }
+}
+
+/// The kinds of things that can be missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// An account.
+    Account,
+    /// A ticket.
+    Ticket,
+    /// A category.
+    Category,
+}
+
+impl Resource {
+    /// The machine-readable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Account => "account_not_found",
+            Self::Ticket => "ticket_not_found",
+            Self::Category => "category_not_found",
+        }
+    }
+}
+
+impl fmt::Display for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Account => "account",
+            Self::Ticket => "ticket",
+            Self::Category => "category",
+        })
+    }
+}
+
+/// Why a request contradicts the current state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Conflict {
+    /// An account with this email exists.
+    EmailTaken,
+    /// A category with this name exists.
+    CategoryExists,
+    /// The state machine does not allow this status change.
+    IllegalTransition {
+        /// The current status.
+        from: &'static str,
+        /// The requested status.
+        to: &'static str,
+    },
+    /// The account was already approved or rejected.
+    AlreadyDecided,
+    /// The ticket changed since it was read; reload and retry.
+    StaleUpdate,
+    /// Votes are closed on a closed ticket.
+    TicketClosed,
+}
+
+impl Conflict {
+    /// The machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::EmailTaken => "email_taken",
+            Self::CategoryExists => "category_exists",
+            Self::IllegalTransition { .. } => "illegal_transition",
+            Self::AlreadyDecided => "already_decided",
+            Self::StaleUpdate => "stale_update",
+            Self::TicketClosed => "ticket_closed",
+        }
+    }
+}
+
+impl fmt::Display for Conflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EmailTaken => f.write_str("an account with this email already exists"),
+            Self::CategoryExists => f.write_str("a category with this name already exists"),
+            Self::IllegalTransition { from, to } => {
+                write!(f, "a ticket cannot go from {from} to {to}")
+            }
+            Self::AlreadyDecided => f.write_str("this account was already approved or rejected"),
+            Self::StaleUpdate => f.write_str("the ticket changed meanwhile; reload and retry"),
+            Self::TicketClosed => f.write_str("the ticket is closed"),
+        }
+    }
+}

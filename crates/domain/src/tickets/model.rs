@@ -1,0 +1,385 @@
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::status::{Priority, Status};
+use crate::accounts::UserId;
+use crate::categories::CategoryId;
+use crate::error::Error;
+use crate::page::PageLimit;
+
+/// A ticket's identifier, shown to people as its number (`#1042`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TicketId(i64);
+
+impl TicketId {
+    /// Wraps a stored identifier.
+    pub fn new(id: i64) -> Self {
+        Self(id)
+    }
+    /// The raw identifier.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+impl fmt::Display for TicketId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// A ticket title: trimmed, 5–150 characters, one line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Title(String);
+
+impl Title {
+    /// Fewest characters.
+    pub const MIN_CHARS: usize = 5;
+    /// Most characters.
+    pub const MAX_CHARS: usize = 150;
+
+    /// Validates a title.
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let title = raw.trim();
+        let n = title.chars().count();
+        if n < Self::MIN_CHARS {
+            return Err(Error::invalid(
+                "title",
+                "too_short",
+                format!("title must be at least {} characters", Self::MIN_CHARS),
+            ));
+        }
+        if n > Self::MAX_CHARS {
+            return Err(Error::invalid(
+                "title",
+                "too_long",
+                format!("title must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if title.chars().any(char::is_control) {
+            return Err(Error::invalid("title", "invalid_characters", "title must be a single line of text"));
+        }
+        Ok(Self(title.to_owned()))
+    }
+
+    /// The title.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A ticket description in Markdown: at most 20,000 characters (may be empty).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Description(String);
+
+impl Description {
+    /// Most characters.
+    pub const MAX_CHARS: usize = 20_000;
+
+    /// Validates a description. Markdown is stored as written and sanitised when rendered.
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let text = raw.trim();
+        if text.chars().count() > Self::MAX_CHARS {
+            return Err(Error::invalid(
+                "description",
+                "too_long",
+                format!("description must be at most {} characters", Self::MAX_CHARS),
+            ));
+        }
+        if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            return Err(Error::invalid("description", "invalid_characters", "description contains control characters"));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The Markdown source.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A tag: lower-case letters, digits and `-`, 1–32 characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tag(String);
+
+impl Tag {
+    /// Most characters.
+    pub const MAX_CHARS: usize = 32;
+
+    /// Validates and normalises a tag (`"Exam Results"` → `"exam-results"`).
+    pub fn parse(raw: &str) -> Result<Self, Error> {
+        let tag: String = raw
+            .trim()
+            .to_lowercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join("-");
+        let ok = !tag.is_empty()
+            && tag.chars().count() <= Self::MAX_CHARS
+            && tag.chars().all(|c| c.is_alphanumeric() || c == '-');
+        if !ok {
+            return Err(Error::invalid(
+                "tags",
+                "invalid_tag",
+                format!("tags are 1 to {} letters, digits or dashes", Self::MAX_CHARS),
+            ));
+        }
+        Ok(Self(tag))
+    }
+
+    /// The tag.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Up to five distinct tags, sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Tags(Vec<Tag>);
+
+impl Tags {
+    /// Most tags on a ticket.
+    pub const MAX: usize = 5;
+
+    /// Validates a list of tags; duplicates collapse.
+    pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Self, Error> {
+        let mut tags = raw.iter().map(|t| Tag::parse(t.as_ref())).collect::<Result<Vec<_>, _>>()?;
+        tags.sort();
+        tags.dedup();
+        if tags.len() > Self::MAX {
+            return Err(Error::invalid("tags", "too_many", format!("a ticket has at most {} tags", Self::MAX)));
+        }
+        Ok(Self(tags))
+    }
+
+    /// The tags.
+    pub fn as_slice(&self) -> &[Tag] {
+        &self.0
+    }
+
+    /// The tags as strings.
+    pub fn to_strings(&self) -> Vec<String> {
+        self.0.iter().map(|t| t.0.clone()).collect()
+    }
+}
+
+/// A ticket.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ticket {
+    /// Identifier and number.
+    pub id: TicketId,
+    /// One-line summary.
+    pub title: Title,
+    /// Markdown body.
+    pub description: Description,
+    /// Where it belongs.
+    pub category_id: CategoryId,
+    /// Free labels.
+    pub tags: Tags,
+    /// How urgent.
+    pub priority: Priority,
+    /// Where it is in its life.
+    pub status: Status,
+    /// Who raised it.
+    pub creator_id: UserId,
+    /// The creator's display name.
+    pub creator_name: String,
+    /// When it was raised.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// How many "me too" votes it has.
+    pub vote_count: u32,
+    /// Optimistic-concurrency version, bumped by every edit.
+    pub version: i64,
+}
+
+/// A ticket as one viewer sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketView {
+    /// The ticket.
+    pub ticket: Ticket,
+    /// Whether the viewer has voted on it.
+    pub voted: bool,
+}
+
+/// A new ticket, validated and ready to store.
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    /// One-line summary.
+    pub title: Title,
+    /// Markdown body.
+    pub description: Description,
+    /// Where it belongs.
+    pub category_id: CategoryId,
+    /// Free labels.
+    pub tags: Tags,
+    /// How urgent.
+    pub priority: Priority,
+    /// Who raises it.
+    pub creator_id: UserId,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One recorded change of a ticket (what); [`TicketEvent`] adds who and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Change {
+    /// The ticket was raised.
+    Created {
+        /// Its title then.
+        title: String,
+        /// Its priority then.
+        priority: String,
+    },
+    /// The title changed.
+    TitleChanged {
+        /// Before.
+        from: String,
+        /// After.
+        to: String,
+    },
+    /// The description changed (the text itself is not repeated in the history).
+    DescriptionChanged,
+    /// The category changed.
+    CategoryChanged {
+        /// Before.
+        from: i64,
+        /// After.
+        to: i64,
+    },
+    /// The tags changed.
+    TagsChanged {
+        /// Before.
+        from: Vec<String>,
+        /// After.
+        to: Vec<String>,
+    },
+    /// The priority changed.
+    PriorityChanged {
+        /// Before.
+        from: String,
+        /// After.
+        to: String,
+    },
+    /// The status changed.
+    StatusChanged {
+        /// Before.
+        from: String,
+        /// After.
+        to: String,
+    },
+    /// Someone voted.
+    VoteCast,
+    /// Someone took their vote back.
+    VoteRetracted,
+}
+
+/// A recorded change with its actor and time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketEvent {
+    /// Order of recording.
+    pub id: i64,
+    /// The ticket.
+    pub ticket_id: TicketId,
+    /// Who.
+    pub actor_id: UserId,
+    /// Their display name.
+    pub actor_name: String,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// What.
+    pub change: Change,
+}
+
+/// A ticket listing's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TicketSort {
+    /// Newest first.
+    #[default]
+    Newest,
+    /// Most votes first (newest first among equals).
+    MostVotes,
+    /// Queue order (see [`crate::tickets::queue`]).
+    Queue,
+}
+
+impl TicketSort {
+    /// Every sort.
+    pub const ALL: [TicketSort; 3] = [TicketSort::Newest, TicketSort::MostVotes, TicketSort::Queue];
+
+    /// The stable name used in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TicketSort::Newest => "newest",
+            TicketSort::MostVotes => "votes",
+            TicketSort::Queue => "queue",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+/// A ticket listing request, resolved against the viewer.
+#[derive(Debug, Clone)]
+pub struct TicketQuery {
+    /// Who is looking (for `mine`, `voted` and the `voted` flag).
+    pub viewer: UserId,
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only this priority.
+    pub priority: Option<Priority>,
+    /// Only this category.
+    pub category_id: Option<CategoryId>,
+    /// Only tickets with this tag.
+    pub tag: Option<Tag>,
+    /// Only tickets the viewer raised.
+    pub mine: bool,
+    /// Only tickets the viewer voted on.
+    pub voted_by_me: bool,
+    /// Words that must appear in the title or description.
+    pub text: Option<String>,
+    /// Order.
+    pub sort: TicketSort,
+    /// Page size.
+    pub limit: PageLimit,
+    /// Where the previous page ended.
+    pub cursor: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_bounded() {
+        assert!(Title::parse("abcd").is_err());
+        assert!(Title::parse("  abcde ").is_ok());
+        assert!(Title::parse(&"é".repeat(150)).is_ok());
+        assert!(Title::parse(&"é".repeat(151)).is_err());
+        assert!(Title::parse("two\nlines").is_err());
+    }
+
+    #[test]
+    fn descriptions_are_bounded() {
+        assert!(Description::parse("").is_ok());
+        assert!(Description::parse(&"x".repeat(20_000)).is_ok());
+        assert!(Description::parse(&"x".repeat(20_001)).is_err());
+        assert!(Description::parse("a\n\tb").is_ok());
+    }
+
+    #[test]
+    fn tags_normalise_dedupe_and_cap() {
+        let tags = Tags::parse(&["Exam Results", "exam-results", "fees"]).unwrap();
+        assert_eq!(tags.to_strings(), vec!["exam-results", "fees"]);
+        assert!(Tags::parse(&["a", "b", "c", "d", "e", "f"]).is_err());
+        assert!(Tags::parse(&["no/slash"]).is_err());
+        assert!(Tags::parse(&[""]).is_err());
+    }
+}

@@ -1,0 +1,55 @@
+use async_trait::async_trait;
+
+use super::model::*;
+use crate::accounts::UserId;
+use crate::page::Page;
+
+/// Why an edit could not be stored.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateTicketError {
+    /// The ticket's version is no longer the one the edit was based on.
+    #[error("stale update")]
+    Stale,
+    /// There is no such ticket.
+    #[error("ticket not found")]
+    NotFound,
+    /// Anything else.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Why a listing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListTicketsError {
+    /// The cursor was not made by this listing.
+    #[error("invalid cursor")]
+    InvalidCursor,
+    /// Anything else.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Storage of tickets and their history.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait TicketRepository: Send + Sync {
+    /// Stores a new ticket with its `Created` event and queue key; one transaction.
+    async fn create(&self, ticket: NewTicket) -> anyhow::Result<Ticket>;
+
+    /// A ticket as `viewer` sees it. MUST return `Ok(None)` if there is none.
+    async fn get(&self, id: TicketId, viewer: UserId) -> anyhow::Result<Option<TicketView>>;
+
+    /// Writes the edited fields of `updated` and the `changes` (as events by `actor` at
+    /// `updated.updated_at`) if the stored version is still `updated.version`; bumps the
+    /// version and recomputes the queue key from the stored vote count; one transaction.
+    /// MUST return `Stale` if the version moved on and `NotFound` if the ticket is gone.
+    async fn update(&self, updated: Ticket, changes: Vec<Change>, actor: UserId) -> Result<Ticket, UpdateTicketError>;
+
+    /// A page of tickets matching the query. MUST return `InvalidCursor` for a cursor it
+    /// did not make for the same sort.
+    async fn list(&self, query: TicketQuery) -> Result<Page<TicketView>, ListTicketsError>;
+
+    /// The ticket's events, oldest first.
+    async fn history(&self, id: TicketId) -> anyhow::Result<Vec<TicketEvent>>;
+}
+

@@ -1,0 +1,478 @@
+use std::sync::Arc;
+
+use super::model::*;
+use super::ports::*;
+use super::status::{Priority, Status};
+use crate::accounts::{Principal, Role};
+use crate::categories::{CategoryId, CategoryRepository};
+use crate::clock::Clock;
+use crate::error::{Conflict, Error, Forbidden, Resource};
+use crate::page::{Page, PageLimit};
+
+/// A ticket as a client drafted it.
+#[derive(Debug, Clone, Default)]
+pub struct TicketDraft {
+    /// Title.
+    pub title: String,
+    /// Markdown description.
+    pub description: String,
+    /// Category.
+    pub category_id: i64,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Requested priority (`medium` when absent).
+    pub priority: Option<Priority>,
+}
+
+/// The fields a client wants to change; absent fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct TicketPatch {
+    /// New title.
+    pub title: Option<String>,
+    /// New description.
+    pub description: Option<String>,
+    /// New category.
+    pub category_id: Option<i64>,
+    /// New tags (replacing the old ones).
+    pub tags: Option<Vec<String>>,
+    /// New priority.
+    pub priority: Option<Priority>,
+    /// New status (through the status machine).
+    pub status: Option<Status>,
+}
+
+/// A listing request as the client sent it.
+#[derive(Debug, Clone, Default)]
+pub struct TicketFilter {
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only this priority.
+    pub priority: Option<Priority>,
+    /// Only this category.
+    pub category_id: Option<i64>,
+    /// Only this tag.
+    pub tag: Option<String>,
+    /// Only mine.
+    pub mine: bool,
+    /// Only those I voted on.
+    pub voted_by_me: bool,
+    /// Text search.
+    pub q: Option<String>,
+    /// Order.
+    pub sort: TicketSort,
+    /// Page size.
+    pub limit: Option<u32>,
+    /// Continuation.
+    pub cursor: Option<String>,
+}
+
+/// Who may do what to a ticket: pure rules, table-tested below.
+pub mod policy {
+    use super::*;
+
+    /// Whether `principal` may change title, description, category or tags.
+    pub fn may_edit_content(principal: &Principal, ticket: &Ticket) -> Result<(), Forbidden> {
+        match principal.role {
+            Role::Support | Role::Admin => Ok(()),
+            Role::Student if ticket.creator_id != principal.id => Err(Forbidden::NotOwner),
+            Role::Student if ticket.status == Status::Open => Ok(()),
+            Role::Student => Err(Forbidden::TicketLocked),
+        }
+    }
+
+    /// Whether `principal` may set `priority` on a ticket (new when `ticket` is `None`).
+    pub fn may_set_priority(principal: &Principal, ticket: Option<&Ticket>, priority: Priority) -> Result<(), Forbidden> {
+        match principal.role {
+            Role::Support | Role::Admin => Ok(()),
+            Role::Student => {
+                if let Some(t) = ticket {
+                    may_edit_content(principal, t)?;
+                }
+                if priority.student_may_request() {
+                    Ok(())
+                } else {
+                    Err(Forbidden::PriorityNotAllowed)
+                }
+            }
+        }
+    }
+
+    /// Whether `principal` may move a ticket from its status to `to` (the status machine
+    /// decides separately whether the move itself is legal). Students may only reopen their
+    /// own resolved ticket.
+    pub fn may_change_status(principal: &Principal, ticket: &Ticket, to: Status) -> Result<(), Forbidden> {
+        match principal.role {
+            Role::Support | Role::Admin => Ok(()),
+            Role::Student if ticket.creator_id != principal.id => Err(Forbidden::NotOwner),
+            Role::Student if ticket.status == Status::Resolved && to == Status::Open => Ok(()),
+            Role::Student => Err(Forbidden::RoleNotAllowed),
+        }
+    }
+
+    /// Whether `principal` may vote on (or retract a vote from) `ticket`.
+    pub fn may_vote(principal: &Principal, ticket: &Ticket) -> Result<(), Error> {
+        match principal.role {
+            Role::Support | Role::Admin => return Err(Error::Forbidden(Forbidden::RoleNotAllowed)),
+            Role::Student => {}
+        }
+        if ticket.creator_id == principal.id {
+            return Err(Error::Forbidden(Forbidden::OwnTicket));
+        }
+        match ticket.status {
+            Status::Open | Status::InProgress | Status::Resolved => Ok(()),
+            Status::Closed | Status::Merged => Err(Error::Conflict(Conflict::TicketClosed)),
+        }
+    }
+}
+
+/// Raising, reading, editing and listing tickets.
+#[derive(Clone)]
+pub struct TicketService {
+    tickets: Arc<dyn TicketRepository>,
+    categories: Arc<dyn CategoryRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+impl TicketService {
+    /// Wires the service to its ports.
+    pub fn new(
+        tickets: Arc<dyn TicketRepository>,
+        categories: Arc<dyn CategoryRepository>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { tickets, categories, clock }
+    }
+
+    async fn category(&self, id: i64) -> Result<CategoryId, Error> {
+        let id = CategoryId::new(id);
+        match self.categories.find(id).await? {
+            Some(c) => Ok(c.id),
+            None => Err(Error::invalid("category_id", "unknown_category", "there is no such category")),
+        }
+    }
+
+    /// Raises a ticket for the principal.
+    pub async fn create(&self, principal: &Principal, draft: TicketDraft) -> Result<TicketView, Error> {
+        principal.require_active()?;
+        let title = Title::parse(&draft.title)?;
+        let description = Description::parse(&draft.description)?;
+        let tags = Tags::parse(&draft.tags)?;
+        let priority = draft.priority.unwrap_or(Priority::Medium);
+        policy::may_set_priority(principal, None, priority).map_err(Error::Forbidden)?;
+        let category_id = self.category(draft.category_id).await?;
+        let ticket = self
+            .tickets
+            .create(NewTicket {
+                title,
+                description,
+                category_id,
+                tags,
+                priority,
+                creator_id: principal.id,
+                created_at: self.clock.now(),
+            })
+            .await?;
+        Ok(TicketView { ticket, voted: false })
+    }
+
+    /// One ticket as the principal sees it.
+    pub async fn get(&self, principal: &Principal, id: TicketId) -> Result<TicketView, Error> {
+        principal.require_active()?;
+        self.tickets.get(id, principal.id).await?.ok_or(Error::NotFound(Resource::Ticket))
+    }
+
+    /// Applies a patch: validates every field, checks each permission, runs status changes
+    /// through the status machine and records one event per changed field.
+    pub async fn edit(&self, principal: &Principal, id: TicketId, patch: TicketPatch) -> Result<TicketView, Error> {
+        let view = self.get(principal, id).await?;
+        let before = view.ticket;
+        let mut after = before.clone();
+        let mut changes = Vec::new();
+
+        if let Some(raw) = &patch.title {
+            let title = Title::parse(raw)?;
+            if title != before.title {
+                changes.push(Change::TitleChanged { from: before.title.as_str().into(), to: title.as_str().into() });
+                after.title = title;
+            }
+        }
+        if let Some(raw) = &patch.description {
+            let description = Description::parse(raw)?;
+            if description != before.description {
+                changes.push(Change::DescriptionChanged);
+                after.description = description;
+            }
+        }
+        if let Some(raw) = &patch.tags {
+            let tags = Tags::parse(raw)?;
+            if tags != before.tags {
+                changes.push(Change::TagsChanged { from: before.tags.to_strings(), to: tags.to_strings() });
+                after.tags = tags;
+            }
+        }
+        if let Some(raw) = patch.category_id {
+            let category_id = self.category(raw).await?;
+            if category_id != before.category_id {
+                changes.push(Change::CategoryChanged { from: before.category_id.get(), to: category_id.get() });
+                after.category_id = category_id;
+            }
+        }
+        if !changes.is_empty() {
+            policy::may_edit_content(principal, &before).map_err(Error::Forbidden)?;
+        }
+        if let Some(priority) = patch.priority {
+            if priority != before.priority {
+                policy::may_set_priority(principal, Some(&before), priority).map_err(Error::Forbidden)?;
+                changes.push(Change::PriorityChanged { from: before.priority.as_str().into(), to: priority.as_str().into() });
+                after.priority = priority;
+            }
+        }
+        if let Some(status) = patch.status {
+            if status != before.status {
+                policy::may_change_status(principal, &before, status).map_err(Error::Forbidden)?;
+                after.status = before.status.transition(status)?;
+                changes.push(Change::StatusChanged { from: before.status.as_str().into(), to: status.as_str().into() });
+            }
+        }
+        if changes.is_empty() {
+            return Ok(TicketView { ticket: before, voted: view.voted });
+        }
+        after.updated_at = self.clock.now();
+        let ticket = self.tickets.update(after, changes, principal.id).await.map_err(|e| match e {
+            UpdateTicketError::Stale => Error::Conflict(Conflict::StaleUpdate),
+            UpdateTicketError::NotFound => Error::NotFound(Resource::Ticket),
+            UpdateTicketError::Unknown(e) => Error::Unknown(e),
+        })?;
+        Ok(TicketView { ticket, voted: view.voted })
+    }
+
+    /// A page of tickets.
+    pub async fn list(&self, principal: &Principal, filter: TicketFilter) -> Result<Page<TicketView>, Error> {
+        principal.require_active()?;
+        let text = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(str::to_owned);
+        if text.as_ref().is_some_and(|q| q.chars().count() > 200) {
+            return Err(Error::invalid("q", "too_long", "search text must be at most 200 characters"));
+        }
+        let query = TicketQuery {
+            viewer: principal.id,
+            status: filter.status,
+            priority: filter.priority,
+            category_id: filter.category_id.map(CategoryId::new),
+            tag: filter.tag.as_deref().map(Tag::parse).transpose().map_err(|_| {
+                Error::invalid("tag", "invalid_tag", "tags are letters, digits or dashes")
+            })?,
+            mine: filter.mine,
+            voted_by_me: filter.voted_by_me,
+            text,
+            sort: filter.sort,
+            limit: PageLimit::new(filter.limit)?,
+            cursor: filter.cursor,
+        };
+        self.tickets.list(query).await.map_err(|e| match e {
+            ListTicketsError::InvalidCursor => Error::invalid("cursor", "invalid_cursor", "the cursor is not valid for this listing"),
+            ListTicketsError::Unknown(e) => Error::Unknown(e),
+        })
+    }
+
+    /// The ticket's history, oldest first.
+    pub async fn history(&self, principal: &Principal, id: TicketId) -> Result<Vec<TicketEvent>, Error> {
+        self.get(principal, id).await?;
+        Ok(self.tickets.history(id).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::{AccountStatus, UserId};
+    use crate::categories::{Category, CategoryName, MockCategoryRepository};
+    use crate::clock::FixedClock;
+    use chrono::{TimeZone, Utc};
+
+    fn principal(id: i64, role: Role) -> Principal {
+        Principal { id: UserId::new(id), role, status: AccountStatus::Active }
+    }
+
+    fn ticket(creator: i64, status: Status) -> Ticket {
+        let t = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        Ticket {
+            id: TicketId::new(10),
+            title: Title::parse("Exam results missing").unwrap(),
+            description: Description::parse("My quiz 2 grade is not shown").unwrap(),
+            category_id: CategoryId::new(1),
+            tags: Tags::default(),
+            priority: Priority::Medium,
+            status,
+            creator_id: UserId::new(creator),
+            creator_name: "Ada".into(),
+            created_at: t,
+            updated_at: t,
+            vote_count: 0,
+            version: 1,
+        }
+    }
+
+    #[test]
+    fn content_edit_table() {
+        use Forbidden::*;
+        let table = [
+            (1, Role::Student, Status::Open, Ok(())),
+            (1, Role::Student, Status::InProgress, Err(TicketLocked)),
+            (1, Role::Student, Status::Resolved, Err(TicketLocked)),
+            (2, Role::Student, Status::Open, Err(NotOwner)),
+            (3, Role::Support, Status::Resolved, Ok(())),
+            (4, Role::Admin, Status::Closed, Ok(())),
+        ];
+        for (who, role, status, expected) in table {
+            assert_eq!(policy::may_edit_content(&principal(who, role), &ticket(1, status)), expected, "{role:?} {status:?}");
+        }
+    }
+
+    #[test]
+    fn priority_table() {
+        use Forbidden::*;
+        let open = ticket(1, Status::Open);
+        let table = [
+            (1, Role::Student, None, Priority::High, Ok(())),
+            (1, Role::Student, None, Priority::Urgent, Err(PriorityNotAllowed)),
+            (1, Role::Student, Some(&open), Priority::Low, Ok(())),
+            (2, Role::Student, Some(&open), Priority::Low, Err(NotOwner)),
+            (3, Role::Support, Some(&open), Priority::Urgent, Ok(())),
+            (4, Role::Admin, None, Priority::Urgent, Ok(())),
+        ];
+        for (who, role, t, p, expected) in table {
+            assert_eq!(policy::may_set_priority(&principal(who, role), t, p), expected, "{role:?} {p:?}");
+        }
+    }
+
+    #[test]
+    fn status_permission_table() {
+        use Forbidden::*;
+        let table = [
+            (1, Role::Student, Status::Resolved, Status::Open, Ok(())),
+            (1, Role::Student, Status::Open, Status::Resolved, Err(RoleNotAllowed)),
+            (1, Role::Student, Status::Resolved, Status::Closed, Err(RoleNotAllowed)),
+            (2, Role::Student, Status::Resolved, Status::Open, Err(NotOwner)),
+            (3, Role::Support, Status::Open, Status::InProgress, Ok(())),
+            (4, Role::Admin, Status::Resolved, Status::Closed, Ok(())),
+        ];
+        for (who, role, from, to, expected) in table {
+            assert_eq!(policy::may_change_status(&principal(who, role), &ticket(1, from), to), expected, "{role:?} {from:?}->{to:?}");
+        }
+    }
+
+    #[test]
+    fn vote_permission_table() {
+        let cases = [
+            (2, Role::Student, Status::Open, "ok"),
+            (2, Role::Student, Status::Resolved, "ok"),
+            (1, Role::Student, Status::Open, "own_ticket"),
+            (2, Role::Student, Status::Closed, "ticket_closed"),
+            (2, Role::Student, Status::Merged, "ticket_closed"),
+            (3, Role::Support, Status::Open, "role_not_allowed"),
+            (4, Role::Admin, Status::Open, "role_not_allowed"),
+        ];
+        for (who, role, status, expected) in cases {
+            let got = match policy::may_vote(&principal(who, role), &ticket(1, status)) {
+                Ok(()) => "ok",
+                Err(Error::Forbidden(f)) => f.code(),
+                Err(Error::Conflict(c)) => c.code(),
+                Err(e) => panic!("unexpected {e:?}"),
+            };
+            assert_eq!(got, expected, "{role:?} {status:?}");
+        }
+    }
+
+    fn service(tickets: MockTicketRepository) -> TicketService {
+        let mut categories = MockCategoryRepository::new();
+        categories.expect_find().returning(|id| {
+            Ok((id.get() == 1).then(|| Category {
+                id,
+                name: CategoryName::parse("Exams").unwrap(),
+                description: String::new(),
+                position: 0,
+            }))
+        });
+        TicketService::new(
+            Arc::new(tickets),
+            Arc::new(categories),
+            Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap())),
+        )
+    }
+
+    #[tokio::test]
+    async fn create_refuses_urgent_from_students_and_unknown_categories() {
+        let mut repo = MockTicketRepository::new();
+        repo.expect_create().never();
+        let svc = service(repo);
+        let student = principal(1, Role::Student);
+        let draft = TicketDraft {
+            title: "Cannot see my grade".into(),
+            category_id: 1,
+            priority: Some(Priority::Urgent),
+            ..Default::default()
+        };
+        let err = svc.create(&student, draft.clone()).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden(Forbidden::PriorityNotAllowed)));
+        let err = svc
+            .create(&student, TicketDraft { category_id: 99, priority: None, ..draft })
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Invalid { field: "category_id", .. }));
+    }
+
+    #[tokio::test]
+    async fn edit_records_one_change_per_field_and_runs_the_status_machine() {
+        let mut repo = MockTicketRepository::new();
+        repo.expect_get().returning(|_, _| Ok(Some(TicketView { ticket: ticket(1, Status::Open), voted: false })));
+        repo.expect_update()
+            .withf(|t, changes, actor| {
+                t.priority == Priority::Urgent
+                    && t.status == Status::InProgress
+                    && actor.get() == 3
+                    && changes
+                        == &vec![
+                            Change::PriorityChanged { from: "medium".into(), to: "urgent".into() },
+                            Change::StatusChanged { from: "open".into(), to: "in_progress".into() },
+                        ]
+            })
+            .times(1)
+            .returning(|t, _, _| Ok(t));
+        let svc = service(repo);
+        let patch = TicketPatch { priority: Some(Priority::Urgent), status: Some(Status::InProgress), ..Default::default() };
+        let view = svc.edit(&principal(3, Role::Support), TicketId::new(10), patch).await.unwrap();
+        assert_eq!(view.ticket.priority, Priority::Urgent);
+    }
+
+    #[tokio::test]
+    async fn illegal_transitions_change_nothing() {
+        let mut repo = MockTicketRepository::new();
+        repo.expect_get().returning(|_, _| Ok(Some(TicketView { ticket: ticket(1, Status::Closed), voted: false })));
+        repo.expect_update().never();
+        let svc = service(repo);
+        let patch = TicketPatch { status: Some(Status::InProgress), ..Default::default() };
+        let err = svc.edit(&principal(3, Role::Support), TicketId::new(10), patch).await.unwrap_err();
+        assert!(matches!(err, Error::Conflict(Conflict::IllegalTransition { from: "closed", to: "in_progress" })));
+    }
+
+    #[tokio::test]
+    async fn stale_writes_are_conflicts() {
+        let mut repo = MockTicketRepository::new();
+        repo.expect_get().returning(|_, _| Ok(Some(TicketView { ticket: ticket(1, Status::Open), voted: false })));
+        repo.expect_update().returning(|_, _, _| Err(UpdateTicketError::Stale));
+        let svc = service(repo);
+        let patch = TicketPatch { title: Some("A better title".into()), ..Default::default() };
+        let err = svc.edit(&principal(1, Role::Student), TicketId::new(10), patch).await.unwrap_err();
+        assert!(matches!(err, Error::Conflict(Conflict::StaleUpdate)));
+    }
+
+    #[tokio::test]
+    async fn pending_accounts_see_nothing() {
+        let mut repo = MockTicketRepository::new();
+        repo.expect_get().never();
+        let svc = service(repo);
+        let pending = Principal { status: AccountStatus::Pending, ..principal(1, Role::Student) };
+        let err = svc.get(&pending, TicketId::new(10)).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden(Forbidden::AccountPending)));
+    }
+}

@@ -1,0 +1,172 @@
+//! Votes: a student's "me too" on someone else's ticket, one per student per ticket.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::accounts::{Principal, UserId};
+use crate::clock::Clock;
+use crate::error::{Error, Resource};
+use crate::tickets::{policy, TicketId, TicketRepository};
+
+/// What casting or retracting did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VoteOutcome {
+    /// The vote was recorded (or removed) now.
+    Changed {
+        /// The ticket's vote count afterwards.
+        vote_count: u32,
+    },
+    /// Nothing to do: the vote was already there (or already gone).
+    Unchanged {
+        /// The ticket's vote count.
+        vote_count: u32,
+    },
+}
+
+impl VoteOutcome {
+    /// The ticket's vote count after the call.
+    pub fn vote_count(self) -> u32 {
+        match self {
+            VoteOutcome::Changed { vote_count } | VoteOutcome::Unchanged { vote_count } => vote_count,
+        }
+    }
+}
+
+/// Storage of votes.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait VoteRepository: Send + Sync {
+    /// Records `user`'s vote on `ticket`, increments the ticket's count, recomputes its queue
+    /// key and records a `VoteCast` event; one transaction. The store's unique key on
+    /// (ticket, user) decides: MUST return `Unchanged` (changing nothing) if the vote exists,
+    /// so concurrent casts by one user count once.
+    async fn cast(&self, ticket: TicketId, user: UserId, at: DateTime<Utc>) -> anyhow::Result<VoteOutcome>;
+
+    /// Removes `user`'s vote, decrements the count, recomputes the queue key and records a
+    /// `VoteRetracted` event; one transaction. MUST return `Unchanged` if there was no vote.
+    async fn retract(&self, ticket: TicketId, user: UserId, at: DateTime<Utc>) -> anyhow::Result<VoteOutcome>;
+}
+
+/// Casting and retracting votes.
+#[derive(Clone)]
+pub struct VoteService {
+    tickets: Arc<dyn TicketRepository>,
+    votes: Arc<dyn VoteRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+impl VoteService {
+    /// Wires the service to its ports.
+    pub fn new(tickets: Arc<dyn TicketRepository>, votes: Arc<dyn VoteRepository>, clock: Arc<dyn Clock>) -> Self {
+        Self { tickets, votes, clock }
+    }
+
+    async fn check(&self, principal: &Principal, id: TicketId) -> Result<(), Error> {
+        principal.require_active()?;
+        let view = self.tickets.get(id, principal.id).await?.ok_or(Error::NotFound(Resource::Ticket))?;
+        policy::may_vote(principal, &view.ticket)
+    }
+
+    /// Votes for a ticket; voting twice is harmless.
+    pub async fn cast(&self, principal: &Principal, id: TicketId) -> Result<VoteOutcome, Error> {
+        self.check(principal, id).await?;
+        Ok(self.votes.cast(id, principal.id, self.clock.now()).await?)
+    }
+
+    /// Takes a vote back; retracting twice is harmless.
+    pub async fn retract(&self, principal: &Principal, id: TicketId) -> Result<VoteOutcome, Error> {
+        self.check(principal, id).await?;
+        Ok(self.votes.retract(id, principal.id, self.clock.now()).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounts::{AccountStatus, Role};
+    use crate::categories::CategoryId;
+    use crate::clock::FixedClock;
+    use crate::error::Forbidden;
+    use crate::tickets::*;
+    use chrono::TimeZone;
+
+    fn view(creator: i64, status: Status) -> TicketView {
+        let t = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
+        TicketView {
+            ticket: Ticket {
+                id: TicketId::new(5),
+                title: Title::parse("Portal login loop").unwrap(),
+                description: Description::parse("").unwrap(),
+                category_id: CategoryId::new(1),
+                tags: Tags::default(),
+                priority: Priority::Low,
+                status,
+                creator_id: UserId::new(creator),
+                creator_name: "Bo".into(),
+                created_at: t,
+                updated_at: t,
+                vote_count: 3,
+                version: 1,
+            },
+            voted: false,
+        }
+    }
+
+    fn service(tickets: MockTicketRepository, votes: MockVoteRepository) -> VoteService {
+        VoteService::new(
+            Arc::new(tickets),
+            Arc::new(votes),
+            Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap())),
+        )
+    }
+
+    fn student(id: i64) -> Principal {
+        Principal { id: UserId::new(id), role: Role::Student, status: AccountStatus::Active }
+    }
+
+    #[tokio::test]
+    async fn a_vote_goes_to_the_store_with_the_principal_as_voter() {
+        let mut tickets = MockTicketRepository::new();
+        tickets.expect_get().returning(|_, _| Ok(Some(view(1, Status::Open))));
+        let mut votes = MockVoteRepository::new();
+        votes
+            .expect_cast()
+            .withf(|t, u, _| t.get() == 5 && u.get() == 2)
+            .times(1)
+            .returning(|_, _, _| Ok(VoteOutcome::Changed { vote_count: 4 }));
+        let outcome = service(tickets, votes).cast(&student(2), TicketId::new(5)).await.unwrap();
+        assert_eq!(outcome.vote_count(), 4);
+    }
+
+    #[tokio::test]
+    async fn refusals_never_reach_the_store() {
+        let cases: [(i64, Status, fn(&Error) -> bool); 3] = [
+            (1, Status::Open, |e| matches!(e, Error::Forbidden(Forbidden::OwnTicket))),
+            (2, Status::Closed, |e| matches!(e, Error::Conflict(crate::Conflict::TicketClosed))),
+            (2, Status::Merged, |e| matches!(e, Error::Conflict(crate::Conflict::TicketClosed))),
+        ];
+        for (voter, status, expected) in cases {
+            let mut tickets = MockTicketRepository::new();
+            tickets.expect_get().returning(move |_, _| Ok(Some(view(1, status))));
+            let mut votes = MockVoteRepository::new();
+            votes.expect_cast().never();
+            votes.expect_retract().never();
+            let svc = service(tickets, votes);
+            let err = svc.cast(&student(voter), TicketId::new(5)).await.unwrap_err();
+            assert!(expected(&err), "cast {voter} {status:?}: {err:?}");
+            let err = svc.retract(&student(voter), TicketId::new(5)).await.unwrap_err();
+            assert!(expected(&err), "retract {voter} {status:?}: {err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_tickets_are_not_found() {
+        let mut tickets = MockTicketRepository::new();
+        tickets.expect_get().returning(|_, _| Ok(None));
+        let svc = service(tickets, MockVoteRepository::new());
+        let err = svc.cast(&student(2), TicketId::new(404)).await.unwrap_err();
+        assert!(matches!(err, Error::NotFound(Resource::Ticket)));
+    }
+}
