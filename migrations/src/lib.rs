@@ -1,1 +1,23 @@
+//! osts database migrations, shared by SQLite and PostgreSQL.
+//!
+//! Every migration is one file `mYYYYMMDD_NNNNNN_name.rs`; never edit one that has shipped,
+//! add a new one instead.
 
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_accounts;
+mod m20261125_000002_tickets;
+
+/// The ordered list of migrations.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261125_000001_accounts::Migration),
+            Box::new(m20261125_000002_tickets::Migration),
+        ]
+    }
+}
