@@ -1,1 +1,236 @@
+//! The SeaORM adapter: the domain's repositories on SQLite (the embedded default) and
+//! PostgreSQL (for scale), with the same entities and the same migrations.
+//!
+//! Each port method is one transaction, opened and committed here. SQLite allows one writer
+//! at a time; to avoid `SQLITE_BUSY` on lock upgrades, write transactions of one process take
+//! an in-process lock first (readers are never blocked thanks to WAL), and the busy timeout
+//! covers other processes.
 
+mod accounts;
+mod categories;
+mod entity;
+mod tickets;
+mod votes;
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use domain::accounts::{AccountRepository, SessionRepository};
+use domain::categories::CategoryRepository;
+use domain::tickets::TicketRepository;
+use domain::votes::VoteRepository;
+use migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::postgres::PgPoolOptions;
+use sea_orm::sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr, SqlxPostgresConnector,
+    SqlxSqliteConnector, TransactionTrait,
+};
+use tokio::sync::{Mutex, MutexGuard};
+
+/// Which database a URL points at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file (or `sqlite::memory:`).
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+impl Backend {
+    /// Tells the backend from a database URL.
+    pub fn of(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres)
+        } else {
+            anyhow::bail!("unsupported database URL scheme (expected sqlite: or postgres://)")
+        }
+    }
+}
+
+/// Connection settings beyond the URL.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Most pooled connections (PostgreSQL; SQLite files use up to this many readers).
+    pub max_connections: u32,
+    /// How long SQLite waits for another process's write lock.
+    pub busy_timeout: Duration,
+    /// Apply pending migrations on connect.
+    pub migrate: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { max_connections: 10, busy_timeout: Duration::from_secs(5), migrate: true }
+    }
+}
+
+/// The store: a connection pool and the repositories built on it.
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+impl Store {
+    /// Connects with default options and applies pending migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    /// Connects to `url` (SQLite files are created if missing, in WAL mode with a busy
+    /// timeout and foreign keys on).
+    pub async fn connect_with(url: &str, options: StoreOptions) -> anyhow::Result<Self> {
+        let store = match Backend::of(url)? {
+            Backend::Sqlite => {
+                let memory = url.contains(":memory:") || url.contains("mode=memory");
+                let connect = SqliteConnectOptions::from_str(url)
+                    .context("invalid SQLite URL")?
+                    .create_if_missing(true)
+                    .foreign_keys(true)
+                    .busy_timeout(options.busy_timeout)
+                    .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
+                    .synchronous(SqliteSynchronous::Normal);
+                // An in-memory database lives in one connection; keep exactly that one.
+                let max = if memory { 1 } else { options.max_connections.max(2) };
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(max)
+                    .min_connections(if memory { 1 } else { 0 })
+                    .idle_timeout(if memory { None } else { Some(Duration::from_secs(600)) })
+                    .max_lifetime(if memory { None } else { Some(Duration::from_secs(3600)) })
+                    .connect_with(connect)
+                    .await
+                    .context("cannot open the SQLite database")?;
+                Self {
+                    db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
+                    write_lock: Some(Arc::new(Mutex::new(()))),
+                }
+            }
+            Backend::Postgres => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(options.max_connections)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .context("cannot connect to PostgreSQL")?;
+                Self { db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool), write_lock: None }
+            }
+        };
+        if options.migrate {
+            store.migrate().await?;
+        }
+        Ok(store)
+    }
+
+    /// Applies pending migrations.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        Migrator::up(&self.db, None).await.context("migration failed")
+    }
+
+    /// Names of applied and pending migrations.
+    pub async fn migration_status(&self) -> anyhow::Result<(Vec<String>, Vec<String>)> {
+        let applied = Migrator::get_applied_migrations(&self.db).await?;
+        let pending = Migrator::get_pending_migrations(&self.db).await?;
+        Ok((
+            applied.iter().map(|m| m.name().to_owned()).collect(),
+            pending.iter().map(|m| m.name().to_owned()).collect(),
+        ))
+    }
+
+    /// Drops every table and applies all migrations again (development only).
+    pub async fn fresh(&self) -> anyhow::Result<()> {
+        Migrator::fresh(&self.db).await.context("fresh migration failed")
+    }
+
+    /// Which backend this store talks to.
+    pub fn backend(&self) -> Backend {
+        match self.db.get_database_backend() {
+            DbBackend::Sqlite => Backend::Sqlite,
+            DbBackend::Postgres | DbBackend::MySql => Backend::Postgres,
+        }
+    }
+
+    /// Checks the database answers.
+    pub async fn ping(&self) -> anyhow::Result<()> {
+        self.db.ping().await.context("database ping failed")
+    }
+
+    /// Closes the pool.
+    pub async fn close(self) -> anyhow::Result<()> {
+        self.db.close().await.context("closing the pool")
+    }
+
+    /// The account repository.
+    pub fn accounts(&self) -> Arc<dyn AccountRepository> {
+        Arc::new(self.clone())
+    }
+    /// The session repository.
+    pub fn sessions(&self) -> Arc<dyn SessionRepository> {
+        Arc::new(self.clone())
+    }
+    /// The category repository.
+    pub fn categories(&self) -> Arc<dyn CategoryRepository> {
+        Arc::new(self.clone())
+    }
+    /// The ticket repository.
+    pub fn tickets(&self) -> Arc<dyn TicketRepository> {
+        Arc::new(self.clone())
+    }
+    /// The vote repository.
+    pub fn votes(&self) -> Arc<dyn VoteRepository> {
+        Arc::new(self.clone())
+    }
+
+    /// Begins a write transaction (serialised per process on SQLite).
+    async fn write(&self) -> Result<WriteTx<'_>, DbErr> {
+        let guard = match &self.write_lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        let txn = self.db.begin().await?;
+        Ok(WriteTx { txn, _guard: guard })
+    }
+}
+
+/// A transaction that holds the SQLite write lock until it ends.
+struct WriteTx<'a> {
+    txn: DatabaseTransaction,
+    _guard: Option<MutexGuard<'a, ()>>,
+}
+
+impl WriteTx<'_> {
+    async fn commit(self) -> Result<(), DbErr> {
+        self.txn.commit().await
+    }
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = DatabaseTransaction;
+    fn deref(&self) -> &DatabaseTransaction {
+        &self.txn
+    }
+}
+
+/// Whether a database error is a unique-key violation.
+fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+/// The stored (32-bit) form of a domain id; `None` for ids no row can have, which callers
+/// treat as "not found" rather than as an error.
+fn id32(id: i64) -> Option<i32> {
+    i32::try_from(id).ok()
+}
+
+impl Store {
+    /// Runs one raw statement outside any transaction (administrative use: creating or
+    /// dropping databases in tests and tools).
+    pub async fn execute_raw(&self, sql: &str) -> anyhow::Result<()> {
+        self.db.execute_unprepared(sql).await.with_context(|| format!("executing {sql:?}"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,196 @@
+//! Accounts and sessions.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::accounts::*;
+use domain::page::{Page, PageLimit};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+
+use crate::entity::{sessions, users};
+use crate::{id32, is_unique_violation, Store};
+
+impl TryFrom<users::Model> for Account {
+    type Error = anyhow::Error;
+
+    fn try_from(m: users::Model) -> anyhow::Result<Self> {
+        Ok(Account {
+            id: UserId::new(m.id.into()),
+            email: Email::parse(&m.email).map_err(|e| anyhow::anyhow!("stored email invalid: {e}"))?,
+            display_name: DisplayName::parse(&m.display_name)
+                .map_err(|e| anyhow::anyhow!("stored display name invalid: {e}"))?,
+            role: Role::parse(&m.role).ok_or_else(|| anyhow::anyhow!("unknown stored role {:?}", m.role))?,
+            status: AccountStatus::parse(&m.status)
+                .ok_or_else(|| anyhow::anyhow!("unknown stored account status {:?}", m.status))?,
+            email_confirmed_at: m.email_confirmed_at,
+            status_reason: m.status_reason,
+            created_at: m.created_at,
+        })
+    }
+}
+
+#[async_trait]
+impl AccountRepository for Store {
+    async fn insert(&self, account: NewAccount) -> Result<Account, InsertAccountError> {
+        let model = users::ActiveModel {
+            email: Set(account.email.as_str().to_owned()),
+            display_name: Set(account.display_name.as_str().to_owned()),
+            role: Set(account.role.as_str().to_owned()),
+            status: Set(account.status.as_str().to_owned()),
+            password_hash: Set(account.password_hash.as_str().to_owned()),
+            email_confirmed_at: Set(account.email_confirmed_at),
+            status_reason: Set(None),
+            created_at: Set(account.created_at),
+            updated_at: Set(account.created_at),
+            ..Default::default()
+        };
+        let tx = self.write().await.map_err(|e| InsertAccountError::Unknown(e.into()))?;
+        let inserted = match model.insert(&*tx).await {
+            Ok(m) => m,
+            Err(e) if is_unique_violation(&e) => return Err(InsertAccountError::Duplicate),
+            Err(e) => return Err(InsertAccountError::Unknown(e.into())),
+        };
+        tx.commit().await.map_err(|e| InsertAccountError::Unknown(e.into()))?;
+        Ok(Account::try_from(inserted)?)
+    }
+
+    async fn find(&self, id: UserId) -> anyhow::Result<Option<Account>> {
+        let Some(id) = id32(id.get()) else { return Ok(None) };
+        users::Entity::find_by_id(id).one(&self.db).await?.map(Account::try_from).transpose()
+    }
+
+    async fn find_credentials(&self, email: &Email) -> anyhow::Result<Option<(Account, PasswordHash)>> {
+        let found = users::Entity::find().filter(users::Column::Email.eq(email.as_str())).one(&self.db).await?;
+        found
+            .map(|m| {
+                let hash = PasswordHash::new(m.password_hash.clone());
+                Ok((Account::try_from(m)?, hash))
+            })
+            .transpose()
+    }
+
+    async fn list(
+        &self,
+        filter: AccountFilter,
+        limit: PageLimit,
+        cursor: Option<String>,
+    ) -> anyhow::Result<Page<Account>> {
+        let after: i32 = match cursor.as_deref().map(|c| c.strip_prefix("a:").and_then(|n| n.parse().ok())) {
+            None => 0,
+            Some(Some(n)) => n,
+            Some(None) => return Ok(Page { items: vec![], next_cursor: None }),
+        };
+        let mut q = users::Entity::find().filter(users::Column::Id.gt(after));
+        if let Some(status) = filter.status {
+            q = q.filter(users::Column::Status.eq(status.as_str()));
+        }
+        if let Some(role) = filter.role {
+            q = q.filter(users::Column::Role.eq(role.as_str()));
+        }
+        let n = limit.get() as usize;
+        let rows = q.order_by_asc(users::Column::Id).limit(n as u64 + 1).all(&self.db).await?;
+        let next_cursor = (rows.len() > n).then(|| format!("a:{}", rows[n - 1].id));
+        let items = rows.into_iter().take(n).map(Account::try_from).collect::<anyhow::Result<_>>()?;
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn set_status(
+        &self,
+        id: UserId,
+        expected: AccountStatus,
+        status: AccountStatus,
+        reason: Option<String>,
+    ) -> anyhow::Result<Option<Account>> {
+        let Some(id) = id32(id.get()) else { return Ok(None) };
+        let now = Utc::now();
+        let tx = self.write().await?;
+        let updated = users::Entity::update_many()
+            .col_expr(users::Column::Status, Expr::value(status.as_str()))
+            .col_expr(users::Column::StatusReason, Expr::value(reason))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(id))
+            .filter(users::Column::Status.eq(expected.as_str()))
+            .exec(&*tx)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Ok(None);
+        }
+        if !status.may_sign_in() {
+            sessions::Entity::update_many()
+                .col_expr(sessions::Column::RevokedAt, Expr::value(Some(now)))
+                .filter(sessions::Column::UserId.eq(id))
+                .filter(sessions::Column::RevokedAt.is_null())
+                .exec(&*tx)
+                .await?;
+        }
+        let account = users::Entity::find_by_id(id).one(&*tx).await?;
+        tx.commit().await?;
+        account.map(Account::try_from).transpose()
+    }
+
+    async fn set_role(&self, id: UserId, role: Role) -> anyhow::Result<Option<Account>> {
+        let Some(id) = id32(id.get()) else { return Ok(None) };
+        let tx = self.write().await?;
+        users::Entity::update_many()
+            .col_expr(users::Column::Role, Expr::value(role.as_str()))
+            .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(users::Column::Id.eq(id))
+            .exec(&*tx)
+            .await?;
+        let account = users::Entity::find_by_id(id).one(&*tx).await?;
+        tx.commit().await?;
+        account.map(Account::try_from).transpose()
+    }
+}
+
+#[async_trait]
+impl SessionRepository for Store {
+    async fn create(
+        &self,
+        token_hash: &TokenHash,
+        user: UserId,
+        created_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let user = id32(user.get()).ok_or_else(|| anyhow::anyhow!("user id out of range"))?;
+        let tx = self.write().await?;
+        sessions::ActiveModel {
+            token_hash: Set(token_hash.as_str().to_owned()),
+            user_id: Set(user),
+            created_at: Set(created_at),
+            expires_at: Set(expires_at),
+            revoked_at: Set(None),
+        }
+        .insert(&*tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn principal(&self, token_hash: &TokenHash, now: DateTime<Utc>) -> anyhow::Result<Option<Principal>> {
+        let found = sessions::Entity::find_by_id(token_hash.as_str().to_owned())
+            .filter(sessions::Column::RevokedAt.is_null())
+            .filter(sessions::Column::ExpiresAt.gt(now))
+            .find_also_related(users::Entity)
+            .one(&self.db)
+            .await?;
+        let Some((_, Some(user))) = found else { return Ok(None) };
+        let account = Account::try_from(user)?;
+        if !account.status.may_sign_in() {
+            return Ok(None);
+        }
+        Ok(Some(Principal { id: account.id, role: account.role, status: account.status }))
+    }
+
+    async fn revoke(&self, token_hash: &TokenHash, now: DateTime<Utc>) -> anyhow::Result<()> {
+        let tx = self.write().await?;
+        sessions::Entity::update_many()
+            .col_expr(sessions::Column::RevokedAt, Expr::value(Some(now)))
+            .filter(sessions::Column::TokenHash.eq(token_hash.as_str()))
+            .filter(sessions::Column::RevokedAt.is_null())
+            .exec(&*tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}

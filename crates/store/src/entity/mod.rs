@@ -1,0 +1,10 @@
+//! SeaORM entities. They never leave this crate: adapters convert them into domain types
+//! with `TryFrom`, so a bad row is an error rather than a panic.
+
+pub mod categories;
+pub mod sessions;
+pub mod ticket_events;
+pub mod ticket_tags;
+pub mod tickets;
+pub mod users;
+pub mod votes;

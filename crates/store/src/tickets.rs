@@ -1,0 +1,364 @@
+//! Tickets, their tags and their history.
+
+use std::collections::{HashMap, HashSet};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use domain::accounts::UserId;
+use domain::categories::CategoryId;
+use domain::page::Page;
+use domain::tickets::*;
+use sea_orm::sea_query::{Expr, Func, LikeExpr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use crate::entity::{ticket_events, ticket_tags, tickets, users, votes};
+use crate::{id32, Store};
+
+fn to_ticket(m: tickets::Model, tags: Vec<String>, creator_name: String) -> anyhow::Result<Ticket> {
+    let bad = |what: &str, v: &str| anyhow::anyhow!("stored ticket {} has invalid {what} {v:?}", m.id);
+    Ok(Ticket {
+        id: TicketId::new(m.id.into()),
+        title: Title::parse(&m.title).map_err(|_| bad("title", &m.title))?,
+        description: Description::parse(&m.description).map_err(|_| bad("description", ""))?,
+        category_id: CategoryId::new(m.category_id.into()),
+        tags: Tags::parse(&tags).map_err(|_| bad("tags", &tags.join(",")))?,
+        priority: Priority::parse(&m.priority).ok_or_else(|| bad("priority", &m.priority))?,
+        status: Status::parse(&m.status).ok_or_else(|| bad("status", &m.status))?,
+        creator_id: UserId::new(m.creator_id.into()),
+        creator_name,
+        created_at: m.created_at,
+        updated_at: m.updated_at,
+        vote_count: u32::try_from(m.vote_count).map_err(|_| bad("vote count", &m.vote_count.to_string()))?,
+        version: m.version,
+    })
+}
+
+/// Turns rows into views for `viewer`, with three batched look-ups (tags, creators, votes).
+async fn views(conn: &impl ConnectionTrait, rows: Vec<tickets::Model>, viewer: Option<i32>) -> anyhow::Result<Vec<TicketView>> {
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids: Vec<i32> = rows.iter().map(|t| t.id).collect();
+    let mut tags: HashMap<i32, Vec<String>> = HashMap::new();
+    for t in ticket_tags::Entity::find().filter(ticket_tags::Column::TicketId.is_in(ids.clone())).all(conn).await? {
+        tags.entry(t.ticket_id).or_default().push(t.tag);
+    }
+    let creator_ids: HashSet<i32> = rows.iter().map(|t| t.creator_id).collect();
+    let names: HashMap<i32, String> = users::Entity::find()
+        .filter(users::Column::Id.is_in(creator_ids))
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(|u| (u.id, u.display_name))
+        .collect();
+    let voted: HashSet<i32> = match viewer {
+        Some(v) => votes::Entity::find()
+            .filter(votes::Column::UserId.eq(v))
+            .filter(votes::Column::TicketId.is_in(ids))
+            .all(conn)
+            .await?
+            .into_iter()
+            .map(|v| v.ticket_id)
+            .collect(),
+        None => HashSet::new(),
+    };
+    rows.into_iter()
+        .map(|m| {
+            let id = m.id;
+            let name = names.get(&m.creator_id).cloned().unwrap_or_default();
+            let ticket = to_ticket(m, tags.remove(&id).unwrap_or_default(), name)?;
+            Ok(TicketView { ticket, voted: voted.contains(&id) })
+        })
+        .collect()
+}
+
+fn change_kind(change: &Change) -> &'static str {
+    match change {
+        Change::Created { .. } => "created",
+        Change::TitleChanged { .. } => "title_changed",
+        Change::DescriptionChanged => "description_changed",
+        Change::CategoryChanged { .. } => "category_changed",
+        Change::TagsChanged { .. } => "tags_changed",
+        Change::PriorityChanged { .. } => "priority_changed",
+        Change::StatusChanged { .. } => "status_changed",
+        Change::VoteCast => "vote_cast",
+        Change::VoteRetracted => "vote_retracted",
+    }
+}
+
+/// Records one event; part of the caller's transaction.
+pub(crate) async fn record(
+    conn: &impl ConnectionTrait,
+    ticket: i32,
+    actor: i32,
+    at: DateTime<Utc>,
+    change: &Change,
+) -> anyhow::Result<()> {
+    ticket_events::ActiveModel {
+        ticket_id: Set(ticket),
+        actor_id: Set(actor),
+        at: Set(at),
+        kind: Set(change_kind(change).to_owned()),
+        change: Set(serde_json::to_string(change)?),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
+/// Recomputes a ticket's queue key from its stored votes, priority and age; part of the
+/// caller's transaction (which holds the row's write lock).
+pub(crate) async fn requeue(conn: &impl ConnectionTrait, ticket: i32) -> anyhow::Result<tickets::Model> {
+    let row = tickets::Entity::find_by_id(ticket)
+        .one(conn)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("ticket {ticket} vanished inside its transaction"))?;
+    let priority = Priority::parse(&row.priority).ok_or_else(|| anyhow::anyhow!("bad stored priority"))?;
+    let key = queue::queue_key(u32::try_from(row.vote_count).unwrap_or(0), priority, row.created_at);
+    tickets::Entity::update_many()
+        .col_expr(tickets::Column::QueueKey, Expr::value(key))
+        .filter(tickets::Column::Id.eq(ticket))
+        .exec(conn)
+        .await?;
+    Ok(tickets::Model { queue_key: key, ..row })
+}
+
+async fn write_tags(conn: &impl ConnectionTrait, ticket: i32, tags: &Tags) -> anyhow::Result<()> {
+    ticket_tags::Entity::delete_many().filter(ticket_tags::Column::TicketId.eq(ticket)).exec(conn).await?;
+    if !tags.as_slice().is_empty() {
+        ticket_tags::Entity::insert_many(tags.as_slice().iter().map(|t| ticket_tags::ActiveModel {
+            ticket_id: Set(ticket),
+            tag: Set(t.as_str().to_owned()),
+        }))
+        .exec(conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Keyset cursors: `n:<id>` (newest), `v:<votes>:<id>` (most votes), `q:<key bits>:<id>`
+/// (queue). Opaque to clients; checked against the sort they are used with.
+enum Cursor {
+    Newest(i32),
+    Votes(i32, i32),
+    Queue(f64, i32),
+}
+
+impl Cursor {
+    fn of(sort: TicketSort, m: &tickets::Model) -> String {
+        match sort {
+            TicketSort::Newest => format!("n:{}", m.id),
+            TicketSort::MostVotes => format!("v:{}:{}", m.vote_count, m.id),
+            TicketSort::Queue => format!("q:{:x}:{}", m.queue_key.to_bits(), m.id),
+        }
+    }
+
+    fn parse(sort: TicketSort, raw: &str) -> Option<Self> {
+        let mut parts = raw.split(':');
+        let cursor = match (sort, parts.next()?) {
+            (TicketSort::Newest, "n") => Cursor::Newest(parts.next()?.parse().ok()?),
+            (TicketSort::MostVotes, "v") => Cursor::Votes(parts.next()?.parse().ok()?, parts.next()?.parse().ok()?),
+            (TicketSort::Queue, "q") => {
+                let key = f64::from_bits(u64::from_str_radix(parts.next()?, 16).ok()?);
+                if !key.is_finite() {
+                    return None;
+                }
+                Cursor::Queue(key, parts.next()?.parse().ok()?)
+            }
+            _ => return None,
+        };
+        parts.next().is_none().then_some(cursor)
+    }
+}
+
+fn like_pattern(text: &str) -> String {
+    let escaped: String = text
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
+}
+
+#[async_trait]
+impl TicketRepository for Store {
+    async fn create(&self, ticket: NewTicket) -> anyhow::Result<Ticket> {
+        let creator = id32(ticket.creator_id.get()).ok_or_else(|| anyhow::anyhow!("creator id out of range"))?;
+        let category = id32(ticket.category_id.get()).ok_or_else(|| anyhow::anyhow!("category id out of range"))?;
+        let tx = self.write().await?;
+        let row = tickets::ActiveModel {
+            title: Set(ticket.title.as_str().to_owned()),
+            description: Set(ticket.description.as_str().to_owned()),
+            category_id: Set(category),
+            priority: Set(ticket.priority.as_str().to_owned()),
+            status: Set(Status::Open.as_str().to_owned()),
+            creator_id: Set(creator),
+            created_at: Set(ticket.created_at),
+            updated_at: Set(ticket.created_at),
+            vote_count: Set(0),
+            queue_key: Set(queue::queue_key(0, ticket.priority, ticket.created_at)),
+            version: Set(1),
+            ..Default::default()
+        }
+        .insert(&*tx)
+        .await?;
+        write_tags(&*tx, row.id, &ticket.tags).await?;
+        let created = Change::Created { title: row.title.clone(), priority: row.priority.clone() };
+        record(&*tx, row.id, creator, ticket.created_at, &created).await?;
+        let view = views(&*tx, vec![row], None).await?.pop().expect("one row in, one view out");
+        tx.commit().await?;
+        Ok(view.ticket)
+    }
+
+    async fn get(&self, id: TicketId, viewer: UserId) -> anyhow::Result<Option<TicketView>> {
+        let Some(id) = id32(id.get()) else { return Ok(None) };
+        let Some(row) = tickets::Entity::find_by_id(id).one(&self.db).await? else { return Ok(None) };
+        Ok(views(&self.db, vec![row], id32(viewer.get())).await?.pop())
+    }
+
+    async fn update(&self, updated: Ticket, changes: Vec<Change>, actor: UserId) -> Result<Ticket, UpdateTicketError> {
+        let id = id32(updated.id.get()).ok_or(UpdateTicketError::NotFound)?;
+        let actor = id32(actor.get()).ok_or_else(|| anyhow::anyhow!("actor id out of range"))?;
+        let category = id32(updated.category_id.get()).ok_or_else(|| anyhow::anyhow!("category id out of range"))?;
+        let tx = self.write().await.map_err(anyhow::Error::from)?;
+        let result = tickets::Entity::update_many()
+            .col_expr(tickets::Column::Title, Expr::value(updated.title.as_str()))
+            .col_expr(tickets::Column::Description, Expr::value(updated.description.as_str()))
+            .col_expr(tickets::Column::CategoryId, Expr::value(category))
+            .col_expr(tickets::Column::Priority, Expr::value(updated.priority.as_str()))
+            .col_expr(tickets::Column::Status, Expr::value(updated.status.as_str()))
+            .col_expr(tickets::Column::UpdatedAt, Expr::value(updated.updated_at))
+            .col_expr(tickets::Column::Version, Expr::col(tickets::Column::Version).add(1))
+            .filter(tickets::Column::Id.eq(id))
+            .filter(tickets::Column::Version.eq(updated.version))
+            .exec(&*tx)
+            .await
+            .map_err(anyhow::Error::from)?;
+        if result.rows_affected == 0 {
+            let exists = tickets::Entity::find_by_id(id).one(&*tx).await.map_err(anyhow::Error::from)?.is_some();
+            return Err(if exists { UpdateTicketError::Stale } else { UpdateTicketError::NotFound });
+        }
+        if changes.iter().any(|c| matches!(c, Change::TagsChanged { .. })) {
+            write_tags(&*tx, id, &updated.tags).await?;
+        }
+        for change in &changes {
+            record(&*tx, id, actor, updated.updated_at, change).await?;
+        }
+        let row = requeue(&*tx, id).await?;
+        let view = views(&*tx, vec![row], None).await?.pop().expect("one row in, one view out");
+        tx.commit().await.map_err(anyhow::Error::from)?;
+        Ok(view.ticket)
+    }
+
+    async fn list(&self, query: TicketQuery) -> Result<Page<TicketView>, ListTicketsError> {
+        let viewer = id32(query.viewer.get()).ok_or_else(|| anyhow::anyhow!("viewer id out of range"))?;
+        let mut q = tickets::Entity::find();
+        if let Some(status) = query.status {
+            q = q.filter(tickets::Column::Status.eq(status.as_str()));
+        }
+        if let Some(priority) = query.priority {
+            q = q.filter(tickets::Column::Priority.eq(priority.as_str()));
+        }
+        if let Some(category) = query.category_id {
+            // An id no row can have matches nothing.
+            q = q.filter(tickets::Column::CategoryId.eq(id32(category.get()).unwrap_or(-1)));
+        }
+        if let Some(tag) = &query.tag {
+            q = q.filter(
+                tickets::Column::Id.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(ticket_tags::Column::TicketId)
+                        .from(ticket_tags::Entity)
+                        .and_where(ticket_tags::Column::Tag.eq(tag.as_str()))
+                        .to_owned(),
+                ),
+            );
+        }
+        if query.mine {
+            q = q.filter(tickets::Column::CreatorId.eq(viewer));
+        }
+        if query.voted_by_me {
+            q = q.filter(
+                tickets::Column::Id.in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(votes::Column::TicketId)
+                        .from(votes::Entity)
+                        .and_where(votes::Column::UserId.eq(viewer))
+                        .to_owned(),
+                ),
+            );
+        }
+        if let Some(text) = &query.text {
+            let pattern = like_pattern(text);
+            q = q.filter(
+                Expr::expr(Func::lower(Expr::col(tickets::Column::Title)))
+                    .like(LikeExpr::new(pattern.clone()).escape('\\'))
+                    .or(Expr::expr(Func::lower(Expr::col(tickets::Column::Description)))
+                        .like(LikeExpr::new(pattern).escape('\\'))),
+            );
+        }
+        if let Some(raw) = &query.cursor {
+            let cursor = Cursor::parse(query.sort, raw).ok_or(ListTicketsError::InvalidCursor)?;
+            let id = tickets::Column::Id;
+            q = match cursor {
+                Cursor::Newest(after) => q.filter(id.lt(after)),
+                Cursor::Votes(v, after) => q.filter(
+                    tickets::Column::VoteCount
+                        .lt(v)
+                        .or(tickets::Column::VoteCount.eq(v).and(id.lt(after))),
+                ),
+                Cursor::Queue(k, after) => q.filter(
+                    tickets::Column::QueueKey
+                        .lt(k)
+                        .or(tickets::Column::QueueKey.eq(k).and(id.lt(after))),
+                ),
+            };
+        }
+        q = match query.sort {
+            TicketSort::Newest => q,
+            TicketSort::MostVotes => q.order_by_desc(tickets::Column::VoteCount),
+            TicketSort::Queue => q.order_by_desc(tickets::Column::QueueKey),
+        }
+        .order_by_desc(tickets::Column::Id);
+        let n = query.limit.get() as usize;
+        let mut rows = q.limit(n as u64 + 1).all(&self.db).await.map_err(anyhow::Error::from)?;
+        let next_cursor = (rows.len() > n).then(|| Cursor::of(query.sort, &rows[n - 1]));
+        rows.truncate(n);
+        Ok(Page { items: views(&self.db, rows, Some(viewer)).await?, next_cursor })
+    }
+
+    async fn history(&self, id: TicketId) -> anyhow::Result<Vec<TicketEvent>> {
+        let Some(id) = id32(id.get()) else { return Ok(vec![]) };
+        let rows = ticket_events::Entity::find()
+            .filter(ticket_events::Column::TicketId.eq(id))
+            .order_by_asc(ticket_events::Column::Id)
+            .all(&self.db)
+            .await?;
+        let actor_ids: HashSet<i32> = rows.iter().map(|e| e.actor_id).collect();
+        let names: HashMap<i32, String> = users::Entity::find()
+            .filter(users::Column::Id.is_in(actor_ids))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|u| (u.id, u.display_name))
+            .collect();
+        rows.into_iter()
+            .map(|e| {
+                Ok(TicketEvent {
+                    id: e.id.into(),
+                    ticket_id: TicketId::new(e.ticket_id.into()),
+                    actor_id: UserId::new(e.actor_id.into()),
+                    actor_name: names.get(&e.actor_id).cloned().unwrap_or_default(),
+                    at: e.at,
+                    change: serde_json::from_str(&e.change)?,
+                })
+            })
+            .collect()
+    }
+}
