@@ -1,1 +1,202 @@
-fn main() {}
+//! `osts`: the online support-ticket system's server and operator commands.
+
+use std::io::{BufRead as _, IsTerminal as _};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use async_trait::async_trait;
+use clap::{Parser, Subcommand};
+use domain::accounts::{AccountService, Role};
+use domain::categories::CategoryService;
+use domain::clock::{Clock, SystemClock};
+use domain::tickets::TicketService;
+use domain::votes::VoteService;
+use poem::listener::{Acceptor as _, Listener as _, TcpListener};
+use secrecy::ExposeSecret as _;
+use settings::{LogFormat, Settings};
+use store::{Store, StoreOptions};
+
+mod settings;
+
+#[derive(Parser)]
+#[command(name = "osts", version, about = "The online support-ticket system")]
+struct Cli {
+    /// A TOML configuration file (environment variables `OSTS_*` override it).
+    #[arg(long, global = true, env = "OSTS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Apply pending migrations and serve the API.
+    Serve,
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Account administration.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an active admin account. The password comes from `OSTS_ADMIN_PASSWORD` or,
+    /// if that is unset, from the first line of standard input.
+    Create {
+        /// Sign-in address.
+        #[arg(long)]
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::load(cli.config.as_deref())?;
+    init_tracing(&settings);
+    let result = match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+        Command::Admin { command: AdminCommand::Create { email, name } } => create_admin(settings, &email, &name).await,
+    };
+    if let Err(e) = &result {
+        tracing::error!(error = format!("{e:#}"), "osts failed");
+    }
+    result
+}
+
+fn init_tracing(settings: &Settings) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_new(&settings.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<Store> {
+    let url = settings.database_url()?;
+    let backend = store::Backend::of(url.expose_secret())?;
+    let options = StoreOptions { max_connections: settings.db_max_connections, migrate, ..Default::default() };
+    let store = Store::connect_with(url.expose_secret(), options).await?;
+    tracing::info!(?backend, "database ready");
+    Ok(store)
+}
+
+/// The composition root: every port gets its adapter here, and only here.
+fn services(settings: &Settings, store: &Store) -> api::App {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let accounts = AccountService::new(
+        store.accounts(),
+        store.sessions(),
+        Arc::new(credentials::Argon2Hasher::new()),
+        Arc::new(credentials::RandomTokens),
+        Arc::new(credentials::GovernorThrottle::new(
+            settings.login_attempts_per_account,
+            settings.login_attempts_per_address,
+        )),
+        clock.clone(),
+        chrono::Duration::hours(i64::from(settings.session_ttl_hours)),
+    );
+    api::App {
+        accounts,
+        categories: CategoryService::new(store.categories()),
+        tickets: TicketService::new(store.tickets(), store.categories(), clock.clone()),
+        votes: VoteService::new(store.tickets(), store.votes(), clock),
+    }
+}
+
+struct StoreHealth(Store);
+
+#[async_trait]
+impl api::Health for StoreHealth {
+    async fn check(&self) -> anyhow::Result<()> {
+        self.0.ping().await
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&settings, true).await?;
+    let app = api::build(services(&settings, &store), Arc::new(StoreHealth(store.clone())));
+    let acceptor = TcpListener::bind(settings.bind)
+        .into_acceptor()
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.bind))?;
+    let addr = acceptor
+        .local_addr()
+        .into_iter()
+        .find_map(|a| a.as_socket_addr().copied())
+        .context("listener has no socket address")?;
+    // Printed on stdout as well, so scripts and tests binding port 0 learn the real port.
+    println!("osts listening on http://{addr}");
+    tracing::info!(%addr, docs = %format!("http://{addr}/api/docs"), "listening");
+    poem::Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(10)))
+        .await
+        .context("server failed")?;
+    store.close().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let store = open_store(&settings, false).await?;
+    store.migrate().await?;
+    let (applied, pending) = store.migration_status().await?;
+    println!("{} migrations applied, {} pending", applied.len(), pending.len());
+    store.close().await
+}
+
+async fn create_admin(settings: Settings, email: &str, name: &str) -> anyhow::Result<()> {
+    let password = match std::env::var("OSTS_ADMIN_PASSWORD") {
+        Ok(p) => p,
+        Err(_) => {
+            if std::io::stdin().is_terminal() {
+                eprint!("Password for {email}: ");
+            }
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).context("cannot read the password from stdin")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let store = open_store(&settings, true).await?;
+    let app = services(&settings, &store);
+    let account = app
+        .accounts
+        .create_active(email, name, &password, Role::Admin)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("admin account {} created for {}", account.id, account.email);
+    store.close().await
+}

@@ -1,0 +1,166 @@
+//! One `Settings` type, read from an optional TOML file and then `OSTS_*` environment
+//! variables (the environment wins). Secrets are wrapped so they never print.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use figment::providers::{Env, Format, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Everything the binary can be configured with.
+#[derive(Debug, Deserialize)]
+pub struct Settings {
+    /// Address to listen on (`OSTS_BIND`).
+    #[serde(default = "defaults::bind")]
+    pub bind: SocketAddr,
+    /// Database URL (`OSTS_DATABASE_URL`): `sqlite://path?mode=rwc` or `postgres://...`.
+    /// Defaults to `osts.db` in the data directory. Secret, as it may hold a password.
+    #[serde(default)]
+    pub database_url: Option<SecretString>,
+    /// Where osts keeps its files (`OSTS_DATA_DIR`).
+    #[serde(default = "defaults::data_dir")]
+    pub data_dir: PathBuf,
+    /// Pooled database connections (`OSTS_DB_MAX_CONNECTIONS`).
+    #[serde(default = "defaults::db_max_connections")]
+    pub db_max_connections: u32,
+    /// Hours a sign-in lasts (`OSTS_SESSION_TTL_HOURS`).
+    #[serde(default = "defaults::session_ttl_hours")]
+    pub session_ttl_hours: u32,
+    /// Sign-in attempts per account per minute (`OSTS_LOGIN_ATTEMPTS_PER_ACCOUNT`).
+    #[serde(default = "defaults::login_per_account")]
+    pub login_attempts_per_account: u32,
+    /// Sign-in attempts per client address per minute (`OSTS_LOGIN_ATTEMPTS_PER_ADDRESS`).
+    #[serde(default = "defaults::login_per_address")]
+    pub login_attempts_per_address: u32,
+    /// Log filter in `tracing` syntax (`OSTS_LOG`), e.g. `info,sqlx=warn`.
+    #[serde(default = "defaults::log")]
+    pub log: String,
+    /// `pretty` or `json` (`OSTS_LOG_FORMAT`).
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+mod defaults {
+    use std::net::SocketAddr;
+    use std::path::PathBuf;
+
+    pub fn bind() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    }
+    pub fn data_dir() -> PathBuf {
+        PathBuf::from("data")
+    }
+    pub fn db_max_connections() -> u32 {
+        10
+    }
+    pub fn session_ttl_hours() -> u32 {
+        24 * 7
+    }
+    pub fn login_per_account() -> u32 {
+        5
+    }
+    pub fn login_per_address() -> u32 {
+        30
+    }
+    pub fn log() -> String {
+        "info,sqlx=warn,sea_orm=warn".into()
+    }
+}
+
+impl Settings {
+    /// Reads the TOML file (if given and present) and then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            anyhow::ensure!(path.exists(), "configuration file {} does not exist", path.display());
+            figment = figment.merge(Toml::file(path));
+        }
+        let settings: Settings = figment
+            // `OSTS_CONFIG` names the file and is not a setting.
+            .merge(Env::prefixed("OSTS_").ignore(&["config", "admin_password"]))
+            .extract()
+            .context("invalid configuration")?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.session_ttl_hours >= 1, "session_ttl_hours must be at least 1");
+        anyhow::ensure!(self.db_max_connections >= 1, "db_max_connections must be at least 1");
+        if let Some(url) = &self.database_url {
+            store::Backend::of(url.expose_secret())?;
+        }
+        Ok(())
+    }
+
+    /// The database URL to use: the configured one, or an SQLite file in the data directory
+    /// (created, with its directory, on first start).
+    pub fn database_url(&self) -> anyhow::Result<SecretString> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("cannot create the data directory {}", self.data_dir.display()))?;
+        Ok(SecretString::from(format!("sqlite://{}?mode=rwc", self.data_dir.join("osts.db").display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    #[test]
+    fn defaults_file_and_env_layer_in_order() {
+        Jail::expect_with(|jail| {
+            jail.create_file("osts.toml", "bind = \"0.0.0.0:9000\"\nsession_ttl_hours = 2\nlog_format = \"json\"\n")?;
+            jail.set_env("OSTS_SESSION_TTL_HOURS", "3");
+            jail.set_env("OSTS_DATABASE_URL", "postgres://osts:hunter2@db/osts");
+            let s = Settings::load(Some(Path::new("osts.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(s.bind.to_string(), "0.0.0.0:9000");
+            assert_eq!(s.session_ttl_hours, 3, "the environment wins over the file");
+            assert_eq!(s.log_format, LogFormat::Json);
+            assert_eq!(s.login_attempts_per_account, 5);
+            // The secret never prints.
+            assert!(!format!("{s:?}").contains("hunter2"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn default_database_is_a_file_in_the_data_dir() {
+        Jail::expect_with(|jail| {
+            jail.set_env("OSTS_DATA_DIR", "state");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.database_url().unwrap().expose_secret(), "sqlite://state/osts.db?mode=rwc");
+            assert!(jail.directory().join("state").is_dir());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        Jail::expect_with(|jail| {
+            jail.set_env("OSTS_DATABASE_URL", "mysql://nope");
+            assert!(Settings::load(None).is_err());
+            jail.set_env("OSTS_DATABASE_URL", "sqlite::memory:");
+            jail.set_env("OSTS_BIND", "not an address");
+            assert!(Settings::load(None).is_err());
+            Ok(())
+        });
+    }
+}
