@@ -1,1 +1,142 @@
-fn main() {}
+//! `cargo xtask`: the project's automation, in Rust.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context as _};
+use clap::{Parser, Subcommand};
+
+mod seed;
+
+#[derive(Parser)]
+#[command(name = "cargo xtask", about = "osts automation")]
+struct Cli {
+    #[command(subcommand)]
+    command: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Database maintenance.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+        /// Database URL (default: `OSTS_DATABASE_URL`, else `data/osts.db`).
+        #[arg(long, global = true)]
+        database_url: Option<String>,
+    },
+    /// Fill the database with realistic demo data: accounts, categories, tickets, votes.
+    Seed {
+        /// Database URL (default: `OSTS_DATABASE_URL`, else `data/osts.db`).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// How many tickets to raise.
+        #[arg(long, default_value_t = 300)]
+        tickets: u32,
+        /// Random seed, so that two runs make the same data.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+    },
+    /// Write `docs/openapi.json` from the code, or check it is fresh.
+    Openapi {
+        /// Fail instead of writing when the committed file differs.
+        #[arg(long)]
+        check: bool,
+    },
+    /// What CI runs: formatting, lints, the OpenAPI freshness check and every test.
+    Ci,
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Apply pending migrations.
+    Migrate,
+    /// Drop everything and migrate from scratch (development only).
+    Fresh,
+    /// List applied and pending migrations.
+    Status,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Task::Db { command, database_url } => runtime()?.block_on(db(command, database_url)),
+        Task::Seed { database_url, tickets, seed } => {
+            runtime()?.block_on(seed::run(&resolve_url(database_url)?, tickets, seed))
+        }
+        Task::Openapi { check } => openapi(check),
+        Task::Ci => ci(),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+/// The same default as the server: an SQLite file under `data/` at the workspace root.
+fn resolve_url(explicit: Option<String>) -> anyhow::Result<String> {
+    if let Some(url) = explicit.or_else(|| std::env::var("OSTS_DATABASE_URL").ok()) {
+        return Ok(url);
+    }
+    let dir = root().join("data");
+    std::fs::create_dir_all(&dir)?;
+    Ok(format!("sqlite://{}?mode=rwc", dir.join("osts.db").display()))
+}
+
+async fn db(command: DbCommand, url: Option<String>) -> anyhow::Result<()> {
+    let url = resolve_url(url)?;
+    let store = store::Store::connect_with(&url, store::StoreOptions { migrate: false, ..Default::default() }).await?;
+    match command {
+        DbCommand::Migrate => store.migrate().await?,
+        DbCommand::Fresh => store.fresh().await?,
+        DbCommand::Status => {}
+    }
+    let (applied, pending) = store.migration_status().await?;
+    for name in &applied {
+        println!("applied  {name}");
+    }
+    for name in &pending {
+        println!("pending  {name}");
+    }
+    store.close().await
+}
+
+fn openapi(check: bool) -> anyhow::Result<()> {
+    let path = root().join("docs/openapi.json");
+    let fresh = api::openapi_json();
+    if check {
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        if committed != fresh {
+            bail!("docs/openapi.json is stale: run `cargo xtask openapi` and commit the result");
+        }
+        println!("docs/openapi.json is fresh");
+    } else {
+        std::fs::write(&path, fresh).with_context(|| format!("writing {}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("$ cargo {}", args.join(" "));
+    let status = Command::new(cargo).args(args).current_dir(root()).status()?;
+    if !status.success() {
+        bail!("`cargo {}` failed", args.join(" "));
+    }
+    Ok(())
+}
+
+fn ci() -> anyhow::Result<()> {
+    cargo(&["fmt", "--all", "--", "--check"])?;
+    cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
+    openapi(true)?;
+    if std::env::var_os("OSTS_TEST_POSTGRES_URL").is_none() {
+        println!("note: OSTS_TEST_POSTGRES_URL is not set, so store tests run on SQLite only");
+    }
+    cargo(&["test", "--workspace", "--locked"])
+}
