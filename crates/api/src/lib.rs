@@ -1,1 +1,191 @@
+//! The osts HTTP API: poem-openapi operations over the domain services.
+//!
+//! [`build`] returns the whole route tree (`/api/v1/...`, the OpenAPI document at
+//! `/api/openapi.json`, Swagger UI at `/api/docs` and `GET /healthz`) wrapped in request ids,
+//! request spans, a body limit and error normalisation, so that every error a client sees is
+//! `{"code", "message", "field"}`. [`openapi_json`] renders the same document offline.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use domain::{
+    accounts::AccountService, categories::CategoryService, tickets::TicketService,
+    votes::VoteService,
+};
+use poem::{
+    middleware::{CatchPanic, RequestId},
+    Endpoint, EndpointExt, Response, Route,
+};
+use poem_openapi::{OpenApiService, Tags};
+
+mod accounts;
+mod auth;
+mod categories;
+mod error;
+mod health;
+mod middleware;
+mod tickets;
+mod votes;
+
+pub use error::ApiError;
+
+/// The largest request body we read (256 KiB); larger bodies get 413.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The domain services the API calls.
+pub struct App {
+    /// Accounts, sessions and sign-in.
+    pub accounts: AccountService,
+    /// Categories.
+    pub categories: CategoryService,
+    /// Tickets.
+    pub tickets: TicketService,
+    /// Votes.
+    pub votes: VoteService,
+}
+
+/// A readiness check of the instance's dependencies (the database), for `GET /healthz`.
+#[async_trait]
+pub trait Health: Send + Sync {
+    /// `Ok` when the database answers.
+    async fn check(&self) -> anyhow::Result<()>;
+}
+
+/// The groups operations are listed under in the OpenAPI document.
+#[derive(Tags)]
+enum ApiTags {
+    /// Registration, sign-in, sign-out and the caller's own account.
+    Auth,
+    /// Account verification and management (admins only).
+    Admin,
+    /// Categories that tickets belong to.
+    Categories,
+    /// Raising, reading, editing and listing tickets, and their history.
+    Tickets,
+    /// Students' "me too" votes on tickets.
+    Votes,
+    /// Probes for load balancers and orchestrators.
+    Health,
+}
+
+type Apis = (
+    accounts::AuthApi,
+    accounts::AdminApi,
+    categories::CategoryApi,
+    tickets::TicketApi,
+    votes::VoteApi,
+    health::HealthApi,
+);
+
+const DESCRIPTION: &str = "\
+The online support-ticket system's API.\n\n\
+Sign in with `POST /api/v1/auth/login` and send the token as `Authorization: Bearer <token>`.\n\n\
+Every error has the body `{\"code\": \"...\", \"message\": \"...\", \"field\": \"...\" | null}`: \
+`code` is stable and machine-readable, `message` is for people, `field` names the request \
+field at fault when there is one. 400 means the request could not be parsed, 422 that a \
+value was not acceptable.";
+
+fn service() -> OpenApiService<Apis, ()> {
+    let apis = (
+        accounts::AuthApi,
+        accounts::AdminApi,
+        categories::CategoryApi,
+        tickets::TicketApi,
+        votes::VoteApi,
+        health::HealthApi,
+    );
+    // No `servers` entry: paths are relative to wherever the API is served, and the document
+    // does not depend on the environment.
+    OpenApiService::new(apis, "osts API", env!("CARGO_PKG_VERSION")).description(DESCRIPTION)
+}
+
+/// The OpenAPI document as pretty JSON; the same on every call.
+pub fn openapi_json() -> String {
+    service().spec()
+}
+
+/// The full route tree with its middleware.
+pub fn build(app: App, health: Arc<dyn Health>) -> impl Endpoint<Output = Response> {
+    let service = service();
+    let routes = Route::new()
+        .at("/api/openapi.json", service.spec_endpoint())
+        .nest("/api/docs", service.swagger_ui())
+        .nest("/", service);
+    with_middleware(routes.data(Arc::new(app)).data(health))
+}
+
+/// Wraps routes in what every request goes through, innermost first: the body limit, error
+/// normalisation, panic recovery, the request span and the request id (outermost, so that
+/// even a panic's answer carries one).
+fn with_middleware(routes: impl Endpoint + 'static) -> impl Endpoint<Output = Response> {
+    routes
+        .with(middleware::BodyLimit::new(MAX_BODY_BYTES))
+        .with(middleware::NormaliseErrors)
+        .with(CatchPanic::new().with_handler(middleware::on_panic))
+        .with(middleware::Trace)
+        .with(RequestId::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::{get, handler, http::StatusCode, test::TestClient};
+
+    use super::*;
+
+    #[handler]
+    fn panics() -> &'static str {
+        panic!("a bug with a secret in it")
+    }
+
+    #[handler]
+    fn teapot() -> (StatusCode, &'static str) {
+        (StatusCode::IM_A_TEAPOT, "plain text")
+    }
+
+    #[handler]
+    fn fails() -> poem::Result<&'static str> {
+        Err(poem::Error::from_string(
+            "db at 10.0.0.5 refused",
+            StatusCode::BAD_GATEWAY,
+        ))
+    }
+
+    fn client() -> TestClient<impl Endpoint> {
+        let routes = Route::new()
+            .at("/panic", get(panics))
+            .at("/teapot", get(teapot))
+            .at("/fail", get(fails));
+        TestClient::new(with_middleware(routes))
+    }
+
+    async fn body(resp: poem::test::TestResponse) -> serde_json::Value {
+        resp.0.into_body().into_json().await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panic_is_a_generic_500_with_a_request_id() {
+        let resp = client().get("/panic").send().await;
+        resp.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
+        resp.assert_header_exist("x-request-id");
+        let body = body(resp).await;
+        assert_eq!(body["code"], "internal");
+        assert!(!body.to_string().contains("secret"));
+    }
+
+    #[tokio::test]
+    async fn server_errors_never_show_their_cause() {
+        let resp = client().get("/fail").send().await;
+        resp.assert_status(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = body(resp).await;
+        assert_eq!(body["code"], "internal");
+        assert!(!body.to_string().contains("10.0.0.5"));
+    }
+
+    #[tokio::test]
+    async fn plain_text_error_responses_become_json() {
+        let resp = client().get("/teapot").send().await;
+        resp.assert_status(StatusCode::IM_A_TEAPOT);
+        resp.assert_content_type("application/json; charset=utf-8");
+        assert_eq!(body(resp).await["code"], "i_m_a_teapot");
+    }
+}

@@ -1,0 +1,123 @@
+//! Categories that tickets belong to.
+
+use std::sync::Arc;
+
+use domain::categories as dc;
+use poem::web::Data;
+use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
+
+use crate::{
+    auth::Session,
+    error::{error_set, Failure},
+    ApiTags, App,
+};
+
+/// A category.
+#[derive(Debug, Clone, Object)]
+pub struct Category {
+    /// Identifier.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// What belongs here.
+    pub description: String,
+    /// Sort position (ascending).
+    pub position: i32,
+}
+
+impl From<dc::Category> for Category {
+    fn from(c: dc::Category) -> Self {
+        Self {
+            id: c.id.get(),
+            name: c.name.as_str().to_owned(),
+            description: c.description,
+            position: c.position,
+        }
+    }
+}
+
+/// A category to create.
+#[derive(Debug, Object)]
+pub struct NewCategory {
+    /// Unique name: 2–60 characters.
+    pub name: String,
+    /// What belongs here: at most 500 characters.
+    pub description: Option<String>,
+    /// Sort position; after the last category when absent.
+    pub position: Option<i32>,
+}
+
+/// `GET /categories` succeeded.
+#[derive(ApiResponse)]
+pub enum CategoriesResponse {
+    /// Every category by position, then name.
+    #[oai(status = 200)]
+    Ok(Json<Vec<Category>>),
+}
+
+/// `POST /categories` succeeded.
+#[derive(ApiResponse)]
+pub enum CreateCategoryResponse {
+    /// The category was created.
+    #[oai(status = 201)]
+    Created(Json<Category>),
+}
+
+error_set!(
+    /// Errors of `GET /categories`.
+    ListCategoriesErrors = [401, 403, 500]
+);
+error_set!(
+    /// Errors of `POST /categories`.
+    CreateCategoryErrors = [400, 401, 403, 409, 413, 415, 422, 500]
+);
+
+/// Categories.
+pub struct CategoryApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Categories")]
+impl CategoryApi {
+    /// List categories
+    #[oai(path = "/categories", method = "get", operation_id = "list_categories")]
+    async fn list(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+    ) -> Result<CategoriesResponse, Failure<ListCategoriesErrors>> {
+        let categories = app.categories.list(&auth.0.principal).await?;
+        Ok(CategoriesResponse::Ok(Json(
+            categories.into_iter().map(Into::into).collect(),
+        )))
+    }
+
+    /// Create a category
+    ///
+    /// Admins only.
+    #[oai(
+        path = "/categories",
+        method = "post",
+        operation_id = "create_category"
+    )]
+    async fn create(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        body: Json<NewCategory>,
+    ) -> Result<CreateCategoryResponse, Failure<CreateCategoryErrors>> {
+        let NewCategory {
+            name,
+            description,
+            position,
+        } = body.0;
+        let category = app
+            .categories
+            .create(
+                &auth.0.principal,
+                &name,
+                description.as_deref().unwrap_or(""),
+                position,
+            )
+            .await?;
+        Ok(CreateCategoryResponse::Created(Json(category.into())))
+    }
+}

@@ -1,0 +1,568 @@
+//! Tickets: raising, reading, editing, listing, and their history.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use domain::tickets::{self as dt, TicketDraft, TicketFilter, TicketId};
+use poem::web::Data;
+use poem_openapi::{
+    param::{Path, Query},
+    payload::Json,
+    ApiResponse, Enum, Object, OpenApi, Union,
+};
+
+use crate::{
+    accounts::UserSummary,
+    auth::Session,
+    error::{error_set, Failure},
+    ApiTags, App,
+};
+
+/// How urgent a ticket is. Students may ask for up to `high`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case", remote = "domain::tickets::Priority")]
+pub enum Priority {
+    /// Whenever support gets to it.
+    Low,
+    /// The default.
+    Medium,
+    /// Soon.
+    High,
+    /// Now; set by staff only.
+    Urgent,
+}
+
+/// Where a ticket is in its life: `open` → `in_progress` → `resolved` → `closed`; `merged`
+/// for a ticket folded into another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case", remote = "domain::tickets::Status")]
+pub enum TicketStatus {
+    /// Waiting for support.
+    Open,
+    /// A support member works on it.
+    InProgress,
+    /// Answered; the creator may reopen it.
+    Resolved,
+    /// Done for good.
+    Closed,
+    /// Folded into another ticket.
+    Merged,
+}
+
+/// A ticket listing's order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case", remote = "domain::tickets::TicketSort")]
+pub enum TicketSort {
+    /// Newest first.
+    Newest,
+    /// Most votes first (newest first among equals).
+    #[oai(rename = "votes")]
+    MostVotes,
+    /// Queue order: a score from votes, priority and age.
+    Queue,
+}
+
+/// A ticket as the caller sees it.
+#[derive(Debug, Clone, Object)]
+pub struct Ticket {
+    /// The ticket's number, shown to people as `#1042`.
+    pub number: i64,
+    /// One-line summary.
+    pub title: String,
+    /// Markdown body.
+    pub description: String,
+    /// The category it belongs to.
+    pub category_id: i64,
+    /// Free labels, sorted.
+    pub tags: Vec<String>,
+    /// How urgent.
+    pub priority: Priority,
+    /// Where it is in its life.
+    pub status: TicketStatus,
+    /// Who raised it.
+    pub creator: UserSummary,
+    /// When it was raised.
+    pub created_at: DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: DateTime<Utc>,
+    /// How many "me too" votes it has.
+    pub vote_count: u32,
+    /// Whether the caller has voted on it.
+    pub voted: bool,
+}
+
+impl From<dt::TicketView> for Ticket {
+    fn from(view: dt::TicketView) -> Self {
+        let t = view.ticket;
+        Self {
+            number: t.id.get(),
+            title: t.title.as_str().to_owned(),
+            description: t.description.as_str().to_owned(),
+            category_id: t.category_id.get(),
+            tags: t.tags.to_strings(),
+            priority: t.priority.into(),
+            status: t.status.into(),
+            creator: UserSummary {
+                id: t.creator_id.get(),
+                display_name: t.creator_name,
+            },
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+            vote_count: t.vote_count,
+            voted: view.voted,
+        }
+    }
+}
+
+/// One page of tickets.
+#[derive(Debug, Clone, Object)]
+pub struct TicketPage {
+    /// The tickets, in the requested order.
+    pub items: Vec<Ticket>,
+    /// Pass as `cursor` (with the same filters and sort) to get the next page; `null` on the
+    /// last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A ticket to raise. The creator is always the caller.
+#[derive(Debug, Object)]
+pub struct NewTicket {
+    /// One-line summary: 5–150 characters.
+    pub title: String,
+    /// Markdown body: at most 20,000 characters.
+    pub description: Option<String>,
+    /// The category it belongs to.
+    pub category_id: i64,
+    /// Up to five tags of letters, digits and dashes.
+    pub tags: Option<Vec<String>>,
+    /// How urgent (default `medium`); students may ask for up to `high`.
+    pub priority: Option<Priority>,
+}
+
+/// The fields to change; absent fields stay as they are.
+#[derive(Debug, Object)]
+pub struct TicketPatch {
+    /// New title (creator while open, or staff).
+    pub title: Option<String>,
+    /// New description (creator while open, or staff).
+    pub description: Option<String>,
+    /// New category (creator while open, or staff).
+    pub category_id: Option<i64>,
+    /// New tags, replacing the old ones (creator while open, or staff).
+    pub tags: Option<Vec<String>>,
+    /// New priority (staff; the creator while open, up to `high`).
+    pub priority: Option<Priority>,
+    /// New status, through the status machine (staff; the creator may reopen a resolved
+    /// ticket).
+    pub status: Option<TicketStatus>,
+}
+
+/// One recorded change of a ticket, with its actor and time.
+#[derive(Debug, Clone, Object)]
+pub struct TicketEvent {
+    /// Order of recording.
+    pub id: i64,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: UserSummary,
+    /// What changed.
+    pub change: Change,
+}
+
+/// What changed; `kind` tells which.
+#[derive(Debug, Clone, Union)]
+#[oai(discriminator_name = "kind", one_of)]
+pub enum Change {
+    /// The ticket was raised.
+    #[oai(mapping = "created")]
+    Created(TicketCreated),
+    /// The title changed.
+    #[oai(mapping = "title_changed")]
+    TitleChanged(TitleChanged),
+    /// The description changed (the text is not repeated in the history).
+    #[oai(mapping = "description_changed")]
+    DescriptionChanged(DescriptionChanged),
+    /// The category changed.
+    #[oai(mapping = "category_changed")]
+    CategoryChanged(CategoryChanged),
+    /// The tags changed.
+    #[oai(mapping = "tags_changed")]
+    TagsChanged(TagsChanged),
+    /// The priority changed.
+    #[oai(mapping = "priority_changed")]
+    PriorityChanged(PriorityChanged),
+    /// The status changed.
+    #[oai(mapping = "status_changed")]
+    StatusChanged(StatusChanged),
+    /// Someone voted.
+    #[oai(mapping = "vote_cast")]
+    VoteCast(VoteCast),
+    /// Someone took their vote back.
+    #[oai(mapping = "vote_retracted")]
+    VoteRetracted(VoteRetracted),
+}
+
+/// `kind: created` — the ticket was raised.
+#[derive(Debug, Clone, Object)]
+pub struct TicketCreated {
+    /// Its title then.
+    pub title: String,
+    /// Its priority then (a priority name).
+    pub priority: String,
+}
+
+/// `kind: title_changed`.
+#[derive(Debug, Clone, Object)]
+pub struct TitleChanged {
+    /// Before.
+    pub from: String,
+    /// After.
+    pub to: String,
+}
+
+/// `kind: description_changed`.
+#[derive(Debug, Clone, Object)]
+pub struct DescriptionChanged {}
+
+/// `kind: category_changed`.
+#[derive(Debug, Clone, Object)]
+pub struct CategoryChanged {
+    /// Category id before.
+    pub from: i64,
+    /// Category id after.
+    pub to: i64,
+}
+
+/// `kind: tags_changed`.
+#[derive(Debug, Clone, Object)]
+pub struct TagsChanged {
+    /// Before.
+    pub from: Vec<String>,
+    /// After.
+    pub to: Vec<String>,
+}
+
+/// `kind: priority_changed`.
+#[derive(Debug, Clone, Object)]
+pub struct PriorityChanged {
+    /// Before (a priority name).
+    pub from: String,
+    /// After (a priority name).
+    pub to: String,
+}
+
+/// `kind: status_changed`.
+#[derive(Debug, Clone, Object)]
+pub struct StatusChanged {
+    /// Before (a status name).
+    pub from: String,
+    /// After (a status name).
+    pub to: String,
+}
+
+/// `kind: vote_cast`.
+#[derive(Debug, Clone, Object)]
+pub struct VoteCast {}
+
+/// `kind: vote_retracted`.
+#[derive(Debug, Clone, Object)]
+pub struct VoteRetracted {}
+
+impl From<dt::Change> for Change {
+    fn from(change: dt::Change) -> Self {
+        use dt::Change as C;
+        match change {
+            C::Created { title, priority } => Change::Created(TicketCreated { title, priority }),
+            C::TitleChanged { from, to } => Change::TitleChanged(TitleChanged { from, to }),
+            C::DescriptionChanged => Change::DescriptionChanged(DescriptionChanged {}),
+            C::CategoryChanged { from, to } => {
+                Change::CategoryChanged(CategoryChanged { from, to })
+            }
+            C::TagsChanged { from, to } => Change::TagsChanged(TagsChanged { from, to }),
+            C::PriorityChanged { from, to } => {
+                Change::PriorityChanged(PriorityChanged { from, to })
+            }
+            C::StatusChanged { from, to } => Change::StatusChanged(StatusChanged { from, to }),
+            C::VoteCast => Change::VoteCast(VoteCast {}),
+            C::VoteRetracted => Change::VoteRetracted(VoteRetracted {}),
+        }
+    }
+}
+
+impl From<dt::TicketEvent> for TicketEvent {
+    fn from(e: dt::TicketEvent) -> Self {
+        Self {
+            id: e.id,
+            at: e.at,
+            actor: UserSummary {
+                id: e.actor_id.get(),
+                display_name: e.actor_name,
+            },
+            change: e.change.into(),
+        }
+    }
+}
+
+/// `POST /tickets` succeeded.
+#[derive(ApiResponse)]
+pub enum CreateTicketResponse {
+    /// The ticket was raised.
+    #[oai(status = 201)]
+    Created(Json<Ticket>),
+}
+
+/// An operation that answers with one ticket.
+#[derive(ApiResponse)]
+pub enum TicketResponse {
+    /// The ticket.
+    #[oai(status = 200)]
+    Ok(Json<Ticket>),
+}
+
+/// `GET /tickets` succeeded.
+#[derive(ApiResponse)]
+pub enum TicketPageResponse {
+    /// A page of tickets.
+    #[oai(status = 200)]
+    Ok(Json<TicketPage>),
+}
+
+/// `GET /tickets/{id}/history` succeeded.
+#[derive(ApiResponse)]
+pub enum HistoryResponse {
+    /// The ticket's changes, oldest first.
+    #[oai(status = 200)]
+    Ok(Json<Vec<TicketEvent>>),
+}
+
+error_set!(
+    /// Errors of `POST /tickets`.
+    CreateTicketErrors = [400, 401, 403, 413, 415, 422, 500]
+);
+error_set!(
+    /// Errors of `GET /tickets`.
+    ListTicketsErrors = [400, 401, 403, 422, 500]
+);
+error_set!(
+    /// Errors of reading one ticket or its history.
+    ReadTicketErrors = [400, 401, 403, 404, 500]
+);
+error_set!(
+    /// Errors of `PATCH /tickets/{id}`.
+    EditTicketErrors = [400, 401, 403, 404, 409, 413, 415, 422, 500]
+);
+
+/// Tickets.
+pub struct TicketApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Tickets")]
+impl TicketApi {
+    /// Raise a ticket
+    ///
+    /// The caller becomes its creator, whatever the body says.
+    #[oai(path = "/tickets", method = "post", operation_id = "create_ticket")]
+    async fn create(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        body: Json<NewTicket>,
+    ) -> Result<CreateTicketResponse, Failure<CreateTicketErrors>> {
+        let NewTicket {
+            title,
+            description,
+            category_id,
+            tags,
+            priority,
+        } = body.0;
+        let draft = TicketDraft {
+            title,
+            description: description.unwrap_or_default(),
+            category_id,
+            tags: tags.unwrap_or_default(),
+            priority: priority.map(Into::into),
+        };
+        let view = app.tickets.create(&auth.0.principal, draft).await?;
+        Ok(CreateTicketResponse::Created(Json(view.into())))
+    }
+
+    /// List tickets
+    ///
+    /// Filters combine; `mine` and `voted` are relative to the caller.
+    #[oai(path = "/tickets", method = "get", operation_id = "list_tickets")]
+    #[allow(clippy::too_many_arguments)] // one argument per documented query parameter
+    async fn list(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// Only tickets in this status.
+        status: Query<Option<TicketStatus>>,
+        /// Only tickets with this priority.
+        priority: Query<Option<Priority>>,
+        /// Only tickets in this category.
+        category_id: Query<Option<i64>>,
+        /// Only tickets with this tag.
+        tag: Query<Option<String>>,
+        /// Only tickets the caller raised.
+        mine: Query<Option<bool>>,
+        /// Only tickets the caller voted on.
+        voted: Query<Option<bool>>,
+        /// Words that must appear in the title or description (at most 200 characters).
+        q: Query<Option<String>>,
+        /// Order (default `newest`).
+        sort: Query<Option<TicketSort>>,
+        /// Page size, 1–100 (default 25).
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<TicketPageResponse, Failure<ListTicketsErrors>> {
+        let filter = TicketFilter {
+            status: status.0.map(Into::into),
+            priority: priority.0.map(Into::into),
+            category_id: category_id.0,
+            tag: tag.0,
+            mine: mine.0.unwrap_or(false),
+            voted_by_me: voted.0.unwrap_or(false),
+            q: q.0,
+            sort: sort.0.map(Into::into).unwrap_or_default(),
+            limit: limit.0,
+            cursor: cursor.0,
+        };
+        let page = app.tickets.list(&auth.0.principal, filter).await?;
+        Ok(TicketPageResponse::Ok(Json(TicketPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        })))
+    }
+
+    /// Get a ticket
+    #[oai(path = "/tickets/:id", method = "get", operation_id = "get_ticket")]
+    async fn get(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// The ticket's number.
+        id: Path<i64>,
+    ) -> Result<TicketResponse, Failure<ReadTicketErrors>> {
+        let view = app
+            .tickets
+            .get(&auth.0.principal, TicketId::new(id.0))
+            .await?;
+        Ok(TicketResponse::Ok(Json(view.into())))
+    }
+
+    /// Edit a ticket
+    ///
+    /// Changes only the fields present. Students may edit their own open ticket (priority up
+    /// to `high`) and reopen it once resolved; staff may change anything, status through the
+    /// status machine. Each changed field is recorded in the history.
+    #[oai(path = "/tickets/:id", method = "patch", operation_id = "edit_ticket")]
+    async fn edit(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// The ticket's number.
+        id: Path<i64>,
+        body: Json<TicketPatch>,
+    ) -> Result<TicketResponse, Failure<EditTicketErrors>> {
+        let TicketPatch {
+            title,
+            description,
+            category_id,
+            tags,
+            priority,
+            status,
+        } = body.0;
+        let patch = dt::TicketPatch {
+            title,
+            description,
+            category_id,
+            tags,
+            priority: priority.map(Into::into),
+            status: status.map(Into::into),
+        };
+        let view = app
+            .tickets
+            .edit(&auth.0.principal, TicketId::new(id.0), patch)
+            .await?;
+        Ok(TicketResponse::Ok(Json(view.into())))
+    }
+
+    /// A ticket's history
+    ///
+    /// Every recorded change with its actor and time, oldest first.
+    #[oai(
+        path = "/tickets/:id/history",
+        method = "get",
+        operation_id = "ticket_history"
+    )]
+    async fn history(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// The ticket's number.
+        id: Path<i64>,
+    ) -> Result<HistoryResponse, Failure<ReadTicketErrors>> {
+        let events = app
+            .tickets
+            .history(&auth.0.principal, TicketId::new(id.0))
+            .await?;
+        Ok(HistoryResponse::Ok(Json(
+            events.into_iter().map(Into::into).collect(),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem_openapi::types::ToJSON;
+
+    #[test]
+    fn enum_names_match_the_domain() {
+        for p in dt::Priority::ALL {
+            assert_eq!(Priority::from(p).to_json(), Some(p.as_str().into()));
+        }
+        for s in dt::Status::ALL {
+            assert_eq!(TicketStatus::from(s).to_json(), Some(s.as_str().into()));
+        }
+        for s in dt::TicketSort::ALL {
+            assert_eq!(TicketSort::from(s).to_json(), Some(s.as_str().into()));
+        }
+    }
+
+    #[test]
+    fn changes_serialise_like_the_domain_with_kind() {
+        let changes = vec![
+            dt::Change::Created {
+                title: "Portal down".into(),
+                priority: "high".into(),
+            },
+            dt::Change::TitleChanged {
+                from: "a".into(),
+                to: "b".into(),
+            },
+            dt::Change::DescriptionChanged,
+            dt::Change::CategoryChanged { from: 1, to: 2 },
+            dt::Change::TagsChanged {
+                from: vec!["x".into()],
+                to: vec![],
+            },
+            dt::Change::PriorityChanged {
+                from: "low".into(),
+                to: "high".into(),
+            },
+            dt::Change::StatusChanged {
+                from: "open".into(),
+                to: "resolved".into(),
+            },
+            dt::Change::VoteCast,
+            dt::Change::VoteRetracted,
+        ];
+        for change in changes {
+            // The domain's serde form uses the same `kind` tag: the API must agree with it.
+            let expected = serde_json::to_value(&change).unwrap();
+            assert_eq!(Change::from(change).to_json(), Some(expected));
+        }
+    }
+}

@@ -1,0 +1,380 @@
+//! Who may call what: every operation × every kind of caller, against the expected status,
+//! with a check that the table covers every operation of the OpenAPI document and that every
+//! status observed is one the document lists for that operation.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use domain::accounts::Role;
+use poem::http::Method;
+use serde_json::{json, Value};
+use support::{assert_error_shape, TestApp, User, PASSWORD};
+
+/// The kinds of caller, in the column order of [`TABLE`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Actor {
+    /// No token.
+    Anonymous,
+    /// A registered student an admin has not approved yet.
+    Pending,
+    /// The student who raised the ticket in the path.
+    Owner,
+    /// Another student.
+    Other,
+    /// A support member.
+    Support,
+    /// An admin.
+    Admin,
+}
+
+const ACTORS: [Actor; 6] = [
+    Actor::Anonymous,
+    Actor::Pending,
+    Actor::Owner,
+    Actor::Other,
+    Actor::Support,
+    Actor::Admin,
+];
+
+/// What each cell gets fresh, so that no cell depends on another.
+#[derive(Debug, Clone, Copy)]
+enum Setup {
+    /// Nothing: the path has no id.
+    Nothing,
+    /// `{id}` is a new open ticket raised by the owner.
+    Ticket,
+    /// `{id}` is a new pending account.
+    PendingAccount,
+    /// `{id}` is a new active account.
+    ActiveAccount,
+    /// `{id}` is a new deactivated account.
+    DeactivatedAccount,
+    /// The caller uses a new session of their own (it gets revoked).
+    OwnSession,
+}
+
+/// The request body a cell sends.
+#[derive(Debug, Clone, Copy)]
+enum Body {
+    None,
+    Registration,
+    Credentials,
+    Reason,
+    Role,
+    Category,
+    Ticket,
+    TicketPatch,
+}
+
+/// Method, path as in the OpenAPI document, setup, body, and the expected status for
+/// anonymous, pending, owner, other student, support, admin.
+const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
+    (
+        "post",
+        "/api/v1/auth/register",
+        Setup::Nothing,
+        Body::Registration,
+        [201, 201, 201, 201, 201, 201],
+    ),
+    (
+        "post",
+        "/api/v1/auth/login",
+        Setup::Nothing,
+        Body::Credentials,
+        [200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "post",
+        "/api/v1/auth/logout",
+        Setup::OwnSession,
+        Body::None,
+        [401, 204, 204, 204, 204, 204],
+    ),
+    (
+        "get",
+        "/api/v1/me",
+        Setup::Nothing,
+        Body::None,
+        [401, 200, 200, 200, 200, 200],
+    ),
+    (
+        "get",
+        "/api/v1/admin/users",
+        Setup::Nothing,
+        Body::None,
+        [401, 403, 403, 403, 403, 200],
+    ),
+    (
+        "post",
+        "/api/v1/admin/users/{id}/approve",
+        Setup::PendingAccount,
+        Body::None,
+        [401, 403, 403, 403, 403, 200],
+    ),
+    (
+        "post",
+        "/api/v1/admin/users/{id}/reject",
+        Setup::PendingAccount,
+        Body::Reason,
+        [401, 403, 403, 403, 403, 200],
+    ),
+    (
+        "post",
+        "/api/v1/admin/users/{id}/deactivate",
+        Setup::ActiveAccount,
+        Body::Reason,
+        [401, 403, 403, 403, 403, 200],
+    ),
+    (
+        "post",
+        "/api/v1/admin/users/{id}/reactivate",
+        Setup::DeactivatedAccount,
+        Body::None,
+        [401, 403, 403, 403, 403, 200],
+    ),
+    (
+        "put",
+        "/api/v1/admin/users/{id}/role",
+        Setup::ActiveAccount,
+        Body::Role,
+        [401, 403, 403, 403, 403, 200],
+    ),
+    (
+        "get",
+        "/api/v1/categories",
+        Setup::Nothing,
+        Body::None,
+        [401, 403, 200, 200, 200, 200],
+    ),
+    (
+        "post",
+        "/api/v1/categories",
+        Setup::Nothing,
+        Body::Category,
+        [401, 403, 403, 403, 403, 201],
+    ),
+    (
+        "post",
+        "/api/v1/tickets",
+        Setup::Nothing,
+        Body::Ticket,
+        [401, 403, 201, 201, 201, 201],
+    ),
+    (
+        "get",
+        "/api/v1/tickets",
+        Setup::Nothing,
+        Body::None,
+        [401, 403, 200, 200, 200, 200],
+    ),
+    (
+        "get",
+        "/api/v1/tickets/{id}",
+        Setup::Ticket,
+        Body::None,
+        [401, 403, 200, 200, 200, 200],
+    ),
+    (
+        "patch",
+        "/api/v1/tickets/{id}",
+        Setup::Ticket,
+        Body::TicketPatch,
+        [401, 403, 200, 403, 200, 200],
+    ),
+    (
+        "get",
+        "/api/v1/tickets/{id}/history",
+        Setup::Ticket,
+        Body::None,
+        [401, 403, 200, 200, 200, 200],
+    ),
+    (
+        "put",
+        "/api/v1/tickets/{id}/vote",
+        Setup::Ticket,
+        Body::None,
+        [401, 403, 403, 200, 403, 403],
+    ),
+    (
+        "delete",
+        "/api/v1/tickets/{id}/vote",
+        Setup::Ticket,
+        Body::None,
+        [401, 403, 403, 200, 403, 403],
+    ),
+    (
+        "get",
+        "/healthz",
+        Setup::Nothing,
+        Body::None,
+        [200, 200, 200, 200, 200, 200],
+    ),
+];
+
+struct Cast {
+    pending: User,
+    owner: User,
+    other: User,
+    support: User,
+}
+
+impl Cast {
+    fn user<'a>(&'a self, app: &'a TestApp, actor: Actor) -> Option<&'a User> {
+        match actor {
+            Actor::Anonymous => None,
+            Actor::Pending => Some(&self.pending),
+            Actor::Owner => Some(&self.owner),
+            Actor::Other => Some(&self.other),
+            Actor::Support => Some(&self.support),
+            Actor::Admin => Some(&app.admin),
+        }
+    }
+}
+
+/// Prepares a cell: the concrete path and the token to send.
+async fn prepare(
+    app: &TestApp,
+    cast: &Cast,
+    actor: Actor,
+    template: &str,
+    setup: Setup,
+) -> (String, Option<String>) {
+    let user = cast.user(app, actor);
+    let mut token = user.map(|u| u.token.clone());
+    let id = match setup {
+        Setup::Nothing => None,
+        Setup::Ticket => Some(app.ticket(&cast.owner).number().await),
+        Setup::PendingAccount => Some(app.register(Role::Student).await.0),
+        Setup::ActiveAccount => Some(app.student().await.id),
+        Setup::DeactivatedAccount => {
+            let target = app.student().await;
+            app.post(
+                &format!("/api/v1/admin/users/{}/deactivate", target.id),
+                &app.admin.token,
+                json!({ "reason": "matrix setup" }),
+            )
+            .await
+            .expect(200);
+            Some(target.id)
+        }
+        Setup::OwnSession => {
+            if let Some(user) = user {
+                token = Some(app.login(&user.email).await);
+            }
+            None
+        }
+    };
+    let path = match id {
+        Some(id) => template.replace("{id}", &id.to_string()),
+        None => {
+            assert!(
+                !template.contains('{'),
+                "{template} needs a setup that provides its id"
+            );
+            template.to_owned()
+        }
+    };
+    (path, token)
+}
+
+fn body(app: &TestApp, cast: &Cast, body: Body) -> Option<Value> {
+    let n = app.next();
+    match body {
+        Body::None => None,
+        Body::Registration => Some(json!({
+            "email": format!("matrix{n}@uni.edu"),
+            "display_name": format!("Matrix {n}"),
+            "password": PASSWORD,
+            "role": "student",
+        })),
+        Body::Credentials => Some(json!({ "email": cast.owner.email, "password": PASSWORD })),
+        Body::Reason => Some(json!({ "reason": "matrix" })),
+        Body::Role => Some(json!({ "role": "support" })),
+        Body::Category => Some(json!({ "name": format!("Category {n}") })),
+        Body::Ticket => {
+            Some(json!({ "title": format!("Matrix ticket {n}"), "category_id": app.category_id }))
+        }
+        Body::TicketPatch => Some(json!({ "title": format!("Edited in the matrix {n}") })),
+    }
+}
+
+fn method(name: &str) -> Method {
+    name.to_uppercase().parse().expect("an HTTP method")
+}
+
+#[tokio::test]
+async fn the_table_covers_every_operation_in_the_openapi_document() {
+    let spec: Value = serde_json::from_str(&api::openapi_json()).unwrap();
+    let documented: BTreeSet<(String, String)> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(path, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.clone(), path.clone()))
+        })
+        .collect();
+    let tabled: BTreeSet<(String, String)> = TABLE
+        .iter()
+        .map(|(m, p, ..)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(
+        tabled.len(),
+        TABLE.len(),
+        "an operation appears twice in the table"
+    );
+    assert_eq!(tabled, documented, "table and OpenAPI document differ");
+}
+
+#[tokio::test]
+async fn every_caller_gets_the_expected_status_on_every_operation() {
+    let app = TestApp::spawn().await;
+    let cast = Cast {
+        pending: app.pending(Role::Student).await,
+        owner: app.student().await,
+        other: app.student().await,
+        support: app.support().await,
+    };
+    let spec: Value = serde_json::from_str(&api::openapi_json()).unwrap();
+
+    let mut failures = Vec::new();
+    for &(verb, template, setup, body_kind, expected) in TABLE {
+        for (actor, expected) in ACTORS.into_iter().zip(expected) {
+            let (path, token) = prepare(&app, &cast, actor, template, setup).await;
+            let reply = app
+                .call(
+                    method(verb),
+                    &path,
+                    token.as_deref(),
+                    body(&app, &cast, body_kind),
+                )
+                .await;
+            if reply.status != expected {
+                failures.push(format!(
+                    "{verb} {path} as {actor:?}: expected {expected}, got {} {}",
+                    reply.status, reply.body
+                ));
+                continue;
+            }
+            if reply.status >= 400 {
+                assert_error_shape(&reply.body);
+            }
+            let documented = &spec["paths"][template][verb]["responses"];
+            if documented.get(reply.status.to_string()).is_none() {
+                failures.push(format!(
+                    "{verb} {template} answered {} as {actor:?}, which is not documented",
+                    reply.status
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} cells failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

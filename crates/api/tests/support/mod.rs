@@ -1,0 +1,439 @@
+//! Test support: the osts API in process, on a fresh in-memory SQLite store, with builders
+//! for the accounts, categories and tickets a test needs.
+
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc,
+};
+
+use api::{App, Health};
+use async_trait::async_trait;
+use domain::{
+    accounts::{AccountService, Role},
+    categories::CategoryService,
+    clock::SystemClock,
+    tickets::TicketService,
+    votes::VoteService,
+};
+use poem::{
+    endpoint::BoxEndpoint,
+    http::{HeaderMap, Method},
+    test::TestClient,
+    EndpointExt, Response,
+};
+use serde_json::{json, Value};
+
+/// The password every test account gets.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// The database probe, over the store.
+struct StoreHealth(store::Store);
+
+#[async_trait]
+impl Health for StoreHealth {
+    async fn check(&self) -> anyhow::Result<()> {
+        self.0.ping().await
+    }
+}
+
+/// How to set up a [`TestApp`].
+pub struct Options {
+    /// Sign-in attempts allowed per email and per address a minute.
+    pub throttle: (u32, u32),
+    /// The health check; the store's ping when `None`.
+    pub health: Option<Arc<dyn Health>>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            throttle: (10_000, 10_000),
+            health: None,
+        }
+    }
+}
+
+/// A signed-in (or at least registered) account.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Account id.
+    pub id: i64,
+    /// Sign-in address.
+    pub email: String,
+    /// A bearer token of a live session.
+    pub token: String,
+}
+
+/// An answer of the API.
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body parsed as JSON (`Null` when empty).
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        self
+    }
+
+    /// Asserts an error in the one error shape with this status and code; returns the body.
+    #[track_caller]
+    pub fn expect_error(self, status: u16, code: &str) -> Value {
+        let body = self.expect(status).body;
+        assert_error_shape(&body);
+        assert_eq!(body["code"], code, "unexpected code; body: {body}");
+        body
+    }
+}
+
+/// Asserts `{"code": string, "message": string, "field": string | null}` and nothing else.
+#[track_caller]
+pub fn assert_error_shape(body: &Value) {
+    let obj = body
+        .as_object()
+        .unwrap_or_else(|| panic!("error body is not an object: {body}"));
+    assert!(obj["code"].is_string(), "code: {body}");
+    assert!(
+        obj["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "message: {body}"
+    );
+    assert!(
+        obj["field"].is_string() || obj["field"].is_null(),
+        "field: {body}"
+    );
+    assert_eq!(obj.len(), 3, "unexpected keys: {body}");
+}
+
+/// The osts API on a fresh in-memory store, with an active admin and one category.
+pub struct TestApp {
+    client: TestClient<BoxEndpoint<'static, Response>>,
+    accounts: AccountService,
+    /// An active admin, signed in.
+    pub admin: User,
+    /// A category tickets can go in.
+    pub category_id: i64,
+    seq: AtomicUsize,
+}
+
+impl TestApp {
+    /// A fresh app whose sign-in throttle will not get in the way.
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    /// A fresh app allowing this many sign-in attempts per email and per address a minute.
+    pub async fn spawn_with_throttle(per_account: u32, per_addr: u32) -> Self {
+        Self::spawn_with(Options {
+            throttle: (per_account, per_addr),
+            ..Options::default()
+        })
+        .await
+    }
+
+    /// A fresh app with these options.
+    pub async fn spawn_with(options: Options) -> Self {
+        let (per_account, per_addr) = options.throttle;
+        let store = store::Store::connect("sqlite::memory:")
+            .await
+            .expect("in-memory store");
+        let clock = Arc::new(SystemClock);
+        let accounts = AccountService::new(
+            store.accounts(),
+            store.sessions(),
+            Arc::new(credentials::Argon2Hasher::fast_for_tests()),
+            Arc::new(credentials::RandomTokens),
+            Arc::new(credentials::GovernorThrottle::new(per_account, per_addr)),
+            clock.clone(),
+            chrono::Duration::hours(12),
+        );
+        let app = App {
+            accounts: accounts.clone(),
+            categories: CategoryService::new(store.categories()),
+            tickets: TicketService::new(store.tickets(), store.categories(), clock.clone()),
+            votes: VoteService::new(store.tickets(), store.votes(), clock),
+        };
+        let health = options
+            .health
+            .unwrap_or_else(|| Arc::new(StoreHealth(store)));
+        let endpoint = api::build(app, health).boxed();
+        let mut this = Self {
+            client: TestClient::new(endpoint),
+            accounts,
+            admin: User {
+                id: 0,
+                email: String::new(),
+                token: String::new(),
+            },
+            category_id: 0,
+            seq: AtomicUsize::new(0),
+        };
+        this.admin = this.active(Role::Admin).await;
+        this.category_id = this.category("General").await;
+        this
+    }
+
+    /// A unique number for names and emails.
+    pub fn next(&self) -> usize {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A fresh email address.
+    pub fn email(&self) -> String {
+        format!("user{}@uni.edu", self.next())
+    }
+
+    /// Sends a request; `token` goes in `Authorization: Bearer`, `body` as JSON.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.client.request(method, path);
+        if let Some(token) = token {
+            req = req.header("Authorization", format!("Bearer {token}"));
+        }
+        if let Some(body) = body {
+            req = req.body_json(&body);
+        }
+        read(req.send().await.0).await
+    }
+
+    /// `GET`.
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    /// `POST` with a JSON body.
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    /// `PATCH` with a JSON body.
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::PATCH, path, Some(token), Some(body))
+            .await
+    }
+
+    /// `PUT` without a body.
+    pub async fn put(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::PUT, path, Some(token), None).await
+    }
+
+    /// `DELETE`.
+    pub async fn delete(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::DELETE, path, Some(token), None).await
+    }
+
+    /// Sends raw bytes with a content type.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut req = self
+            .client
+            .request(method, path)
+            .content_type(content_type)
+            .body(body);
+        if let Some(token) = token {
+            req = req.header("Authorization", format!("Bearer {token}"));
+        }
+        read(req.send().await.0).await
+    }
+
+    /// `POST` with a JSON body and an explicit `Content-Length`.
+    pub async fn post_with_length(&self, path: &str, token: &str, body: Vec<u8>) -> Reply {
+        let req = self
+            .client
+            .post(path)
+            .header("Authorization", format!("Bearer {token}"))
+            .header("Content-Length", body.len().to_string())
+            .content_type("application/json")
+            .body(body);
+        read(req.send().await.0).await
+    }
+
+    /// `GET` with one extra header and no token.
+    pub async fn get_with_header(&self, path: &str, name: &str, value: &str) -> Reply {
+        read(self.client.get(path).header(name, value).send().await.0).await
+    }
+
+    /// Sends a `GET` and returns the raw response (for endpoints that do not answer JSON).
+    pub async fn get_raw(&self, path: &str) -> Response {
+        self.client.get(path).send().await.0
+    }
+
+    /// Registers a pending account with `role` through the API; returns its id and email.
+    pub async fn register(&self, role: Role) -> (i64, String) {
+        let email = self.email();
+        let body = json!({
+            "email": email,
+            "display_name": format!("User {}", self.next()),
+            "password": PASSWORD,
+            "role": role.as_str(),
+        });
+        let reply = self
+            .call(Method::POST, "/api/v1/auth/register", None, Some(body))
+            .await
+            .expect(201);
+        (reply.body["id"].as_i64().unwrap(), email)
+    }
+
+    /// Signs in through the API; returns the token.
+    pub async fn login(&self, email: &str) -> String {
+        let body = json!({ "email": email, "password": PASSWORD });
+        let reply = self
+            .call(Method::POST, "/api/v1/auth/login", None, Some(body))
+            .await
+            .expect(200);
+        reply.body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A registered, not yet approved account, signed in.
+    pub async fn pending(&self, role: Role) -> User {
+        let (id, email) = self.register(role).await;
+        let token = self.login(&email).await;
+        User { id, email, token }
+    }
+
+    /// A registered account approved by the admin, signed in.
+    pub async fn approved(&self, role: Role) -> User {
+        let (id, email) = self.register(role).await;
+        self.call(
+            Method::POST,
+            &format!("/api/v1/admin/users/{id}/approve"),
+            Some(&self.admin.token),
+            None,
+        )
+        .await
+        .expect(200);
+        let token = self.login(&email).await;
+        User { id, email, token }
+    }
+
+    /// An active account made by an operator (as the CLI would), signed in.
+    pub async fn active(&self, role: Role) -> User {
+        let email = self.email();
+        let account = self
+            .accounts
+            .create_active(
+                &email,
+                &format!("{} {}", role.as_str(), self.next()),
+                PASSWORD,
+                role,
+            )
+            .await
+            .expect("create_active");
+        let token = self.login(&email).await;
+        User {
+            id: account.id.get(),
+            email,
+            token,
+        }
+    }
+
+    /// An approved, signed-in student.
+    pub async fn student(&self) -> User {
+        self.approved(Role::Student).await
+    }
+
+    /// An approved, signed-in support member.
+    pub async fn support(&self) -> User {
+        self.approved(Role::Support).await
+    }
+
+    /// A category made by the admin; returns its id.
+    pub async fn category(&self, name: &str) -> i64 {
+        let reply = self
+            .post(
+                "/api/v1/categories",
+                &self.admin.token,
+                json!({ "name": name }),
+            )
+            .await
+            .expect(201);
+        reply.body["id"].as_i64().unwrap()
+    }
+
+    /// Starts a ticket raised by `creator`.
+    pub fn ticket<'a>(&'a self, creator: &'a User) -> TicketBuilder<'a> {
+        TicketBuilder {
+            app: self,
+            creator,
+            body: json!({
+                "title": format!("Exam results missing {}", self.next()),
+                "description": "My quiz grade is not shown.",
+                "category_id": self.category_id,
+            }),
+        }
+    }
+}
+
+/// Builds a ticket through the API.
+pub struct TicketBuilder<'a> {
+    app: &'a TestApp,
+    creator: &'a User,
+    body: Value,
+}
+
+impl TicketBuilder<'_> {
+    /// Sets a body field.
+    pub fn with(mut self, field: &str, value: Value) -> Self {
+        self.body[field] = value;
+        self
+    }
+
+    /// Raises the ticket; returns its JSON.
+    pub async fn create(self) -> Value {
+        self.app
+            .post("/api/v1/tickets", &self.creator.token, self.body)
+            .await
+            .expect(201)
+            .body
+    }
+
+    /// Raises the ticket; returns its number.
+    pub async fn number(self) -> i64 {
+        self.create().await["number"].as_i64().unwrap()
+    }
+}
+
+async fn read(resp: Response) -> Reply {
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().into_bytes().await.expect("response body");
+    let body = if bytes.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+            panic!(
+                "{status} body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&bytes)
+            )
+        })
+    };
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
