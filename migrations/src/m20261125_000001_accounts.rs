@@ -27,12 +27,7 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create()
-                    .name("users_email_key")
-                    .table(Users::Table)
-                    .col(Users::Email)
-                    .unique()
-                    .to_owned(),
+                Index::create().name("users_email_key").table(Users::Table).col(Users::Email).unique().to_owned(),
             )
             .await?;
         manager
@@ -66,11 +61,7 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create()
-                    .name("sessions_user_idx")
-                    .table(Sessions::Table)
-                    .col(Sessions::UserId)
-                    .to_owned(),
+                Index::create().name("sessions_user_idx").table(Sessions::Table).col(Sessions::UserId).to_owned(),
             )
             .await
     }

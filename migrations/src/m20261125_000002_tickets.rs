@@ -95,9 +95,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(index("ticket_tags_tag_idx", TicketTags::Table, &["tag", "ticket_id"]))
-            .await?;
+        manager.create_index(index("ticket_tags_tag_idx", TicketTags::Table, &["tag", "ticket_id"])).await?;
 
         manager
             .create_table(
@@ -125,9 +123,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(index("votes_user_idx", Votes::Table, &["user_id", "ticket_id"]))
-            .await?;
+        manager.create_index(index("votes_user_idx", Votes::Table, &["user_id", "ticket_id"])).await?;
 
         manager
             .create_table(
@@ -155,9 +151,7 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        manager
-            .create_index(index("ticket_events_ticket_idx", TicketEvents::Table, &["ticket_id", "id"]))
-            .await
+        manager.create_index(index("ticket_events_ticket_idx", TicketEvents::Table, &["ticket_id", "id"])).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {

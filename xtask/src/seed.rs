@@ -55,8 +55,16 @@ const CONCERNS: &[(usize, &str, &str)] = &[
 ];
 
 const COURSES: &[&str] = &[
-    "Mathematics I", "Statistics I", "Computational Thinking", "English I", "Python Programming",
-    "Database Systems", "Data Structures", "Machine Learning Foundations", "Business Analytics", "Java",
+    "Mathematics I",
+    "Statistics I",
+    "Computational Thinking",
+    "English I",
+    "Python Programming",
+    "Database Systems",
+    "Data Structures",
+    "Machine Learning Foundations",
+    "Business Analytics",
+    "Java",
 ];
 
 pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
@@ -67,7 +75,13 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
     let mut rng = StdRng::seed_from_u64(seed);
     let password = std::env::var("OSTS_SEED_PASSWORD").unwrap_or_else(|_| {
         let words = ["maple", "orbit", "quartz", "lantern", "meadow", "copper", "harbor", "violet"];
-        format!("{}-{}-{}-{}", words[rng.gen_range(0..8)], words[rng.gen_range(0..8)], rng.gen_range(1000..9999), words[rng.gen_range(0..8)])
+        format!(
+            "{}-{}-{}-{}",
+            words[rng.gen_range(0..8)],
+            words[rng.gen_range(0..8)],
+            rng.gen_range(1000..9999),
+            words[rng.gen_range(0..8)]
+        )
     });
     let hash = {
         use domain::accounts::PasswordHasher as _;
@@ -100,19 +114,31 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
     insert("admin@osts.local".into(), "Program Admin".into(), Role::Admin, AccountStatus::Active).await?;
     let mut support = Vec::new();
     for (i, name) in ["Priya Raman", "Arjun Mehta", "Sara Thomas", "Vikram Iyer"].iter().enumerate() {
-        support.push(insert(format!("support{}@osts.local", i + 1), (*name).into(), Role::Support, AccountStatus::Active).await?);
+        support.push(
+            insert(format!("support{}@osts.local", i + 1), (*name).into(), Role::Support, AccountStatus::Active)
+                .await?,
+        );
         bar.inc(1);
     }
-    const FIRST: &[&str] = &["Aditi", "Rahul", "Meera", "Karan", "Divya", "Rohan", "Ananya", "Nikhil", "Ishita", "Varun", "Sneha", "Aman"];
+    const FIRST: &[&str] =
+        &["Aditi", "Rahul", "Meera", "Karan", "Divya", "Rohan", "Ananya", "Nikhil", "Ishita", "Varun", "Sneha", "Aman"];
     const LAST: &[&str] = &["Sharma", "Nair", "Gupta", "Reddy", "Das", "Kapoor", "Joshi", "Menon"];
     let mut students = Vec::new();
     for i in 0..72 {
         let name = format!("{} {}", FIRST[i % FIRST.len()], LAST[(i / FIRST.len()) % LAST.len()]);
-        students.push(insert(format!("student{:02}@study.uni.edu", i + 1), name, Role::Student, AccountStatus::Active).await?);
+        students.push(
+            insert(format!("student{:02}@study.uni.edu", i + 1), name, Role::Student, AccountStatus::Active).await?,
+        );
         bar.inc(1);
     }
     for i in 0..3 {
-        insert(format!("applicant{}@study.uni.edu", i + 1), format!("New Applicant {}", i + 1), Role::Student, AccountStatus::Pending).await?;
+        insert(
+            format!("applicant{}@study.uni.edu", i + 1),
+            format!("New Applicant {}", i + 1),
+            Role::Student,
+            AccountStatus::Pending,
+        )
+        .await?;
     }
     insert("new.support@osts.local".into(), "New Support Member".into(), Role::Support, AccountStatus::Pending).await?;
 
@@ -161,7 +187,8 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
             })
             .await?;
         // A few concerns are shared by many: votes follow a long tail.
-        let voters = if n % 17 == 0 { rng.gen_range(15..45) } else { (rng.gen_range(0.0f64..1.0).powi(3) * 12.0) as usize };
+        let voters =
+            if n % 17 == 0 { rng.gen_range(15..45) } else { (rng.gen_range(0.0f64..1.0).powi(3) * 12.0) as usize };
         for voter in students.choose_multiple(&mut rng, voters) {
             if voter.id != creator.id {
                 let at = created_at + Duration::minutes(rng.gen_range(1..=age_minutes.max(2)));
@@ -190,8 +217,15 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
     }
     bar.finish_with_message("done");
     store.close().await?;
-    println!("Seeded {} categories, {} students, {} support members, 1 admin and {tickets} tickets.", categories.len(), students.len(), support.len());
-    println!("Sign in as admin@osts.local, support1@osts.local or student01@study.uni.edu with the password: {password}");
+    println!(
+        "Seeded {} categories, {} students, {} support members, 1 admin and {tickets} tickets.",
+        categories.len(),
+        students.len(),
+        support.len()
+    );
+    println!(
+        "Sign in as admin@osts.local, support1@osts.local or student01@study.uni.edu with the password: {password}"
+    );
     println!("(set OSTS_SEED_PASSWORD to choose it)");
     Ok(())
 }

@@ -230,21 +230,9 @@ impl AuthApi {
         app: Data<&Arc<App>>,
         body: Json<Registration>,
     ) -> Result<RegisterResponse, Failure<RegisterErrors>> {
-        let Registration {
-            email,
-            display_name,
-            password,
-            role,
-        } = body.0;
-        let account = app
-            .accounts
-            .register(da::Registration {
-                email,
-                display_name,
-                password,
-                role: role.into(),
-            })
-            .await?;
+        let Registration { email, display_name, password, role } = body.0;
+        let account =
+            app.accounts.register(da::Registration { email, display_name, password, role: role.into() }).await?;
         Ok(RegisterResponse::Created(Json(account.into())))
     }
 
@@ -260,13 +248,8 @@ impl AuthApi {
         remote: &RemoteAddr,
         body: Json<Credentials>,
     ) -> Result<LoginResponse, Failure<LoginErrors>> {
-        let client = remote
-            .as_socket_addr()
-            .map_or(ClientAddr::Unknown, |a| ClientAddr::Ip(a.ip()));
-        let session = app
-            .accounts
-            .login(&body.email, &body.password, client)
-            .await?;
+        let client = remote.as_socket_addr().map_or(ClientAddr::Unknown, |a| ClientAddr::Ip(a.ip()));
+        let session = app.accounts.login(&body.email, &body.password, client).await?;
         Ok(LoginResponse::Ok(Json(SessionInfo {
             token: session.token.expose().to_owned(),
             expires_at: session.expires_at,
@@ -278,11 +261,7 @@ impl AuthApi {
     ///
     /// Revokes the token this request was made with.
     #[oai(path = "/auth/logout", method = "post", operation_id = "logout")]
-    async fn logout(
-        &self,
-        auth: Session,
-        app: Data<&Arc<App>>,
-    ) -> Result<LogoutResponse, Failure<SessionErrors>> {
+    async fn logout(&self, auth: Session, app: Data<&Arc<App>>) -> Result<LogoutResponse, Failure<SessionErrors>> {
         app.accounts.logout(auth.0.token.expose()).await?;
         Ok(LogoutResponse::NoContent)
     }
@@ -291,11 +270,7 @@ impl AuthApi {
     ///
     /// Works for pending accounts too, so they can see where their registration stands.
     #[oai(path = "/me", method = "get", operation_id = "me")]
-    async fn me(
-        &self,
-        auth: Session,
-        app: Data<&Arc<App>>,
-    ) -> Result<AccountResponse, Failure<SessionErrors>> {
+    async fn me(&self, auth: Session, app: Data<&Arc<App>>) -> Result<AccountResponse, Failure<SessionErrors>> {
         let account = app.accounts.me(&auth.0.principal).await?;
         Ok(AccountResponse::Ok(Json(account.into())))
     }
@@ -323,19 +298,8 @@ impl AdminApi {
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<AccountPageResponse, Failure<ListAccountsErrors>> {
-        let filter = AccountFilter {
-            status: status.0.map(Into::into),
-            role: role.0.map(Into::into),
-        };
-        let page = app
-            .accounts
-            .list(
-                &auth.0.principal,
-                filter,
-                PageLimit::new(limit.0)?,
-                cursor.0,
-            )
-            .await?;
+        let filter = AccountFilter { status: status.0.map(Into::into), role: role.0.map(Into::into) };
+        let page = app.accounts.list(&auth.0.principal, filter, PageLimit::new(limit.0)?, cursor.0).await?;
         Ok(AccountPageResponse::Ok(Json(AccountPage {
             items: page.items.into_iter().map(Into::into).collect(),
             next_cursor: page.next_cursor,
@@ -343,11 +307,7 @@ impl AdminApi {
     }
 
     /// Approve a pending account
-    #[oai(
-        path = "/users/:id/approve",
-        method = "post",
-        operation_id = "approve_account"
-    )]
+    #[oai(path = "/users/:id/approve", method = "post", operation_id = "approve_account")]
     async fn approve(
         &self,
         auth: Session,
@@ -355,17 +315,11 @@ impl AdminApi {
         /// Account id.
         id: Path<i64>,
     ) -> Result<AccountResponse, Failure<DecideErrors>> {
-        decide(&app, &auth, id.0, AccountDecision::Approve)
-            .await
-            .map_err(Into::into)
+        decide(&app, &auth, id.0, AccountDecision::Approve).await.map_err(Into::into)
     }
 
     /// Reject a pending account
-    #[oai(
-        path = "/users/:id/reject",
-        method = "post",
-        operation_id = "reject_account"
-    )]
+    #[oai(path = "/users/:id/reject", method = "post", operation_id = "reject_account")]
     async fn reject(
         &self,
         auth: Session,
@@ -374,22 +328,14 @@ impl AdminApi {
         id: Path<i64>,
         body: Json<Reason>,
     ) -> Result<AccountResponse, Failure<DecideWithReasonErrors>> {
-        let decision = AccountDecision::Reject {
-            reason: body.0.reason,
-        };
-        decide(&app, &auth, id.0, decision)
-            .await
-            .map_err(Into::into)
+        let decision = AccountDecision::Reject { reason: body.0.reason };
+        decide(&app, &auth, id.0, decision).await.map_err(Into::into)
     }
 
     /// Deactivate an account
     ///
     /// Its sessions end at once.
-    #[oai(
-        path = "/users/:id/deactivate",
-        method = "post",
-        operation_id = "deactivate_account"
-    )]
+    #[oai(path = "/users/:id/deactivate", method = "post", operation_id = "deactivate_account")]
     async fn deactivate(
         &self,
         auth: Session,
@@ -398,20 +344,12 @@ impl AdminApi {
         id: Path<i64>,
         body: Json<Reason>,
     ) -> Result<AccountResponse, Failure<DecideWithReasonErrors>> {
-        let decision = AccountDecision::Deactivate {
-            reason: body.0.reason,
-        };
-        decide(&app, &auth, id.0, decision)
-            .await
-            .map_err(Into::into)
+        let decision = AccountDecision::Deactivate { reason: body.0.reason };
+        decide(&app, &auth, id.0, decision).await.map_err(Into::into)
     }
 
     /// Reactivate a deactivated account
-    #[oai(
-        path = "/users/:id/reactivate",
-        method = "post",
-        operation_id = "reactivate_account"
-    )]
+    #[oai(path = "/users/:id/reactivate", method = "post", operation_id = "reactivate_account")]
     async fn reactivate(
         &self,
         auth: Session,
@@ -419,19 +357,13 @@ impl AdminApi {
         /// Account id.
         id: Path<i64>,
     ) -> Result<AccountResponse, Failure<DecideErrors>> {
-        decide(&app, &auth, id.0, AccountDecision::Reactivate)
-            .await
-            .map_err(Into::into)
+        decide(&app, &auth, id.0, AccountDecision::Reactivate).await.map_err(Into::into)
     }
 
     /// Change an account's role
     ///
     /// Applies to the account's next request.
-    #[oai(
-        path = "/users/:id/role",
-        method = "put",
-        operation_id = "change_account_role"
-    )]
+    #[oai(path = "/users/:id/role", method = "put", operation_id = "change_account_role")]
     async fn change_role(
         &self,
         auth: Session,
@@ -440,10 +372,7 @@ impl AdminApi {
         id: Path<i64>,
         body: Json<RoleChange>,
     ) -> Result<AccountResponse, Failure<ChangeRoleErrors>> {
-        let account = app
-            .accounts
-            .change_role(&auth.0.principal, UserId::new(id.0), body.0.role.into())
-            .await?;
+        let account = app.accounts.change_role(&auth.0.principal, UserId::new(id.0), body.0.role.into()).await?;
         Ok(AccountResponse::Ok(Json(account.into())))
     }
 }
@@ -454,10 +383,7 @@ async fn decide(
     id: i64,
     decision: AccountDecision,
 ) -> Result<AccountResponse, domain::Error> {
-    let account = app
-        .accounts
-        .decide(&auth.0.principal, UserId::new(id), decision)
-        .await?;
+    let account = app.accounts.decide(&auth.0.principal, UserId::new(id), decision).await?;
     Ok(AccountResponse::Ok(Json(account.into())))
 }
 
@@ -472,10 +398,7 @@ mod tests {
             assert_eq!(Role::from(role).to_json(), Some(role.as_str().into()));
         }
         for status in da::AccountStatus::ALL {
-            assert_eq!(
-                AccountStatus::from(status).to_json(),
-                Some(status.as_str().into())
-            );
+            assert_eq!(AccountStatus::from(status).to_json(), Some(status.as_str().into()));
         }
     }
 }

@@ -28,13 +28,6 @@ async fn authenticate(req: &Request, bearer: Bearer) -> poem::Result<Caller> {
         tracing::error!("the App is not attached to the request");
         return Err(Problem::internal().into());
     };
-    let principal = app
-        .accounts
-        .authenticate(&bearer.token)
-        .await
-        .map_err(Problem::from)?;
-    Ok(Caller {
-        principal,
-        token: SessionToken::new(bearer.token),
-    })
+    let principal = app.accounts.authenticate(&bearer.token).await.map_err(Problem::from)?;
+    Ok(Caller { principal, token: SessionToken::new(bearer.token) })
 }

@@ -27,12 +27,7 @@ pub struct Category {
 
 impl From<dc::Category> for Category {
     fn from(c: dc::Category) -> Self {
-        Self {
-            id: c.id.get(),
-            name: c.name.as_str().to_owned(),
-            description: c.description,
-            position: c.position,
-        }
+        Self { id: c.id.get(), name: c.name.as_str().to_owned(), description: c.description, position: c.position }
     }
 }
 
@@ -85,39 +80,22 @@ impl CategoryApi {
         app: Data<&Arc<App>>,
     ) -> Result<CategoriesResponse, Failure<ListCategoriesErrors>> {
         let categories = app.categories.list(&auth.0.principal).await?;
-        Ok(CategoriesResponse::Ok(Json(
-            categories.into_iter().map(Into::into).collect(),
-        )))
+        Ok(CategoriesResponse::Ok(Json(categories.into_iter().map(Into::into).collect())))
     }
 
     /// Create a category
     ///
     /// Admins only.
-    #[oai(
-        path = "/categories",
-        method = "post",
-        operation_id = "create_category"
-    )]
+    #[oai(path = "/categories", method = "post", operation_id = "create_category")]
     async fn create(
         &self,
         auth: Session,
         app: Data<&Arc<App>>,
         body: Json<NewCategory>,
     ) -> Result<CreateCategoryResponse, Failure<CreateCategoryErrors>> {
-        let NewCategory {
-            name,
-            description,
-            position,
-        } = body.0;
-        let category = app
-            .categories
-            .create(
-                &auth.0.principal,
-                &name,
-                description.as_deref().unwrap_or(""),
-                position,
-            )
-            .await?;
+        let NewCategory { name, description, position } = body.0;
+        let category =
+            app.categories.create(&auth.0.principal, &name, description.as_deref().unwrap_or(""), position).await?;
         Ok(CreateCategoryResponse::Created(Json(category.into())))
     }
 }

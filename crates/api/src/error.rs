@@ -47,11 +47,7 @@ impl Problem {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ApiError {
-                code: code.to_owned(),
-                message: message.into(),
-                field: None,
-            },
+            body: ApiError { code: code.to_owned(), message: message.into(), field: None },
             retry_after_secs: None,
         }
     }
@@ -83,23 +79,14 @@ impl Problem {
             return problem.clone();
         }
         if let Some(e) = err.downcast_ref::<ParseParamError>() {
-            return Self::bad_request(format!("parameter `{}` is invalid: {}", e.name, e.reason))
-                .with_field(e.name);
+            return Self::bad_request(format!("parameter `{}` is invalid: {}", e.name, e.reason)).with_field(e.name);
         }
         if let Some(e) = err.downcast_ref::<ParsePathError>() {
             // poem-openapi names path parameters `param0`, `param1`... internally; such a name
             // means nothing to a client, so it is left out.
-            let internal = e
-                .name
-                .strip_prefix("param")
-                .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
-            let problem =
-                Self::bad_request(format!("the path contains an invalid value: {}", e.reason));
-            return if internal {
-                problem
-            } else {
-                problem.with_field(e.name)
-            };
+            let internal = e.name.strip_prefix("param").is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()));
+            let problem = Self::bad_request(format!("the path contains an invalid value: {}", e.reason));
+            return if internal { problem } else { problem.with_field(e.name) };
         }
         if let Some(e) = err.downcast_ref::<ParseRequestPayloadError>() {
             return Self::bad_request(format!("the request body is not valid: {}", e.reason));
@@ -108,11 +95,7 @@ impl Problem {
             return Self::bad_request(format!("the request body is not valid: {}", e.reason));
         }
         if let Some(e) = err.downcast_ref::<ContentTypeError>() {
-            return Self::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                e.to_string(),
-            );
+            return Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", e.to_string());
         }
         if err.is::<AuthorizationError>() {
             return Self::from(domain::Error::Unauthenticated);
@@ -136,14 +119,10 @@ impl Problem {
     /// wrong method, and whatever poem adds in the future).
     pub fn from_status(status: StatusCode, detail: &str) -> Self {
         match status {
-            StatusCode::NOT_FOUND => {
-                Self::new(status, "not_found", "there is nothing at this address")
+            StatusCode::NOT_FOUND => Self::new(status, "not_found", "there is nothing at this address"),
+            StatusCode::METHOD_NOT_ALLOWED => {
+                Self::new(status, "method_not_allowed", "this address does not accept this method")
             }
-            StatusCode::METHOD_NOT_ALLOWED => Self::new(
-                status,
-                "method_not_allowed",
-                "this address does not accept this method",
-            ),
             StatusCode::PAYLOAD_TOO_LARGE => Self::payload_too_large(),
             StatusCode::UNAUTHORIZED => Self::from(domain::Error::Unauthenticated),
             s if s.is_server_error() => {
@@ -163,10 +142,7 @@ impl Problem {
         Self::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
-            format!(
-                "the request body must be at most {} KiB",
-                crate::MAX_BODY_BYTES / 1024
-            ),
+            format!("the request body must be at most {} KiB", crate::MAX_BODY_BYTES / 1024),
         )
     }
 }
@@ -188,12 +164,10 @@ impl ResponseError for Problem {
         let mut resp = Json(self.body.clone()).into_response();
         resp.set_status(self.status);
         if let Some(secs) = self.retry_after_secs {
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if self.status == StatusCode::UNAUTHORIZED {
-            resp.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            resp.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         resp
     }
@@ -210,15 +184,11 @@ impl From<domain::Error> for Problem {
         use domain::Error as E;
         let message = err.to_string();
         match err {
-            E::Invalid {
-                field,
-                code,
-                message,
-            } => Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_field(field),
-            E::Unauthenticated => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message),
-            E::InvalidCredentials => {
-                Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message)
+            E::Invalid { field, code, message } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message).with_field(field)
             }
+            E::Unauthenticated => Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", message),
+            E::InvalidCredentials => Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message),
             E::Forbidden(f) => Self::new(StatusCode::FORBIDDEN, f.code(), message),
             E::NotFound(r) => Self::new(StatusCode::NOT_FOUND, r.code(), message),
             E::Conflict(c) => Self::new(StatusCode::CONFLICT, c.code(), message),
@@ -228,10 +198,7 @@ impl From<domain::Error> for Problem {
             },
             E::Unknown(e) => {
                 // The chain may name tables, hosts or values: it goes to the log only.
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    "unexpected error in a domain service"
-                );
+                tracing::error!(error = format!("{e:#}"), "unexpected error in a domain service");
                 Self::internal()
             }
         }
@@ -339,51 +306,14 @@ mod tests {
     #[test]
     fn domain_errors_map_to_statuses_and_codes() {
         let table: Vec<(domain::Error, u16, &str, Option<&str>)> = vec![
-            (
-                domain::Error::invalid("title", "too_short", "short"),
-                422,
-                "too_short",
-                Some("title"),
-            ),
+            (domain::Error::invalid("title", "too_short", "short"), 422, "too_short", Some("title")),
             (domain::Error::Unauthenticated, 401, "unauthenticated", None),
-            (
-                domain::Error::InvalidCredentials,
-                401,
-                "invalid_credentials",
-                None,
-            ),
-            (
-                domain::Error::Forbidden(Forbidden::AccountPending),
-                403,
-                "account_pending",
-                None,
-            ),
-            (
-                domain::Error::NotFound(Resource::Ticket),
-                404,
-                "ticket_not_found",
-                None,
-            ),
-            (
-                domain::Error::Conflict(Conflict::EmailTaken),
-                409,
-                "email_taken",
-                None,
-            ),
-            (
-                domain::Error::Throttled {
-                    retry_after_secs: 7,
-                },
-                429,
-                "throttled",
-                None,
-            ),
-            (
-                domain::Error::Unknown(anyhow::anyhow!("db password is hunter2")),
-                500,
-                "internal",
-                None,
-            ),
+            (domain::Error::InvalidCredentials, 401, "invalid_credentials", None),
+            (domain::Error::Forbidden(Forbidden::AccountPending), 403, "account_pending", None),
+            (domain::Error::NotFound(Resource::Ticket), 404, "ticket_not_found", None),
+            (domain::Error::Conflict(Conflict::EmailTaken), 409, "email_taken", None),
+            (domain::Error::Throttled { retry_after_secs: 7 }, 429, "throttled", None),
+            (domain::Error::Unknown(anyhow::anyhow!("db password is hunter2")), 500, "internal", None),
         ];
         for (err, status, code, field) in table {
             let p = Problem::from(err);
@@ -396,10 +326,7 @@ mod tests {
 
     #[test]
     fn throttling_says_when_to_retry() {
-        let resp = Problem::from(domain::Error::Throttled {
-            retry_after_secs: 7,
-        })
-        .as_response();
+        let resp = Problem::from(domain::Error::Throttled { retry_after_secs: 7 }).as_response();
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(resp.headers().get(header::RETRY_AFTER).unwrap(), "7");
     }
@@ -407,14 +334,8 @@ mod tests {
     #[test]
     fn unknown_statuses_get_a_code_and_message_from_their_reason() {
         let p = Problem::from_status(StatusCode::NOT_ACCEPTABLE, "");
-        assert_eq!(
-            (p.body.code.as_str(), p.body.message.as_str()),
-            ("not_acceptable", "Not Acceptable")
-        );
+        assert_eq!((p.body.code.as_str(), p.body.message.as_str()), ("not_acceptable", "Not Acceptable"));
         let p = Problem::from_status(StatusCode::IM_A_TEAPOT, "short and stout");
-        assert_eq!(
-            (p.body.code.as_str(), p.body.message.as_str()),
-            ("i_m_a_teapot", "short and stout")
-        );
+        assert_eq!((p.body.code.as_str(), p.body.message.as_str()), ("i_m_a_teapot", "short and stout"));
     }
 }

@@ -62,24 +62,15 @@ impl HealthApi {
         let database = match tokio::time::timeout(CHECK_TIMEOUT, health.check()).await {
             Ok(Ok(())) => CheckStatus::Ok,
             Ok(Err(e)) => {
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    "health check: database unavailable"
-                );
+                tracing::error!(error = format!("{e:#}"), "health check: database unavailable");
                 CheckStatus::Unavailable
             }
             Err(_) => {
-                tracing::error!(
-                    timeout_ms = CHECK_TIMEOUT.as_millis() as u64,
-                    "health check: database timed out"
-                );
+                tracing::error!(timeout_ms = CHECK_TIMEOUT.as_millis() as u64, "health check: database timed out");
                 CheckStatus::Unavailable
             }
         };
-        let report = HealthReport {
-            status: database,
-            checks: Checks { database },
-        };
+        let report = HealthReport { status: database, checks: Checks { database } };
         match database {
             CheckStatus::Ok => HealthResponse::Ok(Json(report)),
             CheckStatus::Unavailable => HealthResponse::Unavailable(Json(report)),

@@ -8,10 +8,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use domain::{
-    accounts::AccountService, categories::CategoryService, tickets::TicketService,
-    votes::VoteService,
-};
+use domain::{accounts::AccountService, categories::CategoryService, tickets::TicketService, votes::VoteService};
 use poem::{
     middleware::{CatchPanic, RequestId},
     Endpoint, EndpointExt, Response, Route,
@@ -144,17 +141,11 @@ mod tests {
 
     #[handler]
     fn fails() -> poem::Result<&'static str> {
-        Err(poem::Error::from_string(
-            "db at 10.0.0.5 refused",
-            StatusCode::BAD_GATEWAY,
-        ))
+        Err(poem::Error::from_string("db at 10.0.0.5 refused", StatusCode::BAD_GATEWAY))
     }
 
     fn client() -> TestClient<impl Endpoint> {
-        let routes = Route::new()
-            .at("/panic", get(panics))
-            .at("/teapot", get(teapot))
-            .at("/fail", get(fails));
+        let routes = Route::new().at("/panic", get(panics)).at("/teapot", get(teapot)).at("/fail", get(fails));
         TestClient::new(with_middleware(routes))
     }
 

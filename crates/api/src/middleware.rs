@@ -34,10 +34,7 @@ impl<E: Endpoint> Endpoint for TraceEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        let request_id = req
-            .extensions()
-            .get::<poem::middleware::ReqId>()
-            .map(ToString::to_string);
+        let request_id = req.extensions().get::<poem::middleware::ReqId>().map(ToString::to_string);
         let span = tracing::info_span!(
             "request",
             method = %req.method(),
@@ -116,10 +113,7 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
     type Output = BodyLimitEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        BodyLimitEndpoint {
-            inner,
-            max: self.max,
-        }
+        BodyLimitEndpoint { inner, max: self.max }
     }
 }
 

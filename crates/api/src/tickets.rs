@@ -102,10 +102,7 @@ impl From<dt::TicketView> for Ticket {
             tags: t.tags.to_strings(),
             priority: t.priority.into(),
             status: t.status.into(),
-            creator: UserSummary {
-                id: t.creator_id.get(),
-                display_name: t.creator_name,
-            },
+            creator: UserSummary { id: t.creator_id.get(), display_name: t.creator_name },
             created_at: t.created_at,
             updated_at: t.updated_at,
             vote_count: t.vote_count,
@@ -276,13 +273,9 @@ impl From<dt::Change> for Change {
             C::Created { title, priority } => Change::Created(TicketCreated { title, priority }),
             C::TitleChanged { from, to } => Change::TitleChanged(TitleChanged { from, to }),
             C::DescriptionChanged => Change::DescriptionChanged(DescriptionChanged {}),
-            C::CategoryChanged { from, to } => {
-                Change::CategoryChanged(CategoryChanged { from, to })
-            }
+            C::CategoryChanged { from, to } => Change::CategoryChanged(CategoryChanged { from, to }),
             C::TagsChanged { from, to } => Change::TagsChanged(TagsChanged { from, to }),
-            C::PriorityChanged { from, to } => {
-                Change::PriorityChanged(PriorityChanged { from, to })
-            }
+            C::PriorityChanged { from, to } => Change::PriorityChanged(PriorityChanged { from, to }),
             C::StatusChanged { from, to } => Change::StatusChanged(StatusChanged { from, to }),
             C::VoteCast => Change::VoteCast(VoteCast {}),
             C::VoteRetracted => Change::VoteRetracted(VoteRetracted {}),
@@ -295,10 +288,7 @@ impl From<dt::TicketEvent> for TicketEvent {
         Self {
             id: e.id,
             at: e.at,
-            actor: UserSummary {
-                id: e.actor_id.get(),
-                display_name: e.actor_name,
-            },
+            actor: UserSummary { id: e.actor_id.get(), display_name: e.actor_name },
             change: e.change.into(),
         }
     }
@@ -368,13 +358,7 @@ impl TicketApi {
         app: Data<&Arc<App>>,
         body: Json<NewTicket>,
     ) -> Result<CreateTicketResponse, Failure<CreateTicketErrors>> {
-        let NewTicket {
-            title,
-            description,
-            category_id,
-            tags,
-            priority,
-        } = body.0;
+        let NewTicket { title, description, category_id, tags, priority } = body.0;
         let draft = TicketDraft {
             title,
             description: description.unwrap_or_default(),
@@ -444,10 +428,7 @@ impl TicketApi {
         /// The ticket's number.
         id: Path<i64>,
     ) -> Result<TicketResponse, Failure<ReadTicketErrors>> {
-        let view = app
-            .tickets
-            .get(&auth.0.principal, TicketId::new(id.0))
-            .await?;
+        let view = app.tickets.get(&auth.0.principal, TicketId::new(id.0)).await?;
         Ok(TicketResponse::Ok(Json(view.into())))
     }
 
@@ -465,14 +446,7 @@ impl TicketApi {
         id: Path<i64>,
         body: Json<TicketPatch>,
     ) -> Result<TicketResponse, Failure<EditTicketErrors>> {
-        let TicketPatch {
-            title,
-            description,
-            category_id,
-            tags,
-            priority,
-            status,
-        } = body.0;
+        let TicketPatch { title, description, category_id, tags, priority, status } = body.0;
         let patch = dt::TicketPatch {
             title,
             description,
@@ -481,21 +455,14 @@ impl TicketApi {
             priority: priority.map(Into::into),
             status: status.map(Into::into),
         };
-        let view = app
-            .tickets
-            .edit(&auth.0.principal, TicketId::new(id.0), patch)
-            .await?;
+        let view = app.tickets.edit(&auth.0.principal, TicketId::new(id.0), patch).await?;
         Ok(TicketResponse::Ok(Json(view.into())))
     }
 
     /// A ticket's history
     ///
     /// Every recorded change with its actor and time, oldest first.
-    #[oai(
-        path = "/tickets/:id/history",
-        method = "get",
-        operation_id = "ticket_history"
-    )]
+    #[oai(path = "/tickets/:id/history", method = "get", operation_id = "ticket_history")]
     async fn history(
         &self,
         auth: Session,
@@ -503,13 +470,8 @@ impl TicketApi {
         /// The ticket's number.
         id: Path<i64>,
     ) -> Result<HistoryResponse, Failure<ReadTicketErrors>> {
-        let events = app
-            .tickets
-            .history(&auth.0.principal, TicketId::new(id.0))
-            .await?;
-        Ok(HistoryResponse::Ok(Json(
-            events.into_iter().map(Into::into).collect(),
-        )))
+        let events = app.tickets.history(&auth.0.principal, TicketId::new(id.0)).await?;
+        Ok(HistoryResponse::Ok(Json(events.into_iter().map(Into::into).collect())))
     }
 }
 
@@ -534,28 +496,13 @@ mod tests {
     #[test]
     fn changes_serialise_like_the_domain_with_kind() {
         let changes = vec![
-            dt::Change::Created {
-                title: "Portal down".into(),
-                priority: "high".into(),
-            },
-            dt::Change::TitleChanged {
-                from: "a".into(),
-                to: "b".into(),
-            },
+            dt::Change::Created { title: "Portal down".into(), priority: "high".into() },
+            dt::Change::TitleChanged { from: "a".into(), to: "b".into() },
             dt::Change::DescriptionChanged,
             dt::Change::CategoryChanged { from: 1, to: 2 },
-            dt::Change::TagsChanged {
-                from: vec!["x".into()],
-                to: vec![],
-            },
-            dt::Change::PriorityChanged {
-                from: "low".into(),
-                to: "high".into(),
-            },
-            dt::Change::StatusChanged {
-                from: "open".into(),
-                to: "resolved".into(),
-            },
+            dt::Change::TagsChanged { from: vec!["x".into()], to: vec![] },
+            dt::Change::PriorityChanged { from: "low".into(), to: "high".into() },
+            dt::Change::StatusChanged { from: "open".into(), to: "resolved".into() },
             dt::Change::VoteCast,
             dt::Change::VoteRetracted,
         ];

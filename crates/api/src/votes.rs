@@ -50,24 +50,14 @@ impl VoteApi {
         /// The ticket's number.
         id: Path<i64>,
     ) -> Result<VoteResponse, Failure<VoteErrors>> {
-        let outcome = app
-            .votes
-            .cast(&auth.0.principal, TicketId::new(id.0))
-            .await?;
-        Ok(VoteResponse::Ok(Json(VoteState {
-            vote_count: outcome.vote_count(),
-            voted: true,
-        })))
+        let outcome = app.votes.cast(&auth.0.principal, TicketId::new(id.0)).await?;
+        Ok(VoteResponse::Ok(Json(VoteState { vote_count: outcome.vote_count(), voted: true })))
     }
 
     /// Take a vote back
     ///
     /// Retracting a vote that is not there changes nothing.
-    #[oai(
-        path = "/tickets/:id/vote",
-        method = "delete",
-        operation_id = "retract_vote"
-    )]
+    #[oai(path = "/tickets/:id/vote", method = "delete", operation_id = "retract_vote")]
     async fn retract(
         &self,
         auth: Session,
@@ -75,13 +65,7 @@ impl VoteApi {
         /// The ticket's number.
         id: Path<i64>,
     ) -> Result<VoteResponse, Failure<VoteErrors>> {
-        let outcome = app
-            .votes
-            .retract(&auth.0.principal, TicketId::new(id.0))
-            .await?;
-        Ok(VoteResponse::Ok(Json(VoteState {
-            vote_count: outcome.vote_count(),
-            voted: false,
-        })))
+        let outcome = app.votes.retract(&auth.0.principal, TicketId::new(id.0)).await?;
+        Ok(VoteResponse::Ok(Json(VoteState { vote_count: outcome.vote_count(), voted: false })))
     }
 }

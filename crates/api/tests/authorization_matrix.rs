@@ -28,14 +28,7 @@ enum Actor {
     Admin,
 }
 
-const ACTORS: [Actor; 6] = [
-    Actor::Anonymous,
-    Actor::Pending,
-    Actor::Owner,
-    Actor::Other,
-    Actor::Support,
-    Actor::Admin,
-];
+const ACTORS: [Actor; 6] = [Actor::Anonymous, Actor::Pending, Actor::Owner, Actor::Other, Actor::Support, Actor::Admin];
 
 /// What each cell gets fresh, so that no cell depends on another.
 #[derive(Debug, Clone, Copy)]
@@ -70,62 +63,14 @@ enum Body {
 /// Method, path as in the OpenAPI document, setup, body, and the expected status for
 /// anonymous, pending, owner, other student, support, admin.
 const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
-    (
-        "post",
-        "/api/v1/auth/register",
-        Setup::Nothing,
-        Body::Registration,
-        [201, 201, 201, 201, 201, 201],
-    ),
-    (
-        "post",
-        "/api/v1/auth/login",
-        Setup::Nothing,
-        Body::Credentials,
-        [200, 200, 200, 200, 200, 200],
-    ),
-    (
-        "post",
-        "/api/v1/auth/logout",
-        Setup::OwnSession,
-        Body::None,
-        [401, 204, 204, 204, 204, 204],
-    ),
-    (
-        "get",
-        "/api/v1/me",
-        Setup::Nothing,
-        Body::None,
-        [401, 200, 200, 200, 200, 200],
-    ),
-    (
-        "get",
-        "/api/v1/admin/users",
-        Setup::Nothing,
-        Body::None,
-        [401, 403, 403, 403, 403, 200],
-    ),
-    (
-        "post",
-        "/api/v1/admin/users/{id}/approve",
-        Setup::PendingAccount,
-        Body::None,
-        [401, 403, 403, 403, 403, 200],
-    ),
-    (
-        "post",
-        "/api/v1/admin/users/{id}/reject",
-        Setup::PendingAccount,
-        Body::Reason,
-        [401, 403, 403, 403, 403, 200],
-    ),
-    (
-        "post",
-        "/api/v1/admin/users/{id}/deactivate",
-        Setup::ActiveAccount,
-        Body::Reason,
-        [401, 403, 403, 403, 403, 200],
-    ),
+    ("post", "/api/v1/auth/register", Setup::Nothing, Body::Registration, [201, 201, 201, 201, 201, 201]),
+    ("post", "/api/v1/auth/login", Setup::Nothing, Body::Credentials, [200, 200, 200, 200, 200, 200]),
+    ("post", "/api/v1/auth/logout", Setup::OwnSession, Body::None, [401, 204, 204, 204, 204, 204]),
+    ("get", "/api/v1/me", Setup::Nothing, Body::None, [401, 200, 200, 200, 200, 200]),
+    ("get", "/api/v1/admin/users", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/admin/users/{id}/approve", Setup::PendingAccount, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/admin/users/{id}/reject", Setup::PendingAccount, Body::Reason, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/admin/users/{id}/deactivate", Setup::ActiveAccount, Body::Reason, [401, 403, 403, 403, 403, 200]),
     (
         "post",
         "/api/v1/admin/users/{id}/reactivate",
@@ -133,83 +78,17 @@ const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
         Body::None,
         [401, 403, 403, 403, 403, 200],
     ),
-    (
-        "put",
-        "/api/v1/admin/users/{id}/role",
-        Setup::ActiveAccount,
-        Body::Role,
-        [401, 403, 403, 403, 403, 200],
-    ),
-    (
-        "get",
-        "/api/v1/categories",
-        Setup::Nothing,
-        Body::None,
-        [401, 403, 200, 200, 200, 200],
-    ),
-    (
-        "post",
-        "/api/v1/categories",
-        Setup::Nothing,
-        Body::Category,
-        [401, 403, 403, 403, 403, 201],
-    ),
-    (
-        "post",
-        "/api/v1/tickets",
-        Setup::Nothing,
-        Body::Ticket,
-        [401, 403, 201, 201, 201, 201],
-    ),
-    (
-        "get",
-        "/api/v1/tickets",
-        Setup::Nothing,
-        Body::None,
-        [401, 403, 200, 200, 200, 200],
-    ),
-    (
-        "get",
-        "/api/v1/tickets/{id}",
-        Setup::Ticket,
-        Body::None,
-        [401, 403, 200, 200, 200, 200],
-    ),
-    (
-        "patch",
-        "/api/v1/tickets/{id}",
-        Setup::Ticket,
-        Body::TicketPatch,
-        [401, 403, 200, 403, 200, 200],
-    ),
-    (
-        "get",
-        "/api/v1/tickets/{id}/history",
-        Setup::Ticket,
-        Body::None,
-        [401, 403, 200, 200, 200, 200],
-    ),
-    (
-        "put",
-        "/api/v1/tickets/{id}/vote",
-        Setup::Ticket,
-        Body::None,
-        [401, 403, 403, 200, 403, 403],
-    ),
-    (
-        "delete",
-        "/api/v1/tickets/{id}/vote",
-        Setup::Ticket,
-        Body::None,
-        [401, 403, 403, 200, 403, 403],
-    ),
-    (
-        "get",
-        "/healthz",
-        Setup::Nothing,
-        Body::None,
-        [200, 200, 200, 200, 200, 200],
-    ),
+    ("put", "/api/v1/admin/users/{id}/role", Setup::ActiveAccount, Body::Role, [401, 403, 403, 403, 403, 200]),
+    ("get", "/api/v1/categories", Setup::Nothing, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("post", "/api/v1/categories", Setup::Nothing, Body::Category, [401, 403, 403, 403, 403, 201]),
+    ("post", "/api/v1/tickets", Setup::Nothing, Body::Ticket, [401, 403, 201, 201, 201, 201]),
+    ("get", "/api/v1/tickets", Setup::Nothing, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("get", "/api/v1/tickets/{id}", Setup::Ticket, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("patch", "/api/v1/tickets/{id}", Setup::Ticket, Body::TicketPatch, [401, 403, 200, 403, 200, 200]),
+    ("get", "/api/v1/tickets/{id}/history", Setup::Ticket, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("put", "/api/v1/tickets/{id}/vote", Setup::Ticket, Body::None, [401, 403, 403, 200, 403, 403]),
+    ("delete", "/api/v1/tickets/{id}/vote", Setup::Ticket, Body::None, [401, 403, 403, 200, 403, 403]),
+    ("get", "/healthz", Setup::Nothing, Body::None, [200, 200, 200, 200, 200, 200]),
 ];
 
 struct Cast {
@@ -233,13 +112,7 @@ impl Cast {
 }
 
 /// Prepares a cell: the concrete path and the token to send.
-async fn prepare(
-    app: &TestApp,
-    cast: &Cast,
-    actor: Actor,
-    template: &str,
-    setup: Setup,
-) -> (String, Option<String>) {
+async fn prepare(app: &TestApp, cast: &Cast, actor: Actor, template: &str, setup: Setup) -> (String, Option<String>) {
     let user = cast.user(app, actor);
     let mut token = user.map(|u| u.token.clone());
     let id = match setup {
@@ -268,10 +141,7 @@ async fn prepare(
     let path = match id {
         Some(id) => template.replace("{id}", &id.to_string()),
         None => {
-            assert!(
-                !template.contains('{'),
-                "{template} needs a setup that provides its id"
-            );
+            assert!(!template.contains('{'), "{template} needs a setup that provides its id");
             template.to_owned()
         }
     };
@@ -292,9 +162,7 @@ fn body(app: &TestApp, cast: &Cast, body: Body) -> Option<Value> {
         Body::Reason => Some(json!({ "reason": "matrix" })),
         Body::Role => Some(json!({ "role": "support" })),
         Body::Category => Some(json!({ "name": format!("Category {n}") })),
-        Body::Ticket => {
-            Some(json!({ "title": format!("Matrix ticket {n}"), "category_id": app.category_id }))
-        }
+        Body::Ticket => Some(json!({ "title": format!("Matrix ticket {n}"), "category_id": app.category_id })),
         Body::TicketPatch => Some(json!({ "title": format!("Edited in the matrix {n}") })),
     }
 }
@@ -310,22 +178,11 @@ async fn the_table_covers_every_operation_in_the_openapi_document() {
         .as_object()
         .unwrap()
         .iter()
-        .flat_map(|(path, ops)| {
-            ops.as_object()
-                .unwrap()
-                .keys()
-                .map(move |m| (m.clone(), path.clone()))
-        })
+        .flat_map(|(path, ops)| ops.as_object().unwrap().keys().map(move |m| (m.clone(), path.clone())))
         .collect();
-    let tabled: BTreeSet<(String, String)> = TABLE
-        .iter()
-        .map(|(m, p, ..)| ((*m).to_owned(), (*p).to_owned()))
-        .collect();
-    assert_eq!(
-        tabled.len(),
-        TABLE.len(),
-        "an operation appears twice in the table"
-    );
+    let tabled: BTreeSet<(String, String)> =
+        TABLE.iter().map(|(m, p, ..)| ((*m).to_owned(), (*p).to_owned())).collect();
+    assert_eq!(tabled.len(), TABLE.len(), "an operation appears twice in the table");
     assert_eq!(tabled, documented, "table and OpenAPI document differ");
 }
 
@@ -344,14 +201,7 @@ async fn every_caller_gets_the_expected_status_on_every_operation() {
     for &(verb, template, setup, body_kind, expected) in TABLE {
         for (actor, expected) in ACTORS.into_iter().zip(expected) {
             let (path, token) = prepare(&app, &cast, actor, template, setup).await;
-            let reply = app
-                .call(
-                    method(verb),
-                    &path,
-                    token.as_deref(),
-                    body(&app, &cast, body_kind),
-                )
-                .await;
+            let reply = app.call(method(verb), &path, token.as_deref(), body(&app, &cast, body_kind)).await;
             if reply.status != expected {
                 failures.push(format!(
                     "{verb} {path} as {actor:?}: expected {expected}, got {} {}",
@@ -364,17 +214,10 @@ async fn every_caller_gets_the_expected_status_on_every_operation() {
             }
             let documented = &spec["paths"][template][verb]["responses"];
             if documented.get(reply.status.to_string()).is_none() {
-                failures.push(format!(
-                    "{verb} {template} answered {} as {actor:?}, which is not documented",
-                    reply.status
-                ));
+                failures
+                    .push(format!("{verb} {template} answered {} as {actor:?}, which is not documented", reply.status));
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} cells failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} cells failed:\n{}", failures.len(), failures.join("\n"));
 }

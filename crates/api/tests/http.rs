@@ -15,18 +15,10 @@ use support::{Options, TestApp};
 async fn unknown_routes_and_methods_answer_json() {
     let app = TestApp::spawn().await;
     let token = Some(app.admin.token.as_str());
-    app.call(Method::GET, "/api/v1/nothing-here", token, None)
-        .await
-        .expect_error(404, "not_found");
-    app.call(Method::GET, "/", None, None)
-        .await
-        .expect_error(404, "not_found");
-    app.call(Method::DELETE, "/api/v1/tickets", token, None)
-        .await
-        .expect_error(405, "method_not_allowed");
-    app.call(Method::POST, "/api/v1/me", token, None)
-        .await
-        .expect_error(405, "method_not_allowed");
+    app.call(Method::GET, "/api/v1/nothing-here", token, None).await.expect_error(404, "not_found");
+    app.call(Method::GET, "/", None, None).await.expect_error(404, "not_found");
+    app.call(Method::DELETE, "/api/v1/tickets", token, None).await.expect_error(405, "method_not_allowed");
+    app.call(Method::POST, "/api/v1/me", token, None).await.expect_error(405, "method_not_allowed");
 }
 
 #[tokio::test]
@@ -35,26 +27,15 @@ async fn oversized_bodies_are_413() {
     let big = json!({ "title": "Big one", "category_id": app.category_id, "description": "x".repeat(300 * 1024) });
     let bytes = serde_json::to_vec(&big).unwrap();
     // Streamed without a length...
-    app.raw(
-        Method::POST,
-        "/api/v1/tickets",
-        Some(&app.admin.token),
-        "application/json",
-        bytes.clone(),
-    )
-    .await
-    .expect_error(413, "payload_too_large");
+    app.raw(Method::POST, "/api/v1/tickets", Some(&app.admin.token), "application/json", bytes.clone())
+        .await
+        .expect_error(413, "payload_too_large");
     // ...and announced with one.
-    let reply = app
-        .post_with_length("/api/v1/tickets", &app.admin.token, bytes)
-        .await;
+    let reply = app.post_with_length("/api/v1/tickets", &app.admin.token, bytes).await;
     reply.expect_error(413, "payload_too_large");
     // Just under the limit is read (and then judged by the domain: too long a description).
     let fits = json!({ "title": "Big one", "category_id": app.category_id, "description": "x".repeat(200 * 1024) });
-    let err = app
-        .post("/api/v1/tickets", &app.admin.token, fits)
-        .await
-        .expect_error(422, "too_long");
+    let err = app.post("/api/v1/tickets", &app.admin.token, fits).await.expect_error(422, "too_long");
     assert_eq!(err["field"], "description");
 }
 
@@ -62,15 +43,10 @@ async fn oversized_bodies_are_413() {
 async fn every_response_carries_a_request_id() {
     let app = TestApp::spawn().await;
     let ok = app.get("/api/v1/me", &app.admin.token).await.expect(200);
-    let err = app
-        .call(Method::GET, "/api/v1/me", None, None)
-        .await
-        .expect(401);
+    let err = app.call(Method::GET, "/api/v1/me", None, None).await.expect(401);
     let missing = app.call(Method::GET, "/nope", None, None).await.expect(404);
-    let ids: Vec<String> = [ok, err, missing]
-        .iter()
-        .map(|r| r.headers["x-request-id"].to_str().unwrap().to_owned())
-        .collect();
+    let ids: Vec<String> =
+        [ok, err, missing].iter().map(|r| r.headers["x-request-id"].to_str().unwrap().to_owned()).collect();
     assert!(ids.iter().all(|id| !id.is_empty()));
     assert_ne!(ids[0], ids[1]);
     assert_ne!(ids[1], ids[2]);
@@ -79,14 +55,8 @@ async fn every_response_carries_a_request_id() {
 #[tokio::test]
 async fn health_reports_the_database() {
     let app = TestApp::spawn().await;
-    let reply = app
-        .call(Method::GET, "/healthz", None, None)
-        .await
-        .expect(200);
-    assert_eq!(
-        reply.body,
-        json!({ "status": "ok", "checks": { "database": "ok" } })
-    );
+    let reply = app.call(Method::GET, "/healthz", None, None).await.expect(200);
+    assert_eq!(reply.body, json!({ "status": "ok", "checks": { "database": "ok" } }));
 }
 
 struct DownDatabase;
@@ -100,46 +70,24 @@ impl Health for DownDatabase {
 
 #[tokio::test]
 async fn health_is_503_when_the_database_is_down() {
-    let app = TestApp::spawn_with(Options {
-        health: Some(Arc::new(DownDatabase)),
-        ..Options::default()
-    })
-    .await;
-    let reply = app
-        .call(Method::GET, "/healthz", None, None)
-        .await
-        .expect(503);
-    assert_eq!(
-        reply.body,
-        json!({ "status": "unavailable", "checks": { "database": "unavailable" } })
-    );
+    let app = TestApp::spawn_with(Options { health: Some(Arc::new(DownDatabase)), ..Options::default() }).await;
+    let reply = app.call(Method::GET, "/healthz", None, None).await.expect(503);
+    assert_eq!(reply.body, json!({ "status": "unavailable", "checks": { "database": "unavailable" } }));
     assert!(!reply.body.to_string().contains("db.internal"));
 }
 
 #[tokio::test]
 async fn the_openapi_document_is_served_and_deterministic() {
     let app = TestApp::spawn().await;
-    let served = app
-        .call(Method::GET, "/api/openapi.json", None, None)
-        .await
-        .expect(200)
-        .body;
+    let served = app.call(Method::GET, "/api/openapi.json", None, None).await.expect(200).body;
     let offline: Value = serde_json::from_str(&api::openapi_json()).unwrap();
     assert_eq!(served, offline);
     assert_eq!(api::openapi_json(), api::openapi_json());
     assert_eq!(offline["info"]["title"], "osts API");
     assert_eq!(offline["info"]["version"], env!("CARGO_PKG_VERSION"));
     assert!(offline["openapi"].as_str().unwrap().starts_with("3."));
-    assert!(
-        offline["servers"].as_array().is_none_or(|s| s.is_empty()),
-        "no environment-specific servers"
-    );
-    let tags: Vec<&str> = offline["tags"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
+    assert!(offline["servers"].as_array().is_none_or(|s| s.is_empty()), "no environment-specific servers");
+    let tags: Vec<&str> = offline["tags"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
     for tag in ["Auth", "Admin", "Categories", "Tickets", "Votes", "Health"] {
         assert!(tags.contains(&tag), "{tag} missing from {tags:?}");
     }
@@ -151,37 +99,22 @@ async fn every_operation_documents_its_errors_with_the_error_schema() {
     for (path, ops) in spec["paths"].as_object().unwrap() {
         for (method, op) in ops.as_object().unwrap() {
             let responses = op["responses"].as_object().unwrap();
-            let secured = op
-                .get("security")
-                .is_some_and(|s| !s.as_array().unwrap().is_empty());
+            let secured = op.get("security").is_some_and(|s| !s.as_array().unwrap().is_empty());
             if path != "/healthz" {
                 assert!(responses.contains_key("500"), "{method} {path} lacks 500");
             }
             if secured {
-                assert!(
-                    responses.contains_key("401"),
-                    "{method} {path} needs a session but lacks 401"
-                );
+                assert!(responses.contains_key("401"), "{method} {path} needs a session but lacks 401");
             }
             for (status, response) in responses {
                 let is_error = status.starts_with('4') || status.starts_with('5');
                 if is_error && path != "/healthz" {
-                    let schema =
-                        &response["content"]["application/json; charset=utf-8"]["schema"]["$ref"];
-                    assert_eq!(
-                        schema, "#/components/schemas/ApiError",
-                        "{method} {path} {status}"
-                    );
+                    let schema = &response["content"]["application/json; charset=utf-8"]["schema"]["$ref"];
+                    assert_eq!(schema, "#/components/schemas/ApiError", "{method} {path} {status}");
                 }
             }
-            assert!(
-                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
-                "{method} {path} has no summary"
-            );
-            assert!(
-                op["operationId"].is_string(),
-                "{method} {path} has no operationId"
-            );
+            assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{method} {path} has no summary");
+            assert!(op["operationId"].is_string(), "{method} {path} has no operationId");
         }
     }
 }

@@ -51,19 +51,10 @@ async fn requests_are_logged_with_their_id_and_status_but_no_secrets() {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
 
-    let app = TestApp::spawn_with(Options {
-        health: Some(Arc::new(DownDatabase)),
-        ..Options::default()
-    })
-    .await;
-    let reply = app
-        .get("/api/v1/me?q=private+words", &app.admin.token)
-        .await
-        .expect(200);
+    let app = TestApp::spawn_with(Options { health: Some(Arc::new(DownDatabase)), ..Options::default() }).await;
+    let reply = app.get("/api/v1/me?q=private+words", &app.admin.token).await.expect(200);
     let request_id = reply.headers["x-request-id"].to_str().unwrap().to_owned();
-    app.call(Method::GET, "/healthz", None, None)
-        .await
-        .expect(503);
+    app.call(Method::GET, "/healthz", None, None).await.expect(503);
 
     let text = logs.text();
     let line = text
@@ -77,16 +68,7 @@ async fn requests_are_logged_with_their_id_and_status_but_no_secrets() {
     // The health check's cause is logged for operators...
     assert!(text.contains("db.internal"), "{text}");
     // ...while tokens, passwords and query strings are not.
-    assert!(
-        !text.contains(&app.admin.token),
-        "a token was logged:\n{text}"
-    );
-    assert!(
-        !text.contains(support::PASSWORD),
-        "a password was logged:\n{text}"
-    );
-    assert!(
-        !text.contains("private"),
-        "a query string was logged:\n{text}"
-    );
+    assert!(!text.contains(&app.admin.token), "a token was logged:\n{text}");
+    assert!(!text.contains(support::PASSWORD), "a password was logged:\n{text}");
+    assert!(!text.contains("private"), "a query string was logged:\n{text}");
 }

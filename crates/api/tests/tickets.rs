@@ -25,21 +25,12 @@ async fn a_raised_ticket_belongs_to_the_caller() {
     assert_eq!(ticket["status"], "open");
     assert_eq!(ticket["category_id"], app.category_id);
     assert_eq!(ticket["creator"]["id"], student.id);
-    assert!(ticket["creator"]["display_name"]
-        .as_str()
-        .is_some_and(|n| !n.is_empty()));
+    assert!(ticket["creator"]["display_name"].as_str().is_some_and(|n| !n.is_empty()));
     assert_eq!(ticket["vote_count"], 0);
     assert_eq!(ticket["voted"], false);
     assert!(ticket["created_at"].is_string() && ticket["updated_at"].is_string());
 
-    let fetched = app
-        .get(
-            &format!("/api/v1/tickets/{}", ticket["number"]),
-            &student.token,
-        )
-        .await
-        .expect(200)
-        .body;
+    let fetched = app.get(&format!("/api/v1/tickets/{}", ticket["number"]), &student.token).await.expect(200).body;
     assert_eq!(fetched, ticket);
 
     let defaulted = app.ticket(&student).create().await;
@@ -55,10 +46,7 @@ async fn spoofed_identity_fields_in_the_body_are_ignored() {
     let ticket = app
         .ticket(&student)
         .with("creator_id", json!(victim.id))
-        .with(
-            "creator",
-            json!({ "id": victim.id, "display_name": "Victim" }),
-        )
+        .with("creator", json!({ "id": victim.id, "display_name": "Victim" }))
         .with("user_id", json!(victim.id))
         .with("number", json!(424242))
         .with("status", json!("resolved"))
@@ -71,11 +59,7 @@ async fn spoofed_identity_fields_in_the_body_are_ignored() {
     assert_eq!(ticket["status"], "open");
     assert_eq!(ticket["vote_count"], 0);
     // The victim does not see it as theirs.
-    let mine = app
-        .get("/api/v1/tickets?mine=true", &victim.token)
-        .await
-        .expect(200)
-        .body;
+    let mine = app.get("/api/v1/tickets?mine=true", &victim.token).await.expect(200).body;
     assert!(mine["items"].as_array().unwrap().is_empty());
 }
 
@@ -84,21 +68,9 @@ async fn invalid_tickets_name_the_field() {
     let app = TestApp::spawn().await;
     let student = app.student().await;
     let cases = [
-        (
-            json!({ "title": "abc", "category_id": app.category_id }),
-            "title",
-            "too_short",
-        ),
-        (
-            json!({ "title": "x".repeat(151), "category_id": app.category_id }),
-            "title",
-            "too_long",
-        ),
-        (
-            json!({ "title": "Valid title", "category_id": 999_999 }),
-            "category_id",
-            "unknown_category",
-        ),
+        (json!({ "title": "abc", "category_id": app.category_id }), "title", "too_short"),
+        (json!({ "title": "x".repeat(151), "category_id": app.category_id }), "title", "too_long"),
+        (json!({ "title": "Valid title", "category_id": 999_999 }), "category_id", "unknown_category"),
         (
             json!({ "title": "Valid title", "category_id": app.category_id, "tags": ["no/slash"] }),
             "tags",
@@ -106,10 +78,7 @@ async fn invalid_tickets_name_the_field() {
         ),
     ];
     for (body, field, code) in cases {
-        let err = app
-            .post("/api/v1/tickets", &student.token, body)
-            .await
-            .expect_error(422, code);
+        let err = app.post("/api/v1/tickets", &student.token, body).await.expect_error(422, code);
         assert_eq!(err["field"], field);
     }
 }
@@ -119,44 +88,18 @@ async fn malformed_bodies_are_400_in_the_error_shape() {
     let app = TestApp::spawn().await;
     let student = app.student().await;
     let token = Some(student.token.as_str());
-    let bad_json = app
-        .raw(
-            poem::http::Method::POST,
-            "/api/v1/tickets",
-            token,
-            "application/json",
-            b"{\"title\": ".to_vec(),
-        )
-        .await;
+    let bad_json =
+        app.raw(poem::http::Method::POST, "/api/v1/tickets", token, "application/json", b"{\"title\": ".to_vec()).await;
     let err = bad_json.expect_error(400, "bad_request");
     assert!(err["field"].is_null());
     // (poem-openapi reads a JSON number or boolean as a string, so a wrong type has to be
     // one it cannot coerce.)
-    let wrong_type = app
-        .post(
-            "/api/v1/tickets",
-            &student.token,
-            json!({ "title": "Valid title", "category_id": "one" }),
-        )
-        .await;
+    let wrong_type =
+        app.post("/api/v1/tickets", &student.token, json!({ "title": "Valid title", "category_id": "one" })).await;
     wrong_type.expect_error(400, "bad_request");
-    let missing = app
-        .post(
-            "/api/v1/tickets",
-            &student.token,
-            json!({ "title": "No category" }),
-        )
-        .await;
+    let missing = app.post("/api/v1/tickets", &student.token, json!({ "title": "No category" })).await;
     missing.expect_error(400, "bad_request");
-    let not_json = app
-        .raw(
-            poem::http::Method::POST,
-            "/api/v1/tickets",
-            token,
-            "text/plain",
-            b"hello".to_vec(),
-        )
-        .await;
+    let not_json = app.raw(poem::http::Method::POST, "/api/v1/tickets", token, "text/plain", b"hello".to_vec()).await;
     not_json.expect_error(415, "unsupported_media_type");
 }
 
@@ -166,14 +109,8 @@ async fn students_may_not_ask_for_urgent_but_staff_may() {
     let student = app.student().await;
     let support = app.support().await;
     let body = json!({ "title": "Server room on fire", "category_id": app.category_id, "priority": "urgent" });
-    app.post("/api/v1/tickets", &student.token, body.clone())
-        .await
-        .expect_error(403, "priority_not_allowed");
-    let ticket = app
-        .post("/api/v1/tickets", &support.token, body)
-        .await
-        .expect(201)
-        .body;
+    app.post("/api/v1/tickets", &student.token, body.clone()).await.expect_error(403, "priority_not_allowed");
+    let ticket = app.post("/api/v1/tickets", &support.token, body).await.expect(201).body;
     assert_eq!(ticket["priority"], "urgent");
 }
 
@@ -181,27 +118,14 @@ async fn students_may_not_ask_for_urgent_but_staff_may() {
 async fn unknown_tickets_are_404_and_bad_numbers_400() {
     let app = TestApp::spawn().await;
     let student = app.student().await;
-    app.get("/api/v1/tickets/999999", &student.token)
+    app.get("/api/v1/tickets/999999", &student.token).await.expect_error(404, "ticket_not_found");
+    app.get("/api/v1/tickets/999999/history", &student.token).await.expect_error(404, "ticket_not_found");
+    app.patch("/api/v1/tickets/999999", &student.token, json!({ "title": "Nothing here" }))
         .await
         .expect_error(404, "ticket_not_found");
-    app.get("/api/v1/tickets/999999/history", &student.token)
-        .await
-        .expect_error(404, "ticket_not_found");
-    app.patch(
-        "/api/v1/tickets/999999",
-        &student.token,
-        json!({ "title": "Nothing here" }),
-    )
-    .await
-    .expect_error(404, "ticket_not_found");
-    let err = app
-        .get("/api/v1/tickets/abc", &student.token)
-        .await
-        .expect_error(400, "bad_request");
+    let err = app.get("/api/v1/tickets/abc", &student.token).await.expect_error(400, "bad_request");
     assert!(err["message"].as_str().unwrap().contains("path"), "{err}");
-    app.put("/api/v1/tickets/1.5/vote", &student.token)
-        .await
-        .expect_error(400, "bad_request");
+    app.put("/api/v1/tickets/1.5/vote", &student.token).await.expect_error(400, "bad_request");
 }
 
 #[tokio::test]
@@ -213,35 +137,18 @@ async fn students_edit_only_their_own_open_tickets() {
     let number = app.ticket(&owner).number().await;
     let path = format!("/api/v1/tickets/{number}");
 
-    app.patch(&path, &other.token, json!({ "title": "Hijacked title" }))
-        .await
-        .expect_error(403, "not_owner");
-    app.patch(&path, &other.token, json!({ "priority": "low" }))
-        .await
-        .expect_error(403, "not_owner");
-    let edited = app
-        .patch(
-            &path,
-            &owner.token,
-            json!({ "title": "Clearer title", "tags": ["grades"] }),
-        )
-        .await
-        .expect(200)
-        .body;
+    app.patch(&path, &other.token, json!({ "title": "Hijacked title" })).await.expect_error(403, "not_owner");
+    app.patch(&path, &other.token, json!({ "priority": "low" })).await.expect_error(403, "not_owner");
+    let edited =
+        app.patch(&path, &owner.token, json!({ "title": "Clearer title", "tags": ["grades"] })).await.expect(200).body;
     assert_eq!(edited["title"], "Clearer title");
     assert_eq!(edited["tags"], json!(["grades"]));
 
     // Once support picks it up, the creator can no longer edit its content.
-    app.patch(&path, &support.token, json!({ "status": "in_progress" }))
-        .await
-        .expect(200);
-    app.patch(&path, &owner.token, json!({ "title": "Another title" }))
-        .await
-        .expect_error(403, "ticket_locked");
+    app.patch(&path, &support.token, json!({ "status": "in_progress" })).await.expect(200);
+    app.patch(&path, &owner.token, json!({ "title": "Another title" })).await.expect_error(403, "ticket_locked");
     // Students do not move tickets through the workflow.
-    app.patch(&path, &owner.token, json!({ "status": "resolved" }))
-        .await
-        .expect_error(403, "role_not_allowed");
+    app.patch(&path, &owner.token, json!({ "status": "resolved" })).await.expect_error(403, "role_not_allowed");
 }
 
 #[tokio::test]
@@ -252,36 +159,19 @@ async fn support_changes_priority_and_status_through_the_machine() {
     let number = app.ticket(&owner).number().await;
     let path = format!("/api/v1/tickets/{number}");
 
-    let t = app
-        .patch(&path, &support.token, json!({ "priority": "urgent" }))
-        .await
-        .expect(200)
-        .body;
+    let t = app.patch(&path, &support.token, json!({ "priority": "urgent" })).await.expect(200).body;
     assert_eq!(t["priority"], "urgent");
-    let err = app
-        .patch(&path, &support.token, json!({ "status": "closed" }))
-        .await
-        .expect_error(409, "illegal_transition");
+    let err =
+        app.patch(&path, &support.token, json!({ "status": "closed" })).await.expect_error(409, "illegal_transition");
     assert!(err["message"].as_str().unwrap().contains("open"));
-    let t = app
-        .patch(&path, &support.token, json!({ "status": "resolved" }))
-        .await
-        .expect(200)
-        .body;
+    let t = app.patch(&path, &support.token, json!({ "status": "resolved" })).await.expect(200).body;
     assert_eq!(t["status"], "resolved");
     // The creator may reopen a resolved ticket.
-    let t = app
-        .patch(&path, &owner.token, json!({ "status": "open" }))
-        .await
-        .expect(200)
-        .body;
+    let t = app.patch(&path, &owner.token, json!({ "status": "open" })).await.expect(200).body;
     assert_eq!(t["status"], "open");
     // The ticket is unchanged by refused edits.
     let t = app.get(&path, &owner.token).await.expect(200).body;
-    assert_eq!(
-        (t["priority"].as_str(), t["status"].as_str()),
-        (Some("urgent"), Some("open"))
-    );
+    assert_eq!((t["priority"].as_str(), t["status"].as_str()), (Some("urgent"), Some("open")));
 }
 
 #[tokio::test]
@@ -290,44 +180,17 @@ async fn history_lists_each_change_with_its_actor() {
     let owner = app.student().await;
     let support = app.support().await;
     let voter = app.student().await;
-    let number = app
-        .ticket(&owner)
-        .with("title", json!("Original title"))
-        .number()
-        .await;
+    let number = app.ticket(&owner).with("title", json!("Original title")).number().await;
     let path = format!("/api/v1/tickets/{number}");
-    app.patch(
-        &path,
-        &owner.token,
-        json!({ "title": "Better title", "description": "More detail" }),
-    )
-    .await
-    .expect(200);
-    app.put(&format!("{path}/vote"), &voter.token)
-        .await
-        .expect(200);
-    app.patch(
-        &path,
-        &support.token,
-        json!({ "priority": "high", "status": "in_progress" }),
-    )
-    .await
-    .expect(200);
+    app.patch(&path, &owner.token, json!({ "title": "Better title", "description": "More detail" })).await.expect(200);
+    app.put(&format!("{path}/vote"), &voter.token).await.expect(200);
+    app.patch(&path, &support.token, json!({ "priority": "high", "status": "in_progress" })).await.expect(200);
 
-    let history = app
-        .get(&format!("{path}/history"), &other_viewer(&app).await.token)
-        .await
-        .expect(200)
-        .body;
+    let history = app.get(&format!("{path}/history"), &other_viewer(&app).await.token).await.expect(200).body;
     let events = history.as_array().unwrap();
     let summary: Vec<(String, i64)> = events
         .iter()
-        .map(|e| {
-            (
-                e["change"]["kind"].as_str().unwrap().to_owned(),
-                e["actor"]["id"].as_i64().unwrap(),
-            )
-        })
+        .map(|e| (e["change"]["kind"].as_str().unwrap().to_owned(), e["actor"]["id"].as_i64().unwrap()))
         .collect();
     let expected = vec![
         ("created".to_owned(), owner.id),
@@ -338,22 +201,11 @@ async fn history_lists_each_change_with_its_actor() {
         ("status_changed".to_owned(), support.id),
     ];
     assert_eq!(summary, expected);
-    assert_eq!(
-        events[0]["change"],
-        json!({ "kind": "created", "title": "Original title", "priority": "medium" })
-    );
-    assert_eq!(
-        events[1]["change"],
-        json!({ "kind": "title_changed", "from": "Original title", "to": "Better title" })
-    );
-    assert_eq!(
-        events[5]["change"],
-        json!({ "kind": "status_changed", "from": "open", "to": "in_progress" })
-    );
+    assert_eq!(events[0]["change"], json!({ "kind": "created", "title": "Original title", "priority": "medium" }));
+    assert_eq!(events[1]["change"], json!({ "kind": "title_changed", "from": "Original title", "to": "Better title" }));
+    assert_eq!(events[5]["change"], json!({ "kind": "status_changed", "from": "open", "to": "in_progress" }));
     for e in events {
-        assert!(e["actor"]["display_name"]
-            .as_str()
-            .is_some_and(|n| !n.is_empty()));
+        assert!(e["actor"]["display_name"].as_str().is_some_and(|n| !n.is_empty()));
         assert!(e["at"].is_string() && e["id"].is_i64());
     }
     let ids: Vec<i64> = events.iter().map(|e| e["id"].as_i64().unwrap()).collect();
@@ -370,13 +222,7 @@ async fn all_pages(app: &TestApp, token: &str, query: &str) -> Vec<i64> {
     let mut path = format!("/api/v1/tickets?{query}");
     for _ in 0..100 {
         let page = app.get(&path, token).await.expect(200).body;
-        numbers.extend(
-            page["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|t| t["number"].as_i64().unwrap()),
-        );
+        numbers.extend(page["items"].as_array().unwrap().iter().map(|t| t["number"].as_i64().unwrap()));
         match page["next_cursor"].as_str() {
             Some(cursor) => path = format!("/api/v1/tickets?{query}&cursor={}", urlencode(cursor)),
             None => return numbers,
@@ -388,9 +234,7 @@ async fn all_pages(app: &TestApp, token: &str, query: &str) -> Vec<i64> {
 fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
             _ => format!("%{b:02X}"),
         })
         .collect()
@@ -404,41 +248,22 @@ async fn cursor_pagination_returns_every_ticket_exactly_once() {
     let mut created = Vec::new();
     for i in 0..7 {
         let priority = ["low", "medium", "high"][i % 3];
-        created.push(
-            app.ticket(&owner)
-                .with("priority", json!(priority))
-                .number()
-                .await,
-        );
+        created.push(app.ticket(&owner).with("priority", json!(priority)).number().await);
     }
     // Ties in vote counts and priorities make the order's tie-breaking matter.
     for (i, number) in created.iter().enumerate().take(4) {
         for voter in voters.iter().take(i % 3) {
-            app.put(&format!("/api/v1/tickets/{number}/vote"), &voter.token)
-                .await
-                .expect(200);
+            app.put(&format!("/api/v1/tickets/{number}/vote"), &voter.token).await.expect(200);
         }
     }
     let expected: BTreeSet<i64> = created.iter().copied().collect();
     for sort in ["newest", "votes", "queue"] {
         let single_page = all_pages(&app, &owner.token, &format!("sort={sort}&limit=100")).await;
         for limit in [1, 3, 7] {
-            let numbers =
-                all_pages(&app, &owner.token, &format!("sort={sort}&limit={limit}")).await;
-            assert_eq!(
-                numbers.len(),
-                expected.len(),
-                "sort={sort} limit={limit}: {numbers:?}"
-            );
-            assert_eq!(
-                numbers.iter().copied().collect::<BTreeSet<_>>(),
-                expected,
-                "sort={sort} limit={limit}"
-            );
-            assert_eq!(
-                numbers, single_page,
-                "sort={sort}: paging changes the order"
-            );
+            let numbers = all_pages(&app, &owner.token, &format!("sort={sort}&limit={limit}")).await;
+            assert_eq!(numbers.len(), expected.len(), "sort={sort} limit={limit}: {numbers:?}");
+            assert_eq!(numbers.iter().copied().collect::<BTreeSet<_>>(), expected, "sort={sort} limit={limit}");
+            assert_eq!(numbers, single_page, "sort={sort}: paging changes the order");
         }
     }
     let newest = all_pages(&app, &owner.token, "sort=newest&limit=2").await;
@@ -447,22 +272,10 @@ async fn cursor_pagination_returns_every_ticket_exactly_once() {
     assert_eq!(newest, descending);
     let by_votes = all_pages(&app, &owner.token, "sort=votes&limit=2").await;
     let counts: Vec<i64> = {
-        let page = app
-            .get("/api/v1/tickets?sort=votes&limit=100", &owner.token)
-            .await
-            .expect(200)
-            .body;
-        page["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| t["vote_count"].as_i64().unwrap())
-            .collect()
+        let page = app.get("/api/v1/tickets?sort=votes&limit=100", &owner.token).await.expect(200).body;
+        page["items"].as_array().unwrap().iter().map(|t| t["vote_count"].as_i64().unwrap()).collect()
     };
-    assert!(
-        counts.windows(2).all(|w| w[0] >= w[1]),
-        "most votes first: {counts:?} {by_votes:?}"
-    );
+    assert!(counts.windows(2).all(|w| w[0] >= w[1]), "most votes first: {counts:?} {by_votes:?}");
 }
 
 #[tokio::test]
@@ -470,22 +283,14 @@ async fn a_foreign_cursor_is_422() {
     let app = TestApp::spawn().await;
     let student = app.student().await;
     let err = app
-        .get(
-            "/api/v1/tickets?cursor=definitely-not-a-cursor",
-            &student.token,
-        )
+        .get("/api/v1/tickets?cursor=definitely-not-a-cursor", &student.token)
         .await
         .expect_error(422, "invalid_cursor");
     assert_eq!(err["field"], "cursor");
 }
 
 fn numbers(page: &Value) -> BTreeSet<i64> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| t["number"].as_i64().unwrap())
-        .collect()
+    page["items"].as_array().unwrap().iter().map(|t| t["number"].as_i64().unwrap()).collect()
 }
 
 #[tokio::test]
@@ -494,99 +299,36 @@ async fn filters_mine_voted_status_priority_tag_and_text() {
     let ada = app.student().await;
     let bo = app.student().await;
     let support = app.support().await;
-    let a1 = app
-        .ticket(&ada)
-        .with("title", json!("Wifi drops in library"))
-        .with("tags", json!(["wifi"]))
-        .number()
-        .await;
-    let a2 = app
-        .ticket(&ada)
-        .with("priority", json!("high"))
-        .number()
-        .await;
-    let b1 = app
-        .ticket(&bo)
-        .with("title", json!("Exam timetable clash"))
-        .number()
-        .await;
-    app.put(&format!("/api/v1/tickets/{a1}/vote"), &bo.token)
-        .await
-        .expect(200);
-    app.patch(
-        &format!("/api/v1/tickets/{a2}"),
-        &support.token,
-        json!({ "status": "resolved" }),
-    )
-    .await
-    .expect(200);
+    let a1 =
+        app.ticket(&ada).with("title", json!("Wifi drops in library")).with("tags", json!(["wifi"])).number().await;
+    let a2 = app.ticket(&ada).with("priority", json!("high")).number().await;
+    let b1 = app.ticket(&bo).with("title", json!("Exam timetable clash")).number().await;
+    app.put(&format!("/api/v1/tickets/{a1}/vote"), &bo.token).await.expect(200);
+    app.patch(&format!("/api/v1/tickets/{a2}"), &support.token, json!({ "status": "resolved" })).await.expect(200);
 
     let get = |query: &'static str, token: String| {
         let app = &app;
-        async move {
-            numbers(
-                &app.get(&format!("/api/v1/tickets?{query}"), &token)
-                    .await
-                    .expect(200)
-                    .body,
-            )
-        }
+        async move { numbers(&app.get(&format!("/api/v1/tickets?{query}"), &token).await.expect(200).body) }
     };
-    assert_eq!(
-        get("mine=true", ada.token.clone()).await,
-        BTreeSet::from([a1, a2])
-    );
-    assert_eq!(
-        get("mine=true", bo.token.clone()).await,
-        BTreeSet::from([b1])
-    );
-    assert_eq!(
-        get("voted=true", bo.token.clone()).await,
-        BTreeSet::from([a1])
-    );
+    assert_eq!(get("mine=true", ada.token.clone()).await, BTreeSet::from([a1, a2]));
+    assert_eq!(get("mine=true", bo.token.clone()).await, BTreeSet::from([b1]));
+    assert_eq!(get("voted=true", bo.token.clone()).await, BTreeSet::from([a1]));
     assert_eq!(get("voted=true", ada.token.clone()).await, BTreeSet::new());
-    assert_eq!(
-        get("status=resolved", bo.token.clone()).await,
-        BTreeSet::from([a2])
-    );
-    assert_eq!(
-        get("status=open", bo.token.clone()).await,
-        BTreeSet::from([a1, b1])
-    );
-    assert_eq!(
-        get("mine=true&status=open", ada.token.clone()).await,
-        BTreeSet::from([a1])
-    );
-    assert_eq!(
-        get("priority=high", bo.token.clone()).await,
-        BTreeSet::from([a2])
-    );
-    assert_eq!(
-        get("tag=wifi", bo.token.clone()).await,
-        BTreeSet::from([a1])
-    );
-    assert_eq!(
-        get("q=timetable", ada.token.clone()).await,
-        BTreeSet::from([b1])
-    );
-    assert_eq!(
-        get("mine=false", ada.token.clone()).await,
-        BTreeSet::from([a1, a2, b1])
-    );
+    assert_eq!(get("status=resolved", bo.token.clone()).await, BTreeSet::from([a2]));
+    assert_eq!(get("status=open", bo.token.clone()).await, BTreeSet::from([a1, b1]));
+    assert_eq!(get("mine=true&status=open", ada.token.clone()).await, BTreeSet::from([a1]));
+    assert_eq!(get("priority=high", bo.token.clone()).await, BTreeSet::from([a2]));
+    assert_eq!(get("tag=wifi", bo.token.clone()).await, BTreeSet::from([a1]));
+    assert_eq!(get("q=timetable", ada.token.clone()).await, BTreeSet::from([b1]));
+    assert_eq!(get("mine=false", ada.token.clone()).await, BTreeSet::from([a1, a2, b1]));
 
     // `voted` in each item is relative to the viewer.
     let page = app.get("/api/v1/tickets", &bo.token).await.expect(200).body;
     for t in page["items"].as_array().unwrap() {
         assert_eq!(t["voted"], t["number"] == a1, "{t}");
     }
-    let err = app
-        .get("/api/v1/tickets?mine=maybe", &ada.token)
-        .await
-        .expect_error(400, "bad_request");
+    let err = app.get("/api/v1/tickets?mine=maybe", &ada.token).await.expect_error(400, "bad_request");
     assert_eq!(err["field"], "mine");
-    let err = app
-        .get("/api/v1/tickets?sort=random", &ada.token)
-        .await
-        .expect_error(400, "bad_request");
+    let err = app.get("/api/v1/tickets?sort=random", &ada.token).await.expect_error(400, "bad_request");
     assert_eq!(err["field"], "sort");
 }

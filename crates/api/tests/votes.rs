@@ -16,57 +16,20 @@ async fn a_vote_counts_once_and_can_be_taken_back() {
     let state = app.put(&vote, &voter.token).await.expect(200).body;
     assert_eq!(state, json!({ "vote_count": 1, "voted": true }));
     let state = app.put(&vote, &voter.token).await.expect(200).body;
-    assert_eq!(
-        state,
-        json!({ "vote_count": 1, "voted": true }),
-        "voting twice counts once"
-    );
+    assert_eq!(state, json!({ "vote_count": 1, "voted": true }), "voting twice counts once");
 
-    let seen_by_voter = app
-        .get(&format!("/api/v1/tickets/{number}"), &voter.token)
-        .await
-        .expect(200)
-        .body;
-    assert_eq!(
-        (
-            seen_by_voter["vote_count"].as_i64(),
-            seen_by_voter["voted"].as_bool()
-        ),
-        (Some(1), Some(true))
-    );
-    let seen_by_owner = app
-        .get(&format!("/api/v1/tickets/{number}"), &owner.token)
-        .await
-        .expect(200)
-        .body;
-    assert_eq!(
-        (
-            seen_by_owner["vote_count"].as_i64(),
-            seen_by_owner["voted"].as_bool()
-        ),
-        (Some(1), Some(false))
-    );
+    let seen_by_voter = app.get(&format!("/api/v1/tickets/{number}"), &voter.token).await.expect(200).body;
+    assert_eq!((seen_by_voter["vote_count"].as_i64(), seen_by_voter["voted"].as_bool()), (Some(1), Some(true)));
+    let seen_by_owner = app.get(&format!("/api/v1/tickets/{number}"), &owner.token).await.expect(200).body;
+    assert_eq!((seen_by_owner["vote_count"].as_i64(), seen_by_owner["voted"].as_bool()), (Some(1), Some(false)));
 
     let state = app.delete(&vote, &voter.token).await.expect(200).body;
     assert_eq!(state, json!({ "vote_count": 0, "voted": false }));
     let state = app.delete(&vote, &voter.token).await.expect(200).body;
-    assert_eq!(
-        state,
-        json!({ "vote_count": 0, "voted": false }),
-        "retracting twice changes nothing"
-    );
+    assert_eq!(state, json!({ "vote_count": 0, "voted": false }), "retracting twice changes nothing");
 
-    let history = app
-        .get(&format!("/api/v1/tickets/{number}/history"), &owner.token)
-        .await
-        .expect(200)
-        .body;
-    let kinds: Vec<&str> = history
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["change"]["kind"].as_str().unwrap())
-        .collect();
+    let history = app.get(&format!("/api/v1/tickets/{number}/history"), &owner.token).await.expect(200).body;
+    let kinds: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["change"]["kind"].as_str().unwrap()).collect();
     assert_eq!(kinds, vec!["created", "vote_cast", "vote_retracted"]);
 }
 
@@ -77,11 +40,7 @@ async fn votes_from_several_students_add_up() {
     let number = app.ticket(&owner).number().await;
     for expected in 1..=3 {
         let voter = app.student().await;
-        let state = app
-            .put(&format!("/api/v1/tickets/{number}/vote"), &voter.token)
-            .await
-            .expect(200)
-            .body;
+        let state = app.put(&format!("/api/v1/tickets/{number}/vote"), &voter.token).await.expect(200).body;
         assert_eq!(state["vote_count"], expected);
     }
 }
@@ -95,32 +54,16 @@ async fn refused_votes() {
     let number = app.ticket(&owner).number().await;
     let vote = format!("/api/v1/tickets/{number}/vote");
 
-    app.put(&vote, &owner.token)
-        .await
-        .expect_error(403, "own_ticket");
-    app.delete(&vote, &owner.token)
-        .await
-        .expect_error(403, "own_ticket");
-    app.put(&vote, &support.token)
-        .await
-        .expect_error(403, "role_not_allowed");
-    app.put(&vote, &app.admin.token)
-        .await
-        .expect_error(403, "role_not_allowed");
-    app.put("/api/v1/tickets/999999/vote", &voter.token)
-        .await
-        .expect_error(404, "ticket_not_found");
+    app.put(&vote, &owner.token).await.expect_error(403, "own_ticket");
+    app.delete(&vote, &owner.token).await.expect_error(403, "own_ticket");
+    app.put(&vote, &support.token).await.expect_error(403, "role_not_allowed");
+    app.put(&vote, &app.admin.token).await.expect_error(403, "role_not_allowed");
+    app.put("/api/v1/tickets/999999/vote", &voter.token).await.expect_error(404, "ticket_not_found");
 
     let path = format!("/api/v1/tickets/{number}");
-    app.patch(&path, &support.token, json!({ "status": "resolved" }))
-        .await
-        .expect(200);
-    app.patch(&path, &support.token, json!({ "status": "closed" }))
-        .await
-        .expect(200);
-    app.put(&vote, &voter.token)
-        .await
-        .expect_error(409, "ticket_closed");
+    app.patch(&path, &support.token, json!({ "status": "resolved" })).await.expect(200);
+    app.patch(&path, &support.token, json!({ "status": "closed" })).await.expect(200);
+    app.put(&vote, &voter.token).await.expect_error(409, "ticket_closed");
 
     let ticket = app.get(&path, &owner.token).await.expect(200).body;
     assert_eq!(ticket["vote_count"], 0, "no refused vote was counted");

@@ -8,7 +8,9 @@ use argon2::password_hash::{PasswordHash as PhcHash, PasswordHasher as _, Passwo
 use argon2::{Algorithm, Argon2, Params, Version};
 use async_trait::async_trait;
 use base64::Engine as _;
-use domain::accounts::{ClientAddr, LoginThrottle, Password, PasswordHash, PasswordHasher, SessionToken, TokenHash, TokenIssuer};
+use domain::accounts::{
+    ClientAddr, LoginThrottle, Password, PasswordHash, PasswordHasher, SessionToken, TokenHash, TokenIssuer,
+};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::rngs::OsRng;

@@ -48,11 +48,7 @@ pub enum Error {
 impl Error {
     /// Shorthand for [`Error::Invalid`].
     pub fn invalid(field: &'static str, code: &'static str, message: impl Into<String>) -> Self {
-        Self::Invalid {
-            field,
-            code,
-            message: message.into(),
-        }
+        Self::Invalid { field, code, message: message.into() }
     }
 }
 

@@ -17,11 +17,9 @@ impl PageLimit {
         match limit {
             None => Ok(Self(Self::DEFAULT)),
             Some(n) if (1..=Self::MAX).contains(&n) => Ok(Self(n)),
-            Some(_) => Err(Error::invalid(
-                "limit",
-                "out_of_range",
-                format!("limit must be between 1 and {}", Self::MAX),
-            )),
+            Some(_) => {
+                Err(Error::invalid("limit", "out_of_range", format!("limit must be between 1 and {}", Self::MAX)))
+            }
         }
     }
 

@@ -192,11 +192,8 @@ async fn create_admin(settings: Settings, email: &str, name: &str) -> anyhow::Re
     };
     let store = open_store(&settings, true).await?;
     let app = services(&settings, &store);
-    let account = app
-        .accounts
-        .create_active(email, name, &password, Role::Admin)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let account =
+        app.accounts.create_active(email, name, &password, Role::Admin).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("admin account {} created for {}", account.id, account.email);
     store.close().await
 }

@@ -47,7 +47,13 @@ fn osts(data_dir: &Path, args: &[&str], password: &str) -> std::process::Output 
         .unwrap()
 }
 
-async fn call(client: &reqwest::Client, method: reqwest::Method, url: String, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
     let mut req = client.request(method, url);
     if let Some(t) = token {
         req = req.bearer_auth(t);
@@ -67,7 +73,8 @@ async fn the_foundation_walk() {
     let _ = std::fs::remove_dir_all(&dir);
 
     // The first admin comes from the CLI; the database is created on the way.
-    let out = osts(&dir, &["admin", "create", "--email", "head@uni.edu", "--name", "Head of Support"], "admin password 1");
+    let out =
+        osts(&dir, &["admin", "create", "--email", "head@uni.edu", "--name", "Head of Support"], "admin password 1");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(dir.join("osts.db").exists());
     let again = osts(&dir, &["admin", "create", "--email", "head@uni.edu", "--name", "Twice"], "admin password 1");
@@ -81,19 +88,40 @@ async fn the_foundation_walk() {
     let (s, health) = call(&c, M::GET, format!("{}/healthz", server.base), None, None).await;
     assert_eq!((s, health["status"].as_str()), (200, Some("ok")));
 
-    let (s, login) = call(&c, M::POST, format!("{base}/auth/login"), None, Some(json!({"email": "head@uni.edu", "password": "admin password 1"}))).await;
+    let (s, login) = call(
+        &c,
+        M::POST,
+        format!("{base}/auth/login"),
+        None,
+        Some(json!({"email": "head@uni.edu", "password": "admin password 1"})),
+    )
+    .await;
     assert_eq!(s, 200, "{login}");
     let admin = login["token"].as_str().unwrap().to_owned();
 
     let mut tokens = Vec::new();
     for (email, role) in [("ada@uni.edu", "student"), ("bo@uni.edu", "student"), ("sam@uni.edu", "support")] {
-        let (s, acc) = call(&c, M::POST, format!("{base}/auth/register"), None, Some(json!({"email": email, "display_name": email, "password": "long enough pw", "role": role}))).await;
+        let (s, acc) = call(
+            &c,
+            M::POST,
+            format!("{base}/auth/register"),
+            None,
+            Some(json!({"email": email, "display_name": email, "password": "long enough pw", "role": role})),
+        )
+        .await;
         assert_eq!(s, 201, "{acc}");
         assert_eq!(acc["status"], "pending");
         let id = acc["id"].as_i64().unwrap();
         let (s, _) = call(&c, M::POST, format!("{base}/admin/users/{id}/approve"), Some(&admin), None).await;
         assert_eq!(s, 200);
-        let (s, login) = call(&c, M::POST, format!("{base}/auth/login"), None, Some(json!({"email": email, "password": "long enough pw"}))).await;
+        let (s, login) = call(
+            &c,
+            M::POST,
+            format!("{base}/auth/login"),
+            None,
+            Some(json!({"email": email, "password": "long enough pw"})),
+        )
+        .await;
         assert_eq!(s, 200);
         tokens.push(login["token"].as_str().unwrap().to_owned());
     }
@@ -122,7 +150,8 @@ async fn the_foundation_walk() {
 
     let (s, history) = call(&c, M::GET, format!("{base}/tickets/{n}/history"), Some(ada), None).await;
     assert_eq!(s, 200);
-    let kinds: Vec<_> = history.as_array().unwrap().iter().map(|e| e["change"]["kind"].as_str().unwrap().to_owned()).collect();
+    let kinds: Vec<_> =
+        history.as_array().unwrap().iter().map(|e| e["change"]["kind"].as_str().unwrap().to_owned()).collect();
     assert_eq!(kinds, ["created", "vote_cast", "priority_changed"]);
 
     // Graceful shutdown on SIGTERM exits cleanly.

@@ -9,9 +9,7 @@ use domain::categories::CategoryId;
 use domain::page::Page;
 use domain::tickets::*;
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
-};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::entity::{ticket_events, ticket_tags, tickets, users, votes};
 use crate::{id32, Store};
@@ -36,7 +34,11 @@ fn to_ticket(m: tickets::Model, tags: Vec<String>, creator_name: String) -> anyh
 }
 
 /// Turns rows into views for `viewer`, with three batched look-ups (tags, creators, votes).
-async fn views(conn: &impl ConnectionTrait, rows: Vec<tickets::Model>, viewer: Option<i32>) -> anyhow::Result<Vec<TicketView>> {
+async fn views(
+    conn: &impl ConnectionTrait,
+    rows: Vec<tickets::Model>,
+    viewer: Option<i32>,
+) -> anyhow::Result<Vec<TicketView>> {
     if rows.is_empty() {
         return Ok(vec![]);
     }
@@ -129,10 +131,11 @@ pub(crate) async fn requeue(conn: &impl ConnectionTrait, ticket: i32) -> anyhow:
 async fn write_tags(conn: &impl ConnectionTrait, ticket: i32, tags: &Tags) -> anyhow::Result<()> {
     ticket_tags::Entity::delete_many().filter(ticket_tags::Column::TicketId.eq(ticket)).exec(conn).await?;
     if !tags.as_slice().is_empty() {
-        ticket_tags::Entity::insert_many(tags.as_slice().iter().map(|t| ticket_tags::ActiveModel {
-            ticket_id: Set(ticket),
-            tag: Set(t.as_str().to_owned()),
-        }))
+        ticket_tags::Entity::insert_many(
+            tags.as_slice()
+                .iter()
+                .map(|t| ticket_tags::ActiveModel { ticket_id: Set(ticket), tag: Set(t.as_str().to_owned()) }),
+        )
         .exec(conn)
         .await?;
     }
@@ -308,16 +311,12 @@ impl TicketRepository for Store {
             let id = tickets::Column::Id;
             q = match cursor {
                 Cursor::Newest(after) => q.filter(id.lt(after)),
-                Cursor::Votes(v, after) => q.filter(
-                    tickets::Column::VoteCount
-                        .lt(v)
-                        .or(tickets::Column::VoteCount.eq(v).and(id.lt(after))),
-                ),
-                Cursor::Queue(k, after) => q.filter(
-                    tickets::Column::QueueKey
-                        .lt(k)
-                        .or(tickets::Column::QueueKey.eq(k).and(id.lt(after))),
-                ),
+                Cursor::Votes(v, after) => {
+                    q.filter(tickets::Column::VoteCount.lt(v).or(tickets::Column::VoteCount.eq(v).and(id.lt(after))))
+                }
+                Cursor::Queue(k, after) => {
+                    q.filter(tickets::Column::QueueKey.lt(k).or(tickets::Column::QueueKey.eq(k).and(id.lt(after))))
+                }
             };
         }
         q = match query.sort {

@@ -136,7 +136,8 @@ async fn accounts_are_unique_by_email(store: Store) {
         })
         .await;
     assert!(matches!(again, Err(InsertAccountError::Duplicate)));
-    let (found, hash) = store.accounts().find_credentials(&Email::parse("ada@uni.edu").unwrap()).await.unwrap().unwrap();
+    let (found, hash) =
+        store.accounts().find_credentials(&Email::parse("ada@uni.edu").unwrap()).await.unwrap().unwrap();
     assert_eq!(found, ada);
     assert_eq!(hash.as_str(), "$argon2id$v=19$test");
     assert!(store.accounts().find(UserId::new(9_999_999_999)).await.unwrap().is_none());
@@ -292,21 +293,35 @@ async fn listing_filters(store: Store) {
     let mut c = ticket(&store, &bo, &exams, "Exam hall change request", Priority::Medium, 5).await;
     c.tags = Tags::parse(&["hall"]).unwrap();
     c.status = Status::InProgress;
-    store
-        .tickets()
-        .update(c.clone(), vec![Change::TagsChanged { from: vec![], to: vec![] }], bo.id)
-        .await
-        .unwrap();
+    store.tickets().update(c.clone(), vec![Change::TagsChanged { from: vec![], to: vec![] }], bo.id).await.unwrap();
     store.votes().cast(b.id, ada.id, t(6)).await.unwrap();
 
-    assert_eq!(titles(&store, query(&ada)).await, ["Exam hall change request", "Fee receipt not issued", "Quiz grade missing"]);
+    assert_eq!(
+        titles(&store, query(&ada)).await,
+        ["Exam hall change request", "Fee receipt not issued", "Quiz grade missing"]
+    );
     assert_eq!(titles(&store, TicketQuery { mine: true, ..query(&ada) }).await, ["Quiz grade missing"]);
     assert_eq!(titles(&store, TicketQuery { voted_by_me: true, ..query(&ada) }).await, ["Fee receipt not issued"]);
-    assert_eq!(titles(&store, TicketQuery { category_id: Some(fees.id), ..query(&ada) }).await, ["Fee receipt not issued"]);
-    assert_eq!(titles(&store, TicketQuery { priority: Some(Priority::High), ..query(&ada) }).await, ["Quiz grade missing"]);
-    assert_eq!(titles(&store, TicketQuery { status: Some(Status::InProgress), ..query(&ada) }).await, ["Exam hall change request"]);
-    assert_eq!(titles(&store, TicketQuery { tag: Some(Tag::parse("hall").unwrap()), ..query(&ada) }).await, ["Exam hall change request"]);
-    assert_eq!(titles(&store, TicketQuery { text: Some("RECEIPT".into()), ..query(&ada) }).await, ["Fee receipt not issued"]);
+    assert_eq!(
+        titles(&store, TicketQuery { category_id: Some(fees.id), ..query(&ada) }).await,
+        ["Fee receipt not issued"]
+    );
+    assert_eq!(
+        titles(&store, TicketQuery { priority: Some(Priority::High), ..query(&ada) }).await,
+        ["Quiz grade missing"]
+    );
+    assert_eq!(
+        titles(&store, TicketQuery { status: Some(Status::InProgress), ..query(&ada) }).await,
+        ["Exam hall change request"]
+    );
+    assert_eq!(
+        titles(&store, TicketQuery { tag: Some(Tag::parse("hall").unwrap()), ..query(&ada) }).await,
+        ["Exam hall change request"]
+    );
+    assert_eq!(
+        titles(&store, TicketQuery { text: Some("RECEIPT".into()), ..query(&ada) }).await,
+        ["Fee receipt not issued"]
+    );
     let listed = store.tickets().list(query(&ada)).await.unwrap();
     let voted: Vec<_> = listed.items.iter().map(|v| (v.ticket.id, v.voted)).collect();
     assert_eq!(voted, vec![(c.id, false), (b.id, true), (a.id, false)]);
@@ -324,7 +339,9 @@ async fn listing_pages_cover_every_ticket_once(store: Store) {
     let cat = category(&store, "Exams").await;
     let mut ids = HashSet::new();
     for i in 0..23u32 {
-        let tk = ticket(&store, &ada, &cat, &format!("Concern number {i}"), Priority::ALL[(i % 4) as usize], 1 + i % 20).await;
+        let tk =
+            ticket(&store, &ada, &cat, &format!("Concern number {i}"), Priority::ALL[(i % 4) as usize], 1 + i % 20)
+                .await;
         for voter in voters.iter().take((i % 5) as usize) {
             store.votes().cast(tk.id, voter.id, t(25)).await.unwrap();
         }
@@ -421,7 +438,8 @@ async fn concurrent_votes_count_exactly(store: Store) {
     assert_eq!(changed, 16);
     let stored = store.tickets().get(tk.id, ada.id).await.unwrap().unwrap().ticket;
     assert_eq!(stored.vote_count, 16);
-    let cast_events = store.tickets().history(tk.id).await.unwrap().iter().filter(|e| e.change == Change::VoteCast).count();
+    let cast_events =
+        store.tickets().history(tk.id).await.unwrap().iter().filter(|e| e.change == Change::VoteCast).count();
     assert_eq!(cast_events, 16);
 }
 

@@ -49,10 +49,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self {
-            throttle: (10_000, 10_000),
-            health: None,
-        }
+        Self { throttle: (10_000, 10_000), health: None }
     }
 }
 
@@ -82,11 +79,7 @@ impl Reply {
     /// Asserts the status, showing the body when it differs.
     #[track_caller]
     pub fn expect(self, status: u16) -> Self {
-        assert_eq!(
-            self.status, status,
-            "unexpected status; body: {}",
-            self.body
-        );
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.body);
         self
     }
 
@@ -103,18 +96,10 @@ impl Reply {
 /// Asserts `{"code": string, "message": string, "field": string | null}` and nothing else.
 #[track_caller]
 pub fn assert_error_shape(body: &Value) {
-    let obj = body
-        .as_object()
-        .unwrap_or_else(|| panic!("error body is not an object: {body}"));
+    let obj = body.as_object().unwrap_or_else(|| panic!("error body is not an object: {body}"));
     assert!(obj["code"].is_string(), "code: {body}");
-    assert!(
-        obj["message"].as_str().is_some_and(|m| !m.is_empty()),
-        "message: {body}"
-    );
-    assert!(
-        obj["field"].is_string() || obj["field"].is_null(),
-        "field: {body}"
-    );
+    assert!(obj["message"].as_str().is_some_and(|m| !m.is_empty()), "message: {body}");
+    assert!(obj["field"].is_string() || obj["field"].is_null(), "field: {body}");
     assert_eq!(obj.len(), 3, "unexpected keys: {body}");
 }
 
@@ -137,19 +122,13 @@ impl TestApp {
 
     /// A fresh app allowing this many sign-in attempts per email and per address a minute.
     pub async fn spawn_with_throttle(per_account: u32, per_addr: u32) -> Self {
-        Self::spawn_with(Options {
-            throttle: (per_account, per_addr),
-            ..Options::default()
-        })
-        .await
+        Self::spawn_with(Options { throttle: (per_account, per_addr), ..Options::default() }).await
     }
 
     /// A fresh app with these options.
     pub async fn spawn_with(options: Options) -> Self {
         let (per_account, per_addr) = options.throttle;
-        let store = store::Store::connect("sqlite::memory:")
-            .await
-            .expect("in-memory store");
+        let store = store::Store::connect("sqlite::memory:").await.expect("in-memory store");
         let clock = Arc::new(SystemClock);
         let accounts = AccountService::new(
             store.accounts(),
@@ -166,18 +145,12 @@ impl TestApp {
             tickets: TicketService::new(store.tickets(), store.categories(), clock.clone()),
             votes: VoteService::new(store.tickets(), store.votes(), clock),
         };
-        let health = options
-            .health
-            .unwrap_or_else(|| Arc::new(StoreHealth(store)));
+        let health = options.health.unwrap_or_else(|| Arc::new(StoreHealth(store)));
         let endpoint = api::build(app, health).boxed();
         let mut this = Self {
             client: TestClient::new(endpoint),
             accounts,
-            admin: User {
-                id: 0,
-                email: String::new(),
-                token: String::new(),
-            },
+            admin: User { id: 0, email: String::new(), token: String::new() },
             category_id: 0,
             seq: AtomicUsize::new(0),
         };
@@ -197,13 +170,7 @@ impl TestApp {
     }
 
     /// Sends a request; `token` goes in `Authorization: Bearer`, `body` as JSON.
-    pub async fn call(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Reply {
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
         let mut req = self.client.request(method, path);
         if let Some(token) = token {
             req = req.header("Authorization", format!("Bearer {token}"));
@@ -226,8 +193,7 @@ impl TestApp {
 
     /// `PATCH` with a JSON body.
     pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
-        self.call(Method::PATCH, path, Some(token), Some(body))
-            .await
+        self.call(Method::PATCH, path, Some(token), Some(body)).await
     }
 
     /// `PUT` without a body.
@@ -249,11 +215,7 @@ impl TestApp {
         content_type: &str,
         body: Vec<u8>,
     ) -> Reply {
-        let mut req = self
-            .client
-            .request(method, path)
-            .content_type(content_type)
-            .body(body);
+        let mut req = self.client.request(method, path).content_type(content_type).body(body);
         if let Some(token) = token {
             req = req.header("Authorization", format!("Bearer {token}"));
         }
@@ -291,20 +253,14 @@ impl TestApp {
             "password": PASSWORD,
             "role": role.as_str(),
         });
-        let reply = self
-            .call(Method::POST, "/api/v1/auth/register", None, Some(body))
-            .await
-            .expect(201);
+        let reply = self.call(Method::POST, "/api/v1/auth/register", None, Some(body)).await.expect(201);
         (reply.body["id"].as_i64().unwrap(), email)
     }
 
     /// Signs in through the API; returns the token.
     pub async fn login(&self, email: &str) -> String {
         let body = json!({ "email": email, "password": PASSWORD });
-        let reply = self
-            .call(Method::POST, "/api/v1/auth/login", None, Some(body))
-            .await
-            .expect(200);
+        let reply = self.call(Method::POST, "/api/v1/auth/login", None, Some(body)).await.expect(200);
         reply.body["token"].as_str().unwrap().to_owned()
     }
 
@@ -318,14 +274,9 @@ impl TestApp {
     /// A registered account approved by the admin, signed in.
     pub async fn approved(&self, role: Role) -> User {
         let (id, email) = self.register(role).await;
-        self.call(
-            Method::POST,
-            &format!("/api/v1/admin/users/{id}/approve"),
-            Some(&self.admin.token),
-            None,
-        )
-        .await
-        .expect(200);
+        self.call(Method::POST, &format!("/api/v1/admin/users/{id}/approve"), Some(&self.admin.token), None)
+            .await
+            .expect(200);
         let token = self.login(&email).await;
         User { id, email, token }
     }
@@ -335,20 +286,11 @@ impl TestApp {
         let email = self.email();
         let account = self
             .accounts
-            .create_active(
-                &email,
-                &format!("{} {}", role.as_str(), self.next()),
-                PASSWORD,
-                role,
-            )
+            .create_active(&email, &format!("{} {}", role.as_str(), self.next()), PASSWORD, role)
             .await
             .expect("create_active");
         let token = self.login(&email).await;
-        User {
-            id: account.id.get(),
-            email,
-            token,
-        }
+        User { id: account.id.get(), email, token }
     }
 
     /// An approved, signed-in student.
@@ -363,14 +305,7 @@ impl TestApp {
 
     /// A category made by the admin; returns its id.
     pub async fn category(&self, name: &str) -> i64 {
-        let reply = self
-            .post(
-                "/api/v1/categories",
-                &self.admin.token,
-                json!({ "name": name }),
-            )
-            .await
-            .expect(201);
+        let reply = self.post("/api/v1/categories", &self.admin.token, json!({ "name": name })).await.expect(201);
         reply.body["id"].as_i64().unwrap()
     }
 
@@ -404,11 +339,7 @@ impl TicketBuilder<'_> {
 
     /// Raises the ticket; returns its JSON.
     pub async fn create(self) -> Value {
-        self.app
-            .post("/api/v1/tickets", &self.creator.token, self.body)
-            .await
-            .expect(201)
-            .body
+        self.app.post("/api/v1/tickets", &self.creator.token, self.body).await.expect(201).body
     }
 
     /// Raises the ticket; returns its number.
@@ -424,16 +355,8 @@ async fn read(resp: Response) -> Reply {
     let body = if bytes.is_empty() {
         Value::Null
     } else {
-        serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-            panic!(
-                "{status} body is not JSON ({e}): {}",
-                String::from_utf8_lossy(&bytes)
-            )
-        })
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{status} body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
     };
-    Reply {
-        status,
-        headers,
-        body,
-    }
+    Reply { status, headers, body }
 }

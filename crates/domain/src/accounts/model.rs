@@ -228,12 +228,8 @@ pub enum AccountStatus {
 
 impl AccountStatus {
     /// Every status.
-    pub const ALL: [AccountStatus; 4] = [
-        AccountStatus::Pending,
-        AccountStatus::Active,
-        AccountStatus::Rejected,
-        AccountStatus::Deactivated,
-    ];
+    pub const ALL: [AccountStatus; 4] =
+        [AccountStatus::Pending, AccountStatus::Active, AccountStatus::Rejected, AccountStatus::Deactivated];
 
     /// The stable name used in the API and the store.
     pub fn as_str(self) -> &'static str {
@@ -318,9 +314,7 @@ impl Principal {
         match self.status {
             AccountStatus::Active => Ok(self),
             AccountStatus::Pending => Err(Error::Forbidden(Forbidden::AccountPending)),
-            AccountStatus::Rejected | AccountStatus::Deactivated => {
-                Err(Error::Forbidden(Forbidden::AccountInactive))
-            }
+            AccountStatus::Rejected | AccountStatus::Deactivated => Err(Error::Forbidden(Forbidden::AccountInactive)),
         }
     }
 

@@ -52,8 +52,7 @@ impl AccountService {
         let email = Email::parse(&registration.email)?;
         let display_name = DisplayName::parse(&registration.display_name)?;
         let password = Password::new(&registration.password)?;
-        self.create(email, display_name, &password, registration.role, AccountStatus::Pending, false)
-            .await
+        self.create(email, display_name, &password, registration.role, AccountStatus::Pending, false).await
     }
 
     /// An account made by an operator (CLI, seed): active and confirmed at once.
@@ -100,9 +99,7 @@ impl AccountService {
     /// [`Error::InvalidCredentials`]; attempts are throttled per email and per address.
     pub async fn login(&self, email: &str, password: &str, client: ClientAddr) -> Result<Session, Error> {
         let key = email.trim().to_lowercase();
-        self.throttle
-            .attempt(&key, client)
-            .map_err(|retry_after_secs| Error::Throttled { retry_after_secs })?;
+        self.throttle.attempt(&key, client).map_err(|retry_after_secs| Error::Throttled { retry_after_secs })?;
         let Some(password) = Password::attempt(password) else {
             return Err(Error::InvalidCredentials);
         };
@@ -137,18 +134,12 @@ impl AccountService {
     /// The principal behind a bearer token, or [`Error::Unauthenticated`].
     pub async fn authenticate(&self, token: &str) -> Result<Principal, Error> {
         let hash = self.tokens.digest(token);
-        self.sessions
-            .principal(&hash, self.clock.now())
-            .await?
-            .ok_or(Error::Unauthenticated)
+        self.sessions.principal(&hash, self.clock.now()).await?.ok_or(Error::Unauthenticated)
     }
 
     /// The caller's own account (also for pending accounts, so they can see their status).
     pub async fn me(&self, principal: &Principal) -> Result<Account, Error> {
-        self.accounts
-            .find(principal.id)
-            .await?
-            .ok_or(Error::Unauthenticated)
+        self.accounts.find(principal.id).await?.ok_or(Error::Unauthenticated)
     }
 
     /// Accounts for an admin, e.g. the pending ones to verify.
@@ -164,12 +155,7 @@ impl AccountService {
     }
 
     /// An admin approves, rejects, deactivates or reactivates an account.
-    pub async fn decide(
-        &self,
-        principal: &Principal,
-        id: UserId,
-        decision: AccountDecision,
-    ) -> Result<Account, Error> {
+    pub async fn decide(&self, principal: &Principal, id: UserId, decision: AccountDecision) -> Result<Account, Error> {
         principal.require_admin()?;
         if id == principal.id {
             // An admin locking themselves out is never what they meant.
@@ -190,10 +176,7 @@ impl AccountService {
         if id == principal.id {
             return Err(Error::invalid("id", "self_decision", "you cannot change your own role"));
         }
-        self.accounts
-            .set_role(id, role)
-            .await?
-            .ok_or(Error::NotFound(Resource::Account))
+        self.accounts.set_role(id, role).await?.ok_or(Error::NotFound(Resource::Account))
     }
 }
 
@@ -253,9 +236,7 @@ mod tests {
     #[tokio::test]
     async fn registration_is_pending_and_hashed() {
         let mut m = Mocks::new();
-        m.hasher
-            .expect_hash()
-            .returning(|_| Ok(PasswordHash::new("$argon2id$fake".into())));
+        m.hasher.expect_hash().returning(|_| Ok(PasswordHash::new("$argon2id$fake".into())));
         m.accounts
             .expect_insert()
             .withf(|a| a.status == AccountStatus::Pending && a.password_hash.as_str() == "$argon2id$fake")
@@ -339,9 +320,7 @@ mod tests {
             .expect_find_credentials()
             .returning(|_| Ok(Some((account(AccountStatus::Pending), PasswordHash::new("h".into())))));
         m.hasher.expect_verify().returning(|_, _| Ok(true));
-        m.tokens
-            .expect_issue()
-            .returning(|| (SessionToken::new("tok".into()), TokenHash::new("digest".into())));
+        m.tokens.expect_issue().returning(|| (SessionToken::new("tok".into()), TokenHash::new("digest".into())));
         let expected_expiry = Utc.with_ymd_and_hms(2026, 2, 1, 12, 0, 0).unwrap();
         m.sessions
             .expect_create()

@@ -135,12 +135,11 @@ impl CategoryService {
             Some(p) => p,
             None => self.categories.list().await?.iter().map(|c| c.position + 1).max().unwrap_or(0),
         };
-        self.categories
-            .insert(NewCategory { name, description: description.to_owned(), position })
-            .await
-            .map_err(|e| match e {
+        self.categories.insert(NewCategory { name, description: description.to_owned(), position }).await.map_err(|e| {
+            match e {
                 InsertCategoryError::Duplicate => Error::Conflict(Conflict::CategoryExists),
                 InsertCategoryError::Unknown(e) => Error::Unknown(e),
-            })
+            }
+        })
     }
 }

@@ -110,12 +110,7 @@ impl Tag {
 
     /// Validates and normalises a tag (`"Exam Results"` → `"exam-results"`).
     pub fn parse(raw: &str) -> Result<Self, Error> {
-        let tag: String = raw
-            .trim()
-            .to_lowercase()
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join("-");
+        let tag: String = raw.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("-");
         let ok = !tag.is_empty()
             && tag.chars().count() <= Self::MAX_CHARS
             && tag.chars().all(|c| c.is_alphanumeric() || c == '-');

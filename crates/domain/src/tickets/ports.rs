@@ -52,4 +52,3 @@ pub trait TicketRepository: Send + Sync {
     /// The ticket's events, oldest first.
     async fn history(&self, id: TicketId) -> anyhow::Result<Vec<TicketEvent>>;
 }
-

@@ -81,7 +81,11 @@ pub mod policy {
     }
 
     /// Whether `principal` may set `priority` on a ticket (new when `ticket` is `None`).
-    pub fn may_set_priority(principal: &Principal, ticket: Option<&Ticket>, priority: Priority) -> Result<(), Forbidden> {
+    pub fn may_set_priority(
+        principal: &Principal,
+        ticket: Option<&Ticket>,
+        priority: Priority,
+    ) -> Result<(), Forbidden> {
         match principal.role {
             Role::Support | Role::Admin => Ok(()),
             Role::Student => {
@@ -223,7 +227,10 @@ impl TicketService {
         if let Some(priority) = patch.priority {
             if priority != before.priority {
                 policy::may_set_priority(principal, Some(&before), priority).map_err(Error::Forbidden)?;
-                changes.push(Change::PriorityChanged { from: before.priority.as_str().into(), to: priority.as_str().into() });
+                changes.push(Change::PriorityChanged {
+                    from: before.priority.as_str().into(),
+                    to: priority.as_str().into(),
+                });
                 after.priority = priority;
             }
         }
@@ -258,9 +265,12 @@ impl TicketService {
             status: filter.status,
             priority: filter.priority,
             category_id: filter.category_id.map(CategoryId::new),
-            tag: filter.tag.as_deref().map(Tag::parse).transpose().map_err(|_| {
-                Error::invalid("tag", "invalid_tag", "tags are letters, digits or dashes")
-            })?,
+            tag: filter
+                .tag
+                .as_deref()
+                .map(Tag::parse)
+                .transpose()
+                .map_err(|_| Error::invalid("tag", "invalid_tag", "tags are letters, digits or dashes"))?,
             mine: filter.mine,
             voted_by_me: filter.voted_by_me,
             text,
@@ -269,7 +279,9 @@ impl TicketService {
             cursor: filter.cursor,
         };
         self.tickets.list(query).await.map_err(|e| match e {
-            ListTicketsError::InvalidCursor => Error::invalid("cursor", "invalid_cursor", "the cursor is not valid for this listing"),
+            ListTicketsError::InvalidCursor => {
+                Error::invalid("cursor", "invalid_cursor", "the cursor is not valid for this listing")
+            }
             ListTicketsError::Unknown(e) => Error::Unknown(e),
         })
     }
@@ -324,7 +336,11 @@ mod tests {
             (4, Role::Admin, Status::Closed, Ok(())),
         ];
         for (who, role, status, expected) in table {
-            assert_eq!(policy::may_edit_content(&principal(who, role), &ticket(1, status)), expected, "{role:?} {status:?}");
+            assert_eq!(
+                policy::may_edit_content(&principal(who, role), &ticket(1, status)),
+                expected,
+                "{role:?} {status:?}"
+            );
         }
     }
 
@@ -357,7 +373,11 @@ mod tests {
             (4, Role::Admin, Status::Resolved, Status::Closed, Ok(())),
         ];
         for (who, role, from, to, expected) in table {
-            assert_eq!(policy::may_change_status(&principal(who, role), &ticket(1, from), to), expected, "{role:?} {from:?}->{to:?}");
+            assert_eq!(
+                policy::may_change_status(&principal(who, role), &ticket(1, from), to),
+                expected,
+                "{role:?} {from:?}->{to:?}"
+            );
         }
     }
 
@@ -414,10 +434,7 @@ mod tests {
         };
         let err = svc.create(&student, draft.clone()).await.unwrap_err();
         assert!(matches!(err, Error::Forbidden(Forbidden::PriorityNotAllowed)));
-        let err = svc
-            .create(&student, TicketDraft { category_id: 99, priority: None, ..draft })
-            .await
-            .unwrap_err();
+        let err = svc.create(&student, TicketDraft { category_id: 99, priority: None, ..draft }).await.unwrap_err();
         assert!(matches!(err, Error::Invalid { field: "category_id", .. }));
     }
 
@@ -439,7 +456,8 @@ mod tests {
             .times(1)
             .returning(|t, _, _| Ok(t));
         let svc = service(repo);
-        let patch = TicketPatch { priority: Some(Priority::Urgent), status: Some(Status::InProgress), ..Default::default() };
+        let patch =
+            TicketPatch { priority: Some(Priority::Urgent), status: Some(Status::InProgress), ..Default::default() };
         let view = svc.edit(&principal(3, Role::Support), TicketId::new(10), patch).await.unwrap();
         assert_eq!(view.ticket.priority, Priority::Urgent);
     }

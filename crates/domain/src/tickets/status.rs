@@ -159,7 +159,8 @@ mod tests {
 
     #[test]
     fn students_request_up_to_high() {
-        let table = [(Priority::Low, true), (Priority::Medium, true), (Priority::High, true), (Priority::Urgent, false)];
+        let table =
+            [(Priority::Low, true), (Priority::Medium, true), (Priority::High, true), (Priority::Urgent, false)];
         for (p, ok) in table {
             assert_eq!(p.student_may_request(), ok, "{p:?}");
         }

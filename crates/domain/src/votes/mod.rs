@@ -142,7 +142,8 @@ mod tests {
 
     #[tokio::test]
     async fn refusals_never_reach_the_store() {
-        let cases: [(i64, Status, fn(&Error) -> bool); 3] = [
+        type Expect = fn(&Error) -> bool;
+        let cases: [(i64, Status, Expect); 3] = [
             (1, Status::Open, |e| matches!(e, Error::Forbidden(Forbidden::OwnTicket))),
             (2, Status::Closed, |e| matches!(e, Error::Conflict(crate::Conflict::TicketClosed))),
             (2, Status::Merged, |e| matches!(e, Error::Conflict(crate::Conflict::TicketClosed))),

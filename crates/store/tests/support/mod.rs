@@ -29,9 +29,12 @@ impl TestDb {
             return None;
         };
         let name = format!("osts_test_{}", uuid::Uuid::new_v4().simple());
-        let admin = Store::connect_with(&admin_url, store::StoreOptions { migrate: false, max_connections: 1, ..Default::default() })
-            .await
-            .expect("PostgreSQL from OSTS_TEST_POSTGRES_URL must be reachable");
+        let admin = Store::connect_with(
+            &admin_url,
+            store::StoreOptions { migrate: false, max_connections: 1, ..Default::default() },
+        )
+        .await
+        .expect("PostgreSQL from OSTS_TEST_POSTGRES_URL must be reachable");
         admin.execute_raw(&format!("CREATE DATABASE {name}")).await.expect("create test database");
         admin.close().await.expect("close admin connection");
         let url = database_url(&admin_url, &name);
@@ -51,10 +54,16 @@ impl TestDb {
                 }
             }
             Cleanup::Postgres { admin_url, name } => {
-                let admin = Store::connect_with(&admin_url, store::StoreOptions { migrate: false, max_connections: 1, ..Default::default() })
+                let admin = Store::connect_with(
+                    &admin_url,
+                    store::StoreOptions { migrate: false, max_connections: 1, ..Default::default() },
+                )
+                .await
+                .expect("reconnect for cleanup");
+                admin
+                    .execute_raw(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
                     .await
-                    .expect("reconnect for cleanup");
-                admin.execute_raw(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.expect("drop test database");
+                    .expect("drop test database");
                 admin.close().await.expect("close admin connection");
             }
         }
