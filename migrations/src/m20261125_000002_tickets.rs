@@ -29,6 +29,15 @@ impl MigrationTrait for Migration {
                     .col(string_len(Categories::NameKey, 60))
                     .col(text(Categories::Description))
                     .col(integer(Categories::Position))
+                    // The support member who owns the category (assignment falls back to them).
+                    .col(integer_null(Categories::OwnerId))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("categories_owner_fk")
+                            .from(Categories::Table, Categories::OwnerId)
+                            .to(Users::Table, Users::Id)
+                            .on_delete(ForeignKeyAction::SetNull),
+                    )
                     .to_owned(),
             )
             .await?;
@@ -52,6 +61,38 @@ impl MigrationTrait for Migration {
                     .col(integer(Tickets::VoteCount).default(0))
                     .col(double(Tickets::QueueKey))
                     .col(big_integer(Tickets::Version).default(1))
+                    .col(integer_null(Tickets::AssigneeId))
+                    .col(text_null(Tickets::Resolution))
+                    .col(timestamp_with_time_zone_null(Tickets::ResolvedAt))
+                    .col(integer_null(Tickets::ResolvedBy))
+                    .col(integer_null(Tickets::MergedInto))
+                    // The status to restore when a merge is undone.
+                    .col(string_len_null(Tickets::PreMergeStatus, 16))
+                    .col(integer_null(Tickets::FollowUpOf))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("tickets_assignee_fk")
+                            .from(Tickets::Table, Tickets::AssigneeId)
+                            .to(Users::Table, Users::Id),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("tickets_resolved_by_fk")
+                            .from(Tickets::Table, Tickets::ResolvedBy)
+                            .to(Users::Table, Users::Id),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("tickets_merged_into_fk")
+                            .from(Tickets::Table, Tickets::MergedInto)
+                            .to(Tickets::Table, Tickets::Id),
+                    )
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("tickets_follow_up_of_fk")
+                            .from(Tickets::Table, Tickets::FollowUpOf)
+                            .to(Tickets::Table, Tickets::Id),
+                    )
                     .foreign_key(
                         ForeignKey::create()
                             .name("tickets_category_fk")
@@ -74,6 +115,9 @@ impl MigrationTrait for Migration {
             ("tickets_status_idx", &["status", "id"][..]),
             ("tickets_creator_idx", &["creator_id", "id"][..]),
             ("tickets_category_idx", &["category_id", "id"][..]),
+            ("tickets_assignee_idx", &["assignee_id", "status"][..]),
+            ("tickets_resolved_idx", &["status", "resolved_at"][..]),
+            ("tickets_merged_into_idx", &["merged_into"][..]),
         ] {
             manager.create_index(index(name, Tickets::Table, cols)).await?;
         }
@@ -104,6 +148,9 @@ impl MigrationTrait for Migration {
                     .col(integer(Votes::TicketId))
                     .col(integer(Votes::UserId))
                     .col(timestamp_with_time_zone(Votes::CreatedAt))
+                    // Set when the vote was carried over by a merge (see `merges`), so an
+                    // unmerge can take it back.
+                    .col(integer_null(Votes::MergeId))
                     // One vote per user per ticket, enforced by the store, not by the caller.
                     .primary_key(Index::create().name("votes_pkey").col(Votes::TicketId).col(Votes::UserId))
                     .foreign_key(
@@ -131,7 +178,8 @@ impl MigrationTrait for Migration {
                     .table(TicketEvents::Table)
                     .col(pk_auto(TicketEvents::Id))
                     .col(integer(TicketEvents::TicketId))
-                    .col(integer(TicketEvents::ActorId))
+                    // NULL when osts itself acted (closing automatically).
+                    .col(integer_null(TicketEvents::ActorId))
                     .col(timestamp_with_time_zone(TicketEvents::At))
                     .col(string_len(TicketEvents::Kind, 32))
                     .col(text(TicketEvents::Change))
@@ -176,10 +224,11 @@ enum Categories {
     NameKey,
     Description,
     Position,
+    OwnerId,
 }
 
 #[derive(DeriveIden)]
-enum Tickets {
+pub(crate) enum Tickets {
     Table,
     Id,
     Title,
@@ -193,6 +242,13 @@ enum Tickets {
     VoteCount,
     QueueKey,
     Version,
+    AssigneeId,
+    Resolution,
+    ResolvedAt,
+    ResolvedBy,
+    MergedInto,
+    PreMergeStatus,
+    FollowUpOf,
 }
 
 #[derive(DeriveIden)]
@@ -208,6 +264,7 @@ enum Votes {
     TicketId,
     UserId,
     CreatedAt,
+    MergeId,
 }
 
 #[derive(DeriveIden)]

@@ -4,6 +4,7 @@ use anyhow::{bail, Context as _};
 use chrono::{Duration, Utc};
 use domain::accounts::*;
 use domain::categories::{CategoryName, NewCategory};
+use domain::conversation::NewReply;
 use domain::tickets::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
@@ -52,6 +53,17 @@ const CONCERNS: &[(usize, &str, &str)] = &[
     (6, "Project viva slot not allotted", "The project viva slots were published but my name is not in the list."),
     (6, "Internship approval form rejected without reason", "My internship approval form was rejected with no comment."),
     (6, "Cannot upload project report larger than 10 MB", "The project report upload fails for files above 10 MB; mine is 14 MB with figures."),
+];
+
+/// Resolutions by category, in the voice of the support team.
+const ANSWERS: &[&str] = &[
+    "Your admission letter has been re-issued; check the *Documents* tab of the portal.",
+    "The grade has been corrected after checking the answer sheet. It shows on your dashboard now.",
+    "The course team fixed the material; the corrected version is live in the week's unit.",
+    "The payment was reconciled with the bank; your receipt is available under *Fees*.",
+    "We reset your portal session; sign out everywhere and sign in again.",
+    "The document is ready: download it from the *Certificates* section.",
+    "Your slot is allotted; details are in the project dashboard.",
 ];
 
 const COURSES: &[&str] = &[
@@ -184,6 +196,7 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
                 priority,
                 creator_id: creator.id,
                 created_at,
+                follow_up_of: None,
             })
             .await?;
         // A few concerns are shared by many: votes follow a long tail.
@@ -210,8 +223,39 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
             let mut updated = current.clone();
             updated.status = current.status.transition(*next)?;
             updated.updated_at = at;
-            let change = Change::StatusChanged { from: current.status.as_str().into(), to: next.as_str().into() };
-            current = store.tickets().update(updated, vec![change], staff.id).await?;
+            let mut changes = Vec::new();
+            match next {
+                Status::InProgress => {
+                    updated.assignee = Some(UserRef { id: staff.id, display_name: String::new() });
+                    changes.push(Change::AssigneeChanged { from: None, to: Some(staff.id.get()) });
+                    changes
+                        .push(Change::StatusChanged { from: current.status.as_str().into(), to: next.as_str().into() });
+                }
+                Status::Resolved => {
+                    let answer = ANSWERS[cat % ANSWERS.len()];
+                    updated.resolution = Some(Resolution {
+                        answer: Answer::parse(answer, "answer")?,
+                        resolved_by: staff.id,
+                        resolved_at: at,
+                    });
+                    changes.push(Change::Resolved { answer: answer.into() });
+                }
+                _ => changes
+                    .push(Change::StatusChanged { from: current.status.as_str().into(), to: next.as_str().into() }),
+            }
+            current = store.tickets().update(updated, changes, staff.id).await?;
+            if *next == Status::InProgress {
+                store
+                    .replies()
+                    .add(NewReply {
+                        ticket_id: current.id,
+                        author: staff.id,
+                        body: Answer::parse("Thanks for raising this. We are looking into it.", "body")?,
+                        internal: false,
+                        created_at: at,
+                    })
+                    .await?;
+            }
         }
         bar.inc(1);
     }

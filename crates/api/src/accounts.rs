@@ -90,6 +90,12 @@ pub struct UserSummary {
     pub display_name: String,
 }
 
+impl From<domain::tickets::UserRef> for UserSummary {
+    fn from(u: domain::tickets::UserRef) -> Self {
+        Self { id: u.id.get(), display_name: u.display_name }
+    }
+}
+
 /// One page of accounts.
 #[derive(Debug, Clone, Object)]
 pub struct AccountPage {

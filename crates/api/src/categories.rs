@@ -23,13 +23,41 @@ pub struct Category {
     pub description: String,
     /// Sort position (ascending).
     pub position: i32,
+    /// The support member who owns it (new tickets fall back to them for assignment).
+    pub owner_id: Option<i64>,
 }
 
 impl From<dc::Category> for Category {
     fn from(c: dc::Category) -> Self {
-        Self { id: c.id.get(), name: c.name.as_str().to_owned(), description: c.description, position: c.position }
+        Self {
+            id: c.id.get(),
+            name: c.name.as_str().to_owned(),
+            description: c.description,
+            position: c.position,
+            owner_id: c.owner_id.map(|o| o.get()),
+        }
     }
 }
+
+/// A category's owner to set (`null` clears it).
+#[derive(Debug, Object)]
+pub struct CategoryOwner {
+    /// An active support member's account id, or `null`.
+    pub owner_id: Option<i64>,
+}
+
+/// `PUT /categories/{id}/owner` succeeded.
+#[derive(ApiResponse)]
+pub enum CategoryResponse {
+    /// The category as it is now.
+    #[oai(status = 200)]
+    Ok(Json<Category>),
+}
+
+error_set!(
+    /// Errors of `PUT /categories/{id}/owner`.
+    SetOwnerErrors = [400, 401, 403, 404, 413, 415, 422, 500]
+);
 
 /// A category to create.
 #[derive(Debug, Object)]
@@ -97,5 +125,23 @@ impl CategoryApi {
         let category =
             app.categories.create(&auth.0.principal, &name, description.as_deref().unwrap_or(""), position).await?;
         Ok(CreateCategoryResponse::Created(Json(category.into())))
+    }
+
+    /// Set a category's owner
+    ///
+    /// Admins only. The owner is the support member new tickets of the category fall back to
+    /// when nobody resolved similar ones recently.
+    #[oai(path = "/categories/:id/owner", method = "put", operation_id = "set_category_owner")]
+    async fn set_owner(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// The category's id.
+        id: poem_openapi::param::Path<i64>,
+        body: Json<CategoryOwner>,
+    ) -> Result<CategoryResponse, Failure<SetOwnerErrors>> {
+        let owner = body.0.owner_id.map(domain::accounts::UserId::new);
+        let category = app.categories.set_owner(&auth.0.principal, dc::CategoryId::new(id.0), owner).await?;
+        Ok(CategoryResponse::Ok(Json(category.into())))
     }
 }

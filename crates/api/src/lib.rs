@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use domain::{accounts::AccountService, categories::CategoryService, tickets::TicketService, votes::VoteService};
 use poem::{
     middleware::{CatchPanic, RequestId},
     Endpoint, EndpointExt, Response, Route,
@@ -18,11 +17,14 @@ use poem_openapi::{OpenApiService, Tags};
 mod accounts;
 mod auth;
 mod categories;
+mod conversation;
 mod error;
 mod health;
+mod markdown;
 mod middleware;
 mod tickets;
 mod votes;
+mod workflow;
 
 pub use error::ApiError;
 
@@ -30,16 +32,7 @@ pub use error::ApiError;
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The domain services the API calls.
-pub struct App {
-    /// Accounts, sessions and sign-in.
-    pub accounts: AccountService,
-    /// Categories.
-    pub categories: CategoryService,
-    /// Tickets.
-    pub tickets: TicketService,
-    /// Votes.
-    pub votes: VoteService,
-}
+pub use domain::Services as App;
 
 /// A readiness check of the instance's dependencies (the database), for `GET /healthz`.
 #[async_trait]
@@ -61,6 +54,10 @@ enum ApiTags {
     Tickets,
     /// Students' "me too" votes on tickets.
     Votes,
+    /// The support queue, assignment, resolution, reopening and merging.
+    Workflow,
+    /// Replies, internal notes and watching.
+    Conversation,
     /// Probes for load balancers and orchestrators.
     Health,
 }
@@ -71,6 +68,8 @@ type Apis = (
     categories::CategoryApi,
     tickets::TicketApi,
     votes::VoteApi,
+    workflow::WorkflowApi,
+    conversation::ConversationApi,
     health::HealthApi,
 );
 
@@ -89,6 +88,8 @@ fn service() -> OpenApiService<Apis, ()> {
         categories::CategoryApi,
         tickets::TicketApi,
         votes::VoteApi,
+        workflow::WorkflowApi,
+        conversation::ConversationApi,
         health::HealthApi,
     );
     // No `servers` entry: paths are relative to wherever the API is served, and the document

@@ -15,7 +15,7 @@ use crate::{
     accounts::UserSummary,
     auth::Session,
     error::{error_set, Failure},
-    ApiTags, App,
+    markdown, ApiTags, App,
 };
 
 /// How urgent a ticket is. Students may ask for up to `high`.
@@ -71,6 +71,8 @@ pub struct Ticket {
     pub title: String,
     /// Markdown body.
     pub description: String,
+    /// The description rendered to sanitised HTML.
+    pub description_html: String,
     /// The category it belongs to.
     pub category_id: i64,
     /// Free labels, sorted.
@@ -81,6 +83,14 @@ pub struct Ticket {
     pub status: TicketStatus,
     /// Who raised it.
     pub creator: UserSummary,
+    /// The staff member working on it.
+    pub assignee: Option<UserSummary>,
+    /// The answer staff gave, while the ticket is resolved or closed.
+    pub resolution: Option<ResolutionView>,
+    /// The ticket this one was merged into (status `merged`).
+    pub merged_into: Option<i64>,
+    /// The earlier ticket this one follows up.
+    pub follow_up_of: Option<i64>,
     /// When it was raised.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -89,6 +99,27 @@ pub struct Ticket {
     pub vote_count: u32,
     /// Whether the caller has voted on it.
     pub voted: bool,
+    /// Whether the caller watches it (is notified of it).
+    pub watching: bool,
+}
+
+/// How a ticket was resolved.
+#[derive(Debug, Clone, Object)]
+pub struct ResolutionView {
+    /// The answer (Markdown).
+    pub answer: String,
+    /// The answer rendered to sanitised HTML.
+    pub answer_html: String,
+    /// The staff member who resolved it.
+    pub resolved_by: i64,
+    /// When.
+    pub resolved_at: DateTime<Utc>,
+}
+
+impl From<dt::Ticket> for Ticket {
+    fn from(t: dt::Ticket) -> Self {
+        dt::TicketView { ticket: t, voted: false, watching: false }.into()
+    }
 }
 
 impl From<dt::TicketView> for Ticket {
@@ -97,16 +128,27 @@ impl From<dt::TicketView> for Ticket {
         Self {
             number: t.id.get(),
             title: t.title.as_str().to_owned(),
+            description_html: markdown::to_html(t.description.as_str()),
             description: t.description.as_str().to_owned(),
             category_id: t.category_id.get(),
             tags: t.tags.to_strings(),
             priority: t.priority.into(),
             status: t.status.into(),
             creator: UserSummary { id: t.creator_id.get(), display_name: t.creator_name },
+            assignee: t.assignee.map(Into::into),
+            resolution: t.resolution.map(|r| ResolutionView {
+                answer_html: markdown::to_html(r.answer.as_str()),
+                answer: r.answer.as_str().to_owned(),
+                resolved_by: r.resolved_by.get(),
+                resolved_at: r.resolved_at,
+            }),
+            merged_into: t.merged_into.map(TicketId::get),
+            follow_up_of: t.follow_up_of.map(TicketId::get),
             created_at: t.created_at,
             updated_at: t.updated_at,
             vote_count: t.vote_count,
             voted: view.voted,
+            watching: view.watching,
         }
     }
 }
@@ -134,6 +176,9 @@ pub struct NewTicket {
     pub tags: Option<Vec<String>>,
     /// How urgent (default `medium`); students may ask for up to `high`.
     pub priority: Option<Priority>,
+    /// The number of an earlier ticket this one follows up (e.g. after its reopen window
+    /// passed).
+    pub follow_up_of: Option<i64>,
 }
 
 /// The fields to change; absent fields stay as they are.
@@ -149,8 +194,9 @@ pub struct TicketPatch {
     pub tags: Option<Vec<String>>,
     /// New priority (staff; the creator while open, up to `high`).
     pub priority: Option<Priority>,
-    /// New status, through the status machine (staff; the creator may reopen a resolved
-    /// ticket).
+    /// New status (staff): `open` ↔ `in_progress`, and `resolved` → `closed`. Resolving,
+    /// reopening and merging have their own operations, as they carry an answer, a reason or
+    /// a target.
     pub status: Option<TicketStatus>,
 }
 
@@ -161,8 +207,8 @@ pub struct TicketEvent {
     pub id: i64,
     /// When.
     pub at: DateTime<Utc>,
-    /// Who.
-    pub actor: UserSummary,
+    /// Who; `null` when osts itself acted (closing automatically).
+    pub actor: Option<UserSummary>,
     /// What changed.
     pub change: Change,
 }
@@ -198,7 +244,106 @@ pub enum Change {
     /// Someone took their vote back.
     #[oai(mapping = "vote_retracted")]
     VoteRetracted(VoteRetracted),
+    /// The assignee changed.
+    #[oai(mapping = "assignee_changed")]
+    AssigneeChanged(AssigneeChanged),
+    /// Staff resolved the ticket.
+    #[oai(mapping = "resolved")]
+    Resolved(Resolved),
+    /// The ticket was reopened.
+    #[oai(mapping = "reopened")]
+    Reopened(Reopened),
+    /// osts closed the ticket after its reopen window.
+    #[oai(mapping = "auto_closed")]
+    AutoClosed(AutoClosed),
+    /// A reply or internal note was added.
+    #[oai(mapping = "reply_added")]
+    ReplyAdded(ReplyAdded),
+    /// This ticket was merged into another.
+    #[oai(mapping = "merged_into")]
+    MergedInto(MergedInto),
+    /// Another ticket was merged into this one.
+    #[oai(mapping = "merged_from")]
+    MergedFrom(MergedFrom),
+    /// A merge was undone.
+    #[oai(mapping = "unmerged")]
+    Unmerged(Unmerged),
+    /// Someone started watching.
+    #[oai(mapping = "watched")]
+    Watched(Watched),
+    /// Someone stopped watching.
+    #[oai(mapping = "unwatched")]
+    Unwatched(Unwatched),
 }
+
+/// `kind: assignee_changed` (`null` = unassigned).
+#[derive(Debug, Clone, Object)]
+pub struct AssigneeChanged {
+    /// Account id before.
+    pub from: Option<i64>,
+    /// Account id after.
+    pub to: Option<i64>,
+}
+
+/// `kind: resolved`.
+#[derive(Debug, Clone, Object)]
+pub struct Resolved {
+    /// The answer (Markdown).
+    pub answer: String,
+}
+
+/// `kind: reopened`.
+#[derive(Debug, Clone, Object)]
+pub struct Reopened {
+    /// Why.
+    pub reason: String,
+}
+
+/// `kind: auto_closed`.
+#[derive(Debug, Clone, Object)]
+pub struct AutoClosed {}
+
+/// `kind: reply_added`.
+#[derive(Debug, Clone, Object)]
+pub struct ReplyAdded {
+    /// The reply.
+    pub reply_id: i64,
+    /// Whether it is an internal note (only staff see these events).
+    pub internal: bool,
+}
+
+/// `kind: merged_into`.
+#[derive(Debug, Clone, Object)]
+pub struct MergedInto {
+    /// The target ticket's number.
+    pub target: i64,
+}
+
+/// `kind: merged_from`.
+#[derive(Debug, Clone, Object)]
+pub struct MergedFrom {
+    /// The merged ticket's number.
+    pub source: i64,
+    /// Votes this ticket gained.
+    pub votes_added: u32,
+}
+
+/// `kind: unmerged`.
+#[derive(Debug, Clone, Object)]
+pub struct Unmerged {
+    /// The restored duplicate's number.
+    pub source: i64,
+    /// The number of the ticket it had been merged into.
+    pub target: i64,
+}
+
+/// `kind: watched`.
+#[derive(Debug, Clone, Object)]
+pub struct Watched {}
+
+/// `kind: unwatched`.
+#[derive(Debug, Clone, Object)]
+pub struct Unwatched {}
 
 /// `kind: created` — the ticket was raised.
 #[derive(Debug, Clone, Object)]
@@ -279,18 +424,23 @@ impl From<dt::Change> for Change {
             C::StatusChanged { from, to } => Change::StatusChanged(StatusChanged { from, to }),
             C::VoteCast => Change::VoteCast(VoteCast {}),
             C::VoteRetracted => Change::VoteRetracted(VoteRetracted {}),
+            C::AssigneeChanged { from, to } => Change::AssigneeChanged(AssigneeChanged { from, to }),
+            C::Resolved { answer } => Change::Resolved(Resolved { answer }),
+            C::Reopened { reason } => Change::Reopened(Reopened { reason }),
+            C::AutoClosed => Change::AutoClosed(AutoClosed {}),
+            C::ReplyAdded { reply_id, internal } => Change::ReplyAdded(ReplyAdded { reply_id, internal }),
+            C::MergedInto { target } => Change::MergedInto(MergedInto { target }),
+            C::MergedFrom { source, votes_added } => Change::MergedFrom(MergedFrom { source, votes_added }),
+            C::Unmerged { source, target } => Change::Unmerged(Unmerged { source, target }),
+            C::Watched => Change::Watched(Watched {}),
+            C::Unwatched => Change::Unwatched(Unwatched {}),
         }
     }
 }
 
 impl From<dt::TicketEvent> for TicketEvent {
     fn from(e: dt::TicketEvent) -> Self {
-        Self {
-            id: e.id,
-            at: e.at,
-            actor: UserSummary { id: e.actor_id.get(), display_name: e.actor_name },
-            change: e.change.into(),
-        }
+        Self { id: e.id, at: e.at, actor: e.actor.map(Into::into), change: e.change.into() }
     }
 }
 
@@ -332,7 +482,7 @@ error_set!(
 );
 error_set!(
     /// Errors of `GET /tickets`.
-    ListTicketsErrors = [400, 401, 403, 422, 500]
+    ListErrors = [400, 401, 403, 422, 500]
 );
 error_set!(
     /// Errors of reading one ticket or its history.
@@ -358,13 +508,14 @@ impl TicketApi {
         app: Data<&Arc<App>>,
         body: Json<NewTicket>,
     ) -> Result<CreateTicketResponse, Failure<CreateTicketErrors>> {
-        let NewTicket { title, description, category_id, tags, priority } = body.0;
+        let NewTicket { title, description, category_id, tags, priority, follow_up_of } = body.0;
         let draft = TicketDraft {
             title,
             description: description.unwrap_or_default(),
             category_id,
             tags: tags.unwrap_or_default(),
             priority: priority.map(Into::into),
+            follow_up_of,
         };
         let view = app.tickets.create(&auth.0.principal, draft).await?;
         Ok(CreateTicketResponse::Created(Json(view.into())))
@@ -399,7 +550,7 @@ impl TicketApi {
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
-    ) -> Result<TicketPageResponse, Failure<ListTicketsErrors>> {
+    ) -> Result<TicketPageResponse, Failure<ListErrors>> {
         let filter = TicketFilter {
             status: status.0.map(Into::into),
             priority: priority.0.map(Into::into),
@@ -407,6 +558,7 @@ impl TicketApi {
             tag: tag.0,
             mine: mine.0.unwrap_or(false),
             voted_by_me: voted.0.unwrap_or(false),
+            unresolved: false,
             q: q.0,
             sort: sort.0.map(Into::into).unwrap_or_default(),
             limit: limit.0,

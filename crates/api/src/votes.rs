@@ -15,6 +15,8 @@ use crate::{
 /// The caller's vote on a ticket after the call.
 #[derive(Debug, Clone, Object)]
 pub struct VoteState {
+    /// The ticket the vote counts on: the one in the path, or the ticket it was merged into.
+    pub number: i64,
     /// The ticket's vote count.
     pub vote_count: u32,
     /// Whether the caller's vote is on the ticket.
@@ -42,6 +44,8 @@ impl VoteApi {
     /// Vote for a ticket
     ///
     /// Students only, not on their own ticket, not on a closed one. Voting twice counts once.
+    /// A vote for a merged ticket counts on the ticket it was merged into. Voters watch the
+    /// ticket from then on.
     #[oai(path = "/tickets/:id/vote", method = "put", operation_id = "cast_vote")]
     async fn cast(
         &self,
@@ -50,8 +54,8 @@ impl VoteApi {
         /// The ticket's number.
         id: Path<i64>,
     ) -> Result<VoteResponse, Failure<VoteErrors>> {
-        let outcome = app.votes.cast(&auth.0.principal, TicketId::new(id.0)).await?;
-        Ok(VoteResponse::Ok(Json(VoteState { vote_count: outcome.vote_count(), voted: true })))
+        let (target, outcome) = app.votes.cast(&auth.0.principal, TicketId::new(id.0)).await?;
+        Ok(VoteResponse::Ok(Json(VoteState { number: target.get(), vote_count: outcome.vote_count(), voted: true })))
     }
 
     /// Take a vote back
@@ -65,7 +69,7 @@ impl VoteApi {
         /// The ticket's number.
         id: Path<i64>,
     ) -> Result<VoteResponse, Failure<VoteErrors>> {
-        let outcome = app.votes.retract(&auth.0.principal, TicketId::new(id.0)).await?;
-        Ok(VoteResponse::Ok(Json(VoteState { vote_count: outcome.vote_count(), voted: false })))
+        let (target, outcome) = app.votes.retract(&auth.0.principal, TicketId::new(id.0)).await?;
+        Ok(VoteResponse::Ok(Json(VoteState { number: target.get(), vote_count: outcome.vote_count(), voted: false })))
     }
 }

@@ -45,6 +45,12 @@ enum Setup {
     DeactivatedAccount,
     /// The caller uses a new session of their own (it gets revoked).
     OwnSession,
+    /// `{id}` is a new ticket raised by the owner and resolved by an admin.
+    ResolvedTicket,
+    /// `{id}` is a new ticket of the owner's, merged by an admin into another.
+    MergedTicket,
+    /// `{id}` is the test category.
+    Category,
 }
 
 /// The request body a cell sends.
@@ -58,6 +64,11 @@ enum Body {
     Category,
     Ticket,
     TicketPatch,
+    Assignee,
+    Answer,
+    MergeTarget,
+    Reply,
+    Owner,
 }
 
 /// Method, path as in the OpenAPI document, setup, body, and the expected status for
@@ -89,6 +100,22 @@ const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
     ("put", "/api/v1/tickets/{id}/vote", Setup::Ticket, Body::None, [401, 403, 403, 200, 403, 403]),
     ("delete", "/api/v1/tickets/{id}/vote", Setup::Ticket, Body::None, [401, 403, 403, 200, 403, 403]),
     ("get", "/healthz", Setup::Nothing, Body::None, [200, 200, 200, 200, 200, 200]),
+    ("put", "/api/v1/categories/{id}/owner", Setup::Category, Body::Owner, [401, 403, 403, 403, 403, 200]),
+    ("get", "/api/v1/queue", Setup::Nothing, Body::None, [401, 403, 403, 403, 200, 200]),
+    ("get", "/api/v1/queue/counts", Setup::Nothing, Body::None, [401, 403, 403, 403, 200, 200]),
+    ("get", "/api/v1/me/activity", Setup::Nothing, Body::None, [401, 403, 403, 403, 200, 200]),
+    ("get", "/api/v1/admin/staff", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/tickets/{id}/claim", Setup::Ticket, Body::None, [401, 403, 403, 403, 200, 200]),
+    ("put", "/api/v1/tickets/{id}/assignee", Setup::Ticket, Body::Assignee, [401, 403, 403, 403, 403, 200]),
+    ("get", "/api/v1/tickets/{id}/assignment-suggestion", Setup::Ticket, Body::None, [401, 403, 403, 403, 200, 200]),
+    ("post", "/api/v1/tickets/{id}/resolve", Setup::Ticket, Body::Answer, [401, 403, 403, 403, 200, 200]),
+    ("post", "/api/v1/tickets/{id}/reopen", Setup::ResolvedTicket, Body::Reason, [401, 403, 200, 403, 200, 200]),
+    ("post", "/api/v1/tickets/{id}/merge", Setup::Ticket, Body::MergeTarget, [401, 403, 403, 403, 200, 200]),
+    ("post", "/api/v1/tickets/{id}/unmerge", Setup::MergedTicket, Body::None, [401, 403, 403, 403, 200, 200]),
+    ("get", "/api/v1/tickets/{id}/replies", Setup::Ticket, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("post", "/api/v1/tickets/{id}/replies", Setup::Ticket, Body::Reply, [401, 403, 201, 403, 201, 201]),
+    ("put", "/api/v1/tickets/{id}/watch", Setup::Ticket, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("delete", "/api/v1/tickets/{id}/watch", Setup::Ticket, Body::None, [401, 403, 200, 200, 200, 200]),
 ];
 
 struct Cast {
@@ -137,6 +164,22 @@ async fn prepare(app: &TestApp, cast: &Cast, actor: Actor, template: &str, setup
             }
             None
         }
+        Setup::ResolvedTicket => {
+            let n = app.ticket(&cast.owner).number().await;
+            app.post(&format!("/api/v1/tickets/{n}/resolve"), &app.admin.token, json!({ "answer": "Done." }))
+                .await
+                .expect(200);
+            Some(n)
+        }
+        Setup::MergedTicket => {
+            let source = app.ticket(&cast.owner).number().await;
+            let target = app.ticket(&cast.other).number().await;
+            app.post(&format!("/api/v1/tickets/{source}/merge"), &app.admin.token, json!({ "target": target }))
+                .await
+                .expect(200);
+            Some(source)
+        }
+        Setup::Category => Some(app.category_id),
     };
     let path = match id {
         Some(id) => template.replace("{id}", &id.to_string()),
@@ -148,7 +191,7 @@ async fn prepare(app: &TestApp, cast: &Cast, actor: Actor, template: &str, setup
     (path, token)
 }
 
-fn body(app: &TestApp, cast: &Cast, body: Body) -> Option<Value> {
+async fn body(app: &TestApp, cast: &Cast, body: Body) -> Option<Value> {
     let n = app.next();
     match body {
         Body::None => None,
@@ -164,6 +207,11 @@ fn body(app: &TestApp, cast: &Cast, body: Body) -> Option<Value> {
         Body::Category => Some(json!({ "name": format!("Category {n}") })),
         Body::Ticket => Some(json!({ "title": format!("Matrix ticket {n}"), "category_id": app.category_id })),
         Body::TicketPatch => Some(json!({ "title": format!("Edited in the matrix {n}") })),
+        Body::Assignee => Some(json!({ "assignee_id": null })),
+        Body::Answer => Some(json!({ "answer": "Here is what to do." })),
+        Body::MergeTarget => Some(json!({ "target": app.ticket(&cast.other).number().await })),
+        Body::Reply => Some(json!({ "body": "A reply from the matrix." })),
+        Body::Owner => Some(json!({ "owner_id": null })),
     }
 }
 
@@ -201,7 +249,7 @@ async fn every_caller_gets_the_expected_status_on_every_operation() {
     for &(verb, template, setup, body_kind, expected) in TABLE {
         for (actor, expected) in ACTORS.into_iter().zip(expected) {
             let (path, token) = prepare(&app, &cast, actor, template, setup).await;
-            let reply = app.call(method(verb), &path, token.as_deref(), body(&app, &cast, body_kind)).await;
+            let reply = app.call(method(verb), &path, token.as_deref(), body(&app, &cast, body_kind).await).await;
             if reply.status != expected {
                 failures.push(format!(
                     "{verb} {path} as {actor:?}: expected {expected}, got {} {}",

@@ -147,8 +147,9 @@ async fn students_edit_only_their_own_open_tickets() {
     // Once support picks it up, the creator can no longer edit its content.
     app.patch(&path, &support.token, json!({ "status": "in_progress" })).await.expect(200);
     app.patch(&path, &owner.token, json!({ "title": "Another title" })).await.expect_error(403, "ticket_locked");
-    // Students do not move tickets through the workflow.
-    app.patch(&path, &owner.token, json!({ "status": "resolved" })).await.expect_error(403, "role_not_allowed");
+    // Students do not move tickets through the workflow, and nobody resolves by a plain edit.
+    app.patch(&path, &owner.token, json!({ "status": "open" })).await.expect_error(403, "role_not_allowed");
+    app.patch(&path, &owner.token, json!({ "status": "resolved" })).await.expect_error(422, "use_resolve");
 }
 
 #[tokio::test]
@@ -164,10 +165,13 @@ async fn support_changes_priority_and_status_through_the_machine() {
     let err =
         app.patch(&path, &support.token, json!({ "status": "closed" })).await.expect_error(409, "illegal_transition");
     assert!(err["message"].as_str().unwrap().contains("open"));
-    let t = app.patch(&path, &support.token, json!({ "status": "resolved" })).await.expect(200).body;
+    let t = app.patch(&path, &support.token, json!({ "status": "in_progress" })).await.expect(200).body;
+    assert_eq!(t["status"], "in_progress");
+    let t = app.post(&format!("{path}/resolve"), &support.token, json!({ "answer": "Done." })).await.expect(200).body;
     assert_eq!(t["status"], "resolved");
-    // The creator may reopen a resolved ticket.
-    let t = app.patch(&path, &owner.token, json!({ "status": "open" })).await.expect(200).body;
+    // The creator may reopen a resolved ticket, with a reason.
+    app.patch(&path, &owner.token, json!({ "status": "open" })).await.expect_error(422, "use_reopen");
+    let t = app.post(&format!("{path}/reopen"), &owner.token, json!({ "reason": "Not yet." })).await.expect(200).body;
     assert_eq!(t["status"], "open");
     // The ticket is unchanged by refused edits.
     let t = app.get(&path, &owner.token).await.expect(200).body;
@@ -304,7 +308,7 @@ async fn filters_mine_voted_status_priority_tag_and_text() {
     let a2 = app.ticket(&ada).with("priority", json!("high")).number().await;
     let b1 = app.ticket(&bo).with("title", json!("Exam timetable clash")).number().await;
     app.put(&format!("/api/v1/tickets/{a1}/vote"), &bo.token).await.expect(200);
-    app.patch(&format!("/api/v1/tickets/{a2}"), &support.token, json!({ "status": "resolved" })).await.expect(200);
+    app.post(&format!("/api/v1/tickets/{a2}/resolve"), &support.token, json!({ "answer": "Done." })).await.expect(200);
 
     let get = |query: &'static str, token: String| {
         let app = &app;

@@ -14,9 +14,9 @@ async fn a_vote_counts_once_and_can_be_taken_back() {
     let vote = format!("/api/v1/tickets/{number}/vote");
 
     let state = app.put(&vote, &voter.token).await.expect(200).body;
-    assert_eq!(state, json!({ "vote_count": 1, "voted": true }));
+    assert_eq!(state, json!({ "number": number, "vote_count": 1, "voted": true }));
     let state = app.put(&vote, &voter.token).await.expect(200).body;
-    assert_eq!(state, json!({ "vote_count": 1, "voted": true }), "voting twice counts once");
+    assert_eq!(state, json!({ "number": number, "vote_count": 1, "voted": true }), "voting twice counts once");
 
     let seen_by_voter = app.get(&format!("/api/v1/tickets/{number}"), &voter.token).await.expect(200).body;
     assert_eq!((seen_by_voter["vote_count"].as_i64(), seen_by_voter["voted"].as_bool()), (Some(1), Some(true)));
@@ -24,13 +24,15 @@ async fn a_vote_counts_once_and_can_be_taken_back() {
     assert_eq!((seen_by_owner["vote_count"].as_i64(), seen_by_owner["voted"].as_bool()), (Some(1), Some(false)));
 
     let state = app.delete(&vote, &voter.token).await.expect(200).body;
-    assert_eq!(state, json!({ "vote_count": 0, "voted": false }));
+    assert_eq!(state, json!({ "number": number, "vote_count": 0, "voted": false }));
     let state = app.delete(&vote, &voter.token).await.expect(200).body;
-    assert_eq!(state, json!({ "vote_count": 0, "voted": false }), "retracting twice changes nothing");
+    assert_eq!(state, json!({ "number": number, "vote_count": 0, "voted": false }), "retracting twice changes nothing");
 
     let history = app.get(&format!("/api/v1/tickets/{number}/history"), &owner.token).await.expect(200).body;
     let kinds: Vec<&str> = history.as_array().unwrap().iter().map(|e| e["change"]["kind"].as_str().unwrap()).collect();
+    // The voter started watching with their vote; retracting does not stop it.
     assert_eq!(kinds, vec!["created", "vote_cast", "vote_retracted"]);
+    assert_eq!(seen_by_voter["watching"], true);
 }
 
 #[tokio::test]
@@ -61,7 +63,7 @@ async fn refused_votes() {
     app.put("/api/v1/tickets/999999/vote", &voter.token).await.expect_error(404, "ticket_not_found");
 
     let path = format!("/api/v1/tickets/{number}");
-    app.patch(&path, &support.token, json!({ "status": "resolved" })).await.expect(200);
+    app.post(&format!("{path}/resolve"), &support.token, json!({ "answer": "Done." })).await.expect(200);
     app.patch(&path, &support.token, json!({ "status": "closed" })).await.expect(200);
     app.put(&vote, &voter.token).await.expect_error(409, "ticket_closed");
 

@@ -28,3 +28,26 @@ impl Clock for FixedClock {
         self.0
     }
 }
+
+/// A clock that tests move by hand (e.g. past a reopen or auto-close window).
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<DateTime<Utc>>);
+
+impl ManualClock {
+    /// A clock showing `start`.
+    pub fn new(start: DateTime<Utc>) -> Self {
+        Self(std::sync::Mutex::new(start))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: chrono::Duration) {
+        let mut now = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        *now += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

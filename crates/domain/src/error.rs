@@ -69,6 +69,8 @@ pub enum Forbidden {
     PriorityNotAllowed,
     /// The ticket can no longer be edited by its creator.
     TicketLocked,
+    /// Only the creator, watchers and staff take part in a ticket's conversation.
+    NotParticipant,
 }
 
 impl Forbidden {
@@ -82,6 +84,7 @@ impl Forbidden {
             Self::OwnTicket => "own_ticket",
             Self::PriorityNotAllowed => "priority_not_allowed",
             Self::TicketLocked => "ticket_locked",
+            Self::NotParticipant => "not_participant",
         }
     }
 }
@@ -96,6 +99,7 @@ impl fmt::Display for Forbidden {
             Self::OwnTicket => "you cannot vote on your own ticket",
             Self::PriorityNotAllowed => "students may request at most high priority",
             Self::TicketLocked => "the ticket can only be edited by its creator while it is open",
+            Self::NotParticipant => "watch the ticket to take part in its conversation",
         })
     }
 }
@@ -152,6 +156,17 @@ pub enum Conflict {
     StaleUpdate,
     /// Votes are closed on a closed ticket.
     TicketClosed,
+    /// Another staff member has the ticket; an admin can reassign it.
+    AlreadyAssigned,
+    /// The creator's reopen window has passed; raise a follow-up ticket instead.
+    ReopenWindowPassed {
+        /// The window in days.
+        days: u32,
+    },
+    /// The ticket is not merged into another.
+    NotMerged,
+    /// The merge is too old to undo.
+    UnmergeWindowPassed,
 }
 
 impl Conflict {
@@ -164,6 +179,10 @@ impl Conflict {
             Self::AlreadyDecided => "already_decided",
             Self::StaleUpdate => "stale_update",
             Self::TicketClosed => "ticket_closed",
+            Self::AlreadyAssigned => "already_assigned",
+            Self::ReopenWindowPassed { .. } => "reopen_window_passed",
+            Self::NotMerged => "not_merged",
+            Self::UnmergeWindowPassed => "unmerge_window_passed",
         }
     }
 }
@@ -179,6 +198,15 @@ impl fmt::Display for Conflict {
             Self::AlreadyDecided => f.write_str("this account was already approved or rejected"),
             Self::StaleUpdate => f.write_str("the ticket changed meanwhile; reload and retry"),
             Self::TicketClosed => f.write_str("the ticket is closed"),
+            Self::AlreadyAssigned => f.write_str("another staff member has this ticket; an admin can reassign it"),
+            Self::ReopenWindowPassed { days } => write!(
+                f,
+                "tickets can be reopened within {days} days of their resolution; raise a follow-up ticket instead"
+            ),
+            Self::NotMerged => f.write_str("the ticket is not merged into another"),
+            Self::UnmergeWindowPassed => {
+                write!(f, "merges can be undone within {} days", crate::workflow::merge::UNMERGE_WINDOW_DAYS)
+            }
         }
     }
 }

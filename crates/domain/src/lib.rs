@@ -7,9 +7,13 @@
 pub mod accounts;
 pub mod categories;
 pub mod clock;
+pub mod conversation;
 pub mod error;
 pub mod page;
+pub mod services;
 pub mod tickets;
 pub mod votes;
+pub mod workflow;
 
 pub use error::{Conflict, Error, Forbidden, Resource};
+pub use services::{Ports, ServiceSettings, Services};

@@ -29,6 +29,28 @@ impl PageLimit {
     }
 }
 
+/// Why a listing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListError {
+    /// The cursor was not made by this listing.
+    #[error("invalid cursor")]
+    InvalidCursor,
+    /// Anything else.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+impl From<ListError> for Error {
+    fn from(e: ListError) -> Self {
+        match e {
+            ListError::InvalidCursor => {
+                Error::invalid("cursor", "invalid_cursor", "the cursor is not valid for this listing")
+            }
+            ListError::Unknown(e) => Error::Unknown(e),
+        }
+    }
+}
+
 /// One page of a listing and the opaque cursor of the next page, if there is one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {

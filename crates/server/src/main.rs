@@ -8,11 +8,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use async_trait::async_trait;
 use clap::{Parser, Subcommand};
-use domain::accounts::{AccountService, Role};
-use domain::categories::CategoryService;
+use domain::accounts::Role;
 use domain::clock::{Clock, SystemClock};
-use domain::tickets::TicketService;
-use domain::votes::VoteService;
+use domain::Services;
 use poem::listener::{Acceptor as _, Listener as _, TcpListener};
 use secrecy::ExposeSecret as _;
 use settings::{LogFormat, Settings};
@@ -93,26 +91,36 @@ async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<Store>
 }
 
 /// The composition root: every port gets its adapter here, and only here.
-fn services(settings: &Settings, store: &Store) -> api::App {
+fn services(settings: &Settings, store: &Store) -> Services {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let accounts = AccountService::new(
-        store.accounts(),
-        store.sessions(),
+    let ports = store.ports(
         Arc::new(credentials::Argon2Hasher::new()),
         Arc::new(credentials::RandomTokens),
         Arc::new(credentials::GovernorThrottle::new(
             settings.login_attempts_per_account,
             settings.login_attempts_per_address,
         )),
-        clock.clone(),
-        chrono::Duration::hours(i64::from(settings.session_ttl_hours)),
+        clock,
     );
-    api::App {
-        accounts,
-        categories: CategoryService::new(store.categories()),
-        tickets: TicketService::new(store.tickets(), store.categories(), clock.clone()),
-        votes: VoteService::new(store.tickets(), store.votes(), clock),
-    }
+    Services::new(ports, settings.services())
+}
+
+/// Closes resolved tickets after their reopen window, every `interval`, until shutdown.
+/// Safe with several servers: the store closes each ticket exactly once.
+fn spawn_auto_close(services: &Services, interval: Duration) -> tokio::task::JoinHandle<()> {
+    let workflow = services.workflow.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match workflow.auto_close().await {
+                Ok(closed) if closed.is_empty() => {}
+                Ok(closed) => tracing::info!(count = closed.len(), "closed resolved tickets after their window"),
+                Err(e) => tracing::warn!(error = %e, "auto-close failed; retrying at the next tick"),
+            }
+        }
+    })
 }
 
 struct StoreHealth(Store);
@@ -126,7 +134,9 @@ impl api::Health for StoreHealth {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let store = open_store(&settings, true).await?;
-    let app = api::build(services(&settings, &store), Arc::new(StoreHealth(store.clone())));
+    let services = services(&settings, &store);
+    let auto_close = spawn_auto_close(&services, Duration::from_secs(settings.auto_close_interval_secs));
+    let app = api::build(services, Arc::new(StoreHealth(store.clone())));
     let acceptor = TcpListener::bind(settings.bind)
         .into_acceptor()
         .await
@@ -143,6 +153,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(10)))
         .await
         .context("server failed")?;
+    auto_close.abort();
     store.close().await?;
     tracing::info!("stopped");
     Ok(())

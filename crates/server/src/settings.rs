@@ -52,6 +52,29 @@ pub struct Settings {
     /// `pretty` or `json` (`OSTS_LOG_FORMAT`).
     #[serde(default)]
     pub log_format: LogFormat,
+    /// Days after resolution in which the creator may reopen (`OSTS_REOPEN_DAYS`).
+    #[serde(default = "defaults::reopen_days")]
+    pub reopen_days: u32,
+    /// Days after resolution after which a ticket closes by itself (`OSTS_AUTO_CLOSE_DAYS`).
+    #[serde(default = "defaults::auto_close_days")]
+    pub auto_close_days: u32,
+    /// How often the auto-close job runs, in seconds (`OSTS_AUTO_CLOSE_INTERVAL_SECS`).
+    #[serde(default = "defaults::auto_close_interval_secs")]
+    pub auto_close_interval_secs: u64,
+    /// `off` or `similar`: assign new tickets automatically (`OSTS_AUTO_ASSIGN`).
+    #[serde(default)]
+    pub auto_assign: AutoAssignSetting,
+}
+
+/// `OSTS_AUTO_ASSIGN`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum AutoAssignSetting {
+    /// Suggest only.
+    #[default]
+    Off,
+    /// Assign to the suggested support member.
+    Similar,
 }
 
 mod defaults {
@@ -79,6 +102,15 @@ mod defaults {
     pub fn log() -> String {
         "info,sqlx=warn,sea_orm=warn".into()
     }
+    pub fn reopen_days() -> u32 {
+        14
+    }
+    pub fn auto_close_days() -> u32 {
+        7
+    }
+    pub fn auto_close_interval_secs() -> u64 {
+        300
+    }
 }
 
 impl Settings {
@@ -101,10 +133,27 @@ impl Settings {
     fn validate(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.session_ttl_hours >= 1, "session_ttl_hours must be at least 1");
         anyhow::ensure!(self.db_max_connections >= 1, "db_max_connections must be at least 1");
+        anyhow::ensure!(self.auto_close_days >= 1, "auto_close_days must be at least 1");
+        anyhow::ensure!(self.auto_close_interval_secs >= 1, "auto_close_interval_secs must be at least 1");
         if let Some(url) = &self.database_url {
             store::Backend::of(url.expose_secret())?;
         }
         Ok(())
+    }
+
+    /// The domain services' settings.
+    pub fn services(&self) -> domain::ServiceSettings {
+        domain::ServiceSettings {
+            session_ttl: chrono::Duration::hours(i64::from(self.session_ttl_hours)),
+            workflow: domain::workflow::WorkflowSettings {
+                reopen_days: self.reopen_days,
+                auto_close_days: self.auto_close_days,
+                auto_assign: match self.auto_assign {
+                    AutoAssignSetting::Off => domain::workflow::AutoAssign::Off,
+                    AutoAssignSetting::Similar => domain::workflow::AutoAssign::Similar,
+                },
+            },
+        }
     }
 
     /// The database URL to use: the configured one, or an SQLite file in the data directory

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::accounts::*;
-use domain::page::{Page, PageLimit};
+use domain::page::{ListError, Page, PageLimit};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
@@ -74,11 +74,11 @@ impl AccountRepository for Store {
         filter: AccountFilter,
         limit: PageLimit,
         cursor: Option<String>,
-    ) -> anyhow::Result<Page<Account>> {
+    ) -> Result<Page<Account>, ListError> {
         let after: i32 = match cursor.as_deref().map(|c| c.strip_prefix("a:").and_then(|n| n.parse().ok())) {
             None => 0,
             Some(Some(n)) => n,
-            Some(None) => return Ok(Page { items: vec![], next_cursor: None }),
+            Some(None) => return Err(ListError::InvalidCursor),
         };
         let mut q = users::Entity::find().filter(users::Column::Id.gt(after));
         if let Some(status) = filter.status {
@@ -88,7 +88,8 @@ impl AccountRepository for Store {
             q = q.filter(users::Column::Role.eq(role.as_str()));
         }
         let n = limit.get() as usize;
-        let rows = q.order_by_asc(users::Column::Id).limit(n as u64 + 1).all(&self.db).await?;
+        let rows =
+            q.order_by_asc(users::Column::Id).limit(n as u64 + 1).all(&self.db).await.map_err(anyhow::Error::from)?;
         let next_cursor = (rows.len() > n).then(|| format!("a:{}", rows[n - 1].id));
         let items = rows.into_iter().take(n).map(Account::try_from).collect::<anyhow::Result<_>>()?;
         Ok(Page { items, next_cursor })

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use domain::categories::*;
-use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use crate::entity::categories;
 use crate::{id32, is_unique_violation, Store};
@@ -16,6 +16,7 @@ impl TryFrom<categories::Model> for Category {
             name: CategoryName::parse(&m.name).map_err(|e| anyhow::anyhow!("stored category name invalid: {e}"))?,
             description: m.description,
             position: m.position,
+            owner_id: m.owner_id.map(|o| domain::accounts::UserId::new(o.into())),
         })
     }
 }
@@ -44,6 +45,7 @@ impl CategoryRepository for Store {
             name_key: Set(category.name.as_str().to_lowercase()),
             description: Set(category.description),
             position: Set(category.position),
+            owner_id: Set(None),
             ..Default::default()
         };
         let tx = self.write().await.map_err(|e| InsertCategoryError::Unknown(e.into()))?;
@@ -54,5 +56,23 @@ impl CategoryRepository for Store {
         };
         tx.commit().await.map_err(|e| InsertCategoryError::Unknown(e.into()))?;
         Ok(Category::try_from(inserted)?)
+    }
+
+    async fn set_owner(
+        &self,
+        id: CategoryId,
+        owner: Option<domain::accounts::UserId>,
+    ) -> anyhow::Result<Option<Category>> {
+        let Some(id) = id32(id.get()) else { return Ok(None) };
+        let owner = owner.map(|o| id32(o.get()).ok_or_else(|| anyhow::anyhow!("owner id out of range"))).transpose()?;
+        let tx = self.write().await?;
+        categories::Entity::update_many()
+            .col_expr(categories::Column::OwnerId, sea_orm::sea_query::Expr::value(owner))
+            .filter(sea_orm::ColumnTrait::eq(&categories::Column::Id, id))
+            .exec(&*tx)
+            .await?;
+        let row = categories::Entity::find_by_id(id).one(&*tx).await?;
+        tx.commit().await?;
+        row.map(Category::try_from).transpose()
     }
 }

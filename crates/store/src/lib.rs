@@ -8,9 +8,11 @@
 
 mod accounts;
 mod categories;
+mod conversation;
 mod entity;
 mod tickets;
 mod votes;
+mod workflow;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -183,6 +185,44 @@ impl Store {
     /// The vote repository.
     pub fn votes(&self) -> Arc<dyn VoteRepository> {
         Arc::new(self.clone())
+    }
+    /// The reply repository.
+    pub fn replies(&self) -> Arc<dyn domain::conversation::ReplyRepository> {
+        Arc::new(self.clone())
+    }
+    /// The watcher repository.
+    pub fn watchers(&self) -> Arc<dyn domain::conversation::WatcherRepository> {
+        Arc::new(self.clone())
+    }
+    /// The support workflow's repository.
+    pub fn workflow(&self) -> Arc<dyn domain::workflow::WorkflowRepository> {
+        Arc::new(self.clone())
+    }
+
+    /// The store's adapters for the given non-storage ports, ready for
+    /// [`domain::Services::new`].
+    pub fn ports(
+        &self,
+        hasher: Arc<dyn domain::accounts::PasswordHasher>,
+        tokens: Arc<dyn domain::accounts::TokenIssuer>,
+        throttle: Arc<dyn domain::accounts::LoginThrottle>,
+        clock: Arc<dyn domain::clock::Clock>,
+    ) -> domain::Ports {
+        domain::Ports {
+            accounts: self.accounts(),
+            sessions: self.sessions(),
+            categories: self.categories(),
+            tickets: self.tickets(),
+            votes: self.votes(),
+            replies: self.replies(),
+            watchers: self.watchers(),
+            workflow: self.workflow(),
+            hasher,
+            tokens,
+            throttle,
+            clock,
+            similar: None,
+        }
     }
 
     /// Begins a write transaction (serialised per process on SQLite).

@@ -6,16 +6,26 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::accounts::UserId;
 use domain::categories::CategoryId;
-use domain::page::Page;
+use domain::page::{ListError, Page};
 use domain::tickets::*;
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
 use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
-use crate::entity::{ticket_events, ticket_tags, tickets, users, votes};
+use crate::entity::{ticket_events, ticket_tags, tickets, users, votes, watchers};
 use crate::{id32, Store};
 
-fn to_ticket(m: tickets::Model, tags: Vec<String>, creator_name: String) -> anyhow::Result<Ticket> {
+fn to_ticket(m: tickets::Model, tags: Vec<String>, names: &HashMap<i32, String>) -> anyhow::Result<Ticket> {
     let bad = |what: &str, v: &str| anyhow::anyhow!("stored ticket {} has invalid {what} {v:?}", m.id);
+    let user =
+        |id: i32| UserRef { id: UserId::new(id.into()), display_name: names.get(&id).cloned().unwrap_or_default() };
+    let resolution = match (m.resolution.as_deref(), m.resolved_by, m.resolved_at) {
+        (Some(answer), Some(by), Some(at)) => Some(Resolution {
+            answer: Answer::parse(answer, "answer").map_err(|_| bad("resolution", ""))?,
+            resolved_by: UserId::new(by.into()),
+            resolved_at: at,
+        }),
+        _ => None,
+    };
     Ok(Ticket {
         id: TicketId::new(m.id.into()),
         title: Title::parse(&m.title).map_err(|_| bad("title", &m.title))?,
@@ -25,16 +35,20 @@ fn to_ticket(m: tickets::Model, tags: Vec<String>, creator_name: String) -> anyh
         priority: Priority::parse(&m.priority).ok_or_else(|| bad("priority", &m.priority))?,
         status: Status::parse(&m.status).ok_or_else(|| bad("status", &m.status))?,
         creator_id: UserId::new(m.creator_id.into()),
-        creator_name,
+        creator_name: names.get(&m.creator_id).cloned().unwrap_or_default(),
         created_at: m.created_at,
         updated_at: m.updated_at,
         vote_count: u32::try_from(m.vote_count).map_err(|_| bad("vote count", &m.vote_count.to_string()))?,
         version: m.version,
+        assignee: m.assignee_id.map(user),
+        resolution,
+        merged_into: m.merged_into.map(|id| TicketId::new(id.into())),
+        follow_up_of: m.follow_up_of.map(|id| TicketId::new(id.into())),
     })
 }
 
 /// Turns rows into views for `viewer`, with three batched look-ups (tags, creators, votes).
-async fn views(
+pub(crate) async fn views(
     conn: &impl ConnectionTrait,
     rows: Vec<tickets::Model>,
     viewer: Option<i32>,
@@ -47,54 +61,49 @@ async fn views(
     for t in ticket_tags::Entity::find().filter(ticket_tags::Column::TicketId.is_in(ids.clone())).all(conn).await? {
         tags.entry(t.ticket_id).or_default().push(t.tag);
     }
-    let creator_ids: HashSet<i32> = rows.iter().map(|t| t.creator_id).collect();
+    let people: HashSet<i32> = rows.iter().flat_map(|t| std::iter::once(t.creator_id).chain(t.assignee_id)).collect();
     let names: HashMap<i32, String> = users::Entity::find()
-        .filter(users::Column::Id.is_in(creator_ids))
+        .filter(users::Column::Id.is_in(people))
         .all(conn)
         .await?
         .into_iter()
         .map(|u| (u.id, u.display_name))
         .collect();
-    let voted: HashSet<i32> = match viewer {
-        Some(v) => votes::Entity::find()
-            .filter(votes::Column::UserId.eq(v))
-            .filter(votes::Column::TicketId.is_in(ids))
-            .all(conn)
-            .await?
-            .into_iter()
-            .map(|v| v.ticket_id)
-            .collect(),
-        None => HashSet::new(),
+    let (voted, watching): (HashSet<i32>, HashSet<i32>) = match viewer {
+        Some(v) => (
+            votes::Entity::find()
+                .filter(votes::Column::UserId.eq(v))
+                .filter(votes::Column::TicketId.is_in(ids.clone()))
+                .all(conn)
+                .await?
+                .into_iter()
+                .map(|v| v.ticket_id)
+                .collect(),
+            watchers::Entity::find()
+                .filter(watchers::Column::UserId.eq(v))
+                .filter(watchers::Column::TicketId.is_in(ids))
+                .all(conn)
+                .await?
+                .into_iter()
+                .map(|w| w.ticket_id)
+                .collect(),
+        ),
+        None => (HashSet::new(), HashSet::new()),
     };
     rows.into_iter()
         .map(|m| {
             let id = m.id;
-            let name = names.get(&m.creator_id).cloned().unwrap_or_default();
-            let ticket = to_ticket(m, tags.remove(&id).unwrap_or_default(), name)?;
-            Ok(TicketView { ticket, voted: voted.contains(&id) })
+            let ticket = to_ticket(m, tags.remove(&id).unwrap_or_default(), &names)?;
+            Ok(TicketView { ticket, voted: voted.contains(&id), watching: watching.contains(&id) })
         })
         .collect()
 }
 
-fn change_kind(change: &Change) -> &'static str {
-    match change {
-        Change::Created { .. } => "created",
-        Change::TitleChanged { .. } => "title_changed",
-        Change::DescriptionChanged => "description_changed",
-        Change::CategoryChanged { .. } => "category_changed",
-        Change::TagsChanged { .. } => "tags_changed",
-        Change::PriorityChanged { .. } => "priority_changed",
-        Change::StatusChanged { .. } => "status_changed",
-        Change::VoteCast => "vote_cast",
-        Change::VoteRetracted => "vote_retracted",
-    }
-}
-
-/// Records one event; part of the caller's transaction.
+/// Records one event (`actor` `None` = osts itself); part of the caller's transaction.
 pub(crate) async fn record(
     conn: &impl ConnectionTrait,
     ticket: i32,
-    actor: i32,
+    actor: Option<i32>,
     at: DateTime<Utc>,
     change: &Change,
 ) -> anyhow::Result<()> {
@@ -102,7 +111,7 @@ pub(crate) async fn record(
         ticket_id: Set(ticket),
         actor_id: Set(actor),
         at: Set(at),
-        kind: Set(change_kind(change).to_owned()),
+        kind: Set(change.kind().to_owned()),
         change: Set(serde_json::to_string(change)?),
         ..Default::default()
     }
@@ -207,13 +216,23 @@ impl TicketRepository for Store {
             vote_count: Set(0),
             queue_key: Set(queue::queue_key(0, ticket.priority, ticket.created_at)),
             version: Set(1),
+            follow_up_of: Set(ticket.follow_up_of.and_then(|t| id32(t.get()))),
             ..Default::default()
         }
         .insert(&*tx)
         .await?;
         write_tags(&*tx, row.id, &ticket.tags).await?;
+        // The creator watches their ticket from the start.
+        watchers::ActiveModel {
+            ticket_id: Set(row.id),
+            user_id: Set(creator),
+            created_at: Set(ticket.created_at),
+            merge_id: Set(None),
+        }
+        .insert(&*tx)
+        .await?;
         let created = Change::Created { title: row.title.clone(), priority: row.priority.clone() };
-        record(&*tx, row.id, creator, ticket.created_at, &created).await?;
+        record(&*tx, row.id, Some(creator), ticket.created_at, &created).await?;
         let view = views(&*tx, vec![row], None).await?.pop().expect("one row in, one view out");
         tx.commit().await?;
         Ok(view.ticket)
@@ -229,6 +248,9 @@ impl TicketRepository for Store {
         let id = id32(updated.id.get()).ok_or(UpdateTicketError::NotFound)?;
         let actor = id32(actor.get()).ok_or_else(|| anyhow::anyhow!("actor id out of range"))?;
         let category = id32(updated.category_id.get()).ok_or_else(|| anyhow::anyhow!("category id out of range"))?;
+        let assignee = updated.assignee.as_ref().and_then(|a| id32(a.id.get()));
+        let resolution = updated.resolution.as_ref();
+        let resolved_by = resolution.and_then(|r| id32(r.resolved_by.get()));
         let tx = self.write().await.map_err(anyhow::Error::from)?;
         let result = tickets::Entity::update_many()
             .col_expr(tickets::Column::Title, Expr::value(updated.title.as_str()))
@@ -237,6 +259,10 @@ impl TicketRepository for Store {
             .col_expr(tickets::Column::Priority, Expr::value(updated.priority.as_str()))
             .col_expr(tickets::Column::Status, Expr::value(updated.status.as_str()))
             .col_expr(tickets::Column::UpdatedAt, Expr::value(updated.updated_at))
+            .col_expr(tickets::Column::AssigneeId, Expr::value(assignee))
+            .col_expr(tickets::Column::Resolution, Expr::value(resolution.map(|r| r.answer.as_str().to_owned())))
+            .col_expr(tickets::Column::ResolvedAt, Expr::value(resolution.map(|r| r.resolved_at)))
+            .col_expr(tickets::Column::ResolvedBy, Expr::value(resolved_by))
             .col_expr(tickets::Column::Version, Expr::col(tickets::Column::Version).add(1))
             .filter(tickets::Column::Id.eq(id))
             .filter(tickets::Column::Version.eq(updated.version))
@@ -251,7 +277,7 @@ impl TicketRepository for Store {
             write_tags(&*tx, id, &updated.tags).await?;
         }
         for change in &changes {
-            record(&*tx, id, actor, updated.updated_at, change).await?;
+            record(&*tx, id, Some(actor), updated.updated_at, change).await?;
         }
         let row = requeue(&*tx, id).await?;
         let view = views(&*tx, vec![row], None).await?.pop().expect("one row in, one view out");
@@ -259,7 +285,7 @@ impl TicketRepository for Store {
         Ok(view.ticket)
     }
 
-    async fn list(&self, query: TicketQuery) -> Result<Page<TicketView>, ListTicketsError> {
+    async fn list(&self, query: TicketQuery) -> Result<Page<TicketView>, ListError> {
         let viewer = id32(query.viewer.get()).ok_or_else(|| anyhow::anyhow!("viewer id out of range"))?;
         let mut q = tickets::Entity::find();
         if let Some(status) = query.status {
@@ -286,6 +312,14 @@ impl TicketRepository for Store {
         if query.mine {
             q = q.filter(tickets::Column::CreatorId.eq(viewer));
         }
+        if query.unresolved {
+            q = q.filter(tickets::Column::Status.is_in([Status::Open.as_str(), Status::InProgress.as_str()]));
+        }
+        match query.assignee {
+            AssigneeFilter::Anyone => {}
+            AssigneeFilter::Unassigned => q = q.filter(tickets::Column::AssigneeId.is_null()),
+            AssigneeFilter::User(u) => q = q.filter(tickets::Column::AssigneeId.eq(id32(u.get()).unwrap_or(-1))),
+        }
         if query.voted_by_me {
             q = q.filter(
                 tickets::Column::Id.in_subquery(
@@ -307,7 +341,7 @@ impl TicketRepository for Store {
             );
         }
         if let Some(raw) = &query.cursor {
-            let cursor = Cursor::parse(query.sort, raw).ok_or(ListTicketsError::InvalidCursor)?;
+            let cursor = Cursor::parse(query.sort, raw).ok_or(ListError::InvalidCursor)?;
             let id = tickets::Column::Id;
             q = match cursor {
                 Cursor::Newest(after) => q.filter(id.lt(after)),
@@ -339,7 +373,7 @@ impl TicketRepository for Store {
             .order_by_asc(ticket_events::Column::Id)
             .all(&self.db)
             .await?;
-        let actor_ids: HashSet<i32> = rows.iter().map(|e| e.actor_id).collect();
+        let actor_ids: HashSet<i32> = rows.iter().filter_map(|e| e.actor_id).collect();
         let names: HashMap<i32, String> = users::Entity::find()
             .filter(users::Column::Id.is_in(actor_ids))
             .all(&self.db)
@@ -352,8 +386,10 @@ impl TicketRepository for Store {
                 Ok(TicketEvent {
                     id: e.id.into(),
                     ticket_id: TicketId::new(e.ticket_id.into()),
-                    actor_id: UserId::new(e.actor_id.into()),
-                    actor_name: names.get(&e.actor_id).cloned().unwrap_or_default(),
+                    actor: e.actor_id.map(|a| UserRef {
+                        id: UserId::new(a.into()),
+                        display_name: names.get(&a).cloned().unwrap_or_default(),
+                    }),
                     at: e.at,
                     change: serde_json::from_str(&e.change)?,
                 })

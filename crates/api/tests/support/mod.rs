@@ -13,10 +13,8 @@ use api::{App, Health};
 use async_trait::async_trait;
 use domain::{
     accounts::{AccountService, Role},
-    categories::CategoryService,
-    clock::SystemClock,
-    tickets::TicketService,
-    votes::VoteService,
+    clock::{Clock, SystemClock},
+    workflow::WorkflowService,
 };
 use poem::{
     endpoint::BoxEndpoint,
@@ -45,11 +43,15 @@ pub struct Options {
     pub throttle: (u32, u32),
     /// The health check; the store's ping when `None`.
     pub health: Option<Arc<dyn Health>>,
+    /// The clock; the system clock when `None`.
+    pub clock: Option<Arc<dyn Clock>>,
+    /// The services' settings (the session lifetime is always 12 hours).
+    pub settings: domain::ServiceSettings,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { throttle: (10_000, 10_000), health: None }
+        Self { throttle: (10_000, 10_000), health: None, clock: None, settings: domain::ServiceSettings::default() }
     }
 }
 
@@ -107,6 +109,8 @@ pub fn assert_error_shape(body: &Value) {
 pub struct TestApp {
     client: TestClient<BoxEndpoint<'static, Response>>,
     accounts: AccountService,
+    /// The workflow service, for jobs a test runs itself (auto-close).
+    pub workflow: WorkflowService,
     /// An active admin, signed in.
     pub admin: User,
     /// A category tickets can go in.
@@ -129,27 +133,22 @@ impl TestApp {
     pub async fn spawn_with(options: Options) -> Self {
         let (per_account, per_addr) = options.throttle;
         let store = store::Store::connect("sqlite::memory:").await.expect("in-memory store");
-        let clock = Arc::new(SystemClock);
-        let accounts = AccountService::new(
-            store.accounts(),
-            store.sessions(),
+        let ports = store.ports(
             Arc::new(credentials::Argon2Hasher::fast_for_tests()),
             Arc::new(credentials::RandomTokens),
             Arc::new(credentials::GovernorThrottle::new(per_account, per_addr)),
-            clock.clone(),
-            chrono::Duration::hours(12),
+            options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
         );
-        let app = App {
-            accounts: accounts.clone(),
-            categories: CategoryService::new(store.categories()),
-            tickets: TicketService::new(store.tickets(), store.categories(), clock.clone()),
-            votes: VoteService::new(store.tickets(), store.votes(), clock),
-        };
+        let settings = domain::ServiceSettings { session_ttl: chrono::Duration::hours(12), ..options.settings };
+        let app = App::new(ports, settings);
+        let accounts = app.accounts.clone();
+        let workflow = app.workflow.clone();
         let health = options.health.unwrap_or_else(|| Arc::new(StoreHealth(store)));
         let endpoint = api::build(app, health).boxed();
         let mut this = Self {
             client: TestClient::new(endpoint),
             accounts,
+            workflow,
             admin: User { id: 0, email: String::new(), token: String::new() },
             category_id: 0,
             seq: AtomicUsize::new(0),

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::model::*;
-use crate::page::{Page, PageLimit};
+use crate::page::{ListError, Page, PageLimit};
 
 /// Why an account could not be stored.
 #[derive(Debug, thiserror::Error)]
@@ -32,13 +32,13 @@ pub trait AccountRepository: Send + Sync {
     async fn find_credentials(&self, email: &Email) -> anyhow::Result<Option<(Account, PasswordHash)>>;
 
     /// Accounts matching the filter, oldest first (the order an admin works through them).
-    /// MUST return `Err` only for store failures; an unknown cursor yields an empty page.
+    /// MUST return `InvalidCursor` for a cursor it did not make.
     async fn list(
         &self,
         filter: AccountFilter,
         limit: PageLimit,
         cursor: Option<String>,
-    ) -> anyhow::Result<Page<Account>>;
+    ) -> Result<Page<Account>, ListError>;
 
     /// Sets status and reason only if the account is still in `expected` status, and revokes
     /// every session when the new status may not sign in; one transaction. MUST return

@@ -161,9 +161,9 @@ impl AccountService {
             // An admin locking themselves out is never what they meant.
             return Err(Error::invalid("id", "self_decision", "you cannot decide about your own account"));
         }
+        let reason = decision.reason().map(parse_reason).transpose()?;
         let account = self.accounts.find(id).await?.ok_or(Error::NotFound(Resource::Account))?;
         let next = decision.apply(account.status)?;
-        let reason = decision.reason().map(parse_reason).transpose()?;
         self.accounts
             .set_status(id, account.status, next, reason)
             .await?

@@ -53,6 +53,8 @@ pub struct Category {
     pub description: String,
     /// Sort position in lists (ascending).
     pub position: i32,
+    /// The support member who owns it: new tickets fall back to them for assignment.
+    pub owner_id: Option<crate::accounts::UserId>,
 }
 
 /// A category to create.
@@ -87,18 +89,49 @@ pub trait CategoryRepository: Send + Sync {
     async fn find(&self, id: CategoryId) -> anyhow::Result<Option<Category>>;
     /// Stores a category. MUST return `Duplicate` if the name is taken.
     async fn insert(&self, category: NewCategory) -> Result<Category, InsertCategoryError>;
+    /// Sets or clears the owner. MUST return `Ok(None)` if there is no such category.
+    async fn set_owner(
+        &self,
+        id: CategoryId,
+        owner: Option<crate::accounts::UserId>,
+    ) -> anyhow::Result<Option<Category>>;
 }
 
 /// Category management.
 #[derive(Clone)]
 pub struct CategoryService {
     categories: Arc<dyn CategoryRepository>,
+    accounts: Arc<dyn crate::accounts::AccountRepository>,
 }
 
 impl CategoryService {
-    /// Wires the service to its port.
-    pub fn new(categories: Arc<dyn CategoryRepository>) -> Self {
-        Self { categories }
+    /// Wires the service to its ports.
+    pub fn new(categories: Arc<dyn CategoryRepository>, accounts: Arc<dyn crate::accounts::AccountRepository>) -> Self {
+        Self { categories, accounts }
+    }
+
+    /// An admin names the support member who owns a category, or clears it.
+    pub async fn set_owner(
+        &self,
+        principal: &Principal,
+        id: CategoryId,
+        owner: Option<crate::accounts::UserId>,
+    ) -> Result<Category, Error> {
+        principal.require_admin()?;
+        if let Some(owner) = owner {
+            let account = self.accounts.find(owner).await?;
+            let eligible = account.is_some_and(|a| {
+                a.status == crate::accounts::AccountStatus::Active && a.role == crate::accounts::Role::Support
+            });
+            if !eligible {
+                return Err(Error::invalid(
+                    "owner_id",
+                    "not_assignable",
+                    "a category's owner must be an active support member",
+                ));
+            }
+        }
+        self.categories.set_owner(id, owner).await?.ok_or(Error::NotFound(crate::error::Resource::Category))
     }
 
     /// Every category; any active account may read them.

@@ -189,6 +189,64 @@ pub struct Ticket {
     pub vote_count: u32,
     /// Optimistic-concurrency version, bumped by every edit.
     pub version: i64,
+    /// The staff member working on it.
+    pub assignee: Option<UserRef>,
+    /// The answer staff gave when resolving, with who and when.
+    pub resolution: Option<Resolution>,
+    /// The ticket this one was merged into (status `merged`).
+    pub merged_into: Option<TicketId>,
+    /// The earlier ticket this one follows up (raised after the reopen window closed).
+    pub follow_up_of: Option<TicketId>,
+}
+
+/// A user as other users see them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRef {
+    /// Who.
+    pub id: UserId,
+    /// Their display name.
+    pub display_name: String,
+}
+
+/// How a ticket was resolved.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolution {
+    /// The answer (Markdown).
+    pub answer: Answer,
+    /// The staff member who resolved it.
+    pub resolved_by: UserId,
+    /// When.
+    pub resolved_at: DateTime<Utc>,
+}
+
+/// A resolution's answer or a reply's body: Markdown, 1–20,000 characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer(String);
+
+impl Answer {
+    /// Validates a Markdown text that must not be empty; `field` names it for the client.
+    pub fn parse(raw: &str, field: &'static str) -> Result<Self, Error> {
+        let text = raw.trim();
+        if text.is_empty() {
+            return Err(Error::invalid(field, "required", format!("{field} must not be empty")));
+        }
+        if text.chars().count() > Description::MAX_CHARS {
+            return Err(Error::invalid(
+                field,
+                "too_long",
+                format!("{field} must be at most {} characters", Description::MAX_CHARS),
+            ));
+        }
+        if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+            return Err(Error::invalid(field, "invalid_characters", format!("{field} contains control characters")));
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    /// The Markdown source.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 /// A ticket as one viewer sees it.
@@ -198,6 +256,8 @@ pub struct TicketView {
     pub ticket: Ticket,
     /// Whether the viewer has voted on it.
     pub voted: bool,
+    /// Whether the viewer watches it.
+    pub watching: bool,
 }
 
 /// A new ticket, validated and ready to store.
@@ -217,6 +277,8 @@ pub struct NewTicket {
     pub creator_id: UserId,
     /// When.
     pub created_at: DateTime<Utc>,
+    /// The earlier ticket it follows up, if any.
+    pub follow_up_of: Option<TicketId>,
 }
 
 /// One recorded change of a ticket (what); [`TicketEvent`] adds who and when.
@@ -271,6 +333,107 @@ pub enum Change {
     VoteCast,
     /// Someone took their vote back.
     VoteRetracted,
+    /// The assignee changed (`None` = unassigned).
+    AssigneeChanged {
+        /// Before.
+        from: Option<i64>,
+        /// After.
+        to: Option<i64>,
+    },
+    /// Staff resolved the ticket with an answer.
+    Resolved {
+        /// The answer.
+        answer: String,
+    },
+    /// The ticket was reopened, with the reason.
+    Reopened {
+        /// Why.
+        reason: String,
+    },
+    /// Closed automatically after the reopen window of a resolved ticket.
+    AutoClosed,
+    /// A reply or internal note was added.
+    ReplyAdded {
+        /// The reply.
+        reply_id: i64,
+        /// Whether it is an internal note (staff only).
+        internal: bool,
+    },
+    /// This ticket was merged into another.
+    MergedInto {
+        /// The target.
+        target: i64,
+    },
+    /// Another ticket was merged into this one, bringing its people.
+    MergedFrom {
+        /// The merged duplicate.
+        source: i64,
+        /// Votes this ticket gained (people who had not voted here yet).
+        votes_added: u32,
+    },
+    /// A merge was undone.
+    Unmerged {
+        /// The duplicate that was restored.
+        source: i64,
+        /// The ticket it had been merged into.
+        target: i64,
+    },
+    /// Someone started watching.
+    Watched,
+    /// Someone stopped watching.
+    Unwatched,
+}
+
+impl Change {
+    /// Whether only staff may see this event (it concerns an internal note).
+    pub fn is_internal(&self) -> bool {
+        match self {
+            Change::ReplyAdded { internal, .. } => *internal,
+            Change::Created { .. }
+            | Change::TitleChanged { .. }
+            | Change::DescriptionChanged
+            | Change::CategoryChanged { .. }
+            | Change::TagsChanged { .. }
+            | Change::PriorityChanged { .. }
+            | Change::StatusChanged { .. }
+            | Change::VoteCast
+            | Change::VoteRetracted
+            | Change::AssigneeChanged { .. }
+            | Change::Resolved { .. }
+            | Change::Reopened { .. }
+            | Change::AutoClosed
+            | Change::MergedInto { .. }
+            | Change::MergedFrom { .. }
+            | Change::Unmerged { .. }
+            | Change::Watched
+            | Change::Unwatched => false,
+        }
+    }
+
+    /// The stable name of the change's kind (as stored and as sent to clients).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::Created { .. } => "created",
+            Change::TitleChanged { .. } => "title_changed",
+            Change::DescriptionChanged => "description_changed",
+            Change::CategoryChanged { .. } => "category_changed",
+            Change::TagsChanged { .. } => "tags_changed",
+            Change::PriorityChanged { .. } => "priority_changed",
+            Change::StatusChanged { .. } => "status_changed",
+            Change::VoteCast => "vote_cast",
+            Change::VoteRetracted => "vote_retracted",
+            Change::AssigneeChanged { .. } => "assignee_changed",
+            Change::Resolved { .. } => "resolved",
+            Change::Reopened { .. } => "reopened",
+            Change::AutoClosed => "auto_closed",
+            Change::ReplyAdded { .. } => "reply_added",
+            Change::MergedInto { .. } => "merged_into",
+            Change::MergedFrom { .. } => "merged_from",
+            Change::Unmerged { .. } => "unmerged",
+            Change::Watched => "watched",
+            Change::Unwatched => "unwatched",
+        }
+    }
 }
 
 /// A recorded change with its actor and time.
@@ -280,10 +443,8 @@ pub struct TicketEvent {
     pub id: i64,
     /// The ticket.
     pub ticket_id: TicketId,
-    /// Who.
-    pub actor_id: UserId,
-    /// Their display name.
-    pub actor_name: String,
+    /// Who; `None` when osts itself acted (e.g. closing automatically).
+    pub actor: Option<UserRef>,
     /// When.
     pub at: DateTime<Utc>,
     /// What.
@@ -321,6 +482,18 @@ impl TicketSort {
     }
 }
 
+/// Which assignee a listing wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AssigneeFilter {
+    /// Any, including none.
+    #[default]
+    Anyone,
+    /// Nobody yet.
+    Unassigned,
+    /// This staff member.
+    User(UserId),
+}
+
 /// A ticket listing request, resolved against the viewer.
 #[derive(Debug, Clone)]
 pub struct TicketQuery {
@@ -338,6 +511,10 @@ pub struct TicketQuery {
     pub mine: bool,
     /// Only tickets the viewer voted on.
     pub voted_by_me: bool,
+    /// Only tickets still waiting for support (`open`, `in_progress`).
+    pub unresolved: bool,
+    /// Only tickets with this assignee.
+    pub assignee: AssigneeFilter,
     /// Words that must appear in the title or description.
     pub text: Option<String>,
     /// Order.

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 
 use super::model::*;
 use crate::accounts::UserId;
-use crate::page::Page;
+use crate::page::{ListError, Page};
 
 /// Why an edit could not be stored.
 #[derive(Debug, thiserror::Error)]
@@ -13,17 +13,6 @@ pub enum UpdateTicketError {
     /// There is no such ticket.
     #[error("ticket not found")]
     NotFound,
-    /// Anything else.
-    #[error(transparent)]
-    Unknown(#[from] anyhow::Error),
-}
-
-/// Why a listing failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ListTicketsError {
-    /// The cursor was not made by this listing.
-    #[error("invalid cursor")]
-    InvalidCursor,
     /// Anything else.
     #[error(transparent)]
     Unknown(#[from] anyhow::Error),
@@ -47,7 +36,7 @@ pub trait TicketRepository: Send + Sync {
 
     /// A page of tickets matching the query. MUST return `InvalidCursor` for a cursor it
     /// did not make for the same sort.
-    async fn list(&self, query: TicketQuery) -> Result<Page<TicketView>, ListTicketsError>;
+    async fn list(&self, query: TicketQuery) -> Result<Page<TicketView>, ListError>;
 
     /// The ticket's events, oldest first.
     async fn history(&self, id: TicketId) -> anyhow::Result<Vec<TicketEvent>>;

@@ -22,6 +22,8 @@ pub struct TicketDraft {
     pub tags: Vec<String>,
     /// Requested priority (`medium` when absent).
     pub priority: Option<Priority>,
+    /// The earlier ticket this one follows up.
+    pub follow_up_of: Option<i64>,
 }
 
 /// The fields a client wants to change; absent fields stay as they are.
@@ -56,6 +58,8 @@ pub struct TicketFilter {
     pub mine: bool,
     /// Only those I voted on.
     pub voted_by_me: bool,
+    /// Only unresolved tickets (`open`, `in_progress`).
+    pub unresolved: bool,
     /// Text search.
     pub q: Option<String>,
     /// Order.
@@ -129,12 +133,33 @@ pub mod policy {
     }
 }
 
+/// How many merge hops to follow at most (merges are normally one hop; this bounds a chain).
+const MAX_MERGE_HOPS: usize = 8;
+
+/// Follows merges from a ticket to the one that carries the concern now.
+pub async fn follow_merges(
+    tickets: &dyn TicketRepository,
+    mut view: TicketView,
+    viewer: crate::accounts::UserId,
+) -> Result<TicketView, Error> {
+    for _ in 0..MAX_MERGE_HOPS {
+        match (view.ticket.status, view.ticket.merged_into) {
+            (Status::Merged, Some(target)) => {
+                view = tickets.get(target, viewer).await?.ok_or(Error::NotFound(Resource::Ticket))?;
+            }
+            _ => break,
+        }
+    }
+    Ok(view)
+}
+
 /// Raising, reading, editing and listing tickets.
 #[derive(Clone)]
 pub struct TicketService {
     tickets: Arc<dyn TicketRepository>,
     categories: Arc<dyn CategoryRepository>,
     clock: Arc<dyn Clock>,
+    workflow: Option<crate::workflow::WorkflowService>,
 }
 
 impl TicketService {
@@ -144,7 +169,13 @@ impl TicketService {
         categories: Arc<dyn CategoryRepository>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { tickets, categories, clock }
+        Self { tickets, categories, clock, workflow: None }
+    }
+
+    /// Lets new tickets be assigned automatically (when the workflow is set to).
+    pub fn with_workflow(mut self, workflow: crate::workflow::WorkflowService) -> Self {
+        self.workflow = Some(workflow);
+        self
     }
 
     async fn category(&self, id: i64) -> Result<CategoryId, Error> {
@@ -164,6 +195,15 @@ impl TicketService {
         let priority = draft.priority.unwrap_or(Priority::Medium);
         policy::may_set_priority(principal, None, priority).map_err(Error::Forbidden)?;
         let category_id = self.category(draft.category_id).await?;
+        let follow_up_of = match draft.follow_up_of {
+            None => None,
+            Some(raw) => match self.tickets.get(TicketId::new(raw), principal.id).await? {
+                Some(earlier) => Some(earlier.ticket.id),
+                None => {
+                    return Err(Error::invalid("follow_up_of", "unknown_ticket", "there is no such earlier ticket"));
+                }
+            },
+        };
         let ticket = self
             .tickets
             .create(NewTicket {
@@ -174,9 +214,22 @@ impl TicketService {
                 priority,
                 creator_id: principal.id,
                 created_at: self.clock.now(),
+                follow_up_of,
             })
             .await?;
-        Ok(TicketView { ticket, voted: false })
+        let ticket = match &self.workflow {
+            // The ticket exists whatever happens to the assignment: a failure there is logged,
+            // not reported as a failure to raise the ticket.
+            Some(workflow) => match workflow.auto_assign(ticket.clone()).await {
+                Ok(assigned) => assigned,
+                Err(e) => {
+                    tracing::warn!(error = %e, ticket = ticket.id.get(), "automatic assignment failed");
+                    ticket
+                }
+            },
+            None => ticket,
+        };
+        Ok(TicketView { ticket, voted: false, watching: true })
     }
 
     /// One ticket as the principal sees it.
@@ -221,7 +274,9 @@ impl TicketService {
                 after.category_id = category_id;
             }
         }
-        if !changes.is_empty() {
+        let touches_content =
+            patch.title.is_some() || patch.description.is_some() || patch.tags.is_some() || patch.category_id.is_some();
+        if touches_content {
             policy::may_edit_content(principal, &before).map_err(Error::Forbidden)?;
         }
         if let Some(priority) = patch.priority {
@@ -236,13 +291,14 @@ impl TicketService {
         }
         if let Some(status) = patch.status {
             if status != before.status {
+                status_needs_action(before.status, status)?;
                 policy::may_change_status(principal, &before, status).map_err(Error::Forbidden)?;
                 after.status = before.status.transition(status)?;
                 changes.push(Change::StatusChanged { from: before.status.as_str().into(), to: status.as_str().into() });
             }
         }
         if changes.is_empty() {
-            return Ok(TicketView { ticket: before, voted: view.voted });
+            return Ok(TicketView { ticket: before, voted: view.voted, watching: view.watching });
         }
         after.updated_at = self.clock.now();
         let ticket = self.tickets.update(after, changes, principal.id).await.map_err(|e| match e {
@@ -250,7 +306,7 @@ impl TicketService {
             UpdateTicketError::NotFound => Error::NotFound(Resource::Ticket),
             UpdateTicketError::Unknown(e) => Error::Unknown(e),
         })?;
-        Ok(TicketView { ticket, voted: view.voted })
+        Ok(TicketView { ticket, voted: view.voted, watching: view.watching })
     }
 
     /// A page of tickets.
@@ -273,23 +329,37 @@ impl TicketService {
                 .map_err(|_| Error::invalid("tag", "invalid_tag", "tags are letters, digits or dashes"))?,
             mine: filter.mine,
             voted_by_me: filter.voted_by_me,
+            unresolved: filter.unresolved,
+            assignee: AssigneeFilter::Anyone,
             text,
             sort: filter.sort,
             limit: PageLimit::new(filter.limit)?,
             cursor: filter.cursor,
         };
-        self.tickets.list(query).await.map_err(|e| match e {
-            ListTicketsError::InvalidCursor => {
-                Error::invalid("cursor", "invalid_cursor", "the cursor is not valid for this listing")
-            }
-            ListTicketsError::Unknown(e) => Error::Unknown(e),
-        })
+        Ok(self.tickets.list(query).await?)
     }
 
-    /// The ticket's history, oldest first.
+    /// The ticket's history, oldest first; events about internal notes for staff only.
     pub async fn history(&self, principal: &Principal, id: TicketId) -> Result<Vec<TicketEvent>, Error> {
         self.get(principal, id).await?;
-        Ok(self.tickets.history(id).await?)
+        let staff = principal.role.is_staff();
+        Ok(self.tickets.history(id).await?.into_iter().filter(|e| staff || !e.change.is_internal()).collect())
+    }
+}
+
+/// Status changes that carry more than a status (an answer, a reason, a target) have their
+/// own actions; a plain edit may only start or stop work and close a resolved ticket.
+fn status_needs_action(from: Status, to: Status) -> Result<(), Error> {
+    let action = match (from, to) {
+        (_, Status::Resolved) => Some(("use_resolve", "resolve with POST /tickets/{id}/resolve and an answer")),
+        (_, Status::Merged) => Some(("use_merge", "merge with POST /tickets/{id}/merge")),
+        (Status::Merged, _) => Some(("use_unmerge", "undo a merge with POST /tickets/{id}/unmerge")),
+        (Status::Resolved, Status::Open) => Some(("use_reopen", "reopen with POST /tickets/{id}/reopen and a reason")),
+        _ => None,
+    };
+    match action {
+        Some((code, message)) => Err(Error::invalid("status", code, message)),
+        None => Ok(()),
     }
 }
 
@@ -321,6 +391,10 @@ mod tests {
             updated_at: t,
             vote_count: 0,
             version: 1,
+            assignee: None,
+            resolution: None,
+            merged_into: None,
+            follow_up_of: None,
         }
     }
 
@@ -411,6 +485,7 @@ mod tests {
                 name: CategoryName::parse("Exams").unwrap(),
                 description: String::new(),
                 position: 0,
+                owner_id: None,
             }))
         });
         TicketService::new(
@@ -441,7 +516,8 @@ mod tests {
     #[tokio::test]
     async fn edit_records_one_change_per_field_and_runs_the_status_machine() {
         let mut repo = MockTicketRepository::new();
-        repo.expect_get().returning(|_, _| Ok(Some(TicketView { ticket: ticket(1, Status::Open), voted: false })));
+        repo.expect_get()
+            .returning(|_, _| Ok(Some(TicketView { ticket: ticket(1, Status::Open), voted: false, watching: false })));
         repo.expect_update()
             .withf(|t, changes, actor| {
                 t.priority == Priority::Urgent
@@ -465,7 +541,9 @@ mod tests {
     #[tokio::test]
     async fn illegal_transitions_change_nothing() {
         let mut repo = MockTicketRepository::new();
-        repo.expect_get().returning(|_, _| Ok(Some(TicketView { ticket: ticket(1, Status::Closed), voted: false })));
+        repo.expect_get().returning(|_, _| {
+            Ok(Some(TicketView { ticket: ticket(1, Status::Closed), voted: false, watching: false }))
+        });
         repo.expect_update().never();
         let svc = service(repo);
         let patch = TicketPatch { status: Some(Status::InProgress), ..Default::default() };
@@ -476,7 +554,8 @@ mod tests {
     #[tokio::test]
     async fn stale_writes_are_conflicts() {
         let mut repo = MockTicketRepository::new();
-        repo.expect_get().returning(|_, _| Ok(Some(TicketView { ticket: ticket(1, Status::Open), voted: false })));
+        repo.expect_get()
+            .returning(|_, _| Ok(Some(TicketView { ticket: ticket(1, Status::Open), voted: false, watching: false })));
         repo.expect_update().returning(|_, _, _| Err(UpdateTicketError::Stale));
         let svc = service(repo);
         let patch = TicketPatch { title: Some("A better title".into()), ..Default::default() };

@@ -8,7 +8,8 @@ use crate::error::{Conflict, Error};
 ///   └────────────────────────┘  │ (resolve straight from open)
 ///   open <─────────── resolved    (reopen)
 /// ```
-/// `merged` is reached only by merging (a later feature) and is final.
+/// `merged` is reached only by merging a duplicate into its target, and left only by
+/// unmerging, which restores the status the ticket had before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
     /// Waiting for support.
@@ -58,11 +59,13 @@ impl Status {
             (Open, InProgress) | (Open, Resolved) => true,
             (InProgress, Resolved) | (InProgress, Open) => true,
             (Resolved, Closed) | (Resolved, Open) => true,
-            (Open, Open | Closed | Merged)
-            | (InProgress, InProgress | Closed | Merged)
-            | (Resolved, InProgress | Resolved | Merged)
+            (Open | InProgress | Resolved, Merged) => true,
+            (Merged, Open | InProgress | Resolved) => true,
+            (Open, Open | Closed)
+            | (InProgress, InProgress | Closed)
+            | (Resolved, InProgress | Resolved)
             | (Closed, Open | InProgress | Resolved | Closed | Merged)
-            | (Merged, Open | InProgress | Resolved | Closed | Merged) => false,
+            | (Merged, Closed | Merged) => false,
         };
         if allowed {
             Ok(to)
@@ -128,6 +131,12 @@ mod tests {
             (InProgress, Open),
             (Resolved, Closed),
             (Resolved, Open),
+            (Open, Merged),
+            (InProgress, Merged),
+            (Resolved, Merged),
+            (Merged, Open),
+            (Merged, InProgress),
+            (Merged, Resolved),
         ];
         for from in Status::ALL {
             for to in Status::ALL {

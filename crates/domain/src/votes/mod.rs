@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::accounts::{Principal, UserId};
 use crate::clock::Clock;
 use crate::error::{Error, Resource};
-use crate::tickets::{policy, TicketId, TicketRepository};
+use crate::tickets::{follow_merges, policy, TicketId, TicketRepository};
 
 /// What casting or retracting did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +39,7 @@ impl VoteOutcome {
 #[async_trait]
 pub trait VoteRepository: Send + Sync {
     /// Records `user`'s vote on `ticket`, increments the ticket's count, recomputes its queue
-    /// key and records a `VoteCast` event; one transaction. The store's unique key on
+    /// key, makes `user` a watcher and records a `VoteCast` event; one transaction. The store's unique key on
     /// (ticket, user) decides: MUST return `Unchanged` (changing nothing) if the vote exists,
     /// so concurrent casts by one user count once.
     async fn cast(&self, ticket: TicketId, user: UserId, at: DateTime<Utc>) -> anyhow::Result<VoteOutcome>;
@@ -63,22 +63,27 @@ impl VoteService {
         Self { tickets, votes, clock }
     }
 
-    async fn check(&self, principal: &Principal, id: TicketId) -> Result<(), Error> {
+    /// The ticket a vote aimed at `id` counts on (a merged ticket's target), once the
+    /// principal may vote there.
+    async fn check(&self, principal: &Principal, id: TicketId) -> Result<TicketId, Error> {
         principal.require_active()?;
         let view = self.tickets.get(id, principal.id).await?.ok_or(Error::NotFound(Resource::Ticket))?;
-        policy::may_vote(principal, &view.ticket)
+        let view = follow_merges(self.tickets.as_ref(), view, principal.id).await?;
+        policy::may_vote(principal, &view.ticket)?;
+        Ok(view.ticket.id)
     }
 
-    /// Votes for a ticket; voting twice is harmless.
-    pub async fn cast(&self, principal: &Principal, id: TicketId) -> Result<VoteOutcome, Error> {
-        self.check(principal, id).await?;
-        Ok(self.votes.cast(id, principal.id, self.clock.now()).await?)
+    /// Votes for a ticket (a vote for a merged ticket lands on its target); voting twice is
+    /// harmless. The voter watches the ticket from then on.
+    pub async fn cast(&self, principal: &Principal, id: TicketId) -> Result<(TicketId, VoteOutcome), Error> {
+        let target = self.check(principal, id).await?;
+        Ok((target, self.votes.cast(target, principal.id, self.clock.now()).await?))
     }
 
     /// Takes a vote back; retracting twice is harmless.
-    pub async fn retract(&self, principal: &Principal, id: TicketId) -> Result<VoteOutcome, Error> {
-        self.check(principal, id).await?;
-        Ok(self.votes.retract(id, principal.id, self.clock.now()).await?)
+    pub async fn retract(&self, principal: &Principal, id: TicketId) -> Result<(TicketId, VoteOutcome), Error> {
+        let target = self.check(principal, id).await?;
+        Ok((target, self.votes.retract(target, principal.id, self.clock.now()).await?))
     }
 }
 
@@ -109,8 +114,13 @@ mod tests {
                 updated_at: t,
                 vote_count: 3,
                 version: 1,
+                assignee: None,
+                resolution: None,
+                merged_into: None,
+                follow_up_of: None,
             },
             voted: false,
+            watching: false,
         }
     }
 
@@ -136,7 +146,7 @@ mod tests {
             .withf(|t, u, _| t.get() == 5 && u.get() == 2)
             .times(1)
             .returning(|_, _, _| Ok(VoteOutcome::Changed { vote_count: 4 }));
-        let outcome = service(tickets, votes).cast(&student(2), TicketId::new(5)).await.unwrap();
+        let (_, outcome) = service(tickets, votes).cast(&student(2), TicketId::new(5)).await.unwrap();
         assert_eq!(outcome.vote_count(), 4);
     }
 

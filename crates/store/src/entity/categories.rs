@@ -9,6 +9,7 @@ pub struct Model {
     pub name_key: String,
     pub description: String,
     pub position: i32,
+    pub owner_id: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

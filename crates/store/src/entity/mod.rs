@@ -2,9 +2,12 @@
 //! with `TryFrom`, so a bad row is an error rather than a panic.
 
 pub mod categories;
+pub mod merges;
+pub mod replies;
 pub mod sessions;
 pub mod ticket_events;
 pub mod ticket_tags;
 pub mod tickets;
 pub mod users;
 pub mod votes;
+pub mod watchers;

@@ -6,7 +6,7 @@ pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i32,
     pub ticket_id: i32,
-    pub actor_id: i32,
+    pub actor_id: Option<i32>,
     pub at: DateTimeUtc,
     pub kind: String,
     #[sea_orm(column_type = "Text")]

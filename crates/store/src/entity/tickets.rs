@@ -18,6 +18,14 @@ pub struct Model {
     #[sea_orm(column_type = "Double")]
     pub queue_key: f64,
     pub version: i64,
+    pub assignee_id: Option<i32>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub resolution: Option<String>,
+    pub resolved_at: Option<DateTimeUtc>,
+    pub resolved_by: Option<i32>,
+    pub merged_into: Option<i32>,
+    pub pre_merge_status: Option<String>,
+    pub follow_up_of: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

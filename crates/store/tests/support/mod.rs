@@ -1,6 +1,40 @@
-//! Fresh databases for store tests.
+//! Fresh databases for store tests, the macro that runs a test body on both backends, and
+//! builders for test data.
 
+#![allow(dead_code)]
+
+use chrono::{TimeZone, Utc};
+use domain::accounts::*;
+use domain::categories::*;
+use domain::page::PageLimit;
+use domain::tickets::*;
 use store::Store;
+
+/// Runs each named `async fn(Store)` on a fresh SQLite file and on a fresh PostgreSQL database.
+macro_rules! store_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = super::TestDb::sqlite().await;
+                    super::$name(db.store.clone()).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = super::TestDb::postgres().await else { return };
+                    super::$name(db.store.clone()).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
 
 /// A store on a database made for one test.
 pub struct TestDb {
@@ -81,5 +115,75 @@ fn database_url(admin_url: &str, name: &str) -> String {
     match query {
         Some(q) => format!("{host_part}/{name}?{q}"),
         None => format!("{host_part}/{name}"),
+    }
+}
+
+pub fn t(day: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 9, day, 9, 0, 0).unwrap()
+}
+
+pub async fn account(store: &Store, email: &str, role: Role, status: AccountStatus) -> Account {
+    store
+        .accounts()
+        .insert(NewAccount {
+            email: Email::parse(email).unwrap(),
+            display_name: DisplayName::parse(email.split('@').next().unwrap()).unwrap(),
+            role,
+            status,
+            email_confirmed_at: None,
+            password_hash: PasswordHash::new("$argon2id$v=19$test".into()),
+            created_at: t(1),
+        })
+        .await
+        .unwrap()
+}
+
+pub async fn category(store: &Store, name: &str) -> Category {
+    store
+        .categories()
+        .insert(NewCategory { name: CategoryName::parse(name).unwrap(), description: String::new(), position: 0 })
+        .await
+        .unwrap()
+}
+
+pub async fn ticket(
+    store: &Store,
+    creator: &Account,
+    cat: &Category,
+    title: &str,
+    priority: Priority,
+    day: u32,
+) -> Ticket {
+    store
+        .tickets()
+        .create(NewTicket {
+            title: Title::parse(title).unwrap(),
+            description: Description::parse("Some details about the concern.").unwrap(),
+            category_id: cat.id,
+            tags: Tags::parse(&["exams"]).unwrap(),
+            priority,
+            creator_id: creator.id,
+            created_at: t(day),
+            follow_up_of: None,
+        })
+        .await
+        .unwrap()
+}
+
+pub fn query(viewer: &Account) -> TicketQuery {
+    TicketQuery {
+        viewer: viewer.id,
+        status: None,
+        priority: None,
+        category_id: None,
+        tag: None,
+        mine: false,
+        voted_by_me: false,
+        unresolved: false,
+        assignee: AssigneeFilter::Anyone,
+        text: None,
+        sort: TicketSort::Newest,
+        limit: PageLimit::new(Some(100)).unwrap(),
+        cursor: None,
     }
 }
