@@ -2,7 +2,8 @@
 //!
 //! Each variant has exactly one meaning for a client (the HTTP layer maps it variant by
 //! variant: invalid → 422, unauthenticated → 401, forbidden → 403, not found → 404,
-//! conflict → 409, throttled → 429, unknown → 500). Refusals carry a machine-readable reason.
+//! conflict → 409, too large → 413, unsupported media type → 415, throttled → 429,
+//! unknown → 500). Refusals carry a machine-readable reason.
 
 use std::fmt;
 
@@ -34,6 +35,22 @@ pub enum Error {
     /// The request contradicts the current state.
     #[error("{0}")]
     Conflict(Conflict),
+    /// The content is larger than allowed (code `too_large`).
+    #[error("{message}")]
+    TooLarge {
+        /// The field (as the client named it) that is too large.
+        field: &'static str,
+        /// A sentence for people, naming the limit.
+        message: String,
+    },
+    /// The content is of a type that is not accepted (code `unsupported_media_type`).
+    #[error("{message}")]
+    UnsupportedMediaType {
+        /// The field (as the client named it) whose content is refused.
+        field: &'static str,
+        /// A sentence for people, listing what is accepted.
+        message: String,
+    },
     /// Too many attempts; try again later.
     #[error("too many attempts, retry in {retry_after_secs} s")]
     Throttled {
@@ -109,6 +126,8 @@ pub enum Resource {
     Ticket,
     /// A category.
     Category,
+    /// An attachment.
+    Attachment,
 }
 
 impl Resource {
@@ -118,6 +137,7 @@ impl Resource {
             Self::Account => "account_not_found",
             Self::Ticket => "ticket_not_found",
             Self::Category => "category_not_found",
+            Self::Attachment => "attachment_not_found",
         }
     }
 }
@@ -128,6 +148,7 @@ impl fmt::Display for Resource {
             Self::Account => "account",
             Self::Ticket => "ticket",
             Self::Category => "category",
+            Self::Attachment => "attachment",
         })
     }
 }
@@ -152,6 +173,8 @@ pub enum Conflict {
     StaleUpdate,
     /// Votes are closed on a closed ticket.
     TicketClosed,
+    /// The ticket (or the reply) already has the most attachments allowed.
+    TooManyAttachments,
 }
 
 impl Conflict {
@@ -164,6 +187,7 @@ impl Conflict {
             Self::AlreadyDecided => "already_decided",
             Self::StaleUpdate => "stale_update",
             Self::TicketClosed => "ticket_closed",
+            Self::TooManyAttachments => "too_many_attachments",
         }
     }
 }
@@ -179,6 +203,11 @@ impl fmt::Display for Conflict {
             Self::AlreadyDecided => f.write_str("this account was already approved or rejected"),
             Self::StaleUpdate => f.write_str("the ticket changed meanwhile; reload and retry"),
             Self::TicketClosed => f.write_str("the ticket is closed"),
+            Self::TooManyAttachments => write!(
+                f,
+                "a ticket, and each reply, can have at most {} attachments",
+                crate::attachments::MAX_PER_TARGET
+            ),
         }
     }
 }
