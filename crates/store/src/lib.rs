@@ -7,6 +7,7 @@
 //! covers other processes.
 
 mod accounts;
+mod attachments;
 mod categories;
 mod entity;
 mod tickets;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use domain::accounts::{AccountRepository, SessionRepository};
+use domain::attachments::AttachmentRepository;
 use domain::categories::CategoryRepository;
 use domain::tickets::TicketRepository;
 use domain::votes::VoteRepository;
@@ -182,6 +184,10 @@ impl Store {
     }
     /// The vote repository.
     pub fn votes(&self) -> Arc<dyn VoteRepository> {
+        Arc::new(self.clone())
+    }
+    /// The attachment (metadata) repository.
+    pub fn attachments(&self) -> Arc<dyn AttachmentRepository> {
         Arc::new(self.clone())
     }
 
