@@ -8,7 +8,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use domain::{accounts::AccountService, categories::CategoryService, tickets::TicketService, votes::VoteService};
+use domain::{
+    accounts::AccountService, attachments::AttachmentService, categories::CategoryService, tickets::TicketService,
+    votes::VoteService,
+};
 use poem::{
     middleware::{CatchPanic, RequestId},
     Endpoint, EndpointExt, Response, Route,
@@ -16,6 +19,7 @@ use poem::{
 use poem_openapi::{OpenApiService, Tags};
 
 mod accounts;
+mod attachments;
 mod auth;
 mod categories;
 mod error;
@@ -24,9 +28,11 @@ mod middleware;
 mod tickets;
 mod votes;
 
+pub use attachments::MAX_UPLOAD_BODY_BYTES;
 pub use error::ApiError;
 
-/// The largest request body we read (256 KiB); larger bodies get 413.
+/// The largest request body we read (256 KiB); larger bodies get 413. Uploads have their
+/// own limit, [`MAX_UPLOAD_BODY_BYTES`].
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The domain services the API calls.
@@ -39,6 +45,8 @@ pub struct App {
     pub tickets: TicketService,
     /// Votes.
     pub votes: VoteService,
+    /// Attachments.
+    pub attachments: AttachmentService,
 }
 
 /// A readiness check of the instance's dependencies (the database), for `GET /healthz`.
@@ -61,6 +69,8 @@ enum ApiTags {
     Tickets,
     /// Students' "me too" votes on tickets.
     Votes,
+    /// Images and PDFs attached to tickets and replies.
+    Attachments,
     /// Probes for load balancers and orchestrators.
     Health,
 }
@@ -71,6 +81,7 @@ type Apis = (
     categories::CategoryApi,
     tickets::TicketApi,
     votes::VoteApi,
+    attachments::AttachmentApi,
     health::HealthApi,
 );
 
@@ -89,6 +100,7 @@ fn service() -> OpenApiService<Apis, ()> {
         categories::CategoryApi,
         tickets::TicketApi,
         votes::VoteApi,
+        attachments::AttachmentApi,
         health::HealthApi,
     );
     // No `servers` entry: paths are relative to wherever the API is served, and the document
@@ -116,7 +128,11 @@ pub fn build(app: App, health: Arc<dyn Health>) -> impl Endpoint<Output = Respon
 /// even a panic's answer carries one).
 fn with_middleware(routes: impl Endpoint + 'static) -> impl Endpoint<Output = Response> {
     routes
-        .with(middleware::BodyLimit::new(MAX_BODY_BYTES))
+        .with(middleware::BodyLimit::new(MAX_BODY_BYTES).with_uploads(middleware::UploadLimit {
+            matches: attachments::is_upload,
+            max: MAX_UPLOAD_BODY_BYTES,
+            too_large: || domain::attachments::too_large().into(),
+        }))
         .with(middleware::NormaliseErrors)
         .with(CatchPanic::new().with_handler(middleware::on_panic))
         .with(middleware::Trace)

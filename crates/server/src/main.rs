@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use async_trait::async_trait;
 use clap::{Parser, Subcommand};
 use domain::accounts::{AccountService, Role};
+use domain::attachments::AttachmentService;
 use domain::categories::CategoryService;
 use domain::clock::{Clock, SystemClock};
 use domain::tickets::TicketService;
@@ -107,11 +108,14 @@ fn services(settings: &Settings, store: &Store) -> api::App {
         clock.clone(),
         chrono::Duration::hours(i64::from(settings.session_ttl_hours)),
     );
+    let tickets = TicketService::new(store.tickets(), store.categories(), clock.clone());
+    let blobs = Arc::new(blobs::FsBlobStore::new(settings.data_dir.join("blobs")));
     api::App {
         accounts,
         categories: CategoryService::new(store.categories()),
-        tickets: TicketService::new(store.tickets(), store.categories(), clock.clone()),
-        votes: VoteService::new(store.tickets(), store.votes(), clock),
+        tickets: tickets.clone(),
+        votes: VoteService::new(store.tickets(), store.votes(), clock.clone()),
+        attachments: AttachmentService::new(tickets, store.attachments(), blobs, clock),
     }
 }
 

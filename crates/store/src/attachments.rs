@@ -45,11 +45,8 @@ impl AttachmentRepository for Store {
         let tx = self.write().await.map_err(anyhow::Error::from)?;
         // The row lock makes concurrent inserts on one ticket queue here on PostgreSQL; on
         // SQLite (where FOR UPDATE does not exist) the write lock already serialises them.
-        let locked = tickets::Entity::find_by_id(ticket)
-            .lock_exclusive()
-            .one(&*tx)
-            .await
-            .map_err(anyhow::Error::from)?;
+        let locked =
+            tickets::Entity::find_by_id(ticket).lock_exclusive().one(&*tx).await.map_err(anyhow::Error::from)?;
         if locked.is_none() {
             return Err(InsertAttachmentError::TicketNotFound);
         }

@@ -279,8 +279,8 @@ mod tests {
         let cases: &[(&[u8], Option<MediaType>)] = &[
             (b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR", Some(MediaType::Png)),
             (b"\x89PNG\r\n\x1a\n", Some(MediaType::Png)),
-            (b"\x89PNG\r\n\x1a", None),                  // truncated signature
-            (b"\x89PNG\n\r\x1a\n", None),                // line endings swapped (a text-mode copy)
+            (b"\x89PNG\r\n\x1a", None),   // truncated signature
+            (b"\x89PNG\n\r\x1a\n", None), // line endings swapped (a text-mode copy)
             (b"\xff\xd8\xff\xe0\0\x10JFIF", Some(MediaType::Jpeg)),
             (b"\xff\xd8\xff", Some(MediaType::Jpeg)),
             (b"\xff\xd8", None),
@@ -289,14 +289,14 @@ mod tests {
             (b"GIF88a", None),
             (b"GIF8", None),
             (b"RIFF\x24\0\0\0WEBPVP8 ", Some(MediaType::Webp)),
-            (b"RIFF\x24\0\0\0WAVEfmt ", None),           // a RIFF that is audio
-            (b"RIFF\x24\0\0\0WEB", None),                // truncated
+            (b"RIFF\x24\0\0\0WAVEfmt ", None), // a RIFF that is audio
+            (b"RIFF\x24\0\0\0WEB", None),      // truncated
             (b"%PDF-1.7\n", Some(MediaType::Pdf)),
             (b"%PDF", None),
             (b"%!PS-Adobe-3.0", None),
             (b"<!DOCTYPE html><html>", None),
             (b"<svg xmlns=\"http://www.w3.org/2000/svg\">", None),
-            (b"  %PDF-1.4", None),                      // magic must be at the start
+            (b"  %PDF-1.4", None), // magic must be at the start
             (b"", None),
         ];
         for (bytes, expected) in cases {

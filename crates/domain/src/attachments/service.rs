@@ -55,7 +55,12 @@ impl AttachmentService {
 
     /// Attaches a file to a ticket or one of its replies. The type comes from the content;
     /// nothing is stored unless every check passes.
-    pub async fn upload(&self, principal: &Principal, ticket: TicketId, draft: UploadDraft) -> Result<Attachment, Error> {
+    pub async fn upload(
+        &self,
+        principal: &Principal,
+        ticket: TicketId,
+        draft: UploadDraft,
+    ) -> Result<Attachment, Error> {
         let view = self.tickets.get(principal, ticket).await?;
         policy::may_upload(principal, &view.ticket).map_err(Error::Forbidden)?;
         if draft.bytes.len() > MAX_FILE_BYTES {
@@ -173,9 +178,9 @@ mod tests {
 
     fn service(repo: MockAttachmentRepository, blobs: MockBlobStore) -> AttachmentService {
         let mut tickets = MockTicketRepository::new();
-        tickets.expect_get().returning(|id, _| {
-            Ok((id.get() == 10).then(|| TicketView { ticket: ticket(1), voted: false }))
-        });
+        tickets
+            .expect_get()
+            .returning(|id, _| Ok((id.get() == 10).then(|| TicketView { ticket: ticket(1), voted: false })));
         let clock = Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()));
         let tickets = TicketService::new(Arc::new(tickets), Arc::new(MockCategoryRepository::new()), clock.clone());
         AttachmentService::new(tickets, Arc::new(repo), Arc::new(blobs), clock)
@@ -216,17 +221,17 @@ mod tests {
         let big = [PNG, &vec![0; MAX_FILE_BYTES]].concat();
         let cases: Vec<(Principal, i64, UploadDraft, &str)> = vec![
             (principal(2, Role::Student), 10, draft(PNG), "not_owner"),
-            (Principal { status: AccountStatus::Pending, ..principal(1, Role::Student) }, 10, draft(PNG), "account_pending"),
+            (
+                Principal { status: AccountStatus::Pending, ..principal(1, Role::Student) },
+                10,
+                draft(PNG),
+                "account_pending",
+            ),
             (principal(1, Role::Student), 11, draft(PNG), "ticket_not_found"),
             (principal(1, Role::Student), 10, draft(&big), "too_large"),
             (principal(1, Role::Student), 10, draft(b"<html><script>"), "unsupported_media_type"),
             (principal(1, Role::Student), 10, draft(b""), "unsupported_media_type"),
-            (
-                principal(1, Role::Student),
-                10,
-                UploadDraft { reply_id: Some(0), ..draft(PNG) },
-                "invalid_reply",
-            ),
+            (principal(1, Role::Student), 10, UploadDraft { reply_id: Some(0), ..draft(PNG) }, "invalid_reply"),
         ];
         for (who, ticket_id, d, expected) in cases {
             let mut repo = MockAttachmentRepository::new();
