@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_accounts;
 mod m20261125_000002_tickets;
 mod m20261125_000003_support_workflow;
+mod m20261125_000004_attachments;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_accounts::Migration),
             Box::new(m20261125_000002_tickets::Migration),
             Box::new(m20261125_000003_support_workflow::Migration),
+            Box::new(m20261125_000004_attachments::Migration),
         ]
     }
 }

@@ -192,6 +192,12 @@ impl From<domain::Error> for Problem {
             E::Forbidden(f) => Self::new(StatusCode::FORBIDDEN, f.code(), message),
             E::NotFound(r) => Self::new(StatusCode::NOT_FOUND, r.code(), message),
             E::Conflict(c) => Self::new(StatusCode::CONFLICT, c.code(), message),
+            E::TooLarge { field, message } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message).with_field(field)
+            }
+            E::UnsupportedMediaType { field, message } => {
+                Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message).with_field(field)
+            }
             E::Throttled { retry_after_secs } => Self {
                 retry_after_secs: Some(retry_after_secs),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", message)
@@ -288,8 +294,8 @@ fn describe(status: u16) -> &'static str {
         403 => "The caller may not do this; `code` says why (e.g. `account_pending`, `role_not_allowed`, `not_owner`).",
         404 => "It does not exist; `code` says what (e.g. `ticket_not_found`).",
         409 => "The request contradicts the current state; `code` says how (e.g. `illegal_transition`, `email_taken`).",
-        413 => "The request body is too large.",
-        415 => "The request body must be `application/json`.",
+        413 => "The request body, or an uploaded file, is too large (`payload_too_large`, `too_large`).",
+        415 => "The request body's `Content-Type` is not the one the operation takes, or an uploaded file's content is not an accepted type (`unsupported_media_type`; `message` lists the accepted types).",
         422 => "A value is not acceptable; `field` names it and `code` says why.",
         429 => "Too many attempts; retry after `Retry-After` seconds.",
         500 => "Something broke on our side; quote the `X-Request-Id` response header when reporting it.",
@@ -313,6 +319,13 @@ mod tests {
             (domain::Error::NotFound(Resource::Ticket), 404, "ticket_not_found", None),
             (domain::Error::Conflict(Conflict::EmailTaken), 409, "email_taken", None),
             (domain::Error::Throttled { retry_after_secs: 7 }, 429, "throttled", None),
+            (domain::Error::TooLarge { field: "file", message: "big".into() }, 413, "too_large", Some("file")),
+            (
+                domain::Error::UnsupportedMediaType { field: "file", message: "html".into() },
+                415,
+                "unsupported_media_type",
+                Some("file"),
+            ),
             (domain::Error::Unknown(anyhow::anyhow!("db password is hunter2")), 500, "internal", None),
         ];
         for (err, status, code, field) in table {

@@ -15,6 +15,7 @@ use poem::{
 use poem_openapi::{OpenApiService, Tags};
 
 mod accounts;
+mod attachments;
 mod auth;
 mod categories;
 mod conversation;
@@ -26,9 +27,11 @@ mod tickets;
 mod votes;
 mod workflow;
 
+pub use attachments::MAX_UPLOAD_BODY_BYTES;
 pub use error::ApiError;
 
-/// The largest request body we read (256 KiB); larger bodies get 413.
+/// The largest request body we read (256 KiB); larger bodies get 413. Uploads have their
+/// own limit, [`MAX_UPLOAD_BODY_BYTES`].
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
 /// The domain services the API calls.
@@ -58,6 +61,8 @@ enum ApiTags {
     Workflow,
     /// Replies, internal notes and watching.
     Conversation,
+    /// Images and PDFs attached to tickets and replies.
+    Attachments,
     /// Probes for load balancers and orchestrators.
     Health,
 }
@@ -70,6 +75,7 @@ type Apis = (
     votes::VoteApi,
     workflow::WorkflowApi,
     conversation::ConversationApi,
+    attachments::AttachmentApi,
     health::HealthApi,
 );
 
@@ -90,6 +96,7 @@ fn service() -> OpenApiService<Apis, ()> {
         votes::VoteApi,
         workflow::WorkflowApi,
         conversation::ConversationApi,
+        attachments::AttachmentApi,
         health::HealthApi,
     );
     // No `servers` entry: paths are relative to wherever the API is served, and the document
@@ -117,7 +124,11 @@ pub fn build(app: App, health: Arc<dyn Health>) -> impl Endpoint<Output = Respon
 /// even a panic's answer carries one).
 fn with_middleware(routes: impl Endpoint + 'static) -> impl Endpoint<Output = Response> {
     routes
-        .with(middleware::BodyLimit::new(MAX_BODY_BYTES))
+        .with(middleware::BodyLimit::new(MAX_BODY_BYTES).with_uploads(middleware::UploadLimit {
+            matches: attachments::is_upload,
+            max: MAX_UPLOAD_BODY_BYTES,
+            too_large: || domain::attachments::too_large().into(),
+        }))
         .with(middleware::NormaliseErrors)
         .with(CatchPanic::new().with_handler(middleware::on_panic))
         .with(middleware::Trace)

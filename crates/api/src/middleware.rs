@@ -1,13 +1,24 @@
 //! Middleware around the whole route tree: request spans, error normalisation, panics and
 //! the request body limit.
 
-use std::{any::Any, time::Instant};
+use std::{
+    any::Any,
+    io,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    task::{ready, Context, Poll},
+    time::Instant,
+};
 
 use poem::{
-    http::header,
+    http::{header, Method},
     web::headers::{ContentLength, HeaderMapExt},
-    Endpoint, IntoResponse, Middleware, Request, Response,
+    Body, Endpoint, IntoResponse, Middleware, Request, Response,
 };
+use tokio::io::{AsyncRead, ReadBuf};
 use tracing::Instrument;
 
 use crate::error::Problem;
@@ -98,14 +109,33 @@ impl<E: Endpoint> Endpoint for NormaliseErrorsEndpoint<E> {
 
 /// Refuses request bodies over `max` bytes with 413, whether announced by `Content-Length`
 /// or streamed; poem's `SizeLimit` would also refuse every request without `Content-Length`.
+/// Upload requests (see [`UploadLimit`]) get their own, larger limit and are streamed
+/// rather than buffered.
 pub struct BodyLimit {
     max: usize,
+    uploads: Option<UploadLimit>,
+}
+
+/// The limit of file uploads, which are larger than anything else the API takes.
+#[derive(Clone, Copy)]
+pub struct UploadLimit {
+    /// Whether a request (method, path) is an upload.
+    pub matches: fn(&Method, &str) -> bool,
+    /// The most bytes an upload body may have.
+    pub max: usize,
+    /// The answer to an upload over `max`.
+    pub too_large: fn() -> Problem,
 }
 
 impl BodyLimit {
     /// A limit of `max` bytes.
     pub fn new(max: usize) -> Self {
-        Self { max }
+        Self { max, uploads: None }
+    }
+
+    /// Gives upload requests their own limit.
+    pub fn with_uploads(self, uploads: UploadLimit) -> Self {
+        Self { uploads: Some(uploads), ..self }
     }
 }
 
@@ -113,7 +143,7 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
     type Output = BodyLimitEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        BodyLimitEndpoint { inner, max: self.max }
+        BodyLimitEndpoint { inner, max: self.max, uploads: self.uploads }
     }
 }
 
@@ -121,12 +151,59 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
 pub struct BodyLimitEndpoint<E> {
     inner: E,
     max: usize,
+    uploads: Option<UploadLimit>,
+}
+
+impl<E: Endpoint> BodyLimitEndpoint<E> {
+    /// Streams an upload through a counter instead of buffering it: the handler's multipart
+    /// parser spills the file to a temporary file as it arrives, and a body that goes over
+    /// the limit fails the parse, which this turns into the upload's 413. The handler never
+    /// runs in that case, so nothing is stored.
+    async fn call_upload(&self, mut req: Request, limit: UploadLimit) -> poem::Result<E::Output> {
+        if let Some(ContentLength(len)) = req.headers().typed_get::<ContentLength>() {
+            if len > limit.max as u64 {
+                return Err((limit.too_large)().into());
+            }
+        }
+        let over = Arc::new(AtomicBool::new(false));
+        let capped = Capped { inner: req.take_body().into_async_read(), left: limit.max, over: over.clone() };
+        req.set_body(Body::from_async_read(capped));
+        let result = self.inner.call(req).await;
+        if over.load(Ordering::SeqCst) {
+            return Err((limit.too_large)().into());
+        }
+        result
+    }
+}
+
+/// A reader that fails once more than `left` bytes came through, and says so in `over`.
+struct Capped<R> {
+    inner: R,
+    left: usize,
+    over: Arc<AtomicBool>,
+}
+
+impl<R: AsyncRead + Unpin> AsyncRead for Capped<R> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        let n = buf.filled().len() - before;
+        if n > self.left {
+            self.over.store(true, Ordering::SeqCst);
+            return Poll::Ready(Err(io::Error::other("the request body is over the upload limit")));
+        }
+        self.left -= n;
+        Poll::Ready(Ok(()))
+    }
 }
 
 impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = E::Output;
 
     async fn call(&self, mut req: Request) -> poem::Result<E::Output> {
+        if let Some(limit) = self.uploads.filter(|u| (u.matches)(req.method(), req.uri().path())) {
+            return self.call_upload(req, limit).await;
+        }
         if let Some(ContentLength(len)) = req.headers().typed_get::<ContentLength>() {
             if len > self.max as u64 {
                 return Err(Problem::payload_too_large().into());

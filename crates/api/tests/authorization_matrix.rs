@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 use domain::accounts::Role;
 use poem::http::Method;
 use serde_json::{json, Value};
-use support::{assert_error_shape, TestApp, User, PASSWORD};
+use support::{assert_error_shape, FilePart, TestApp, User, PASSWORD, PNG};
 
 /// The kinds of caller, in the column order of [`TABLE`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,8 @@ enum Setup {
     MergedTicket,
     /// `{id}` is the test category.
     Category,
+    /// `{id}` is a new attachment the owner uploaded to a new ticket of theirs.
+    Attachment,
 }
 
 /// The request body a cell sends.
@@ -69,6 +71,8 @@ enum Body {
     MergeTarget,
     Reply,
     Owner,
+    /// A PNG as `multipart/form-data`.
+    Upload,
 }
 
 /// Method, path as in the OpenAPI document, setup, body, and the expected status for
@@ -99,6 +103,9 @@ const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
     ("get", "/api/v1/tickets/{id}/history", Setup::Ticket, Body::None, [401, 403, 200, 200, 200, 200]),
     ("put", "/api/v1/tickets/{id}/vote", Setup::Ticket, Body::None, [401, 403, 403, 200, 403, 403]),
     ("delete", "/api/v1/tickets/{id}/vote", Setup::Ticket, Body::None, [401, 403, 403, 200, 403, 403]),
+    ("post", "/api/v1/tickets/{id}/attachments", Setup::Ticket, Body::Upload, [401, 403, 201, 403, 201, 201]),
+    ("get", "/api/v1/tickets/{id}/attachments", Setup::Ticket, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("get", "/api/v1/attachments/{id}", Setup::Attachment, Body::None, [401, 403, 200, 200, 200, 200]),
     ("get", "/healthz", Setup::Nothing, Body::None, [200, 200, 200, 200, 200, 200]),
     ("put", "/api/v1/categories/{id}/owner", Setup::Category, Body::Owner, [401, 403, 403, 403, 403, 200]),
     ("get", "/api/v1/queue", Setup::Nothing, Body::None, [401, 403, 403, 403, 200, 200]),
@@ -180,6 +187,12 @@ async fn prepare(app: &TestApp, cast: &Cast, actor: Actor, template: &str, setup
             Some(source)
         }
         Setup::Category => Some(app.category_id),
+        Setup::Attachment => {
+            let number = app.ticket(&cast.owner).number().await;
+            let file = FilePart::file("matrix.png", "image/png", PNG);
+            let reply = app.upload(number, Some(&cast.owner.token), file).await.expect(201);
+            Some(reply.body["id"].as_i64().unwrap())
+        }
     };
     let path = match id {
         Some(id) => template.replace("{id}", &id.to_string()),
@@ -212,6 +225,7 @@ async fn body(app: &TestApp, cast: &Cast, body: Body) -> Option<Value> {
         Body::MergeTarget => Some(json!({ "target": app.ticket(&cast.other).number().await })),
         Body::Reply => Some(json!({ "body": "A reply from the matrix." })),
         Body::Owner => Some(json!({ "owner_id": null })),
+        Body::Upload => unreachable!("uploads are multipart, sent by `TestApp::upload`"),
     }
 }
 
@@ -249,7 +263,13 @@ async fn every_caller_gets_the_expected_status_on_every_operation() {
     for &(verb, template, setup, body_kind, expected) in TABLE {
         for (actor, expected) in ACTORS.into_iter().zip(expected) {
             let (path, token) = prepare(&app, &cast, actor, template, setup).await;
-            let reply = app.call(method(verb), &path, token.as_deref(), body(&app, &cast, body_kind).await).await;
+            let reply = match body_kind {
+                Body::Upload => {
+                    let number: i64 = path.split('/').nth(4).and_then(|n| n.parse().ok()).expect("a ticket number");
+                    app.upload(number, token.as_deref(), FilePart::file("matrix.png", "image/png", PNG)).await
+                }
+                _ => app.call(method(verb), &path, token.as_deref(), body(&app, &cast, body_kind).await).await,
+            };
             if reply.status != expected {
                 failures.push(format!(
                     "{verb} {path} as {actor:?}: expected {expected}, got {} {}",

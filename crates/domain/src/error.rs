@@ -2,7 +2,8 @@
 //!
 //! Each variant has exactly one meaning for a client (the HTTP layer maps it variant by
 //! variant: invalid → 422, unauthenticated → 401, forbidden → 403, not found → 404,
-//! conflict → 409, throttled → 429, unknown → 500). Refusals carry a machine-readable reason.
+//! conflict → 409, too large → 413, unsupported media type → 415, throttled → 429,
+//! unknown → 500). Refusals carry a machine-readable reason.
 
 use std::fmt;
 
@@ -34,6 +35,22 @@ pub enum Error {
     /// The request contradicts the current state.
     #[error("{0}")]
     Conflict(Conflict),
+    /// The content is larger than allowed (code `too_large`).
+    #[error("{message}")]
+    TooLarge {
+        /// The field (as the client named it) that is too large.
+        field: &'static str,
+        /// A sentence for people, naming the limit.
+        message: String,
+    },
+    /// The content is of a type that is not accepted (code `unsupported_media_type`).
+    #[error("{message}")]
+    UnsupportedMediaType {
+        /// The field (as the client named it) whose content is refused.
+        field: &'static str,
+        /// A sentence for people, listing what is accepted.
+        message: String,
+    },
     /// Too many attempts; try again later.
     #[error("too many attempts, retry in {retry_after_secs} s")]
     Throttled {
@@ -113,6 +130,8 @@ pub enum Resource {
     Ticket,
     /// A category.
     Category,
+    /// An attachment.
+    Attachment,
 }
 
 impl Resource {
@@ -122,6 +141,7 @@ impl Resource {
             Self::Account => "account_not_found",
             Self::Ticket => "ticket_not_found",
             Self::Category => "category_not_found",
+            Self::Attachment => "attachment_not_found",
         }
     }
 }
@@ -132,6 +152,7 @@ impl fmt::Display for Resource {
             Self::Account => "account",
             Self::Ticket => "ticket",
             Self::Category => "category",
+            Self::Attachment => "attachment",
         })
     }
 }
@@ -167,6 +188,8 @@ pub enum Conflict {
     NotMerged,
     /// The merge is too old to undo.
     UnmergeWindowPassed,
+    /// The ticket (or the reply) already has the most attachments allowed.
+    TooManyAttachments,
 }
 
 impl Conflict {
@@ -183,6 +206,7 @@ impl Conflict {
             Self::ReopenWindowPassed { .. } => "reopen_window_passed",
             Self::NotMerged => "not_merged",
             Self::UnmergeWindowPassed => "unmerge_window_passed",
+            Self::TooManyAttachments => "too_many_attachments",
         }
     }
 }
@@ -207,6 +231,11 @@ impl fmt::Display for Conflict {
             Self::UnmergeWindowPassed => {
                 write!(f, "merges can be undone within {} days", crate::workflow::merge::UNMERGE_WINDOW_DAYS)
             }
+            Self::TooManyAttachments => write!(
+                f,
+                "a ticket, and each reply, can have at most {} attachments",
+                crate::attachments::MAX_PER_TARGET
+            ),
         }
     }
 }

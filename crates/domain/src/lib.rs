@@ -1,10 +1,11 @@
-//! The osts domain: accounts, categories, tickets, votes and the rules that govern them.
+//! The osts domain: accounts, categories, tickets, attachments, votes and the rules that govern them.
 //!
 //! Everything here is pure: no database, HTTP, email or forum client. The outside world is
 //! reached through the port traits in each feature's `ports` module, implemented by adapter
 //! crates (`store`, `credentials`) and wired together by the `server` composition root.
 
 pub mod accounts;
+pub mod attachments;
 pub mod categories;
 pub mod clock;
 pub mod conversation;

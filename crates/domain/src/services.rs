@@ -8,6 +8,7 @@ use chrono::Duration;
 use crate::accounts::{
     AccountRepository, AccountService, LoginThrottle, PasswordHasher, SessionRepository, TokenIssuer,
 };
+use crate::attachments::{AttachmentRepository, AttachmentService, BlobStore};
 use crate::categories::{CategoryRepository, CategoryService};
 use crate::clock::Clock;
 use crate::conversation::{ConversationService, ReplyRepository, WatcherRepository};
@@ -34,6 +35,10 @@ pub struct Ports {
     pub watchers: Arc<dyn WatcherRepository>,
     /// The workflow's set-based operations.
     pub workflow: Arc<dyn WorkflowRepository>,
+    /// Attachment metadata.
+    pub attachments: Arc<dyn AttachmentRepository>,
+    /// Attachment bytes.
+    pub blobs: Arc<dyn BlobStore>,
     /// Password hashing.
     pub hasher: Arc<dyn PasswordHasher>,
     /// Session tokens.
@@ -76,6 +81,8 @@ pub struct Services {
     pub workflow: WorkflowService,
     /// Replies and watching.
     pub conversation: ConversationService,
+    /// Attachments.
+    pub attachments: AttachmentService,
 }
 
 impl Services {
@@ -91,7 +98,15 @@ impl Services {
         if let Some(similar) = ports.similar.clone() {
             workflow = workflow.with_similarity(similar);
         }
+        let tickets = TicketService::new(ports.tickets.clone(), ports.categories.clone(), ports.clock.clone())
+            .with_workflow(workflow.clone());
         Self {
+            attachments: AttachmentService::new(
+                tickets.clone(),
+                ports.attachments.clone(),
+                ports.blobs.clone(),
+                ports.clock.clone(),
+            ),
             accounts: AccountService::new(
                 ports.accounts.clone(),
                 ports.sessions.clone(),
@@ -102,8 +117,7 @@ impl Services {
                 settings.session_ttl,
             ),
             categories: CategoryService::new(ports.categories.clone(), ports.accounts.clone()),
-            tickets: TicketService::new(ports.tickets.clone(), ports.categories.clone(), ports.clock.clone())
-                .with_workflow(workflow.clone()),
+            tickets,
             votes: VoteService::new(ports.tickets.clone(), ports.votes.clone(), ports.clock.clone()),
             conversation: ConversationService::new(
                 ports.tickets.clone(),

@@ -100,6 +100,7 @@ fn services(settings: &Settings, store: &Store) -> Services {
             settings.login_attempts_per_account,
             settings.login_attempts_per_address,
         )),
+        Arc::new(blobs::FsBlobStore::new(settings.data_dir.join("blobs"))),
         clock,
     );
     Services::new(ports, settings.services())

@@ -7,6 +7,7 @@
 //! covers other processes.
 
 mod accounts;
+mod attachments;
 mod categories;
 mod conversation;
 mod entity;
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use domain::accounts::{AccountRepository, SessionRepository};
+use domain::attachments::AttachmentRepository;
 use domain::categories::CategoryRepository;
 use domain::tickets::TicketRepository;
 use domain::votes::VoteRepository;
@@ -206,6 +208,7 @@ impl Store {
         hasher: Arc<dyn domain::accounts::PasswordHasher>,
         tokens: Arc<dyn domain::accounts::TokenIssuer>,
         throttle: Arc<dyn domain::accounts::LoginThrottle>,
+        blobs: Arc<dyn domain::attachments::BlobStore>,
         clock: Arc<dyn domain::clock::Clock>,
     ) -> domain::Ports {
         domain::Ports {
@@ -217,12 +220,18 @@ impl Store {
             replies: self.replies(),
             watchers: self.watchers(),
             workflow: self.workflow(),
+            attachments: self.attachments(),
+            blobs,
             hasher,
             tokens,
             throttle,
             clock,
             similar: None,
         }
+    }
+    /// The attachment (metadata) repository.
+    pub fn attachments(&self) -> Arc<dyn AttachmentRepository> {
+        Arc::new(self.clone())
     }
 
     /// Begins a write transaction (serialised per process on SQLite).

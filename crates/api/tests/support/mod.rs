@@ -4,6 +4,7 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
     Arc,
@@ -115,6 +116,9 @@ pub struct TestApp {
     pub admin: User,
     /// A category tickets can go in.
     pub category_id: i64,
+    /// Where the blob store keeps attachments' bytes (a temporary directory).
+    pub blob_dir: PathBuf,
+    _blob_root: tempfile::TempDir,
     seq: AtomicUsize,
 }
 
@@ -133,10 +137,13 @@ impl TestApp {
     pub async fn spawn_with(options: Options) -> Self {
         let (per_account, per_addr) = options.throttle;
         let store = store::Store::connect("sqlite::memory:").await.expect("in-memory store");
+        let blob_root = tempfile::tempdir().expect("blob directory");
+        let blob_dir = blob_root.path().join("blobs");
         let ports = store.ports(
             Arc::new(credentials::Argon2Hasher::fast_for_tests()),
             Arc::new(credentials::RandomTokens),
             Arc::new(credentials::GovernorThrottle::new(per_account, per_addr)),
+            Arc::new(blobs::FsBlobStore::new(&blob_dir)),
             options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
         );
         let settings = domain::ServiceSettings { session_ttl: chrono::Duration::hours(12), ..options.settings };
@@ -151,6 +158,8 @@ impl TestApp {
             workflow,
             admin: User { id: 0, email: String::new(), token: String::new() },
             category_id: 0,
+            blob_dir,
+            _blob_root: blob_root,
             seq: AtomicUsize::new(0),
         };
         this.admin = this.active(Role::Admin).await;
@@ -241,6 +250,56 @@ impl TestApp {
     /// Sends a `GET` and returns the raw response (for endpoints that do not answer JSON).
     pub async fn get_raw(&self, path: &str) -> Response {
         self.client.get(path).send().await.0
+    }
+
+    /// Uploads one part (usually a file) to a ticket's attachments, streamed without
+    /// `Content-Length`.
+    pub async fn upload(&self, ticket: i64, token: Option<&str>, file: FilePart<'_>) -> Reply {
+        let body = multipart_body(&[file]);
+        self.upload_body(ticket, token, body, false).await
+    }
+
+    /// Sends a prepared multipart body (see [`multipart_body`]) to a ticket's upload route.
+    pub async fn upload_body(&self, ticket: i64, token: Option<&str>, body: Vec<u8>, content_length: bool) -> Reply {
+        let mut req = self
+            .client
+            .post(format!("/api/v1/tickets/{ticket}/attachments"))
+            .content_type(format!("multipart/form-data; boundary={BOUNDARY}"));
+        if content_length {
+            req = req.header("Content-Length", body.len().to_string());
+        }
+        if let Some(token) = token {
+            req = req.header("Authorization", format!("Bearer {token}"));
+        }
+        read(req.body(body).send().await.0).await
+    }
+
+    /// `GET` returning status, headers and the raw body (for downloads).
+    pub async fn get_bytes(&self, path: &str, token: Option<&str>) -> (u16, HeaderMap, Vec<u8>) {
+        let mut req = self.client.get(path);
+        if let Some(token) = token {
+            req = req.header("Authorization", format!("Bearer {token}"));
+        }
+        let resp = req.send().await.0;
+        let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+        (status, headers, resp.into_body().into_vec().await.expect("response body"))
+    }
+
+    /// Every file in the blob directory (temporary files included).
+    pub fn blob_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).into_iter().flatten() {
+                let path = entry.expect("directory entry").path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.blob_dir, &mut out);
+        out
     }
 
     /// Registers a pending account with `role` through the API; returns its id and email.
@@ -347,12 +406,65 @@ impl TicketBuilder<'_> {
     }
 }
 
+/// The multipart boundary [`TestApp::upload_body`] announces.
+pub const BOUNDARY: &str = "osts-test-boundary-7MA4YWxkTrZu0gW";
+
+/// A part of a multipart body.
+#[derive(Debug, Clone, Copy)]
+pub struct FilePart<'a> {
+    /// The part's name (`file`, `reply_id`).
+    pub name: &'a str,
+    /// The file name the client claims, if any.
+    pub file_name: Option<&'a str>,
+    /// The part's `Content-Type` as the client claims it, if any.
+    pub content_type: Option<&'a str>,
+    /// The content.
+    pub bytes: &'a [u8],
+}
+
+impl<'a> FilePart<'a> {
+    /// A `file` part with a name and a claimed type.
+    pub fn file(file_name: &'a str, content_type: &'a str, bytes: &'a [u8]) -> Self {
+        Self { name: "file", file_name: Some(file_name), content_type: Some(content_type), bytes }
+    }
+}
+
+/// A `multipart/form-data` body with [`BOUNDARY`].
+pub fn multipart_body(parts: &[FilePart<'_>]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for part in parts {
+        body.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        let mut disposition = format!("Content-Disposition: form-data; name=\"{}\"", part.name);
+        if let Some(name) = part.file_name {
+            disposition.push_str(&format!("; filename=\"{name}\""));
+        }
+        body.extend_from_slice(disposition.as_bytes());
+        body.extend_from_slice(b"\r\n");
+        if let Some(ct) = part.content_type {
+            body.extend_from_slice(format!("Content-Type: {ct}\r\n").as_bytes());
+        }
+        body.extend_from_slice(b"\r\n");
+        body.extend_from_slice(part.bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    body
+}
+
+/// The first bytes of a PNG: enough for the type to be detected.
+pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
+
 async fn read(resp: Response) -> Reply {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().into_bytes().await.expect("response body");
+    let is_json =
+        headers.get("content-type").and_then(|v| v.to_str().ok()).is_some_and(|ct| ct.starts_with("application/json"));
     let body = if bytes.is_empty() {
         Value::Null
+    } else if !is_json && status < 400 {
+        // A download: described, not parsed (errors must always be JSON, so they still are).
+        Value::String(format!("{} bytes of {:?}", bytes.len(), headers.get("content-type")))
     } else {
         serde_json::from_slice(&bytes)
             .unwrap_or_else(|e| panic!("{status} body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))

@@ -1,6 +1,7 @@
 //! SeaORM entities. They never leave this crate: adapters convert them into domain types
 //! with `TryFrom`, so a bad row is an error rather than a panic.
 
+pub mod attachments;
 pub mod categories;
 pub mod merges;
 pub mod replies;
