@@ -116,12 +116,24 @@ async fn a_sixth_attachment_is_a_conflict_but_replies_have_their_own_five() {
         .expect_error(409, "too_many_attachments");
     assert!(body["message"].as_str().unwrap().contains('5'));
 
+    // A reply id that is not on this ticket is refused; a real reply has its own five.
     let parts = [
         FilePart::file("r.png", "image/png", PNG),
         FilePart { name: "reply_id", file_name: None, content_type: None, bytes: b"17" },
     ];
+    app.upload_body(number, Some(&owner.token), multipart_body(&parts), false).await.expect_error(422, "invalid_reply");
+    let reply = app
+        .post(&format!("/api/v1/tickets/{number}/replies"), &owner.token, serde_json::json!({ "body": "Scan below." }))
+        .await
+        .expect(201)
+        .body;
+    let reply_id = reply["id"].as_i64().unwrap().to_string();
+    let parts = [
+        FilePart::file("r.png", "image/png", PNG),
+        FilePart { name: "reply_id", file_name: None, content_type: None, bytes: reply_id.as_bytes() },
+    ];
     let meta = app.upload_body(number, Some(&owner.token), multipart_body(&parts), false).await.expect(201).body;
-    assert_eq!(meta["reply_id"], 17);
+    assert_eq!(meta["reply_id"], reply["id"]);
     let listed = app.get(&format!("/api/v1/tickets/{number}/attachments"), &owner.token).await.expect(200).body;
     assert_eq!(listed.as_array().unwrap().len(), 6);
 }

@@ -106,7 +106,8 @@ impl Services {
                 ports.attachments.clone(),
                 ports.blobs.clone(),
                 ports.clock.clone(),
-            ),
+            )
+            .with_replies(ports.replies.clone()),
             accounts: AccountService::new(
                 ports.accounts.clone(),
                 ports.sessions.clone(),

@@ -39,6 +39,7 @@ pub struct AttachmentService {
     tickets: TicketService,
     attachments: Arc<dyn AttachmentRepository>,
     blobs: Arc<dyn BlobStore>,
+    replies: Option<Arc<dyn crate::conversation::ReplyRepository>>,
     clock: Arc<dyn Clock>,
 }
 
@@ -50,7 +51,14 @@ impl AttachmentService {
         blobs: Arc<dyn BlobStore>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { tickets, attachments, blobs, clock }
+        Self { tickets, attachments, blobs, replies: None, clock }
+    }
+
+    /// Checks `reply_id`s against the ticket's conversation (replies of the ticket the
+    /// caller may read); without it no reply id is accepted.
+    pub fn with_replies(mut self, replies: Arc<dyn crate::conversation::ReplyRepository>) -> Self {
+        self.replies = Some(replies);
+        self
     }
 
     /// Attaches a file to a ticket or one of its replies. The type comes from the content;
@@ -71,12 +79,22 @@ impl AttachmentService {
             Some(raw) if !raw.trim().is_empty() => FileName::parse(raw)?,
             _ => FileName::fallback(media_type),
         };
-        // The replies table is not linked yet: the id is kept as given, and checked against
-        // the ticket's replies once they exist.
         let target = match draft.reply_id {
             None => Target::Ticket(ticket),
-            Some(r) if r > 0 => Target::Reply(ticket, r),
-            Some(_) => return Err(Error::invalid("reply_id", "invalid_reply", "there is no such reply")),
+            Some(r) => {
+                let on_ticket = match &self.replies {
+                    Some(replies) => replies
+                        .list(ticket, principal.role.is_staff())
+                        .await?
+                        .iter()
+                        .any(|reply| reply.id.get() == r && reply.ticket_id == ticket),
+                    None => false,
+                };
+                if !on_ticket {
+                    return Err(Error::invalid("reply_id", "invalid_reply", "there is no such reply on this ticket"));
+                }
+                Target::Reply(ticket, r)
+            }
         };
         // Checked here too so that a full target costs no blob write; the store's check is
         // the one that holds under concurrency.
@@ -187,7 +205,20 @@ mod tests {
         });
         let clock = Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()));
         let tickets = TicketService::new(Arc::new(tickets), Arc::new(MockCategoryRepository::new()), clock.clone());
-        AttachmentService::new(tickets, Arc::new(repo), Arc::new(blobs), clock)
+        // Ticket 10 has reply 7 (public) and reply 8 (an internal note).
+        let mut replies = crate::conversation::MockReplyRepository::new();
+        replies.expect_list().returning(|ticket, include_internal| {
+            let reply = |id: i64, internal: bool| crate::conversation::Reply {
+                id: crate::conversation::ReplyId::new(id),
+                ticket_id: ticket,
+                author: crate::tickets::UserRef { id: crate::accounts::UserId::new(3), display_name: "Sam".into() },
+                body: crate::tickets::Answer::parse("x", "body").unwrap(),
+                internal,
+                created_at: Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap(),
+            };
+            Ok([reply(7, false), reply(8, true)].into_iter().filter(|r| include_internal || !r.internal).collect())
+        });
+        AttachmentService::new(tickets, Arc::new(repo), Arc::new(blobs), clock).with_replies(Arc::new(replies))
     }
 
     fn draft(bytes: &[u8]) -> UploadDraft {
@@ -236,6 +267,9 @@ mod tests {
             (principal(1, Role::Student), 10, draft(b"<html><script>"), "unsupported_media_type"),
             (principal(1, Role::Student), 10, draft(b""), "unsupported_media_type"),
             (principal(1, Role::Student), 10, UploadDraft { reply_id: Some(0), ..draft(PNG) }, "invalid_reply"),
+            (principal(1, Role::Student), 10, UploadDraft { reply_id: Some(99), ..draft(PNG) }, "invalid_reply"),
+            // A student cannot attach to an internal note they cannot see.
+            (principal(1, Role::Student), 10, UploadDraft { reply_id: Some(8), ..draft(PNG) }, "invalid_reply"),
         ];
         for (who, ticket_id, d, expected) in cases {
             let mut repo = MockAttachmentRepository::new();
