@@ -8,6 +8,7 @@ use crate::categories::{CategoryId, CategoryRepository};
 use crate::clock::Clock;
 use crate::error::{Conflict, Error, Forbidden, Resource};
 use crate::page::{Page, PageLimit};
+use crate::similarity::EmbeddingQueue;
 
 /// A ticket as a client drafted it.
 #[derive(Debug, Clone, Default)]
@@ -135,6 +136,7 @@ pub struct TicketService {
     tickets: Arc<dyn TicketRepository>,
     categories: Arc<dyn CategoryRepository>,
     clock: Arc<dyn Clock>,
+    embedding_queue: Option<Arc<dyn EmbeddingQueue>>,
 }
 
 impl TicketService {
@@ -144,7 +146,19 @@ impl TicketService {
         categories: Arc<dyn CategoryRepository>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { tickets, categories, clock }
+        Self { tickets, categories, clock, embedding_queue: None }
+    }
+
+    /// Also signals `queue` after a ticket is raised or its title or description is edited,
+    /// so that its embedding for similar-ticket suggestions is (re)computed soon.
+    pub fn with_embedding_queue(self, queue: Arc<dyn EmbeddingQueue>) -> Self {
+        Self { embedding_queue: Some(queue), ..self }
+    }
+
+    fn content_changed(&self, id: TicketId) {
+        if let Some(queue) = &self.embedding_queue {
+            queue.content_changed(id);
+        }
     }
 
     async fn category(&self, id: i64) -> Result<CategoryId, Error> {
@@ -176,6 +190,7 @@ impl TicketService {
                 created_at: self.clock.now(),
             })
             .await?;
+        self.content_changed(ticket.id);
         Ok(TicketView { ticket, voted: false })
     }
 
@@ -245,11 +260,16 @@ impl TicketService {
             return Ok(TicketView { ticket: before, voted: view.voted });
         }
         after.updated_at = self.clock.now();
+        let content_changed =
+            changes.iter().any(|c| matches!(c, Change::TitleChanged { .. } | Change::DescriptionChanged));
         let ticket = self.tickets.update(after, changes, principal.id).await.map_err(|e| match e {
             UpdateTicketError::Stale => Error::Conflict(Conflict::StaleUpdate),
             UpdateTicketError::NotFound => Error::NotFound(Resource::Ticket),
             UpdateTicketError::Unknown(e) => Error::Unknown(e),
         })?;
+        if content_changed {
+            self.content_changed(ticket.id);
+        }
         Ok(TicketView { ticket, voted: view.voted })
     }
 
@@ -482,6 +502,23 @@ mod tests {
         let patch = TicketPatch { title: Some("A better title".into()), ..Default::default() };
         let err = svc.edit(&principal(1, Role::Student), TicketId::new(10), patch).await.unwrap_err();
         assert!(matches!(err, Error::Conflict(Conflict::StaleUpdate)));
+    }
+
+    #[tokio::test]
+    async fn content_edits_signal_the_embedding_queue_and_other_edits_do_not() {
+        for (patch, signals) in [
+            (TicketPatch { title: Some("A better title".into()), ..Default::default() }, 1),
+            (TicketPatch { description: Some("More details".into()), ..Default::default() }, 1),
+            (TicketPatch { priority: Some(Priority::High), ..Default::default() }, 0),
+        ] {
+            let mut repo = MockTicketRepository::new();
+            repo.expect_get().returning(|_, _| Ok(Some(TicketView { ticket: ticket(1, Status::Open), voted: false })));
+            repo.expect_update().returning(|t, _, _| Ok(t));
+            let mut queue = crate::similarity::MockEmbeddingQueue::new();
+            queue.expect_content_changed().withf(|id| id.get() == 10).times(signals).return_const(());
+            let svc = service(repo).with_embedding_queue(Arc::new(queue));
+            svc.edit(&principal(1, Role::Student), TicketId::new(10), patch).await.unwrap();
+        }
     }
 
     #[tokio::test]
