@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_accounts;
 mod m20261125_000002_tickets;
+mod m20261125_000005_similarity;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -15,6 +16,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261125_000001_accounts::Migration), Box::new(m20261125_000002_tickets::Migration)]
+        vec![
+            Box::new(m20261125_000001_accounts::Migration),
+            Box::new(m20261125_000002_tickets::Migration),
+            Box::new(m20261125_000005_similarity::Migration),
+        ]
     }
 }

@@ -9,6 +9,7 @@
 mod accounts;
 mod categories;
 mod entity;
+mod similarity;
 mod tickets;
 mod votes;
 
@@ -19,6 +20,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use domain::accounts::{AccountRepository, SessionRepository};
 use domain::categories::CategoryRepository;
+use domain::similarity::{EmbeddingRepository, SimilarityIndex};
 use domain::tickets::TicketRepository;
 use domain::votes::VoteRepository;
 use migrations::{Migrator, MigratorTrait};
@@ -182,6 +184,14 @@ impl Store {
     }
     /// The vote repository.
     pub fn votes(&self) -> Arc<dyn VoteRepository> {
+        Arc::new(self.clone())
+    }
+    /// Full-text search and batched reads for similar tickets.
+    pub fn similarity(&self) -> Arc<dyn SimilarityIndex> {
+        Arc::new(self.clone())
+    }
+    /// Stored ticket embeddings.
+    pub fn embeddings(&self) -> Arc<dyn EmbeddingRepository> {
         Arc::new(self.clone())
     }
 

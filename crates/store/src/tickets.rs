@@ -34,7 +34,7 @@ fn to_ticket(m: tickets::Model, tags: Vec<String>, creator_name: String) -> anyh
 }
 
 /// Turns rows into views for `viewer`, with three batched look-ups (tags, creators, votes).
-async fn views(
+pub(crate) async fn views(
     conn: &impl ConnectionTrait,
     rows: Vec<tickets::Model>,
     viewer: Option<i32>,
