@@ -8,7 +8,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use domain::{accounts::AccountService, categories::CategoryService, tickets::TicketService, votes::VoteService};
+use domain::{
+    accounts::AccountService, categories::CategoryService, similarity::SimilarityService, tickets::TicketService,
+    votes::VoteService,
+};
 use poem::{
     middleware::{CatchPanic, RequestId},
     Endpoint, EndpointExt, Response, Route,
@@ -21,6 +24,7 @@ mod categories;
 mod error;
 mod health;
 mod middleware;
+mod similar;
 mod tickets;
 mod votes;
 
@@ -39,6 +43,8 @@ pub struct App {
     pub tickets: TicketService,
     /// Votes.
     pub votes: VoteService,
+    /// Similar tickets.
+    pub similarity: SimilarityService,
 }
 
 /// A readiness check of the instance's dependencies (the database), for `GET /healthz`.
@@ -72,6 +78,7 @@ type Apis = (
     tickets::TicketApi,
     votes::VoteApi,
     health::HealthApi,
+    similar::SimilarApi,
 );
 
 const DESCRIPTION: &str = "\
@@ -90,6 +97,7 @@ fn service() -> OpenApiService<Apis, ()> {
         tickets::TicketApi,
         votes::VoteApi,
         health::HealthApi,
+        similar::SimilarApi,
     );
     // No `servers` entry: paths are relative to wherever the API is served, and the document
     // does not depend on the environment.

@@ -58,6 +58,7 @@ enum Body {
     Category,
     Ticket,
     TicketPatch,
+    Draft,
 }
 
 /// Method, path as in the OpenAPI document, setup, body, and the expected status for
@@ -88,6 +89,8 @@ const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
     ("get", "/api/v1/tickets/{id}/history", Setup::Ticket, Body::None, [401, 403, 200, 200, 200, 200]),
     ("put", "/api/v1/tickets/{id}/vote", Setup::Ticket, Body::None, [401, 403, 403, 200, 403, 403]),
     ("delete", "/api/v1/tickets/{id}/vote", Setup::Ticket, Body::None, [401, 403, 403, 200, 403, 403]),
+    ("get", "/api/v1/tickets/similar", Setup::Nothing, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("post", "/api/v1/tickets/similar", Setup::Nothing, Body::Draft, [401, 403, 200, 200, 200, 200]),
     ("get", "/healthz", Setup::Nothing, Body::None, [200, 200, 200, 200, 200, 200]),
 ];
 
@@ -164,6 +167,7 @@ fn body(app: &TestApp, cast: &Cast, body: Body) -> Option<Value> {
         Body::Category => Some(json!({ "name": format!("Category {n}") })),
         Body::Ticket => Some(json!({ "title": format!("Matrix ticket {n}"), "category_id": app.category_id })),
         Body::TicketPatch => Some(json!({ "title": format!("Edited in the matrix {n}") })),
+        Body::Draft => Some(json!({ "title": "Matrix ticket", "description": "a draft" })),
     }
 }
 

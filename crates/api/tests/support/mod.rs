@@ -15,6 +15,7 @@ use domain::{
     accounts::{AccountService, Role},
     categories::CategoryService,
     clock::SystemClock,
+    similarity::{EmbedError, Embedder, Embedding, SemanticState, SimilarityConfig, SimilarityService, VectorIndex},
     tickets::TicketService,
     votes::VoteService,
 };
@@ -39,17 +40,35 @@ impl Health for StoreHealth {
     }
 }
 
+/// The semantic stage switched off: suggestions are lexical.
+pub struct NoModel;
+
+#[async_trait]
+impl Embedder for NoModel {
+    fn state(&self) -> SemanticState {
+        SemanticState::Disabled
+    }
+    fn model_id(&self) -> String {
+        "none".into()
+    }
+    async fn embed(&self, _: Vec<String>) -> Result<Vec<Embedding>, EmbedError> {
+        Err(EmbedError::Unavailable)
+    }
+}
+
 /// How to set up a [`TestApp`].
 pub struct Options {
     /// Sign-in attempts allowed per email and per address a minute.
     pub throttle: (u32, u32),
     /// The health check; the store's ping when `None`.
     pub health: Option<Arc<dyn Health>>,
+    /// The sentence embedder; [`NoModel`] when `None`.
+    pub embedder: Option<Arc<dyn Embedder>>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { throttle: (10_000, 10_000), health: None }
+        Self { throttle: (10_000, 10_000), health: None, embedder: None }
     }
 }
 
@@ -111,6 +130,8 @@ pub struct TestApp {
     pub admin: User,
     /// A category tickets can go in.
     pub category_id: i64,
+    /// The similar-tickets service behind the API (to run the embedding worker's step).
+    pub similarity: SimilarityService,
     seq: AtomicUsize,
 }
 
@@ -139,11 +160,19 @@ impl TestApp {
             clock.clone(),
             chrono::Duration::hours(12),
         );
+        let similarity = SimilarityService::new(
+            store.similarity(),
+            store.embeddings(),
+            options.embedder.unwrap_or_else(|| Arc::new(NoModel)),
+            Arc::new(VectorIndex::new()),
+            SimilarityConfig::default(),
+        );
         let app = App {
             accounts: accounts.clone(),
             categories: CategoryService::new(store.categories()),
             tickets: TicketService::new(store.tickets(), store.categories(), clock.clone()),
             votes: VoteService::new(store.tickets(), store.votes(), clock),
+            similarity: similarity.clone(),
         };
         let health = options.health.unwrap_or_else(|| Arc::new(StoreHealth(store)));
         let endpoint = api::build(app, health).boxed();
@@ -152,6 +181,7 @@ impl TestApp {
             accounts,
             admin: User { id: 0, email: String::new(), token: String::new() },
             category_id: 0,
+            similarity,
             seq: AtomicUsize::new(0),
         };
         this.admin = this.active(Role::Admin).await;
