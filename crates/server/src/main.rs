@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 use domain::accounts::{AccountService, Role};
 use domain::categories::CategoryService;
 use domain::clock::{Clock, SystemClock};
+use domain::similarity::{SimilarityConfig, SimilarityService};
 use domain::tickets::TicketService;
 use domain::votes::VoteService;
 use poem::listener::{Acceptor as _, Listener as _, TcpListener};
@@ -19,6 +20,7 @@ use settings::{LogFormat, Settings};
 use store::{Store, StoreOptions};
 
 mod settings;
+mod similarity;
 
 #[derive(Parser)]
 #[command(name = "osts", version, about = "The online support-ticket system")]
@@ -93,7 +95,7 @@ async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<Store>
 }
 
 /// The composition root: every port gets its adapter here, and only here.
-fn services(settings: &Settings, store: &Store) -> api::App {
+fn services(settings: &Settings, store: &Store, semantic: &similarity::Semantic) -> api::App {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let accounts = AccountService::new(
         store.accounts(),
@@ -110,8 +112,16 @@ fn services(settings: &Settings, store: &Store) -> api::App {
     api::App {
         accounts,
         categories: CategoryService::new(store.categories()),
-        tickets: TicketService::new(store.tickets(), store.categories(), clock.clone()),
+        tickets: TicketService::new(store.tickets(), store.categories(), clock.clone())
+            .with_embedding_queue(semantic.queue()),
         votes: VoteService::new(store.tickets(), store.votes(), clock),
+        similarity: SimilarityService::new(
+            store.similarity(),
+            store.embeddings(),
+            semantic.embedder.clone(),
+            semantic.vectors.clone(),
+            SimilarityConfig::default(),
+        ),
     }
 }
 
@@ -126,7 +136,10 @@ impl api::Health for StoreHealth {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let store = open_store(&settings, true).await?;
-    let app = api::build(services(&settings, &store), Arc::new(StoreHealth(store.clone())));
+    let semantic = similarity::Semantic::start(&settings);
+    let services = services(&settings, &store, &semantic);
+    let worker = tokio::spawn(similarity::embedding_worker(services.similarity.clone(), semantic.wake.clone()));
+    let app = api::build(services, Arc::new(StoreHealth(store.clone())));
     let acceptor = TcpListener::bind(settings.bind)
         .into_acceptor()
         .await
@@ -143,6 +156,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(10)))
         .await
         .context("server failed")?;
+    worker.abort();
     store.close().await?;
     tracing::info!("stopped");
     Ok(())
@@ -191,7 +205,7 @@ async fn create_admin(settings: Settings, email: &str, name: &str) -> anyhow::Re
         }
     };
     let store = open_store(&settings, true).await?;
-    let app = services(&settings, &store);
+    let app = services(&settings, &store, &similarity::Semantic::disabled());
     let account =
         app.accounts.create_active(email, name, &password, Role::Admin).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("admin account {} created for {}", account.id, account.email);
