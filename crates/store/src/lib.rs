@@ -9,6 +9,7 @@
 mod accounts;
 mod categories;
 mod entity;
+mod import;
 mod similarity;
 mod tickets;
 mod votes;
