@@ -100,7 +100,14 @@ fn main() -> anyhow::Result<()> {
         Task::Bench { what: Bench::Similar { data, model_dir, sizes, backends, queries, latency_queries } } => {
             if cfg!(debug_assertions) {
                 // Timings of an unoptimised build mean nothing: rebuild and rerun in release.
-                let mut args = vec!["run".to_owned(), "--release".into(), "--quiet".into(), "-p".into(), "xtask".into(), "--".into()];
+                let mut args = vec![
+                    "run".to_owned(),
+                    "--release".into(),
+                    "--quiet".into(),
+                    "-p".into(),
+                    "xtask".into(),
+                    "--".into(),
+                ];
                 args.extend(std::env::args().skip(1));
                 let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
                 let status = Command::new(cargo).args(&args).current_dir(root()).status()?;

@@ -72,7 +72,10 @@ impl Health for DownDatabase {
 async fn health_is_503_when_the_database_is_down() {
     let app = TestApp::spawn_with(Options { health: Some(Arc::new(DownDatabase)), ..Options::default() }).await;
     let reply = app.call(Method::GET, "/healthz", None, None).await.expect(503);
-    assert_eq!(reply.body, json!({ "status": "unavailable", "checks": { "database": "unavailable", "semantic": "disabled" } }));
+    assert_eq!(
+        reply.body,
+        json!({ "status": "unavailable", "checks": { "database": "unavailable", "semantic": "disabled" } })
+    );
     assert!(!reply.body.to_string().contains("db.internal"));
 }
 

@@ -12,9 +12,7 @@ use support::{Options, TestApp};
 
 /// Percent-encodes a query value.
 fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
+    s.bytes().map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") }).collect()
 }
 
 fn numbers(body: &Value) -> Vec<i64> {
@@ -77,7 +75,8 @@ async fn hostile_drafts_are_answered_not_failed() {
     let ada = app.student().await;
     let number = app.ticket(&ada).with("title", json!("Exam results missing")).number().await;
     let long = "exam ".repeat(2_000);
-    for text in ["\"exam", "exam*", "NEAR(exam results)", "-exam", "'; DROP TABLE tickets; --", "考试 🎓 ünï", &long] {
+    for text in ["\"exam", "exam*", "NEAR(exam results)", "-exam", "'; DROP TABLE tickets; --", "考试 🎓 ünï", &long]
+    {
         let body = app
             .get(&format!("/api/v1/tickets/similar?title=x&description={}", enc(text)), &ada.token)
             .await

@@ -174,8 +174,7 @@ mod tests {
     /// A wheel holding `files` under `prefix`, and a spec pinning their digests.
     fn wheel_and_spec(files: &[(&str, &[u8])]) -> (Vec<u8>, ModelSpec) {
         let mut zip = zip::ZipWriter::new(Cursor::new(Vec::new()));
-        let options =
-            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        let options = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
         for (name, bytes) in files {
             zip.start_file(format!("pkg/model/{name}"), options).unwrap();
             zip.write_all(bytes).unwrap();

@@ -67,10 +67,7 @@ impl LazyEmbedder {
                 *phase = Phase::Ready(Arc::new(model));
             }
             Err(e) => {
-                tracing::error!(
-                    error = format!("{e:#}"),
-                    "semantic search: unavailable, suggestions stay lexical"
-                );
+                tracing::error!(error = format!("{e:#}"), "semantic search: unavailable, suggestions stay lexical");
                 *phase = Phase::Unavailable;
             }
         }

@@ -25,10 +25,9 @@ impl MiniLm {
     /// verified by [`crate::fetch`]).
     pub fn load(dir: &Path) -> anyhow::Result<Self> {
         let device = Device::Cpu;
-        let config: Config = serde_json::from_slice(
-            &std::fs::read(dir.join("config.json")).context("reading config.json")?,
-        )
-        .context("parsing config.json")?;
+        let config: Config =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).context("reading config.json")?)
+                .context("parsing config.json")?;
         let mut tokenizer =
             Tokenizer::from_file(dir.join("tokenizer.json")).map_err(|e| anyhow::anyhow!("tokenizer.json: {e}"))?;
         tokenizer

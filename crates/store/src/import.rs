@@ -12,8 +12,13 @@ impl Store {
     /// in the same order. Not a port: for tools that need 100,000 tickets in seconds.
     pub async fn import_tickets(&self, batch: Vec<NewTicket>) -> anyhow::Result<Vec<TicketId>> {
         let tx = self.write().await?;
-        let before: Option<i32> =
-            tickets::Entity::find().select_only().column_as(tickets::Column::Id.max(), "max").into_tuple().one(&*tx).await?.flatten();
+        let before: Option<i32> = tickets::Entity::find()
+            .select_only()
+            .column_as(tickets::Column::Id.max(), "max")
+            .into_tuple()
+            .one(&*tx)
+            .await?
+            .flatten();
         let n = batch.len();
         let mut rows = Vec::with_capacity(n);
         for t in batch {

@@ -21,7 +21,7 @@ pub struct Blend {
 
 impl Default for Blend {
     fn default() -> Self {
-        Self { k: 10.0, lexical_weight: 1.0, semantic_weight: 2.0 }
+        Self { k: 10.0, lexical_weight: 1.0, semantic_weight: 3.0 }
     }
 }
 
@@ -99,7 +99,7 @@ mod tests {
     #[test]
     fn blend_table() {
         let equal = Blend { k: 60.0, lexical_weight: 1.0, semantic_weight: 1.0 };
-        let semantic_heavy = Blend { k: 10.0, lexical_weight: 1.0, semantic_weight: 2.0 };
+        let semantic_heavy = Blend { k: 10.0, lexical_weight: 1.0, semantic_weight: 3.0 };
         let lexical_only = Blend { k: 10.0, lexical_weight: 1.0, semantic_weight: 0.0 };
         let table: [(&[i64], &[i64], Blend, &[i64]); 7] = [
             (&[], &[], equal, &[]),
@@ -109,7 +109,7 @@ mod tests {
             (&[1, 2, 3], &[4, 2, 5], equal, &[2, 4, 1, 5, 3]),
             // Equal weights, same rank: the newer ticket first.
             (&[1], &[2], equal, &[2, 1]),
-            // Semantic weighs double: its first beats the lexical first.
+            // Semantic weighs triple: its first two beat the lexical first.
             (&[1, 2], &[3, 4], semantic_heavy, &[3, 4, 1, 2]),
             (&[1, 2], &[3, 4], lexical_only, &[1, 2]),
         ];

@@ -147,8 +147,8 @@ impl SimilarityService {
     ) -> Result<Suggestions, Error> {
         principal.require_active()?;
         let statuses = visibility::suggestable_statuses();
-        let (ranked, ranking) =
-            self.rank(draft, &statuses, Some(principal.id), limit.get() as usize, |view| {
+        let (ranked, ranking) = self
+            .rank(draft, &statuses, Some(principal.id), limit.get() as usize, |view| {
                 visibility::may_see(principal, view)
             })
             .await?;
@@ -278,7 +278,11 @@ impl SimilarityService {
             Err(EmbedError::Unknown(e)) => return Err(Error::Unknown(e)),
         };
         if vectors.len() != jobs.len() {
-            return Err(Error::Unknown(anyhow::anyhow!("embedder returned {} vectors for {} texts", vectors.len(), jobs.len())));
+            return Err(Error::Unknown(anyhow::anyhow!(
+                "embedder returned {} vectors for {} texts",
+                vectors.len(),
+                jobs.len()
+            )));
         }
         let by_id: HashMap<TicketId, Embedding> = jobs.iter().map(|j| j.ticket).zip(vectors.iter().cloned()).collect();
         let saved = self.embeddings.save(&model, jobs.into_iter().zip(vectors).collect()).await?;
@@ -353,7 +357,10 @@ mod tests {
     }
 
     fn hits(ids: &[i64]) -> Vec<LexicalHit> {
-        ids.iter().enumerate().map(|(i, id)| LexicalHit { ticket: TicketId::new(*id), score: 10.0 - i as f64 }).collect()
+        ids.iter()
+            .enumerate()
+            .map(|(i, id)| LexicalHit { ticket: TicketId::new(*id), score: 10.0 - i as f64 })
+            .collect()
     }
 
     /// A store holding `tickets`, answering lexical queries with `lexical` (in that order).
@@ -361,9 +368,9 @@ mod tests {
         let mut index = MockSimilarityIndex::new();
         let lexical = hits(lexical);
         index.expect_lexical().returning(move |_, _, _| Ok(lexical.clone()));
-        index.expect_views().returning(move |ids, _| {
-            Ok(tickets.iter().filter(|v| ids.contains(&v.ticket.id)).cloned().collect())
-        });
+        index
+            .expect_views()
+            .returning(move |ids, _| Ok(tickets.iter().filter(|v| ids.contains(&v.ticket.id)).cloned().collect()));
         index
     }
 
@@ -436,11 +443,7 @@ mod tests {
         vectors.upsert(TicketId::new(3), &e(&[1.0, 0.0, 0.0]));
         vectors.upsert(TicketId::new(1), &e(&[0.8, 0.6, 0.0]));
         vectors.upsert(TicketId::new(2), &e(&[0.0, 0.0, 1.0]));
-        let svc = service(
-            index(corpus(), &[1, 2]),
-            embedder(SemanticState::Ready, Some(e(&[1.0, 0.1, 0.0]))),
-            vectors,
-        );
+        let svc = service(index(corpus(), &[1, 2]), embedder(SemanticState::Ready, Some(e(&[1.0, 0.1, 0.0]))), vectors);
         let s = svc.suggest(&student(9), &draft("exam results"), SuggestionLimit::new(None).unwrap()).await.unwrap();
         assert_eq!(s.ranking, RankingMode::Blended);
         // 3 shares no word but is nearest in meaning; 2 is neither close nor covering.
@@ -498,9 +501,9 @@ mod tests {
             .withf(|_, statuses, _| statuses == [Status::Resolved, Status::Closed])
             .times(1)
             .returning(|_, _, _| Ok(hits(&[2])));
-        idx.expect_views().withf(|_, viewer| viewer.is_none()).returning(|_, _| {
-            Ok(vec![view(2, Status::Resolved, "Exam room booking", "Where do I book an exam room")])
-        });
+        idx.expect_views()
+            .withf(|_, viewer| viewer.is_none())
+            .returning(|_, _| Ok(vec![view(2, Status::Resolved, "Exam room booking", "Where do I book an exam room")]));
         let svc = service(idx, embedder(SemanticState::Disabled, None), Arc::default());
         let found = svc.similar_resolved(&draft("book exam room"), 3).await.unwrap();
         assert_eq!(found.len(), 1);
@@ -510,8 +513,14 @@ mod tests {
     #[tokio::test]
     async fn embed_pending_stores_and_indexes_only_what_was_saved() {
         let mut repo = MockEmbeddingRepository::new();
-        let job = |id: i64| EmbeddingJob { ticket: TicketId::new(id), title: format!("Ticket {id}"), description: String::new() };
-        repo.expect_pending().withf(|model, n| model == "test-model" && *n == 8).returning(move |_, _| Ok(vec![job(1), job(2)]));
+        let job = |id: i64| EmbeddingJob {
+            ticket: TicketId::new(id),
+            title: format!("Ticket {id}"),
+            description: String::new(),
+        };
+        repo.expect_pending()
+            .withf(|model, n| model == "test-model" && *n == 8)
+            .returning(move |_, _| Ok(vec![job(1), job(2)]));
         // Ticket 2 was edited meanwhile: the store refuses its stale embedding.
         repo.expect_save().withf(|_, items| items.len() == 2).returning(|_, _| Ok(vec![TicketId::new(1)]));
         let vectors = Arc::new(VectorIndex::new());
@@ -544,9 +553,9 @@ mod tests {
     #[tokio::test]
     async fn load_vectors_pages_through_the_store() {
         let mut repo = MockEmbeddingRepository::new();
-        repo.expect_load().withf(|_, after, _| after.is_none()).returning(|_, _, _| {
-            Ok(vec![(TicketId::new(1), e(&[1.0, 0.0])), (TicketId::new(2), e(&[0.0, 1.0]))])
-        });
+        repo.expect_load()
+            .withf(|_, after, _| after.is_none())
+            .returning(|_, _, _| Ok(vec![(TicketId::new(1), e(&[1.0, 0.0])), (TicketId::new(2), e(&[0.0, 1.0]))]));
         let vectors = Arc::new(VectorIndex::new());
         let svc = SimilarityService::new(
             Arc::new(MockSimilarityIndex::new()),
