@@ -6,6 +6,7 @@ use std::process::Command;
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod seed;
 
 #[derive(Parser)]
@@ -45,6 +46,36 @@ enum Task {
     },
     /// What CI runs: formatting, lints, the OpenAPI freshness check and every test.
     Ci,
+    /// Benchmarks (built and run in release mode).
+    Bench {
+        #[command(subcommand)]
+        what: Bench,
+    },
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Similar-ticket quality (hit@5, MRR@10) and endpoint latency on public data.
+    Similar {
+        /// The bench-data folder (see its README), relative to the workspace root.
+        #[arg(long, default_value = "../shared/bench-data")]
+        data: PathBuf,
+        /// Where the model files are kept (fetched there if missing).
+        #[arg(long, env = "OSTS_MODEL_DIR", default_value = "data/models/all-MiniLM-L6-v2")]
+        model_dir: PathBuf,
+        /// Ticket counts for the latency runs.
+        #[arg(long, value_delimiter = ',', default_value = "10000,100000")]
+        sizes: Vec<usize>,
+        /// Backends for the latency runs (`postgres` needs OSTS_BENCH_POSTGRES_URL or OSTS_TEST_POSTGRES_URL).
+        #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+        backends: Vec<String>,
+        /// Queries per banking77 set.
+        #[arg(long, default_value_t = 1000)]
+        queries: usize,
+        /// Timed requests per latency cell.
+        #[arg(long, default_value_t = 300)]
+        latency_queries: usize,
+    },
 }
 
 #[derive(Subcommand)]
@@ -66,6 +97,35 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Openapi { check } => openapi(check),
         Task::Ci => ci(),
+        Task::Bench { what: Bench::Similar { data, model_dir, sizes, backends, queries, latency_queries } } => {
+            if cfg!(debug_assertions) {
+                // Timings of an unoptimised build mean nothing: rebuild and rerun in release.
+                let mut args = vec![
+                    "run".to_owned(),
+                    "--release".into(),
+                    "--quiet".into(),
+                    "-p".into(),
+                    "xtask".into(),
+                    "--".into(),
+                ];
+                args.extend(std::env::args().skip(1));
+                let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+                let status = Command::new(cargo).args(&args).current_dir(root()).status()?;
+                if !status.success() {
+                    bail!("the release benchmark failed");
+                }
+                return Ok(());
+            }
+            let options = bench::Options {
+                data: root().join(data),
+                model_dir: root().join(model_dir),
+                sizes,
+                backends,
+                queries,
+                latency_queries,
+            };
+            runtime()?.block_on(bench::similar(options))
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use poem::web::Data;
 use poem_openapi::{payload::Json, ApiResponse, Enum, Object, OpenApi};
 
-use crate::{ApiTags, Health};
+use crate::{ApiTags, App, Health};
 
 /// How long the database may take to answer before it counts as unavailable, so that a
 /// hung database makes the probe fail instead of hang.
@@ -21,11 +21,28 @@ pub enum CheckStatus {
     Unavailable,
 }
 
+/// What the semantic stage of similar-ticket suggestions can do. Informational: the
+/// instance serves (lexical) suggestions whatever this says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case", remote = "domain::similarity::SemanticState")]
+pub enum SemanticStatus {
+    /// The model is loaded: suggestions are blended.
+    Ready,
+    /// The model is being fetched or loaded.
+    Loading,
+    /// The model could not be fetched or loaded (see the log).
+    Unavailable,
+    /// Switched off by `OSTS_SEMANTIC_SEARCH=off`.
+    Disabled,
+}
+
 /// The state of each dependency.
 #[derive(Debug, Clone, Object)]
 pub struct Checks {
     /// The database.
     pub database: CheckStatus,
+    /// The sentence-embedding model (never fails the probe).
+    pub semantic: SemanticStatus,
 }
 
 /// The instance's health.
@@ -56,9 +73,10 @@ impl HealthApi {
     /// Health probe
     ///
     /// For load balancers and orchestrators: 200 when the database answers, 503 otherwise.
-    /// Needs no session.
+    /// Needs no session. `checks.semantic` tells whether similar-ticket suggestions are
+    /// ranked by meaning yet; it is informational and never fails the probe.
     #[oai(path = "/healthz", method = "get", operation_id = "health")]
-    async fn health(&self, health: Data<&Arc<dyn Health>>) -> HealthResponse {
+    async fn health(&self, health: Data<&Arc<dyn Health>>, app: Data<&Arc<App>>) -> HealthResponse {
         let database = match tokio::time::timeout(CHECK_TIMEOUT, health.check()).await {
             Ok(Ok(())) => CheckStatus::Ok,
             Ok(Err(e)) => {
@@ -70,7 +88,8 @@ impl HealthApi {
                 CheckStatus::Unavailable
             }
         };
-        let report = HealthReport { status: database, checks: Checks { database } };
+        let semantic = app.similarity.semantic_state().into();
+        let report = HealthReport { status: database, checks: Checks { database, semantic } };
         match database {
             CheckStatus::Ok => HealthResponse::Ok(Json(report)),
             CheckStatus::Unavailable => HealthResponse::Unavailable(Json(report)),

@@ -23,6 +23,7 @@ mod error;
 mod health;
 mod markdown;
 mod middleware;
+mod similar;
 mod tickets;
 mod votes;
 mod workflow;
@@ -77,6 +78,7 @@ type Apis = (
     conversation::ConversationApi,
     attachments::AttachmentApi,
     health::HealthApi,
+    similar::SimilarApi,
 );
 
 const DESCRIPTION: &str = "\
@@ -98,6 +100,7 @@ fn service() -> OpenApiService<Apis, ()> {
         conversation::ConversationApi,
         attachments::AttachmentApi,
         health::HealthApi,
+        similar::SimilarApi,
     );
     // No `servers` entry: paths are relative to wherever the API is served, and the document
     // does not depend on the environment.

@@ -73,6 +73,7 @@ enum Body {
     Owner,
     /// A PNG as `multipart/form-data`.
     Upload,
+    Draft,
 }
 
 /// Method, path as in the OpenAPI document, setup, body, and the expected status for
@@ -106,6 +107,8 @@ const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
     ("post", "/api/v1/tickets/{id}/attachments", Setup::Ticket, Body::Upload, [401, 403, 201, 403, 201, 201]),
     ("get", "/api/v1/tickets/{id}/attachments", Setup::Ticket, Body::None, [401, 403, 200, 200, 200, 200]),
     ("get", "/api/v1/attachments/{id}", Setup::Attachment, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("get", "/api/v1/tickets/similar", Setup::Nothing, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("post", "/api/v1/tickets/similar", Setup::Nothing, Body::Draft, [401, 403, 200, 200, 200, 200]),
     ("get", "/healthz", Setup::Nothing, Body::None, [200, 200, 200, 200, 200, 200]),
     ("put", "/api/v1/categories/{id}/owner", Setup::Category, Body::Owner, [401, 403, 403, 403, 403, 200]),
     ("get", "/api/v1/queue", Setup::Nothing, Body::None, [401, 403, 403, 403, 200, 200]),
@@ -226,6 +229,7 @@ async fn body(app: &TestApp, cast: &Cast, body: Body) -> Option<Value> {
         Body::Reply => Some(json!({ "body": "A reply from the matrix." })),
         Body::Owner => Some(json!({ "owner_id": null })),
         Body::Upload => unreachable!("uploads are multipart, sent by `TestApp::upload`"),
+        Body::Draft => Some(json!({ "title": "Matrix ticket", "description": "a draft" })),
     }
 }
 

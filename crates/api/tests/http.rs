@@ -56,7 +56,7 @@ async fn every_response_carries_a_request_id() {
 async fn health_reports_the_database() {
     let app = TestApp::spawn().await;
     let reply = app.call(Method::GET, "/healthz", None, None).await.expect(200);
-    assert_eq!(reply.body, json!({ "status": "ok", "checks": { "database": "ok" } }));
+    assert_eq!(reply.body, json!({ "status": "ok", "checks": { "database": "ok", "semantic": "disabled" } }));
 }
 
 struct DownDatabase;
@@ -72,7 +72,10 @@ impl Health for DownDatabase {
 async fn health_is_503_when_the_database_is_down() {
     let app = TestApp::spawn_with(Options { health: Some(Arc::new(DownDatabase)), ..Options::default() }).await;
     let reply = app.call(Method::GET, "/healthz", None, None).await.expect(503);
-    assert_eq!(reply.body, json!({ "status": "unavailable", "checks": { "database": "unavailable" } }));
+    assert_eq!(
+        reply.body,
+        json!({ "status": "unavailable", "checks": { "database": "unavailable", "semantic": "disabled" } })
+    );
     assert!(!reply.body.to_string().contains("db.internal"));
 }
 

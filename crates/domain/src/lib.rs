@@ -1,4 +1,5 @@
-//! The osts domain: accounts, categories, tickets, attachments, votes and the rules that govern them.
+//! The osts domain: accounts, categories, tickets, votes, the support workflow, attachments, similar
+//! tickets and the rules that govern them.
 //!
 //! Everything here is pure: no database, HTTP, email or forum client. The outside world is
 //! reached through the port traits in each feature's `ports` module, implemented by adapter
@@ -12,6 +13,7 @@ pub mod conversation;
 pub mod error;
 pub mod page;
 pub mod services;
+pub mod similarity;
 pub mod tickets;
 pub mod votes;
 pub mod workflow;

@@ -12,7 +12,11 @@ use crate::attachments::{AttachmentRepository, AttachmentService, BlobStore};
 use crate::categories::{CategoryRepository, CategoryService};
 use crate::clock::Clock;
 use crate::conversation::{ConversationService, ReplyRepository, WatcherRepository};
-use crate::tickets::{TicketRepository, TicketService};
+use crate::similarity::{
+    Draft, EmbedError, Embedder, Embedding, EmbeddingQueue, EmbeddingRepository, SemanticState, SimilarityConfig,
+    SimilarityIndex, SimilarityService, VectorIndex,
+};
+use crate::tickets::{TicketId, TicketRepository, TicketService};
 use crate::votes::{VoteRepository, VoteService};
 use crate::workflow::{SimilarResolved, WorkflowRepository, WorkflowService, WorkflowSettings};
 
@@ -47,8 +51,31 @@ pub struct Ports {
     pub throttle: Arc<dyn LoginThrottle>,
     /// Time.
     pub clock: Arc<dyn Clock>,
-    /// Similar resolved tickets, when a similarity index exists.
-    pub similar: Option<Arc<dyn SimilarResolved>>,
+    /// Full-text search and batched reads for similar tickets.
+    pub similarity: Arc<dyn SimilarityIndex>,
+    /// Stored ticket embeddings.
+    pub embeddings: Arc<dyn EmbeddingRepository>,
+    /// The semantic stage of similar-ticket ranking.
+    pub semantic: Semantic,
+}
+
+/// The semantic stage's parts: the model, the in-memory vectors, and the signal that a
+/// ticket's text changed.
+#[derive(Clone)]
+pub struct Semantic {
+    /// The sentence-embedding model (or a stand-in that is disabled).
+    pub embedder: Arc<dyn Embedder>,
+    /// Ticket embeddings in memory.
+    pub vectors: Arc<VectorIndex>,
+    /// Told after a ticket is raised or its text edited; `None` when no worker listens.
+    pub queue: Option<Arc<dyn EmbeddingQueue>>,
+}
+
+impl Semantic {
+    /// No model: suggestions are lexical.
+    pub fn off() -> Self {
+        Self { embedder: Arc::new(DisabledEmbedder), vectors: Arc::new(VectorIndex::new()), queue: None }
+    }
 }
 
 /// The services' settings.
@@ -58,11 +85,17 @@ pub struct ServiceSettings {
     pub session_ttl: Duration,
     /// The workflow's windows and switches.
     pub workflow: WorkflowSettings,
+    /// How similar tickets are ranked.
+    pub similarity: SimilarityConfig,
 }
 
 impl Default for ServiceSettings {
     fn default() -> Self {
-        Self { session_ttl: Duration::days(7), workflow: WorkflowSettings::default() }
+        Self {
+            session_ttl: Duration::days(7),
+            workflow: WorkflowSettings::default(),
+            similarity: SimilarityConfig::default(),
+        }
     }
 }
 
@@ -83,23 +116,33 @@ pub struct Services {
     pub conversation: ConversationService,
     /// Attachments.
     pub attachments: AttachmentService,
+    /// Similar tickets.
+    pub similarity: SimilarityService,
 }
 
 impl Services {
     /// Wires every service to the given ports.
     pub fn new(ports: Ports, settings: ServiceSettings) -> Self {
-        let mut workflow = WorkflowService::new(
+        let similarity = SimilarityService::new(
+            ports.similarity.clone(),
+            ports.embeddings.clone(),
+            ports.semantic.embedder.clone(),
+            ports.semantic.vectors.clone(),
+            settings.similarity,
+        );
+        let workflow = WorkflowService::new(
             ports.tickets.clone(),
             ports.accounts.clone(),
             ports.workflow.clone(),
             ports.clock.clone(),
             settings.workflow,
-        );
-        if let Some(similar) = ports.similar.clone() {
-            workflow = workflow.with_similarity(similar);
-        }
-        let tickets = TicketService::new(ports.tickets.clone(), ports.categories.clone(), ports.clock.clone())
+        )
+        .with_similarity(Arc::new(similarity.clone()));
+        let mut tickets = TicketService::new(ports.tickets.clone(), ports.categories.clone(), ports.clock.clone())
             .with_workflow(workflow.clone());
+        if let Some(queue) = ports.semantic.queue.clone() {
+            tickets = tickets.with_embedding_queue(queue);
+        }
         Self {
             attachments: AttachmentService::new(
                 tickets.clone(),
@@ -127,6 +170,38 @@ impl Services {
                 ports.clock.clone(),
             ),
             workflow,
+            similarity,
         }
+    }
+}
+
+/// "The same staff for similar requests" uses the similarity ranking.
+#[async_trait::async_trait]
+impl SimilarResolved for SimilarityService {
+    async fn similar_resolved(&self, title: &str, description: &str, limit: usize) -> anyhow::Result<Vec<TicketId>> {
+        let draft = Draft::parse(title, description).map_err(|e| anyhow::anyhow!("draft for similarity: {e}"))?;
+        let matches = SimilarityService::similar_resolved(self, &draft, limit)
+            .await
+            .map_err(|e| anyhow::anyhow!("similar resolved tickets: {e}"))?;
+        Ok(matches.into_iter().map(|m| m.ticket).collect())
+    }
+}
+
+/// A stand-in model that is switched off: the similarity ranking stays lexical.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DisabledEmbedder;
+
+#[async_trait::async_trait]
+impl Embedder for DisabledEmbedder {
+    fn state(&self) -> SemanticState {
+        SemanticState::Disabled
+    }
+
+    fn model_id(&self) -> String {
+        "none".into()
+    }
+
+    async fn embed(&self, _texts: Vec<String>) -> Result<Vec<Embedding>, EmbedError> {
+        Err(EmbedError::Unavailable)
     }
 }

@@ -17,6 +17,7 @@ use settings::{LogFormat, Settings};
 use store::{Store, StoreOptions};
 
 mod settings;
+mod similarity;
 
 #[derive(Parser)]
 #[command(name = "osts", version, about = "The online support-ticket system")]
@@ -91,7 +92,7 @@ async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<Store>
 }
 
 /// The composition root: every port gets its adapter here, and only here.
-fn services(settings: &Settings, store: &Store) -> Services {
+fn services(settings: &Settings, store: &Store, semantic: &similarity::Semantic) -> Services {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ports = store.ports(
         Arc::new(credentials::Argon2Hasher::new()),
@@ -103,6 +104,7 @@ fn services(settings: &Settings, store: &Store) -> Services {
         Arc::new(blobs::FsBlobStore::new(settings.data_dir.join("blobs"))),
         clock,
     );
+    let ports = domain::Ports { semantic: semantic.ports(), ..ports };
     Services::new(ports, settings.services())
 }
 
@@ -135,8 +137,10 @@ impl api::Health for StoreHealth {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let store = open_store(&settings, true).await?;
-    let services = services(&settings, &store);
+    let semantic = similarity::Semantic::start(&settings);
+    let services = services(&settings, &store, &semantic);
     let auto_close = spawn_auto_close(&services, Duration::from_secs(settings.auto_close_interval_secs));
+    let worker = tokio::spawn(similarity::embedding_worker(services.similarity.clone(), semantic.wake.clone()));
     let app = api::build(services, Arc::new(StoreHealth(store.clone())));
     let acceptor = TcpListener::bind(settings.bind)
         .into_acceptor()
@@ -155,6 +159,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("server failed")?;
     auto_close.abort();
+    worker.abort();
     store.close().await?;
     tracing::info!("stopped");
     Ok(())
@@ -203,7 +208,7 @@ async fn create_admin(settings: Settings, email: &str, name: &str) -> anyhow::Re
         }
     };
     let store = open_store(&settings, true).await?;
-    let app = services(&settings, &store);
+    let app = services(&settings, &store, &similarity::Semantic::disabled());
     let account =
         app.accounts.create_active(email, name, &password, Role::Admin).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("admin account {} created for {}", account.id, account.email);

@@ -21,6 +21,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// A feature switch written `on` or `off`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Switch {
+    /// Enabled (the default).
+    #[default]
+    On,
+    /// Disabled.
+    Off,
+}
+
 /// Everything the binary can be configured with.
 #[derive(Debug, Deserialize)]
 pub struct Settings {
@@ -64,6 +75,14 @@ pub struct Settings {
     /// `off` or `similar`: assign new tickets automatically (`OSTS_AUTO_ASSIGN`).
     #[serde(default)]
     pub auto_assign: AutoAssignSetting,
+    /// Rank similar-ticket suggestions by meaning as well as words (`OSTS_SEMANTIC_SEARCH`,
+    /// `on` or `off`). Off: lexical only, and the model is never fetched.
+    #[serde(default)]
+    pub semantic_search: Switch,
+    /// Where the sentence-embedding model is kept (`OSTS_MODEL_DIR`); defaults to
+    /// `models/all-MiniLM-L6-v2` in the data directory.
+    #[serde(default)]
+    pub model_dir: Option<PathBuf>,
 }
 
 /// `OSTS_AUTO_ASSIGN`.
@@ -153,7 +172,13 @@ impl Settings {
                     AutoAssignSetting::Similar => domain::workflow::AutoAssign::Similar,
                 },
             },
+            similarity: domain::similarity::SimilarityConfig::default(),
         }
+    }
+
+    /// The directory of the sentence-embedding model files.
+    pub fn model_dir(&self) -> PathBuf {
+        self.model_dir.clone().unwrap_or_else(|| self.data_dir.join("models").join("all-MiniLM-L6-v2"))
     }
 
     /// The database URL to use: the configured one, or an SQLite file in the data directory
@@ -199,6 +224,24 @@ mod tests {
             let s = Settings::load(None).map_err(|e| e.to_string())?;
             assert_eq!(s.database_url().unwrap().expose_secret(), "sqlite://state/osts.db?mode=rwc");
             assert!(jail.directory().join("state").is_dir());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn semantic_search_is_on_by_default_and_can_be_switched_off() {
+        Jail::expect_with(|jail| {
+            jail.set_env("OSTS_DATA_DIR", "state");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.semantic_search, Switch::On);
+            assert_eq!(s.model_dir(), Path::new("state/models/all-MiniLM-L6-v2"));
+            jail.set_env("OSTS_SEMANTIC_SEARCH", "off");
+            jail.set_env("OSTS_MODEL_DIR", "/opt/models/minilm");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.semantic_search, Switch::Off);
+            assert_eq!(s.model_dir(), Path::new("/opt/models/minilm"));
+            jail.set_env("OSTS_SEMANTIC_SEARCH", "maybe");
+            assert!(Settings::load(None).is_err());
             Ok(())
         });
     }

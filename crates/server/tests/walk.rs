@@ -18,6 +18,8 @@ impl Server {
             .arg("serve")
             .env("OSTS_BIND", "127.0.0.1:0")
             .env("OSTS_DATA_DIR", data_dir)
+            // No model download in this walk: suggestions are lexical.
+            .env("OSTS_SEMANTIC_SEARCH", "off")
             .env_remove("OSTS_DATABASE_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -87,6 +89,7 @@ async fn the_foundation_walk() {
 
     let (s, health) = call(&c, M::GET, format!("{}/healthz", server.base), None, None).await;
     assert_eq!((s, health["status"].as_str()), (200, Some("ok")));
+    assert_eq!(health["checks"]["semantic"], "disabled");
 
     let (s, login) = call(
         &c,
@@ -139,6 +142,13 @@ async fn the_foundation_walk() {
     .await;
     assert_eq!(s, 201, "{ticket}");
     let n = ticket["number"].as_i64().unwrap();
+
+    // Bo drafts the same concern and is shown Ada's ticket to vote on instead.
+    let (s, similar) =
+        call(&c, M::GET, format!("{base}/tickets/similar?title=quiz%20grade%20missing"), Some(bo), None).await;
+    assert_eq!(s, 200, "{similar}");
+    assert_eq!(similar["items"][0]["number"], n);
+    assert_eq!(similar["ranking"], "lexical");
 
     for _ in 0..2 {
         let (s, vote) = call(&c, M::PUT, format!("{base}/tickets/{n}/vote"), Some(bo), None).await;

@@ -11,6 +11,8 @@ mod attachments;
 mod categories;
 mod conversation;
 mod entity;
+mod import;
+mod similarity;
 mod tickets;
 mod votes;
 mod workflow;
@@ -23,6 +25,7 @@ use anyhow::Context as _;
 use domain::accounts::{AccountRepository, SessionRepository};
 use domain::attachments::AttachmentRepository;
 use domain::categories::CategoryRepository;
+use domain::similarity::{EmbeddingRepository, SimilarityIndex};
 use domain::tickets::TicketRepository;
 use domain::votes::VoteRepository;
 use migrations::{Migrator, MigratorTrait};
@@ -226,8 +229,18 @@ impl Store {
             tokens,
             throttle,
             clock,
-            similar: None,
+            similarity: self.similarity(),
+            embeddings: self.embeddings(),
+            semantic: domain::services::Semantic::off(),
         }
+    }
+    /// Full-text search and batched reads for similar tickets.
+    pub fn similarity(&self) -> Arc<dyn SimilarityIndex> {
+        Arc::new(self.clone())
+    }
+    /// Stored ticket embeddings.
+    pub fn embeddings(&self) -> Arc<dyn EmbeddingRepository> {
+        Arc::new(self.clone())
     }
     /// The attachment (metadata) repository.
     pub fn attachments(&self) -> Arc<dyn AttachmentRepository> {

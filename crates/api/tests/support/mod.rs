@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use domain::{
     accounts::{AccountService, Role},
     clock::{Clock, SystemClock},
+    similarity::{EmbedError, Embedder, Embedding, SemanticState, SimilarityService},
     workflow::WorkflowService,
 };
 use poem::{
@@ -38,6 +39,22 @@ impl Health for StoreHealth {
     }
 }
 
+/// The semantic stage switched off: suggestions are lexical.
+pub struct NoModel;
+
+#[async_trait]
+impl Embedder for NoModel {
+    fn state(&self) -> SemanticState {
+        SemanticState::Disabled
+    }
+    fn model_id(&self) -> String {
+        "none".into()
+    }
+    async fn embed(&self, _: Vec<String>) -> Result<Vec<Embedding>, EmbedError> {
+        Err(EmbedError::Unavailable)
+    }
+}
+
 /// How to set up a [`TestApp`].
 pub struct Options {
     /// Sign-in attempts allowed per email and per address a minute.
@@ -48,11 +65,19 @@ pub struct Options {
     pub clock: Option<Arc<dyn Clock>>,
     /// The services' settings (the session lifetime is always 12 hours).
     pub settings: domain::ServiceSettings,
+    /// The sentence embedder; [`NoModel`] when `None`.
+    pub embedder: Option<Arc<dyn Embedder>>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { throttle: (10_000, 10_000), health: None, clock: None, settings: domain::ServiceSettings::default() }
+        Self {
+            throttle: (10_000, 10_000),
+            health: None,
+            clock: None,
+            settings: domain::ServiceSettings::default(),
+            embedder: None,
+        }
     }
 }
 
@@ -119,6 +144,8 @@ pub struct TestApp {
     /// Where the blob store keeps attachments' bytes (a temporary directory).
     pub blob_dir: PathBuf,
     _blob_root: tempfile::TempDir,
+    /// The similar-tickets service behind the API (to run the embedding worker's step).
+    pub similarity: SimilarityService,
     seq: AtomicUsize,
 }
 
@@ -147,7 +174,15 @@ impl TestApp {
             options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
         );
         let settings = domain::ServiceSettings { session_ttl: chrono::Duration::hours(12), ..options.settings };
+        let ports = domain::Ports {
+            semantic: domain::services::Semantic {
+                embedder: options.embedder.clone().unwrap_or_else(|| Arc::new(NoModel)),
+                ..domain::services::Semantic::off()
+            },
+            ..ports
+        };
         let app = App::new(ports, settings);
+        let similarity = app.similarity.clone();
         let accounts = app.accounts.clone();
         let workflow = app.workflow.clone();
         let health = options.health.unwrap_or_else(|| Arc::new(StoreHealth(store)));
@@ -160,6 +195,7 @@ impl TestApp {
             category_id: 0,
             blob_dir,
             _blob_root: blob_root,
+            similarity,
             seq: AtomicUsize::new(0),
         };
         this.admin = this.active(Role::Admin).await;

@@ -8,6 +8,7 @@ use crate::categories::{CategoryId, CategoryRepository};
 use crate::clock::Clock;
 use crate::error::{Conflict, Error, Forbidden, Resource};
 use crate::page::{Page, PageLimit};
+use crate::similarity::EmbeddingQueue;
 
 /// A ticket as a client drafted it.
 #[derive(Debug, Clone, Default)]
@@ -160,6 +161,7 @@ pub struct TicketService {
     categories: Arc<dyn CategoryRepository>,
     clock: Arc<dyn Clock>,
     workflow: Option<crate::workflow::WorkflowService>,
+    embedding_queue: Option<Arc<dyn EmbeddingQueue>>,
 }
 
 impl TicketService {
@@ -169,13 +171,25 @@ impl TicketService {
         categories: Arc<dyn CategoryRepository>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { tickets, categories, clock, workflow: None }
+        Self { tickets, categories, clock, workflow: None, embedding_queue: None }
     }
 
     /// Lets new tickets be assigned automatically (when the workflow is set to).
     pub fn with_workflow(mut self, workflow: crate::workflow::WorkflowService) -> Self {
         self.workflow = Some(workflow);
         self
+    }
+
+    /// Also signals `queue` after a ticket is raised or its title or description is edited,
+    /// so that its embedding for similar-ticket suggestions is (re)computed soon.
+    pub fn with_embedding_queue(self, queue: Arc<dyn EmbeddingQueue>) -> Self {
+        Self { embedding_queue: Some(queue), ..self }
+    }
+
+    fn content_changed(&self, id: TicketId) {
+        if let Some(queue) = &self.embedding_queue {
+            queue.content_changed(id);
+        }
     }
 
     async fn category(&self, id: i64) -> Result<CategoryId, Error> {
@@ -229,6 +243,7 @@ impl TicketService {
             },
             None => ticket,
         };
+        self.content_changed(ticket.id);
         Ok(TicketView { ticket, voted: false, watching: true })
     }
 
@@ -301,11 +316,16 @@ impl TicketService {
             return Ok(TicketView { ticket: before, voted: view.voted, watching: view.watching });
         }
         after.updated_at = self.clock.now();
+        let content_changed =
+            changes.iter().any(|c| matches!(c, Change::TitleChanged { .. } | Change::DescriptionChanged));
         let ticket = self.tickets.update(after, changes, principal.id).await.map_err(|e| match e {
             UpdateTicketError::Stale => Error::Conflict(Conflict::StaleUpdate),
             UpdateTicketError::NotFound => Error::NotFound(Resource::Ticket),
             UpdateTicketError::Unknown(e) => Error::Unknown(e),
         })?;
+        if content_changed {
+            self.content_changed(ticket.id);
+        }
         Ok(TicketView { ticket, voted: view.voted, watching: view.watching })
     }
 
@@ -561,6 +581,25 @@ mod tests {
         let patch = TicketPatch { title: Some("A better title".into()), ..Default::default() };
         let err = svc.edit(&principal(1, Role::Student), TicketId::new(10), patch).await.unwrap_err();
         assert!(matches!(err, Error::Conflict(Conflict::StaleUpdate)));
+    }
+
+    #[tokio::test]
+    async fn content_edits_signal_the_embedding_queue_and_other_edits_do_not() {
+        for (patch, signals) in [
+            (TicketPatch { title: Some("A better title".into()), ..Default::default() }, 1),
+            (TicketPatch { description: Some("More details".into()), ..Default::default() }, 1),
+            (TicketPatch { priority: Some(Priority::High), ..Default::default() }, 0),
+        ] {
+            let mut repo = MockTicketRepository::new();
+            repo.expect_get().returning(|_, _| {
+                Ok(Some(TicketView { ticket: ticket(1, Status::Open), voted: false, watching: false }))
+            });
+            repo.expect_update().returning(|t, _, _| Ok(t));
+            let mut queue = crate::similarity::MockEmbeddingQueue::new();
+            queue.expect_content_changed().withf(|id| id.get() == 10).times(signals).return_const(());
+            let svc = service(repo).with_embedding_queue(Arc::new(queue));
+            svc.edit(&principal(1, Role::Student), TicketId::new(10), patch).await.unwrap();
+        }
     }
 
     #[tokio::test]

@@ -1,0 +1,163 @@
+//! Similar tickets: suggestions while a student drafts a ticket, so that they can vote on
+//! an existing one instead of filing a duplicate.
+
+use std::sync::Arc;
+
+use domain::similarity::{Draft, RankingMode, Suggestion, SuggestionLimit};
+use poem::web::Data;
+use poem_openapi::{param::Query, payload::Json, ApiResponse, Enum, Object, OpenApi};
+
+use crate::{
+    auth::Session,
+    error::{error_set, Failure},
+    tickets::TicketStatus,
+    ApiTags, App,
+};
+
+/// How suggestions were ranked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case", remote = "domain::similarity::RankingMode")]
+pub enum Ranking {
+    /// By words only (the semantic stage is off, loading or unavailable).
+    Lexical,
+    /// By meaning only.
+    Semantic,
+    /// By words and meaning, fused.
+    Blended,
+}
+
+/// A ticket that may already cover the draft's concern.
+#[derive(Debug, Clone, Object)]
+pub struct SimilarTicket {
+    /// The ticket's number; vote with `PUT /api/v1/tickets/{number}/vote`.
+    pub number: i64,
+    /// One-line summary.
+    pub title: String,
+    /// Where it is in its life; a resolved ticket's answer may be what the student needs.
+    pub status: TicketStatus,
+    /// The category it belongs to.
+    pub category_id: i64,
+    /// How many "me too" votes it has.
+    pub vote_count: u32,
+    /// Whether the caller has voted on it.
+    pub voted: bool,
+    /// Whether the caller may vote on it (a student, not its creator, not closed).
+    pub may_vote: bool,
+    /// Relevance from 0 to 1, relative to the best possible match; higher is more similar.
+    pub score: f64,
+    /// The start of its description, on one line.
+    pub snippet: String,
+}
+
+impl From<Suggestion> for SimilarTicket {
+    fn from(s: Suggestion) -> Self {
+        let t = s.view.ticket;
+        Self {
+            number: t.id.get(),
+            title: t.title.as_str().to_owned(),
+            status: t.status.into(),
+            category_id: t.category_id.get(),
+            vote_count: t.vote_count,
+            voted: s.view.voted,
+            may_vote: s.may_vote,
+            score: s.score,
+            snippet: s.snippet,
+        }
+    }
+}
+
+/// Suggestions for a draft.
+#[derive(Debug, Clone, Object)]
+pub struct SimilarTickets {
+    /// Best first; empty when no ticket is similar enough.
+    pub items: Vec<SimilarTicket>,
+    /// How they were ranked.
+    pub ranking: Ranking,
+}
+
+/// A ticket being drafted.
+#[derive(Debug, Object)]
+pub struct DraftBody {
+    /// The title so far (a few words are enough; at most 1,000 characters).
+    #[oai(default)]
+    pub title: String,
+    /// The description so far (at most 20,000 characters).
+    #[oai(default)]
+    pub description: String,
+    /// How many suggestions, 1–20 (default 5).
+    pub limit: Option<u32>,
+}
+
+/// Suggestions found.
+#[derive(ApiResponse)]
+pub enum SimilarResponse {
+    /// The suggestions, possibly none.
+    #[oai(status = 200)]
+    Ok(Json<SimilarTickets>),
+}
+
+error_set!(
+    /// Errors of looking for similar tickets.
+    SimilarErrors = [400, 401, 403, 413, 415, 422, 500]
+);
+
+/// Similar tickets.
+pub struct SimilarApi;
+
+impl SimilarApi {
+    async fn suggest(
+        app: &App,
+        auth: &Session,
+        title: &str,
+        description: &str,
+        limit: Option<u32>,
+    ) -> Result<SimilarResponse, Failure<SimilarErrors>> {
+        let draft = Draft::parse(title, description)?;
+        let limit = SuggestionLimit::new(limit)?;
+        let found = app.similarity.suggest(&auth.0.principal, &draft, limit).await?;
+        let ranking: RankingMode = found.ranking;
+        Ok(SimilarResponse::Ok(Json(SimilarTickets {
+            items: found.items.into_iter().map(Into::into).collect(),
+            ranking: ranking.into(),
+        })))
+    }
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Tickets")]
+impl SimilarApi {
+    /// Find similar tickets
+    ///
+    /// While a student drafts a ticket: the tickets that may already cover the same concern,
+    /// best first, so they can vote on one instead of filing a duplicate. Resolved and closed
+    /// tickets are included; merged ones are not. Ranked by words and meaning when the
+    /// semantic stage is ready, by words alone otherwise (`ranking` says which). Empty when
+    /// nothing is similar enough. Cheap enough to call on every (debounced) keystroke.
+    #[oai(path = "/tickets/similar", method = "get", operation_id = "similar_tickets")]
+    async fn similar(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// The title so far.
+        title: Query<Option<String>>,
+        /// The description so far (use the POST form for long texts).
+        description: Query<Option<String>>,
+        /// How many suggestions, 1–20 (default 5).
+        limit: Query<Option<u32>>,
+    ) -> Result<SimilarResponse, Failure<SimilarErrors>> {
+        let (title, description) = (title.0.unwrap_or_default(), description.0.unwrap_or_default());
+        Self::suggest(&app, &auth, &title, &description, limit.0).await
+    }
+
+    /// Find similar tickets for a long draft
+    ///
+    /// The same as `GET /tickets/similar`, with the draft in the body.
+    #[oai(path = "/tickets/similar", method = "post", operation_id = "similar_tickets_for_draft")]
+    async fn similar_for_draft(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        body: Json<DraftBody>,
+    ) -> Result<SimilarResponse, Failure<SimilarErrors>> {
+        Self::suggest(&app, &auth, &body.0.title, &body.0.description, body.0.limit).await
+    }
+}

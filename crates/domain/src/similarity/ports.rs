@@ -1,0 +1,78 @@
+use async_trait::async_trait;
+
+use super::model::*;
+use crate::accounts::UserId;
+use crate::tickets::{Status, TicketId, TicketView};
+
+/// The store's side of similar tickets: full-text search and batched reads.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait SimilarityIndex: Send + Sync {
+    /// Up to `limit` tickets whose title or description match any term of `query` (title
+    /// matches weigh more), best first, with a score where higher is better. MUST return
+    /// only tickets whose status is in `statuses`, MUST return `Ok(vec![])` for an empty
+    /// query, and MUST NOT fail because of the terms (they are letters and digits only).
+    async fn lexical(&self, query: &LexicalQuery, statuses: &[Status], limit: u32) -> anyhow::Result<Vec<LexicalHit>>;
+
+    /// The tickets with these ids as `viewer` sees them (`voted` is false without a viewer),
+    /// in any order; ids without a ticket are skipped.
+    async fn views(&self, ids: &[TicketId], viewer: Option<UserId>) -> anyhow::Result<Vec<TicketView>>;
+}
+
+/// Stored ticket embeddings, so that a restart does not recompute them.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait EmbeddingRepository: Send + Sync {
+    /// Up to `limit` tickets that have no embedding by `model` (new tickets, tickets whose
+    /// title or description changed since, tickets embedded by another model), oldest first.
+    async fn pending(&self, model: &str, limit: u32) -> anyhow::Result<Vec<EmbeddingJob>>;
+
+    /// Stores each job's embedding by `model`, replacing any older one, but only where the
+    /// ticket's title and description are still those of the job (an edit meanwhile makes
+    /// the ticket pending again instead); one transaction. MUST return the tickets stored.
+    async fn save(&self, model: &str, items: Vec<(EmbeddingJob, Embedding)>) -> anyhow::Result<Vec<TicketId>>;
+
+    /// A page of stored embeddings by `model`, in ticket order, after `after`.
+    async fn load(
+        &self,
+        model: &str,
+        after: Option<TicketId>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(TicketId, Embedding)>>;
+}
+
+/// Why texts could not be embedded.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbedError {
+    /// The model is not loaded (still loading, missing, or switched off).
+    #[error("the embedding model is not available")]
+    Unavailable,
+    /// Anything else.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// A sentence-embedding model.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Embedder: Send + Sync {
+    /// Whether [`Embedder::embed`] can work now.
+    fn state(&self) -> SemanticState;
+
+    /// A stable name of the model and its version; stored with each embedding so that a new
+    /// model re-embeds everything.
+    fn model_id(&self) -> String;
+
+    /// One unit-length embedding per text, in order. MUST return `Unavailable` unless the
+    /// state is `Ready`. CPU-heavy: adapters run it off the async executor.
+    async fn embed(&self, texts: Vec<String>) -> Result<Vec<Embedding>, EmbedError>;
+}
+
+/// A signal that a ticket's title or description changed (or a ticket was raised), sent
+/// after the change is committed so that its embedding gets recomputed soon. Losing a
+/// signal is harmless: the embedding worker also sweeps for pending tickets periodically.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait EmbeddingQueue: Send + Sync {
+    /// The content of `ticket` changed.
+    fn content_changed(&self, ticket: TicketId);
+}

@@ -1,0 +1,209 @@
+//! Similar tickets: full-text search (SQLite FTS5 `bm25()`, PostgreSQL `ts_rank` over a GIN
+//! index) and stored ticket embeddings.
+
+use async_trait::async_trait;
+use chrono::Utc;
+use domain::accounts::UserId;
+use domain::similarity::*;
+use domain::tickets::{Status, TicketId, TicketView};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, Value};
+
+use crate::entity::tickets;
+use crate::tickets::views;
+use crate::{id32, Backend, Store};
+
+/// Title matches count this many times a description match in SQLite's `bm25()`
+/// (PostgreSQL's `ts_rank` weighs `A` (title) 1.0 against `B` (description) 0.4).
+const TITLE_WEIGHT: f64 = 4.0;
+
+impl Store {
+    /// A statement with `$n` placeholders, rewritten to `?n` for SQLite.
+    fn statement(&self, sql: &str, values: Vec<Value>) -> Statement {
+        match self.backend() {
+            Backend::Postgres => Statement::from_sql_and_values(DbBackend::Postgres, sql, values),
+            Backend::Sqlite => Statement::from_sql_and_values(DbBackend::Sqlite, sql.replace('$', "?"), values),
+        }
+    }
+}
+
+/// The FTS5 query: each term a quoted string (so no term is ever syntax), ORed; the last
+/// one a prefix while it is being typed.
+fn fts5_query(query: &LexicalQuery) -> String {
+    let n = query.terms().len();
+    query
+        .terms()
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let star = if query.last_is_prefix() && i + 1 == n { "*" } else { "" };
+            format!("\"{}\"{star}", t.as_str())
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+/// The `to_tsquery` text: each term a quoted lexeme, ORed; the last one a prefix while it is
+/// being typed.
+fn tsquery(query: &LexicalQuery) -> String {
+    let n = query.terms().len();
+    query
+        .terms()
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let star = if query.last_is_prefix() && i + 1 == n { ":*" } else { "" };
+            format!("'{}'{star}", t.as_str())
+        })
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+fn status_placeholders(first: usize, statuses: &[Status]) -> (String, Vec<Value>) {
+    let marks: Vec<String> = (0..statuses.len()).map(|i| format!("${}", first + i)).collect();
+    (marks.join(", "), statuses.iter().map(|s| Value::from(s.as_str())).collect())
+}
+
+fn to_bytes(e: &Embedding) -> Vec<u8> {
+    e.as_slice().iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn from_bytes(ticket: i32, bytes: &[u8]) -> anyhow::Result<Embedding> {
+    anyhow::ensure!(bytes.len().is_multiple_of(4), "stored embedding of ticket {ticket} has {} bytes", bytes.len());
+    let values = bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    Embedding::normalised(values).ok_or_else(|| anyhow::anyhow!("stored embedding of ticket {ticket} is degenerate"))
+}
+
+#[async_trait]
+impl SimilarityIndex for Store {
+    async fn lexical(&self, query: &LexicalQuery, statuses: &[Status], limit: u32) -> anyhow::Result<Vec<LexicalHit>> {
+        if query.is_empty() || statuses.is_empty() || limit == 0 {
+            return Ok(vec![]);
+        }
+        let (marks, mut values) = status_placeholders(3, statuses);
+        let sql = match self.backend() {
+            Backend::Sqlite => format!(
+                "SELECT ticket_fts.rowid AS id, -bm25(ticket_fts, {TITLE_WEIGHT:.1}, 1.0) AS score \
+                 FROM ticket_fts JOIN tickets ON tickets.id = ticket_fts.rowid \
+                 WHERE ticket_fts MATCH $1 AND tickets.status IN ({marks}) \
+                 ORDER BY score DESC, id DESC LIMIT $2"
+            ),
+            Backend::Postgres => format!(
+                "SELECT id, ts_rank(search, q)::float8 AS score \
+                 FROM tickets, to_tsquery('english', $1) AS q \
+                 WHERE search @@ q AND status IN ({marks}) \
+                 ORDER BY score DESC, id DESC LIMIT $2"
+            ),
+        };
+        let text = match self.backend() {
+            Backend::Sqlite => fts5_query(query),
+            Backend::Postgres => tsquery(query),
+        };
+        let mut all = vec![Value::from(text), Value::from(i64::from(limit))];
+        all.append(&mut values);
+        let rows = self.db.query_all(self.statement(&sql, all)).await?;
+        rows.into_iter()
+            .map(|row| {
+                let id: i32 = row.try_get("", "id")?;
+                let score: f64 = row.try_get("", "score")?;
+                Ok(LexicalHit { ticket: TicketId::new(id.into()), score })
+            })
+            .collect()
+    }
+
+    async fn views(&self, ids: &[TicketId], viewer: Option<UserId>) -> anyhow::Result<Vec<TicketView>> {
+        let ids: Vec<i32> = ids.iter().filter_map(|id| id32(id.get())).collect();
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows = tickets::Entity::find().filter(tickets::Column::Id.is_in(ids)).all(&self.db).await?;
+        views(&self.db, rows, viewer.and_then(|v| id32(v.get()))).await
+    }
+}
+
+#[async_trait]
+impl EmbeddingRepository for Store {
+    async fn pending(&self, model: &str, limit: u32) -> anyhow::Result<Vec<EmbeddingJob>> {
+        let sql = "SELECT t.id AS id, t.title AS title, t.description AS description FROM tickets t \
+                   LEFT JOIN ticket_embeddings e ON e.ticket_id = t.id AND e.model = $1 \
+                   WHERE e.ticket_id IS NULL ORDER BY t.id LIMIT $2";
+        let rows = self.db.query_all(self.statement(sql, vec![model.into(), i64::from(limit).into()])).await?;
+        rows.into_iter()
+            .map(|row| {
+                let id: i32 = row.try_get("", "id")?;
+                Ok(EmbeddingJob {
+                    ticket: TicketId::new(id.into()),
+                    title: row.try_get("", "title")?,
+                    description: row.try_get("", "description")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn save(&self, model: &str, items: Vec<(EmbeddingJob, Embedding)>) -> anyhow::Result<Vec<TicketId>> {
+        // Inserting from the ticket row itself, and only while its text is what was
+        // embedded, makes a concurrent edit win: its trigger already removed the old vector,
+        // and this insert finds no matching row.
+        let sql = "INSERT INTO ticket_embeddings (ticket_id, model, vector, embedded_at) \
+                   SELECT id, $1, $2, $3 FROM tickets WHERE id = $4 AND title = $5 AND description = $6 \
+                   ON CONFLICT (ticket_id) DO UPDATE SET model = excluded.model, vector = excluded.vector, \
+                   embedded_at = excluded.embedded_at";
+        let now = Utc::now();
+        let tx = self.write().await?;
+        let mut saved = Vec::with_capacity(items.len());
+        for (job, embedding) in items {
+            let Some(id) = id32(job.ticket.get()) else { continue };
+            let values = vec![
+                model.into(),
+                to_bytes(&embedding).into(),
+                now.into(),
+                id.into(),
+                job.title.into(),
+                job.description.into(),
+            ];
+            if tx.execute(self.statement(sql, values)).await?.rows_affected() > 0 {
+                saved.push(job.ticket);
+            }
+        }
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    async fn load(
+        &self,
+        model: &str,
+        after: Option<TicketId>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(TicketId, Embedding)>> {
+        let after = after.map_or(0, |t| id32(t.get()).unwrap_or(i32::MAX));
+        let sql = "SELECT ticket_id, vector FROM ticket_embeddings WHERE model = $1 AND ticket_id > $2 \
+                   ORDER BY ticket_id LIMIT $3";
+        let rows =
+            self.db.query_all(self.statement(sql, vec![model.into(), after.into(), i64::from(limit).into()])).await?;
+        rows.into_iter()
+            .map(|row| {
+                let id: i32 = row.try_get("", "ticket_id")?;
+                let bytes: Vec<u8> = row.try_get("", "vector")?;
+                Ok((TicketId::new(id.into()), from_bytes(id, &bytes)?))
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_quote_every_term() {
+        let q = LexicalQuery::from_text("exam \"results\" NEAR(miss");
+        assert_eq!(fts5_query(&q), "\"exam\" OR \"results\" OR \"near\" OR \"miss\"*");
+        assert_eq!(tsquery(&q), "'exam' | 'results' | 'near' | 'miss':*");
+    }
+
+    #[test]
+    fn embeddings_round_trip_through_bytes() {
+        let e = Embedding::normalised(vec![0.6, 0.8]).unwrap();
+        assert_eq!(from_bytes(1, &to_bytes(&e)).unwrap(), e);
+        assert!(from_bytes(1, &[0, 0, 0]).is_err());
+    }
+}

@@ -1,0 +1,275 @@
+//! Similar-ticket storage: full-text ranking, status filtering, hostile input, the index
+//! following edits, and stored embeddings. Every body runs on SQLite and, when
+//! `OSTS_TEST_POSTGRES_URL` is set, on PostgreSQL.
+
+#[macro_use]
+mod support;
+
+use chrono::{TimeZone, Utc};
+use domain::accounts::*;
+use domain::categories::*;
+use domain::similarity::*;
+use domain::tickets::*;
+use store::Store;
+use support::TestDb;
+
+store_tests!(
+    lexical_ranking_prefers_title_matches_and_more_terms,
+    lexical_search_returns_only_the_given_statuses,
+    the_last_word_matches_as_a_prefix_while_typing,
+    hostile_input_never_errors,
+    the_index_follows_edits,
+    views_carry_the_viewers_vote,
+    embeddings_are_stored_loaded_and_dropped_by_edits,
+);
+
+/// A small fixed corpus: (title, description).
+const CORPUS: &[(&str, &str)] = &[
+    ("Exam results missing from the portal", "I sat the final exam but no mark is shown."),
+    ("Library card not working", "The scanner refuses my card; my exam notes are in the library."),
+    ("Refund for the exam fee", "I was charged twice for the exam registration."),
+    ("Timetable clash between two courses", "Statistics and algebra lectures overlap on Mondays."),
+    ("Cannot submit assignment", "The upload button does nothing; the results page also fails."),
+];
+
+struct Fixture {
+    store: Store,
+    student: Account,
+    ids: Vec<TicketId>,
+}
+
+async fn fixture(store: Store) -> Fixture {
+    let at = Utc.with_ymd_and_hms(2026, 9, 1, 9, 0, 0).unwrap();
+    let student = store
+        .accounts()
+        .insert(NewAccount {
+            email: Email::parse("ada@uni.edu").unwrap(),
+            display_name: DisplayName::parse("Ada").unwrap(),
+            role: Role::Student,
+            status: AccountStatus::Active,
+            email_confirmed_at: None,
+            password_hash: PasswordHash::new("$argon2id$v=19$test".into()),
+            created_at: at,
+        })
+        .await
+        .unwrap();
+    let cat = store
+        .categories()
+        .insert(NewCategory { name: CategoryName::parse("General").unwrap(), description: String::new(), position: 0 })
+        .await
+        .unwrap();
+    let mut ids = Vec::new();
+    for (title, description) in CORPUS {
+        let t = store
+            .tickets()
+            .create(NewTicket {
+                title: Title::parse(title).unwrap(),
+                description: Description::parse(description).unwrap(),
+                category_id: cat.id,
+                tags: Tags::default(),
+                priority: Priority::Medium,
+                creator_id: student.id,
+                created_at: at,
+                follow_up_of: None,
+            })
+            .await
+            .unwrap();
+        ids.push(t.id);
+    }
+    Fixture { store, student, ids }
+}
+
+fn all_statuses() -> Vec<Status> {
+    Status::ALL.to_vec()
+}
+
+async fn search(store: &Store, text: &str) -> Vec<TicketId> {
+    let hits = store.similarity().lexical(&LexicalQuery::from_text(text), &all_statuses(), 10).await.unwrap();
+    for pair in hits.windows(2) {
+        assert!(pair[0].score >= pair[1].score, "hits must come best first: {hits:?}");
+    }
+    hits.into_iter().map(|h| h.ticket).collect()
+}
+
+async fn edit(store: &Store, id: TicketId, by: &Account, f: impl FnOnce(&mut Ticket) -> Vec<Change>) -> Ticket {
+    let mut t = store.tickets().get(id, by.id).await.unwrap().unwrap().ticket;
+    let changes = f(&mut t);
+    store.tickets().update(t, changes, by.id).await.unwrap()
+}
+
+async fn lexical_ranking_prefers_title_matches_and_more_terms(store: Store) {
+    let f = fixture(store).await;
+    let found = search(&f.store, "exam results").await;
+    // Both terms in the title beat everything else; body-only matches still count.
+    assert_eq!(found[0], f.ids[0], "{found:?}");
+    assert!(found.contains(&f.ids[1]) && found.contains(&f.ids[4]), "body matches count too: {found:?}");
+    assert!(!found.contains(&f.ids[3]));
+    // "exam" in the title (and body) beats "exam" in the body only.
+    let found = search(&f.store, "exam").await;
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert!(found[..2].contains(&f.ids[0]) && found[..2].contains(&f.ids[2]), "{found:?}");
+    assert_eq!(found[2], f.ids[1]);
+    // Stemming: "refunds" finds "Refund".
+    assert_eq!(search(&f.store, "refunds").await, vec![f.ids[2]]);
+    assert!(search(&f.store, "the and of").await.is_empty(), "stop words alone match nothing");
+}
+
+async fn lexical_search_returns_only_the_given_statuses(store: Store) {
+    let f = fixture(store).await;
+    edit(&f.store, f.ids[0], &f.student, |t| {
+        t.status = Status::Merged;
+        vec![Change::StatusChanged { from: "open".into(), to: "merged".into() }]
+    })
+    .await;
+    let q = LexicalQuery::from_text("exam results");
+    let open = f.store.similarity().lexical(&q, &[Status::Open], 10).await.unwrap();
+    assert!(!open.is_empty());
+    assert!(open.iter().all(|h| h.ticket != f.ids[0]), "a merged ticket is not open");
+    let merged = f.store.similarity().lexical(&q, &[Status::Merged], 10).await.unwrap();
+    assert_eq!(merged.iter().map(|h| h.ticket).collect::<Vec<_>>(), vec![f.ids[0]]);
+    assert!(f.store.similarity().lexical(&q, &[], 10).await.unwrap().is_empty());
+    assert_eq!(f.store.similarity().lexical(&q, &all_statuses(), 1).await.unwrap().len(), 1);
+}
+
+async fn the_last_word_matches_as_a_prefix_while_typing(store: Store) {
+    let f = fixture(store).await;
+    // Prefixes match stems: "statis" is a prefix of the stem of "Statistics".
+    assert_eq!(search(&f.store, "statis").await, vec![f.ids[3]]);
+    assert!(search(&f.store, "statis ").await.is_empty(), "a finished word is a whole word");
+}
+
+async fn hostile_input_never_errors(store: Store) {
+    let f = fixture(store).await;
+    let long = "exam ".repeat(2_000);
+    let hostile = [
+        "\"",
+        "\"exam",
+        "exam\"\"results",
+        "*",
+        "exam*",
+        "**",
+        "NEAR(exam results, 2)",
+        "NEAR",
+        "exam NEAR results",
+        "-exam",
+        "exam -results",
+        "exam AND OR NOT",
+        "title:exam",
+        "{title}: exam",
+        "^exam",
+        "exam)",
+        "(exam",
+        "'; DROP TABLE tickets; --",
+        "' OR 1=1 --",
+        "exam & results | !fee",
+        "exam <-> results",
+        "exam:*",
+        "\\",
+        "%_%",
+        "ünïcödé 考试 результаты 🎓",
+        "\u{0}\u{1}exam",
+        "e\u{301}xam",
+        &long,
+        &"x".repeat(10_000),
+    ];
+    for text in hostile {
+        let q = LexicalQuery::from_text(text);
+        let hits = f.store.similarity().lexical(&q, &all_statuses(), 10).await;
+        assert!(hits.is_ok(), "{:?} failed: {:?}", text.chars().take(40).collect::<String>(), hits.err());
+    }
+    assert_eq!(search(&f.store, "\"exam\" -results*").await.first(), Some(&f.ids[0]));
+    // The table survived.
+    assert_eq!(search(&f.store, "'; DROP TABLE tickets; --").await, Vec::<TicketId>::new());
+    assert!(f.store.tickets().get(f.ids[0], f.student.id).await.unwrap().is_some());
+}
+
+async fn the_index_follows_edits(store: Store) {
+    let f = fixture(store).await;
+    assert_eq!(search(&f.store, "timetable").await, vec![f.ids[3]]);
+    edit(&f.store, f.ids[3], &f.student, |t| {
+        t.title = Title::parse("Schedule overlap between courses").unwrap();
+        vec![Change::TitleChanged { from: "x".into(), to: "y".into() }]
+    })
+    .await;
+    assert!(search(&f.store, "timetable").await.is_empty());
+    assert_eq!(search(&f.store, "schedule").await, vec![f.ids[3]]);
+    // Editing something else leaves the index alone.
+    edit(&f.store, f.ids[3], &f.student, |t| {
+        t.priority = Priority::High;
+        vec![Change::PriorityChanged { from: "medium".into(), to: "high".into() }]
+    })
+    .await;
+    assert_eq!(search(&f.store, "schedule").await, vec![f.ids[3]]);
+}
+
+async fn views_carry_the_viewers_vote(store: Store) {
+    let f = fixture(store).await;
+    let voter = f
+        .store
+        .accounts()
+        .insert(NewAccount {
+            email: Email::parse("bo@uni.edu").unwrap(),
+            display_name: DisplayName::parse("Bo").unwrap(),
+            role: Role::Student,
+            status: AccountStatus::Active,
+            email_confirmed_at: None,
+            password_hash: PasswordHash::new("$argon2id$v=19$test".into()),
+            created_at: Utc::now(),
+        })
+        .await
+        .unwrap();
+    f.store.votes().cast(f.ids[1], voter.id, Utc::now()).await.unwrap();
+    let ids = [f.ids[1], f.ids[2], TicketId::new(999_999), TicketId::new(i64::MAX)];
+    let mut views = f.store.similarity().views(&ids, Some(voter.id)).await.unwrap();
+    views.sort_by_key(|v| v.ticket.id);
+    assert_eq!(views.len(), 2);
+    assert!(views[0].voted && !views[1].voted);
+    assert_eq!(views[0].ticket.vote_count, 1);
+    let anonymous = f.store.similarity().views(&ids, None).await.unwrap();
+    assert!(anonymous.iter().all(|v| !v.voted));
+    assert!(f.store.similarity().views(&[], None).await.unwrap().is_empty());
+}
+
+async fn embeddings_are_stored_loaded_and_dropped_by_edits(store: Store) {
+    let f = fixture(store).await;
+    let repo = f.store.embeddings();
+    let model = "test-model@1";
+    let vector = |i: usize| Embedding::normalised(vec![1.0, i as f32, 0.5]).unwrap();
+
+    let pending = repo.pending(model, 100).await.unwrap();
+    assert_eq!(pending.iter().map(|j| j.ticket).collect::<Vec<_>>(), f.ids);
+    assert_eq!(pending[0].title, CORPUS[0].0);
+    assert_eq!(repo.pending(model, 2).await.unwrap().len(), 2);
+
+    let jobs: Vec<_> = pending.iter().cloned().enumerate().map(|(i, j)| (j, vector(i))).collect();
+    assert_eq!(repo.save(model, jobs).await.unwrap(), f.ids);
+    assert!(repo.pending(model, 100).await.unwrap().is_empty());
+    assert_eq!(repo.pending("other-model", 100).await.unwrap().len(), CORPUS.len(), "another model starts over");
+
+    let first = repo.load(model, None, 3).await.unwrap();
+    let rest = repo.load(model, Some(first[2].0), 3).await.unwrap();
+    assert_eq!(first.len() + rest.len(), CORPUS.len());
+    assert_eq!(first[1], (f.ids[1], vector(1)), "vectors round-trip exactly");
+
+    // An edit of the text drops the embedding; a stale job cannot bring it back.
+    let stale = pending[0].clone();
+    edit(&f.store, f.ids[0], &f.student, |t| {
+        t.description = Description::parse("Marks for the final are not visible.").unwrap();
+        vec![Change::DescriptionChanged]
+    })
+    .await;
+    let again = repo.pending(model, 100).await.unwrap();
+    assert_eq!(again.iter().map(|j| j.ticket).collect::<Vec<_>>(), vec![f.ids[0]]);
+    assert!(repo.save(model, vec![(stale, vector(9))]).await.unwrap().is_empty());
+    assert_eq!(repo.save(model, vec![(again[0].clone(), vector(7))]).await.unwrap(), vec![f.ids[0]]);
+    let reloaded = repo.load(model, None, 100).await.unwrap();
+    assert_eq!(reloaded[0], (f.ids[0], vector(7)));
+
+    // A status change keeps the embedding.
+    edit(&f.store, f.ids[1], &f.student, |t| {
+        t.status = Status::Resolved;
+        vec![Change::StatusChanged { from: "open".into(), to: "resolved".into() }]
+    })
+    .await;
+    assert!(repo.pending(model, 100).await.unwrap().is_empty());
+}
