@@ -12,6 +12,7 @@ use crate::attachments::{AttachmentRepository, AttachmentService, BlobStore};
 use crate::categories::{CategoryRepository, CategoryService};
 use crate::clock::Clock;
 use crate::conversation::{ConversationService, ReplyRepository, WatcherRepository};
+use crate::notifications::{NotificationRepository, NotificationService, OutboxRepository};
 use crate::tickets::{TicketRepository, TicketService};
 use crate::votes::{VoteRepository, VoteService};
 use crate::workflow::{SimilarResolved, WorkflowRepository, WorkflowService, WorkflowSettings};
@@ -47,6 +48,10 @@ pub struct Ports {
     pub throttle: Arc<dyn LoginThrottle>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// The in-app inbox and notification preferences.
+    pub notifications: Arc<dyn NotificationRepository>,
+    /// The outbox of deliveries.
+    pub outbox: Arc<dyn OutboxRepository>,
     /// Similar resolved tickets, when a similarity index exists.
     pub similar: Option<Arc<dyn SimilarResolved>>,
 }
@@ -83,6 +88,8 @@ pub struct Services {
     pub conversation: ConversationService,
     /// Attachments.
     pub attachments: AttachmentService,
+    /// The inbox, preferences and dead letters.
+    pub notifications: NotificationService,
 }
 
 impl Services {
@@ -127,6 +134,11 @@ impl Services {
                 ports.clock.clone(),
             ),
             workflow,
+            notifications: NotificationService::new(
+                ports.notifications.clone(),
+                ports.outbox.clone(),
+                ports.clock.clone(),
+            ),
         }
     }
 }

@@ -11,6 +11,7 @@ mod attachments;
 mod categories;
 mod conversation;
 mod entity;
+mod notifications;
 mod tickets;
 mod votes;
 mod workflow;
@@ -221,6 +222,8 @@ impl Store {
             watchers: self.watchers(),
             workflow: self.workflow(),
             attachments: self.attachments(),
+            notifications: Arc::new(self.clone()),
+            outbox: self.outbox(),
             blobs,
             hasher,
             tokens,
@@ -228,6 +231,10 @@ impl Store {
             clock,
             similar: None,
         }
+    }
+    /// The outbox of deliveries (for the delivery worker).
+    pub fn outbox(&self) -> Arc<dyn domain::notifications::OutboxRepository> {
+        Arc::new(self.clone())
     }
     /// The attachment (metadata) repository.
     pub fn attachments(&self) -> Arc<dyn AttachmentRepository> {
