@@ -23,6 +23,7 @@ mod error;
 mod health;
 mod markdown;
 mod middleware;
+mod notifications;
 mod tickets;
 mod votes;
 mod workflow;
@@ -63,6 +64,8 @@ enum ApiTags {
     Conversation,
     /// Images and PDFs attached to tickets and replies.
     Attachments,
+    /// The in-app inbox, notification preferences and undeliverable emails.
+    Notifications,
     /// Probes for load balancers and orchestrators.
     Health,
 }
@@ -76,6 +79,7 @@ type Apis = (
     workflow::WorkflowApi,
     conversation::ConversationApi,
     attachments::AttachmentApi,
+    notifications::NotificationApi,
     health::HealthApi,
 );
 
@@ -97,6 +101,7 @@ fn service() -> OpenApiService<Apis, ()> {
         workflow::WorkflowApi,
         conversation::ConversationApi,
         attachments::AttachmentApi,
+        notifications::NotificationApi,
         health::HealthApi,
     );
     // No `servers` entry: paths are relative to wherever the API is served, and the document
