@@ -10,6 +10,7 @@ mod m20261125_000002_tickets;
 mod m20261125_000003_support_workflow;
 mod m20261125_000004_attachments;
 mod m20261125_000005_similarity;
+mod m20261125_000006_notifications;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_support_workflow::Migration),
             Box::new(m20261125_000004_attachments::Migration),
             Box::new(m20261125_000005_similarity::Migration),
+            Box::new(m20261125_000006_notifications::Migration),
         ]
     }
 }

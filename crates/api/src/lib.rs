@@ -24,6 +24,7 @@ mod health;
 mod markdown;
 mod middleware;
 mod similar;
+mod notifications;
 mod tickets;
 mod votes;
 mod workflow;
@@ -64,6 +65,8 @@ enum ApiTags {
     Conversation,
     /// Images and PDFs attached to tickets and replies.
     Attachments,
+    /// The in-app inbox, notification preferences and undeliverable emails.
+    Notifications,
     /// Probes for load balancers and orchestrators.
     Health,
 }
@@ -77,6 +80,7 @@ type Apis = (
     workflow::WorkflowApi,
     conversation::ConversationApi,
     attachments::AttachmentApi,
+    notifications::NotificationApi,
     health::HealthApi,
     similar::SimilarApi,
 );
@@ -99,6 +103,7 @@ fn service() -> OpenApiService<Apis, ()> {
         workflow::WorkflowApi,
         conversation::ConversationApi,
         attachments::AttachmentApi,
+        notifications::NotificationApi,
         health::HealthApi,
         similar::SimilarApi,
     );

@@ -53,6 +53,10 @@ enum Setup {
     Category,
     /// `{id}` is a new attachment the owner uploaded to a new ticket of theirs.
     Attachment,
+    /// `{id}` is a notification of the owner's (an admin replied on their new ticket).
+    OwnersNotification,
+    /// `{id}` is a delivery id that does not exist (no dead letters in this test).
+    NoSuchDelivery,
 }
 
 /// The request body a cell sends.
@@ -74,6 +78,8 @@ enum Body {
     /// A PNG as `multipart/form-data`.
     Upload,
     Draft,
+    /// Notification preferences.
+    Preferences,
 }
 
 /// Method, path as in the OpenAPI document, setup, body, and the expected status for
@@ -126,6 +132,14 @@ const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
     ("post", "/api/v1/tickets/{id}/replies", Setup::Ticket, Body::Reply, [401, 403, 201, 403, 201, 201]),
     ("put", "/api/v1/tickets/{id}/watch", Setup::Ticket, Body::None, [401, 403, 200, 200, 200, 200]),
     ("delete", "/api/v1/tickets/{id}/watch", Setup::Ticket, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("get", "/api/v1/notifications", Setup::Nothing, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("get", "/api/v1/notifications/unread-count", Setup::Nothing, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("post", "/api/v1/notifications/read-all", Setup::Nothing, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("post", "/api/v1/notifications/{id}/read", Setup::OwnersNotification, Body::None, [401, 403, 204, 404, 404, 404]),
+    ("get", "/api/v1/me/notification-preferences", Setup::Nothing, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("put", "/api/v1/me/notification-preferences", Setup::Nothing, Body::Preferences, [401, 403, 200, 200, 200, 200]),
+    ("get", "/api/v1/admin/deliveries/dead", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/admin/deliveries/{id}/retry", Setup::NoSuchDelivery, Body::None, [401, 403, 403, 403, 403, 404]),
 ];
 
 struct Cast {
@@ -190,6 +204,15 @@ async fn prepare(app: &TestApp, cast: &Cast, actor: Actor, template: &str, setup
             Some(source)
         }
         Setup::Category => Some(app.category_id),
+        Setup::OwnersNotification => {
+            let n = app.ticket(&cast.owner).number().await;
+            app.post(&format!("/api/v1/tickets/{n}/replies"), &app.admin.token, json!({ "body": "Noted." }))
+                .await
+                .expect(201);
+            let inbox = app.get("/api/v1/notifications?limit=1", &cast.owner.token).await.expect(200);
+            Some(inbox.body["items"][0]["id"].as_i64().expect("the owner was notified"))
+        }
+        Setup::NoSuchDelivery => Some(999_999),
         Setup::Attachment => {
             let number = app.ticket(&cast.owner).number().await;
             let file = FilePart::file("matrix.png", "image/png", PNG);
@@ -228,6 +251,7 @@ async fn body(app: &TestApp, cast: &Cast, body: Body) -> Option<Value> {
         Body::MergeTarget => Some(json!({ "target": app.ticket(&cast.other).number().await })),
         Body::Reply => Some(json!({ "body": "A reply from the matrix." })),
         Body::Owner => Some(json!({ "owner_id": null })),
+        Body::Preferences => Some(json!([{ "kind": "reply", "email": false, "digest": false }])),
         Body::Upload => unreachable!("uploads are multipart, sent by `TestApp::upload`"),
         Body::Draft => Some(json!({ "title": "Matrix ticket", "description": "a draft" })),
     }

@@ -132,6 +132,10 @@ pub enum Resource {
     Category,
     /// An attachment.
     Attachment,
+    /// A notification in the caller's inbox.
+    Notification,
+    /// A dead-letter delivery.
+    Delivery,
 }
 
 impl Resource {
@@ -142,6 +146,8 @@ impl Resource {
             Self::Ticket => "ticket_not_found",
             Self::Category => "category_not_found",
             Self::Attachment => "attachment_not_found",
+            Self::Notification => "notification_not_found",
+            Self::Delivery => "delivery_not_found",
         }
     }
 }
@@ -153,6 +159,8 @@ impl fmt::Display for Resource {
             Self::Ticket => "ticket",
             Self::Category => "category",
             Self::Attachment => "attachment",
+            Self::Notification => "notification",
+            Self::Delivery => "delivery",
         })
     }
 }

@@ -11,6 +11,7 @@ pub mod categories;
 pub mod clock;
 pub mod conversation;
 pub mod error;
+pub mod notifications;
 pub mod page;
 pub mod services;
 pub mod similarity;

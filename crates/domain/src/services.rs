@@ -17,6 +17,7 @@ use crate::similarity::{
     SimilarityIndex, SimilarityService, VectorIndex,
 };
 use crate::tickets::{TicketId, TicketRepository, TicketService};
+use crate::notifications::{NotificationRepository, NotificationService, OutboxRepository};
 use crate::votes::{VoteRepository, VoteService};
 use crate::workflow::{SimilarResolved, WorkflowRepository, WorkflowService, WorkflowSettings};
 
@@ -51,6 +52,10 @@ pub struct Ports {
     pub throttle: Arc<dyn LoginThrottle>,
     /// Time.
     pub clock: Arc<dyn Clock>,
+    /// The in-app inbox and notification preferences.
+    pub notifications: Arc<dyn NotificationRepository>,
+    /// The outbox of deliveries.
+    pub outbox: Arc<dyn OutboxRepository>,
     /// Full-text search and batched reads for similar tickets.
     pub similarity: Arc<dyn SimilarityIndex>,
     /// Stored ticket embeddings.
@@ -118,6 +123,8 @@ pub struct Services {
     pub attachments: AttachmentService,
     /// Similar tickets.
     pub similarity: SimilarityService,
+    /// The inbox, preferences and dead letters.
+    pub notifications: NotificationService,
 }
 
 impl Services {
@@ -171,6 +178,11 @@ impl Services {
             ),
             workflow,
             similarity,
+            notifications: NotificationService::new(
+                ports.notifications.clone(),
+                ports.outbox.clone(),
+                ports.clock.clone(),
+            ),
         }
     }
 }

@@ -126,6 +126,60 @@ fn spawn_auto_close(services: &Services, interval: Duration) -> tokio::task::Joi
     })
 }
 
+/// The `Mailer`: SMTP when `OSTS_SMTP_URL` is set, otherwise `.eml` files under
+/// `<data dir>/outbox-mail/`.
+fn mailer(settings: &Settings) -> anyhow::Result<mailer::LettreMailer> {
+    match &settings.smtp_url {
+        Some(url) => mailer::LettreMailer::smtp(url.expose_secret(), &settings.mail_from, &settings.public_url),
+        None => {
+            let dir = settings.data_dir.join("outbox-mail");
+            tracing::info!(dir = %dir.display(), "no SMTP relay configured; emails are written as .eml files");
+            mailer::LettreMailer::files(dir, &settings.mail_from, &settings.public_url)
+        }
+    }
+}
+
+/// Delivers the outbox every `interval` until shutdown, draining a full batch at once.
+/// Safe with several servers: claims are leased and skip each other's rows.
+fn spawn_delivery(settings: &Settings, store: &Store) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let worker = domain::notifications::DeliveryWorker::new(
+        store.outbox(),
+        Arc::new(mailer(settings)?),
+        Arc::new(SystemClock),
+        // Jitter only has to differ between jobs and servers, not be unpredictable.
+        Arc::new(|| {
+            f64::from(
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
+                    % 1000,
+            ) / 1000.0
+        }),
+        domain::notifications::WorkerSettings { max_attempts: settings.delivery_max_attempts, ..Default::default() },
+    );
+    let interval = Duration::from_secs(settings.delivery_interval_secs);
+    Ok(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            loop {
+                match worker.deliver_due().await {
+                    Ok(report) if report.handled() == 0 => break,
+                    Ok(report) => tracing::info!(
+                        sent = report.sent,
+                        retried = report.retried,
+                        dead = report.dead,
+                        "delivery round"
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "delivery round failed; retrying at the next tick");
+                        break;
+                    }
+                }
+            }
+        }
+    }))
+}
+
 struct StoreHealth(Store);
 
 #[async_trait]
@@ -141,6 +195,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let services = services(&settings, &store, &semantic);
     let auto_close = spawn_auto_close(&services, Duration::from_secs(settings.auto_close_interval_secs));
     let worker = tokio::spawn(similarity::embedding_worker(services.similarity.clone(), semantic.wake.clone()));
+    let delivery = spawn_delivery(&settings, &store)?;
     let app = api::build(services, Arc::new(StoreHealth(store.clone())));
     let acceptor = TcpListener::bind(settings.bind)
         .into_acceptor()
@@ -160,6 +215,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("server failed")?;
     auto_close.abort();
     worker.abort();
+    delivery.abort();
     store.close().await?;
     tracing::info!("stopped");
     Ok(())

@@ -83,6 +83,22 @@ pub struct Settings {
     /// `models/all-MiniLM-L6-v2` in the data directory.
     #[serde(default)]
     pub model_dir: Option<PathBuf>,
+    /// SMTP relay (`OSTS_SMTP_URL`): `smtp://host:25`, `smtp://host:587?tls=required`
+    /// (STARTTLS) or `smtps://user:pass@host` (TLS); unset = `.eml` files in the data dir.
+    #[serde(default)]
+    pub smtp_url: Option<SecretString>,
+    /// The emails' From (`OSTS_MAIL_FROM`).
+    #[serde(default = "defaults::mail_from")]
+    pub mail_from: String,
+    /// The address people reach osts at, for links in emails (`OSTS_PUBLIC_URL`).
+    #[serde(default = "defaults::public_url")]
+    pub public_url: String,
+    /// Seconds between delivery worker rounds (`OSTS_DELIVERY_INTERVAL_SECS`).
+    #[serde(default = "defaults::delivery_interval_secs")]
+    pub delivery_interval_secs: u64,
+    /// Attempts before an email becomes a dead letter (`OSTS_DELIVERY_MAX_ATTEMPTS`).
+    #[serde(default = "defaults::delivery_max_attempts")]
+    pub delivery_max_attempts: u32,
 }
 
 /// `OSTS_AUTO_ASSIGN`.
@@ -130,6 +146,18 @@ mod defaults {
     pub fn auto_close_interval_secs() -> u64 {
         300
     }
+    pub fn mail_from() -> String {
+        "osts <osts@localhost>".into()
+    }
+    pub fn public_url() -> String {
+        "http://127.0.0.1:8080".into()
+    }
+    pub fn delivery_interval_secs() -> u64 {
+        5
+    }
+    pub fn delivery_max_attempts() -> u32 {
+        8
+    }
 }
 
 impl Settings {
@@ -154,6 +182,8 @@ impl Settings {
         anyhow::ensure!(self.db_max_connections >= 1, "db_max_connections must be at least 1");
         anyhow::ensure!(self.auto_close_days >= 1, "auto_close_days must be at least 1");
         anyhow::ensure!(self.auto_close_interval_secs >= 1, "auto_close_interval_secs must be at least 1");
+        anyhow::ensure!(self.delivery_interval_secs >= 1, "delivery_interval_secs must be at least 1");
+        anyhow::ensure!(self.delivery_max_attempts >= 1, "delivery_max_attempts must be at least 1");
         if let Some(url) = &self.database_url {
             store::Backend::of(url.expose_secret())?;
         }

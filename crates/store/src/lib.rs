@@ -13,6 +13,7 @@ mod conversation;
 mod entity;
 mod import;
 mod similarity;
+mod notifications;
 mod tickets;
 mod votes;
 mod workflow;
@@ -224,6 +225,8 @@ impl Store {
             watchers: self.watchers(),
             workflow: self.workflow(),
             attachments: self.attachments(),
+            notifications: Arc::new(self.clone()),
+            outbox: self.outbox(),
             blobs,
             hasher,
             tokens,
@@ -240,6 +243,10 @@ impl Store {
     }
     /// Stored ticket embeddings.
     pub fn embeddings(&self) -> Arc<dyn EmbeddingRepository> {
+        Arc::new(self.clone())
+    }
+    /// The outbox of deliveries (for the delivery worker).
+    pub fn outbox(&self) -> Arc<dyn domain::notifications::OutboxRepository> {
         Arc::new(self.clone())
     }
     /// The attachment (metadata) repository.

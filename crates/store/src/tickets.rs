@@ -99,7 +99,8 @@ pub(crate) async fn views(
         .collect()
 }
 
-/// Records one event (`actor` `None` = osts itself); part of the caller's transaction.
+/// Records one event (`actor` `None` = osts itself) and fans out its notifications; part of
+/// the caller's transaction.
 pub(crate) async fn record(
     conn: &impl ConnectionTrait,
     ticket: i32,
@@ -107,7 +108,7 @@ pub(crate) async fn record(
     at: DateTime<Utc>,
     change: &Change,
 ) -> anyhow::Result<()> {
-    ticket_events::ActiveModel {
+    let event = ticket_events::ActiveModel {
         ticket_id: Set(ticket),
         actor_id: Set(actor),
         at: Set(at),
@@ -117,6 +118,8 @@ pub(crate) async fn record(
     }
     .insert(conn)
     .await?;
+    // Notifications and their deliveries commit or roll back with the change itself.
+    crate::notifications::fan_out(conn, ticket, event.id, actor, at, change).await?;
     Ok(())
 }
 

@@ -1,0 +1,337 @@
+//! Notifications: the caller's in-app inbox and preferences, and the admins' dead letters.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use domain::notifications::{self as dn, DeliveryId, NotificationId};
+use domain::page::PageLimit;
+use poem::web::Data;
+use poem_openapi::{
+    param::{Path, Query},
+    payload::Json,
+    ApiResponse, Enum, Object, OpenApi,
+};
+
+use crate::{
+    auth::Session,
+    error::{error_set, Failure},
+    ApiTags, App,
+};
+
+/// What a notification is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case", remote = "domain::notifications::NotificationKind")]
+pub enum NotificationKind {
+    /// A ticket was resolved; the answer is in `change`.
+    Resolved,
+    /// A resolved ticket was reopened.
+    Reopened,
+    /// A ticket's status changed.
+    StatusChanged,
+    /// A ticket's priority changed.
+    PriorityChanged,
+    /// A public reply was added.
+    Reply,
+    /// An internal note was added (staff only).
+    InternalNote,
+    /// A ticket was assigned to you.
+    Assigned,
+    /// A ticket was merged into another.
+    Merged,
+}
+
+/// One in-app notification.
+#[derive(Debug, Clone, Object)]
+pub struct Notification {
+    /// Identifier.
+    pub id: i64,
+    /// What happened.
+    pub kind: NotificationKind,
+    /// The ticket's number (link: `/api/v1/tickets/{ticket_number}`).
+    pub ticket_number: Option<i64>,
+    /// The ticket's title.
+    pub ticket_title: Option<String>,
+    /// The recorded change, as in the ticket's history.
+    pub change: serde_json::Value,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When you read it; `null` while unread.
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+impl From<dn::Notification> for Notification {
+    fn from(n: dn::Notification) -> Self {
+        Self {
+            id: n.id.get(),
+            kind: n.kind.into(),
+            ticket_number: n.ticket_id.map(|t| t.get()),
+            ticket_title: n.ticket_title,
+            change: serde_json::from_str(&n.payload).unwrap_or(serde_json::Value::Null),
+            created_at: n.created_at,
+            read_at: n.read_at,
+        }
+    }
+}
+
+/// A page of notifications.
+#[derive(Debug, Clone, Object)]
+pub struct NotificationPage {
+    /// Newest first.
+    pub items: Vec<Notification>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// How many notifications are unread.
+#[derive(Debug, Clone, Object)]
+pub struct UnreadCount {
+    /// Unread notifications.
+    pub unread: u64,
+}
+
+/// How many notifications a call marked read.
+#[derive(Debug, Clone, Object)]
+pub struct MarkedRead {
+    /// Notifications that were unread.
+    pub marked: u64,
+}
+
+/// Your wishes for one kind of notification; in-app notifications are always on.
+#[derive(Debug, Clone, Object)]
+pub struct Preference {
+    /// The kind.
+    pub kind: NotificationKind,
+    /// An email per event.
+    pub email: bool,
+    /// A daily digest instead of one email per event (stored; digests are not sent yet).
+    pub digest: bool,
+}
+
+impl From<dn::Preference> for Preference {
+    fn from(p: dn::Preference) -> Self {
+        Self { kind: p.kind.into(), email: p.email, digest: p.digest }
+    }
+}
+
+/// A delivery that gave up.
+#[derive(Debug, Clone, Object)]
+pub struct DeadLetter {
+    /// Identifier (for retrying).
+    pub id: i64,
+    /// The channel (`email`).
+    pub channel: String,
+    /// The recipient's account id.
+    pub recipient_id: i64,
+    /// What it was about.
+    pub kind: NotificationKind,
+    /// The ticket.
+    pub ticket_number: Option<i64>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// When it gave up.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// `GET /notifications` succeeded.
+#[derive(ApiResponse)]
+pub enum InboxResponse {
+    /// A page of your notifications.
+    #[oai(status = 200)]
+    Ok(Json<NotificationPage>),
+}
+
+/// `GET /notifications/unread-count` succeeded.
+#[derive(ApiResponse)]
+pub enum UnreadResponse {
+    /// The count.
+    #[oai(status = 200)]
+    Ok(Json<UnreadCount>),
+}
+
+/// A notification was marked read.
+#[derive(ApiResponse)]
+pub enum MarkReadResponse {
+    /// Done (marking twice is fine).
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// All notifications were marked read.
+#[derive(ApiResponse)]
+pub enum MarkAllResponse {
+    /// How many were unread.
+    #[oai(status = 200)]
+    Ok(Json<MarkedRead>),
+}
+
+/// Preferences read or changed.
+#[derive(ApiResponse)]
+pub enum PreferencesResponse {
+    /// Your preferences for every kind.
+    #[oai(status = 200)]
+    Ok(Json<Vec<Preference>>),
+}
+
+/// Dead letters listed.
+#[derive(ApiResponse)]
+pub enum DeadLettersResponse {
+    /// Newest first, at most 100.
+    #[oai(status = 200)]
+    Ok(Json<Vec<DeadLetter>>),
+}
+
+/// A dead letter was queued again.
+#[derive(ApiResponse)]
+pub enum RetryResponse {
+    /// It will be delivered by the next worker round.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+error_set!(
+    /// Errors of reading the inbox.
+    InboxErrors = [400, 401, 403, 422, 500]
+);
+error_set!(
+    /// Errors of calls on the caller's own notifications.
+    OwnErrors = [400, 401, 403, 500]
+);
+error_set!(
+    /// Errors of marking one notification read.
+    MarkErrors = [400, 401, 403, 404, 500]
+);
+error_set!(
+    /// Errors of the dead-letter calls.
+    AdminErrors = [400, 401, 403, 404, 500]
+);
+
+/// Notifications.
+pub struct NotificationApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Notifications")]
+impl NotificationApi {
+    /// Your notifications
+    ///
+    /// Newest first, cursor-paginated. Each item links to its ticket by number.
+    #[oai(path = "/notifications", method = "get", operation_id = "list_notifications")]
+    async fn inbox(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// Page size, 1–100 (default 25).
+        limit: Query<Option<u32>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<InboxResponse, Failure<InboxErrors>> {
+        let page = app.notifications.inbox(&auth.0.principal, PageLimit::new(limit.0)?, cursor.0).await?;
+        Ok(InboxResponse::Ok(Json(NotificationPage {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        })))
+    }
+
+    /// How many notifications are unread
+    #[oai(path = "/notifications/unread-count", method = "get", operation_id = "count_unread_notifications")]
+    async fn unread(&self, auth: Session, app: Data<&Arc<App>>) -> Result<UnreadResponse, Failure<OwnErrors>> {
+        let unread = app.notifications.unread(&auth.0.principal).await?;
+        Ok(UnreadResponse::Ok(Json(UnreadCount { unread })))
+    }
+
+    /// Mark a notification read
+    ///
+    /// Someone else's notification is "not found".
+    #[oai(path = "/notifications/:id/read", method = "post", operation_id = "mark_notification_read")]
+    async fn mark_read(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// The notification's id.
+        id: Path<i64>,
+    ) -> Result<MarkReadResponse, Failure<MarkErrors>> {
+        app.notifications.mark_read(&auth.0.principal, NotificationId::new(id.0)).await?;
+        Ok(MarkReadResponse::NoContent)
+    }
+
+    /// Mark all your notifications read
+    #[oai(path = "/notifications/read-all", method = "post", operation_id = "mark_all_notifications_read")]
+    async fn mark_all(&self, auth: Session, app: Data<&Arc<App>>) -> Result<MarkAllResponse, Failure<OwnErrors>> {
+        let marked = app.notifications.mark_all_read(&auth.0.principal).await?;
+        Ok(MarkAllResponse::Ok(Json(MarkedRead { marked })))
+    }
+
+    /// Your notification preferences
+    ///
+    /// One entry per kind. In-app notifications are always on; `email` is on by default.
+    #[oai(path = "/me/notification-preferences", method = "get", operation_id = "get_notification_preferences")]
+    async fn preferences(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+    ) -> Result<PreferencesResponse, Failure<OwnErrors>> {
+        let all = app.notifications.preferences(&auth.0.principal).await?;
+        Ok(PreferencesResponse::Ok(Json(all.into_iter().map(Into::into).collect())))
+    }
+
+    /// Change your notification preferences
+    ///
+    /// Send the kinds to change; the others stay as they are. Answers with all of them.
+    #[oai(path = "/me/notification-preferences", method = "put", operation_id = "set_notification_preferences")]
+    async fn set_preferences(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        body: Json<Vec<Preference>>,
+    ) -> Result<PreferencesResponse, Failure<OwnErrors>> {
+        let changes = body
+            .0
+            .into_iter()
+            .map(|p| dn::Preference { kind: p.kind.into(), email: p.email, digest: p.digest })
+            .collect();
+        let all = app.notifications.set_preferences(&auth.0.principal, changes).await?;
+        Ok(PreferencesResponse::Ok(Json(all.into_iter().map(Into::into).collect())))
+    }
+
+    /// Deliveries that gave up
+    ///
+    /// Admins only. Emails that failed `max_attempts` times, were refused permanently, or
+    /// whose sending worker died mid-send (outcome unknown, so not resent automatically).
+    #[oai(path = "/admin/deliveries/dead", method = "get", operation_id = "list_dead_letters")]
+    async fn dead_letters(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+    ) -> Result<DeadLettersResponse, Failure<AdminErrors>> {
+        let dead = app.notifications.dead_letters(&auth.0.principal).await?;
+        Ok(DeadLettersResponse::Ok(Json(
+            dead.into_iter()
+                .map(|d| DeadLetter {
+                    id: d.id.get(),
+                    channel: d.channel,
+                    recipient_id: d.recipient.get(),
+                    kind: d.kind.into(),
+                    ticket_number: d.ticket_id.map(|t| t.get()),
+                    attempts: d.attempts,
+                    last_error: d.last_error,
+                    updated_at: d.updated_at,
+                })
+                .collect(),
+        )))
+    }
+
+    /// Retry a dead letter
+    ///
+    /// Admins only. The delivery starts again with no attempts counted.
+    #[oai(path = "/admin/deliveries/:id/retry", method = "post", operation_id = "retry_dead_letter")]
+    async fn retry(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// The delivery's id.
+        id: Path<i64>,
+    ) -> Result<RetryResponse, Failure<AdminErrors>> {
+        app.notifications.retry(&auth.0.principal, DeliveryId::new(id.0)).await?;
+        Ok(RetryResponse::NoContent)
+    }
+}

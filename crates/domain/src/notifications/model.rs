@@ -1,0 +1,203 @@
+//! The notification vocabulary: event kinds, inbox items, preferences, deliveries.
+
+use chrono::{DateTime, Utc};
+
+use crate::accounts::{Email, UserId};
+use crate::tickets::TicketId;
+
+/// The kinds of event a user can be notified of; preferences are per kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NotificationKind {
+    /// A ticket was resolved (the notification carries the answer).
+    Resolved,
+    /// A resolved ticket was reopened.
+    Reopened,
+    /// A ticket's status changed otherwise.
+    StatusChanged,
+    /// A ticket's priority changed.
+    PriorityChanged,
+    /// A public reply was added.
+    Reply,
+    /// An internal note was added (staff only).
+    InternalNote,
+    /// The ticket was assigned to the recipient.
+    Assigned,
+    /// The ticket was merged into another.
+    Merged,
+}
+
+impl NotificationKind {
+    /// Every kind, in a stable order.
+    pub const ALL: [Self; 8] = [
+        Self::Resolved,
+        Self::Reopened,
+        Self::StatusChanged,
+        Self::PriorityChanged,
+        Self::Reply,
+        Self::InternalNote,
+        Self::Assigned,
+        Self::Merged,
+    ];
+
+    /// The stored and wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Resolved => "resolved",
+            Self::Reopened => "reopened",
+            Self::StatusChanged => "status_changed",
+            Self::PriorityChanged => "priority_changed",
+            Self::Reply => "reply",
+            Self::InternalNote => "internal_note",
+            Self::Assigned => "assigned",
+            Self::Merged => "merged",
+        }
+    }
+
+    /// The kind with this name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+}
+
+/// An inbox notification's identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NotificationId(i64);
+
+impl NotificationId {
+    /// Wraps a stored identifier.
+    pub fn new(id: i64) -> Self {
+        Self(id)
+    }
+    /// The raw identifier.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// One in-app message to one user about one event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notification {
+    /// Identifier.
+    pub id: NotificationId,
+    /// What happened.
+    pub kind: NotificationKind,
+    /// The ticket it is about.
+    pub ticket_id: Option<TicketId>,
+    /// The ticket's title now.
+    pub ticket_title: Option<String>,
+    /// The recorded change, as JSON (the ticket history's `change`).
+    pub payload: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+    /// When the user read it.
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+/// A user's wishes for one kind; in-app notifications are always on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preference {
+    /// The kind.
+    pub kind: NotificationKind,
+    /// One email per event.
+    pub email: bool,
+    /// A daily digest instead of one email per event (stored; see the docs for what is sent).
+    pub digest: bool,
+}
+
+impl Preference {
+    /// The default for a kind: email on, no digest.
+    pub fn default_for(kind: NotificationKind) -> Self {
+        Self { kind, email: true, digest: false }
+    }
+}
+
+/// A delivery's identifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeliveryId(i64);
+
+impl DeliveryId {
+    /// Wraps a stored identifier.
+    pub fn new(id: i64) -> Self {
+        Self(id)
+    }
+    /// The raw identifier.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// A delivery's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Waiting for its next attempt.
+    Pending,
+    /// Claimed by a worker whose lease has not run out.
+    Sending,
+    /// Delivered.
+    Sent,
+    /// Gave up; an admin may retry it.
+    Dead,
+}
+
+impl DeliveryStatus {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Sent => "sent",
+            Self::Dead => "dead",
+        }
+    }
+    /// The status with this name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Pending, Self::Sending, Self::Sent, Self::Dead].into_iter().find(|s| s.as_str() == raw)
+    }
+}
+
+/// A job a worker claimed, with everything needed to write the email.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClaimedDelivery {
+    /// Identifier.
+    pub id: DeliveryId,
+    /// Unique per job (`email:<notification id>`); sent as the Message-ID so a relay that
+    /// deduplicates can.
+    pub idempotency_key: String,
+    /// Attempts so far, this one included.
+    pub attempts: u32,
+    /// Who gets it.
+    pub recipient: UserId,
+    /// Their address.
+    pub to: Email,
+    /// Their name.
+    pub to_name: String,
+    /// What happened.
+    pub kind: NotificationKind,
+    /// The ticket.
+    pub ticket_id: Option<TicketId>,
+    /// Its title.
+    pub ticket_title: Option<String>,
+    /// The recorded change, as JSON.
+    pub payload: String,
+}
+
+/// A delivery as admins see it in the dead-letter list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    /// Identifier.
+    pub id: DeliveryId,
+    /// The channel (`email`).
+    pub channel: String,
+    /// Who it was for.
+    pub recipient: UserId,
+    /// What happened.
+    pub kind: NotificationKind,
+    /// The ticket.
+    pub ticket_id: Option<TicketId>,
+    /// Attempts made.
+    pub attempts: u32,
+    /// The last error (no addresses or bodies).
+    pub last_error: Option<String>,
+    /// When it was last touched.
+    pub updated_at: DateTime<Utc>,
+}

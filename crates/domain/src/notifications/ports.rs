@@ -1,0 +1,106 @@
+//! Ports of the notification feature.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+
+use crate::accounts::UserId;
+use crate::page::{ListError, Page, PageLimit};
+
+use super::{ClaimedDelivery, DeadLetter, DeliveryId, Notification, NotificationId, NotificationKind, Preference};
+
+/// The in-app inbox and preferences. Notifications themselves are written by the ticket
+/// repositories, in the transaction of the change that causes them.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait NotificationRepository: Send + Sync {
+    /// `user`'s notifications, newest first, after the opaque `cursor`; MUST return
+    /// `InvalidCursor` for a cursor it did not issue.
+    async fn inbox(
+        &self,
+        user: UserId,
+        limit: PageLimit,
+        cursor: Option<String>,
+    ) -> Result<Page<Notification>, ListError>;
+    /// How many of `user`'s notifications are unread.
+    async fn unread(&self, user: UserId) -> anyhow::Result<u64>;
+    /// Marks one of `user`'s notifications read; MUST return `false` if `user` has no such
+    /// notification (someone else's counts as none). Marking twice keeps the first time.
+    async fn mark_read(&self, user: UserId, id: NotificationId, at: DateTime<Utc>) -> anyhow::Result<bool>;
+    /// Marks all of `user`'s notifications read; returns how many were unread.
+    async fn mark_all_read(&self, user: UserId, at: DateTime<Utc>) -> anyhow::Result<u64>;
+    /// `user`'s preferences for every kind (defaults where none is stored).
+    async fn preferences(&self, user: UserId) -> anyhow::Result<Vec<Preference>>;
+    /// Stores `user`'s preference for one kind.
+    async fn set_preference(&self, user: UserId, preference: Preference) -> anyhow::Result<()>;
+}
+
+/// The outbox of deliveries.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait OutboxRepository: Send + Sync {
+    /// Claims up to `limit` due deliveries (`pending` with `next_attempt_at <= now`), marking
+    /// them `sending` with a lease until `now + lease` and counting the attempt, in one
+    /// transaction. MUST NOT hand the same delivery to two concurrent callers (PostgreSQL:
+    /// `FOR UPDATE SKIP LOCKED`). A `sending` delivery whose lease ran out MUST NOT be
+    /// claimed again: its outcome is unknown, so it becomes `dead` (at most once).
+    async fn claim(&self, now: DateTime<Utc>, lease: Duration, limit: u32) -> anyhow::Result<Vec<ClaimedDelivery>>;
+    /// Marks a claimed delivery sent.
+    async fn mark_sent(&self, id: DeliveryId, at: DateTime<Utc>) -> anyhow::Result<()>;
+    /// Puts a claimed delivery back to `pending`, due at `next`, with the error.
+    async fn retry_later(
+        &self,
+        id: DeliveryId,
+        next: DateTime<Utc>,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
+    /// Marks a claimed delivery `dead` with the error.
+    async fn mark_dead(&self, id: DeliveryId, error: &str, at: DateTime<Utc>) -> anyhow::Result<()>;
+    /// Dead deliveries, newest first.
+    async fn dead_letters(&self, limit: u32) -> anyhow::Result<Vec<DeadLetter>>;
+    /// Makes a dead delivery `pending` again with no attempts, due at `at`; MUST return
+    /// `false` if there is no dead delivery with that id.
+    async fn retry(&self, id: DeliveryId, at: DateTime<Utc>) -> anyhow::Result<bool>;
+}
+
+/// One email, before templates: who, and what happened.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingEmail {
+    /// The job's idempotency key (becomes the Message-ID).
+    pub idempotency_key: String,
+    /// The recipient.
+    pub recipient: UserId,
+    /// Their address.
+    pub to: crate::accounts::Email,
+    /// Their name.
+    pub to_name: String,
+    /// What happened.
+    pub kind: NotificationKind,
+    /// The ticket.
+    pub ticket_id: Option<crate::tickets::TicketId>,
+    /// Its title.
+    pub ticket_title: Option<String>,
+    /// The recorded change, as JSON.
+    pub payload: String,
+}
+
+/// Why an email was not sent.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// Worth trying again later (connection refused, 4xx): the message was not accepted.
+    #[error("transient: {0}")]
+    Transient(String),
+    /// Will not succeed as it is (5xx, a bad address): dead letter at once.
+    #[error("permanent: {0}")]
+    Permanent(String),
+}
+
+/// Sends email.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    /// Sends one email. MUST return `Transient` only when the message was certainly not
+    /// accepted, and `Permanent` when retrying cannot help. Error texts MUST NOT contain the
+    /// address or the body.
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError>;
+}

@@ -1,0 +1,154 @@
+//! The inbox, preferences and the admins' dead-letter list.
+
+use std::sync::Arc;
+
+use crate::accounts::{Principal, UserId};
+use crate::clock::Clock;
+use crate::error::{Error, Resource};
+use crate::page::{Page, PageLimit};
+
+use super::{
+    DeadLetter, DeliveryId, Notification, NotificationId, NotificationRepository, OutboxRepository, Preference,
+};
+
+/// Notifications as their recipients and admins see them.
+#[derive(Clone)]
+pub struct NotificationService {
+    notifications: Arc<dyn NotificationRepository>,
+    outbox: Arc<dyn OutboxRepository>,
+    clock: Arc<dyn Clock>,
+}
+
+impl NotificationService {
+    /// Wires the service.
+    pub fn new(
+        notifications: Arc<dyn NotificationRepository>,
+        outbox: Arc<dyn OutboxRepository>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self { notifications, outbox, clock }
+    }
+
+    /// The caller's notifications, newest first.
+    pub async fn inbox(
+        &self,
+        principal: &Principal,
+        limit: PageLimit,
+        cursor: Option<String>,
+    ) -> Result<Page<Notification>, Error> {
+        principal.require_active()?;
+        Ok(self.notifications.inbox(principal.id, limit, cursor).await?)
+    }
+
+    /// How many of the caller's notifications are unread.
+    pub async fn unread(&self, principal: &Principal) -> Result<u64, Error> {
+        principal.require_active()?;
+        Ok(self.notifications.unread(principal.id).await?)
+    }
+
+    /// Marks one of the caller's notifications read; someone else's is "not found".
+    pub async fn mark_read(&self, principal: &Principal, id: NotificationId) -> Result<(), Error> {
+        principal.require_active()?;
+        if self.notifications.mark_read(principal.id, id, self.clock.now()).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound(Resource::Notification))
+        }
+    }
+
+    /// Marks all the caller's notifications read; returns how many were unread.
+    pub async fn mark_all_read(&self, principal: &Principal) -> Result<u64, Error> {
+        principal.require_active()?;
+        Ok(self.notifications.mark_all_read(principal.id, self.clock.now()).await?)
+    }
+
+    /// The caller's preferences for every kind.
+    pub async fn preferences(&self, principal: &Principal) -> Result<Vec<Preference>, Error> {
+        principal.require_active()?;
+        Ok(self.notifications.preferences(principal.id).await?)
+    }
+
+    /// Changes the caller's preferences for the kinds given; returns all of them.
+    pub async fn set_preferences(
+        &self,
+        principal: &Principal,
+        changes: Vec<Preference>,
+    ) -> Result<Vec<Preference>, Error> {
+        principal.require_active()?;
+        for preference in changes {
+            self.notifications.set_preference(principal.id, preference).await?;
+        }
+        Ok(self.notifications.preferences(principal.id).await?)
+    }
+
+    /// Turns email off for one kind, for `user` (from a verified unsubscribe token; no
+    /// session needed).
+    pub async fn unsubscribe(&self, user: UserId, kind: super::NotificationKind) -> Result<(), Error> {
+        let current = self.notifications.preferences(user).await?;
+        let digest = current.iter().find(|p| p.kind == kind).is_some_and(|p| p.digest);
+        Ok(self.notifications.set_preference(user, Preference { kind, email: false, digest }).await?)
+    }
+
+    /// Deliveries that gave up (admins).
+    pub async fn dead_letters(&self, principal: &Principal) -> Result<Vec<DeadLetter>, Error> {
+        principal.require_admin()?;
+        Ok(self.outbox.dead_letters(100).await?)
+    }
+
+    /// Queues a dead delivery again (admins).
+    pub async fn retry(&self, principal: &Principal, id: DeliveryId) -> Result<(), Error> {
+        principal.require_admin()?;
+        if self.outbox.retry(id, self.clock.now()).await? {
+            Ok(())
+        } else {
+            Err(Error::NotFound(Resource::Delivery))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::accounts::{AccountStatus, Role};
+    use crate::clock::FixedClock;
+    use crate::error::Forbidden;
+    use crate::notifications::{MockNotificationRepository, MockOutboxRepository};
+
+    fn service(n: MockNotificationRepository, o: MockOutboxRepository) -> NotificationService {
+        let clock = FixedClock(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+        NotificationService::new(Arc::new(n), Arc::new(o), Arc::new(clock))
+    }
+    fn who(role: Role, status: AccountStatus) -> Principal {
+        Principal { id: UserId::new(5), role, status }
+    }
+
+    #[tokio::test]
+    async fn someone_elses_notification_is_not_found() {
+        let mut n = MockNotificationRepository::new();
+        n.expect_mark_read().returning(|_, _, _| Ok(false));
+        let err = service(n, MockOutboxRepository::new())
+            .mark_read(&who(Role::Student, AccountStatus::Active), NotificationId::new(9))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::NotFound(Resource::Notification)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn dead_letters_are_for_admins_only() {
+        let mut o = MockOutboxRepository::new();
+        o.expect_dead_letters().times(1).returning(|_| Ok(vec![]));
+        let s = service(MockNotificationRepository::new(), o);
+        let err = s.dead_letters(&who(Role::Support, AccountStatus::Active)).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden(Forbidden::RoleNotAllowed)), "{err:?}");
+        assert!(s.dead_letters(&who(Role::Admin, AccountStatus::Active)).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn pending_accounts_have_no_inbox() {
+        let s = service(MockNotificationRepository::new(), MockOutboxRepository::new());
+        let err = s.unread(&who(Role::Student, AccountStatus::Pending)).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden(Forbidden::AccountPending)), "{err:?}");
+    }
+}

@@ -1,0 +1,368 @@
+//! Notifications: the set-based fan-out inside a ticket change's transaction, the inbox and
+//! preferences, and the outbox of deliveries with its leases.
+//!
+//! These statements are plain SQL (the same text on both databases, `$n` placeholders turned
+//! into `?n` for SQLite): `INSERT … SELECT` and `UPDATE … WHERE id IN (SELECT …)` say what
+//! they do more clearly than the query builder would.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use domain::accounts::{Email, Role, UserId};
+use domain::notifications::*;
+use domain::page::{ListError, Page, PageLimit};
+use domain::tickets::{Change, TicketId};
+use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
+
+use crate::{id32, Store};
+
+/// Channel name of email deliveries.
+const EMAIL: &str = "email";
+
+fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = match backend {
+        DbBackend::Sqlite => sql.replace('$', "?"),
+        DbBackend::Postgres | DbBackend::MySql => sql.to_owned(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+async fn exec(conn: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> anyhow::Result<u64> {
+    Ok(conn.execute(statement(conn.get_database_backend(), sql, values)).await?.rows_affected())
+}
+
+async fn query(conn: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> anyhow::Result<Vec<QueryResult>> {
+    Ok(conn.query_all(statement(conn.get_database_backend(), sql, values)).await?)
+}
+
+/// Writes the notifications and email deliveries `change` causes, as two set-based
+/// statements in the caller's transaction. Mirrors [`audience`] and [`recipients`]: watchers
+/// (a primary key per user, so each user once), staff watchers for internal notes, or the
+/// assignee; never the actor. Deliveries go to those whose email preference for the kind is
+/// on (the default) and who did not ask for a digest.
+pub(crate) async fn fan_out(
+    conn: &impl ConnectionTrait,
+    ticket: i32,
+    event: i32,
+    actor: Option<i32>,
+    at: DateTime<Utc>,
+    change: &Change,
+) -> anyhow::Result<()> {
+    let Some((kind, audience)) = audience(change) else { return Ok(()) };
+    let payload = serde_json::to_string(change)?;
+    // No user has id -1, so "not the actor" holds for everyone when osts itself acted.
+    let actor = actor.unwrap_or(-1);
+    let mut values: Vec<Value> =
+        vec![ticket.into(), event.into(), kind.as_str().into(), payload.into(), at.into(), actor.into()];
+    let from = match audience {
+        Audience::Watchers => "FROM watchers w WHERE w.ticket_id = $1 AND w.user_id <> $6",
+        Audience::StaffWatchers => {
+            values.push(Role::Support.as_str().into());
+            values.push(Role::Admin.as_str().into());
+            "FROM watchers w JOIN users u ON u.id = w.user_id \
+             WHERE w.ticket_id = $1 AND w.user_id <> $6 AND u.role IN ($7, $8)"
+        }
+        Audience::User(user) => {
+            let Some(user) = id32(user.get()) else { return Ok(()) };
+            values.push(user.into());
+            "FROM users w WHERE w.id = $7 AND w.id <> $6"
+        }
+    };
+    let user_col = if matches!(audience, Audience::User(_)) { "w.id" } else { "w.user_id" };
+    let inserted = exec(
+        conn,
+        &format!(
+            "INSERT INTO notifications (user_id, ticket_id, event_id, kind, payload, created_at) \
+             SELECT {user_col}, $1, $2, $3, $4, $5 {from}"
+        ),
+        values,
+    )
+    .await?;
+    if inserted > 0 {
+        exec(
+            conn,
+            "INSERT INTO deliveries (idempotency_key, channel, notification_id, user_id, status, attempts, \
+             next_attempt_at, created_at, updated_at) \
+             SELECT $2 || ':' || CAST(n.id AS TEXT), $2, n.id, n.user_id, $3, 0, $4, $4, $4 \
+             FROM notifications n LEFT JOIN notification_preferences p ON p.user_id = n.user_id AND p.kind = n.kind \
+             WHERE n.event_id = $1 AND (p.user_id IS NULL OR (p.email AND NOT p.digest))",
+            vec![event.into(), EMAIL.into(), DeliveryStatus::Pending.as_str().into(), at.into()],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+fn user32(user: UserId) -> anyhow::Result<i32> {
+    id32(user.get()).ok_or_else(|| anyhow::anyhow!("user id out of range"))
+}
+
+fn kind_of(raw: &str) -> anyhow::Result<NotificationKind> {
+    NotificationKind::parse(raw).ok_or_else(|| anyhow::anyhow!("stored notification has unknown kind {raw:?}"))
+}
+
+fn to_notification(row: &QueryResult) -> anyhow::Result<Notification> {
+    Ok(Notification {
+        id: NotificationId::new(row.try_get::<i32>("", "id")?.into()),
+        kind: kind_of(&row.try_get::<String>("", "kind")?)?,
+        ticket_id: row.try_get::<Option<i32>>("", "ticket_id")?.map(|t| TicketId::new(t.into())),
+        ticket_title: row.try_get::<Option<String>>("", "title")?,
+        payload: row.try_get("", "payload")?,
+        created_at: row.try_get("", "created_at")?,
+        read_at: row.try_get("", "read_at")?,
+    })
+}
+
+#[async_trait]
+impl NotificationRepository for Store {
+    async fn inbox(
+        &self,
+        user: UserId,
+        limit: PageLimit,
+        cursor: Option<String>,
+    ) -> Result<Page<Notification>, ListError> {
+        let user = user32(user)?;
+        let before = match cursor {
+            None => i32::MAX,
+            Some(raw) => raw.strip_prefix("n:").and_then(|id| id.parse().ok()).ok_or(ListError::InvalidCursor)?,
+        };
+        let n = limit.get() as usize;
+        let rows = query(
+            &self.db,
+            "SELECT n.id, n.kind, n.ticket_id, t.title, n.payload, n.created_at, n.read_at \
+             FROM notifications n LEFT JOIN tickets t ON t.id = n.ticket_id \
+             WHERE n.user_id = $1 AND n.id < $2 ORDER BY n.id DESC LIMIT $3",
+            vec![user.into(), before.into(), i64::try_from(n + 1).unwrap_or(i64::MAX).into()],
+        )
+        .await?;
+        let mut items = rows.iter().map(to_notification).collect::<anyhow::Result<Vec<_>>>()?;
+        let next_cursor = (items.len() > n).then(|| format!("n:{}", items[n - 1].id.get()));
+        items.truncate(n);
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn unread(&self, user: UserId) -> anyhow::Result<u64> {
+        let rows = query(
+            &self.db,
+            "SELECT COUNT(*) AS unread FROM notifications WHERE user_id = $1 AND read_at IS NULL",
+            vec![user32(user)?.into()],
+        )
+        .await?;
+        let count: i64 = rows.first().map(|r| r.try_get("", "unread")).transpose()?.unwrap_or(0);
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn mark_read(&self, user: UserId, id: NotificationId, at: DateTime<Utc>) -> anyhow::Result<bool> {
+        let Some(id) = id32(id.get()) else { return Ok(false) };
+        let tx = self.write().await?;
+        let found = exec(
+            &*tx,
+            "UPDATE notifications SET read_at = COALESCE(read_at, $3) WHERE id = $1 AND user_id = $2",
+            vec![id.into(), user32(user)?.into(), at.into()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(found == 1)
+    }
+
+    async fn mark_all_read(&self, user: UserId, at: DateTime<Utc>) -> anyhow::Result<u64> {
+        let tx = self.write().await?;
+        let n = exec(
+            &*tx,
+            "UPDATE notifications SET read_at = $2 WHERE user_id = $1 AND read_at IS NULL",
+            vec![user32(user)?.into(), at.into()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn preferences(&self, user: UserId) -> anyhow::Result<Vec<Preference>> {
+        let rows = query(
+            &self.db,
+            "SELECT kind, email, digest FROM notification_preferences WHERE user_id = $1",
+            vec![user32(user)?.into()],
+        )
+        .await?;
+        let mut all: Vec<Preference> = NotificationKind::ALL.into_iter().map(Preference::default_for).collect();
+        for row in rows {
+            let kind = kind_of(&row.try_get::<String>("", "kind")?)?;
+            if let Some(p) = all.iter_mut().find(|p| p.kind == kind) {
+                *p = Preference { kind, email: row.try_get("", "email")?, digest: row.try_get("", "digest")? };
+            }
+        }
+        Ok(all)
+    }
+
+    async fn set_preference(&self, user: UserId, preference: Preference) -> anyhow::Result<()> {
+        let tx = self.write().await?;
+        exec(
+            &*tx,
+            "INSERT INTO notification_preferences (user_id, kind, email, digest) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, kind) DO UPDATE SET email = excluded.email, digest = excluded.digest",
+            vec![
+                user32(user)?.into(),
+                preference.kind.as_str().into(),
+                preference.email.into(),
+                preference.digest.into(),
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn to_claimed(row: &QueryResult) -> anyhow::Result<ClaimedDelivery> {
+    let email: String = row.try_get("", "email")?;
+    Ok(ClaimedDelivery {
+        id: DeliveryId::new(row.try_get::<i32>("", "id")?.into()),
+        idempotency_key: row.try_get("", "idempotency_key")?,
+        attempts: u32::try_from(row.try_get::<i32>("", "attempts")?)?,
+        recipient: UserId::new(row.try_get::<i32>("", "user_id")?.into()),
+        to: Email::parse(&email).map_err(|_| anyhow::anyhow!("stored account has an invalid email"))?,
+        to_name: row.try_get("", "display_name")?,
+        kind: kind_of(&row.try_get::<String>("", "kind")?)?,
+        ticket_id: row.try_get::<Option<i32>>("", "ticket_id")?.map(|t| TicketId::new(t.into())),
+        ticket_title: row.try_get("", "title")?,
+        payload: row.try_get("", "payload")?,
+    })
+}
+
+impl Store {
+    async fn set_outcome(
+        &self,
+        id: DeliveryId,
+        status: DeliveryStatus,
+        next: Option<DateTime<Utc>>,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let id = id32(id.get()).ok_or_else(|| anyhow::anyhow!("delivery id out of range"))?;
+        let tx = self.write().await?;
+        exec(
+            &*tx,
+            "UPDATE deliveries SET status = $2, next_attempt_at = COALESCE($3, next_attempt_at), \
+             last_error = COALESCE($4, last_error), lease_until = NULL, updated_at = $5 WHERE id = $1",
+            vec![id.into(), status.as_str().into(), next.into(), error.map(str::to_owned).into(), at.into()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl OutboxRepository for Store {
+    async fn claim(&self, now: DateTime<Utc>, lease: Duration, limit: u32) -> anyhow::Result<Vec<ClaimedDelivery>> {
+        let tx = self.write().await?;
+        // A claim whose lease ran out may have sent its email before the worker died: the
+        // outcome is unknown, so it is not sent again (at most once) but left to an admin.
+        exec(
+            &*tx,
+            "UPDATE deliveries SET status = $1, lease_until = NULL, updated_at = $3, \
+             last_error = 'lease expired while sending; the email may or may not have gone out' \
+             WHERE status = $2 AND lease_until < $3",
+            vec![DeliveryStatus::Dead.as_str().into(), DeliveryStatus::Sending.as_str().into(), now.into()],
+        )
+        .await?;
+        let lock = match tx.get_database_backend() {
+            // SQLite has no row locks; the process write lock (and SQLite's own) serialise.
+            DbBackend::Sqlite => "",
+            DbBackend::Postgres | DbBackend::MySql => "FOR UPDATE SKIP LOCKED",
+        };
+        let claimed = query(
+            &*tx,
+            &format!(
+                "UPDATE deliveries SET status = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3 \
+                 WHERE id IN (SELECT id FROM deliveries WHERE status = $4 AND next_attempt_at <= $3 \
+                 ORDER BY next_attempt_at, id LIMIT $5 {lock}) RETURNING id"
+            ),
+            vec![
+                DeliveryStatus::Sending.as_str().into(),
+                (now + lease).into(),
+                now.into(),
+                DeliveryStatus::Pending.as_str().into(),
+                i64::from(limit).into(),
+            ],
+        )
+        .await?;
+        let ids: Vec<i32> = claimed.iter().map(|r| r.try_get("", "id")).collect::<Result<_, _>>()?;
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(vec![]);
+        }
+        let placeholders: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let rows = query(
+            &*tx,
+            &format!(
+                "SELECT d.id, d.idempotency_key, d.attempts, d.user_id, u.email, u.display_name, n.kind, \
+                 n.ticket_id, t.title, n.payload \
+                 FROM deliveries d JOIN notifications n ON n.id = d.notification_id \
+                 JOIN users u ON u.id = d.user_id LEFT JOIN tickets t ON t.id = n.ticket_id \
+                 WHERE d.id IN ({}) ORDER BY d.id",
+                placeholders.join(", ")
+            ),
+            ids.into_iter().map(Value::from).collect(),
+        )
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(to_claimed).collect()
+    }
+
+    async fn mark_sent(&self, id: DeliveryId, at: DateTime<Utc>) -> anyhow::Result<()> {
+        self.set_outcome(id, DeliveryStatus::Sent, None, None, at).await
+    }
+
+    async fn retry_later(
+        &self,
+        id: DeliveryId,
+        next: DateTime<Utc>,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        self.set_outcome(id, DeliveryStatus::Pending, Some(next), Some(error), at).await
+    }
+
+    async fn mark_dead(&self, id: DeliveryId, error: &str, at: DateTime<Utc>) -> anyhow::Result<()> {
+        self.set_outcome(id, DeliveryStatus::Dead, None, Some(error), at).await
+    }
+
+    async fn dead_letters(&self, limit: u32) -> anyhow::Result<Vec<DeadLetter>> {
+        let rows = query(
+            &self.db,
+            "SELECT d.id, d.channel, d.user_id, n.kind, n.ticket_id, d.attempts, d.last_error, d.updated_at \
+             FROM deliveries d JOIN notifications n ON n.id = d.notification_id \
+             WHERE d.status = $1 ORDER BY d.updated_at DESC, d.id DESC LIMIT $2",
+            vec![DeliveryStatus::Dead.as_str().into(), i64::from(limit).into()],
+        )
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DeadLetter {
+                    id: DeliveryId::new(row.try_get::<i32>("", "id")?.into()),
+                    channel: row.try_get("", "channel")?,
+                    recipient: UserId::new(row.try_get::<i32>("", "user_id")?.into()),
+                    kind: kind_of(&row.try_get::<String>("", "kind")?)?,
+                    ticket_id: row.try_get::<Option<i32>>("", "ticket_id")?.map(|t| TicketId::new(t.into())),
+                    attempts: u32::try_from(row.try_get::<i32>("", "attempts")?)?,
+                    last_error: row.try_get("", "last_error")?,
+                    updated_at: row.try_get("", "updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn retry(&self, id: DeliveryId, at: DateTime<Utc>) -> anyhow::Result<bool> {
+        let Some(id) = id32(id.get()) else { return Ok(false) };
+        let tx = self.write().await?;
+        let n = exec(
+            &*tx,
+            "UPDATE deliveries SET status = $2, attempts = 0, next_attempt_at = $3, lease_until = NULL, \
+             updated_at = $3 WHERE id = $1 AND status = $4",
+            vec![id.into(), DeliveryStatus::Pending.as_str().into(), at.into(), DeliveryStatus::Dead.as_str().into()],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+}

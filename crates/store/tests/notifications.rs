@@ -1,0 +1,230 @@
+//! Store tests of notifications and the outbox on SQLite and PostgreSQL: the fan-out's
+//! recipients, atomicity with the change that causes it, and claims under concurrency.
+
+#[macro_use]
+mod support;
+
+use std::collections::BTreeSet;
+
+use chrono::Duration;
+use domain::accounts::*;
+use domain::conversation::NewReply;
+use domain::notifications::*;
+use domain::page::PageLimit;
+use domain::tickets::*;
+use store::Store;
+use support::*;
+
+store_tests!(
+    resolving_notifies_each_watcher_once_but_not_the_actor,
+    internal_notes_reach_staff_watchers_only,
+    the_change_and_its_outbox_rows_roll_back_together,
+    two_workers_never_take_the_same_job,
+    leases_retries_and_dead_letters,
+    the_inbox_pages_newest_first_and_marks_read,
+);
+
+async fn unread(store: &Store, who: &Account) -> u64 {
+    NotificationRepository::unread(store, who.id).await.unwrap()
+}
+
+async fn resolve(store: &Store, t: &Ticket, staff: &Account) -> Result<Ticket, UpdateTicketError> {
+    let mut after = t.clone();
+    after.status = Status::Resolved;
+    after.resolution = Some(Resolution {
+        answer: Answer::parse("Done.", "answer").unwrap(),
+        resolved_by: staff.id,
+        resolved_at: support::t(3),
+    });
+    after.updated_at = support::t(3);
+    store.tickets().update(after, vec![Change::Resolved { answer: "Done.".into() }], staff.id).await
+}
+
+/// A ticket by `creator` with `voters` voting on it.
+async fn voted_ticket(store: &Store, creator: &Account, voters: &[&Account]) -> Ticket {
+    let cat = category(store, "Exams").await;
+    let ticket = ticket(store, creator, &cat, "Exam room is too cold", Priority::Medium, 2).await;
+    for v in voters {
+        store.votes().cast(ticket.id, v.id, support::t(2)).await.unwrap();
+    }
+    store.tickets().get(ticket.id, creator.id).await.unwrap().unwrap().ticket
+}
+
+async fn claim_all(store: &Store) -> Vec<ClaimedDelivery> {
+    store.outbox().claim(support::t(4), Duration::minutes(5), 1000).await.unwrap()
+}
+
+async fn resolving_notifies_each_watcher_once_but_not_the_actor(store: Store) {
+    let creator = account(&store, "creator@uni.edu", Role::Student, AccountStatus::Active).await;
+    let a = account(&store, "a@uni.edu", Role::Student, AccountStatus::Active).await;
+    let b = account(&store, "b@uni.edu", Role::Student, AccountStatus::Active).await;
+    let quiet = account(&store, "quiet@uni.edu", Role::Student, AccountStatus::Active).await;
+    let staff = account(&store, "staff@uni.edu", Role::Support, AccountStatus::Active).await;
+    let t = voted_ticket(&store, &creator, &[&a, &b, &quiet]).await;
+    // The creator "voting" too (as after a merge) must not make two notifications.
+    store.votes().cast(t.id, creator.id, support::t(2)).await.unwrap();
+    store.watchers().watch(t.id, staff.id, support::t(2)).await.unwrap();
+    store
+        .set_preference(quiet.id, Preference { kind: NotificationKind::Resolved, email: false, digest: false })
+        .await
+        .unwrap();
+
+    let t = store.tickets().get(t.id, creator.id).await.unwrap().unwrap().ticket;
+    resolve(&store, &t, &staff).await.unwrap();
+
+    for who in [&creator, &a, &b, &quiet] {
+        assert_eq!(unread(&store, who).await, 1, "{}", who.email.as_str());
+    }
+    assert_eq!(unread(&store, &staff).await, 0, "the actor is not notified");
+    let page = store.inbox(a.id, PageLimit::new(None).unwrap(), None).await.unwrap();
+    assert_eq!(page.items[0].kind, NotificationKind::Resolved);
+    assert_eq!(page.items[0].ticket_id, Some(t.id));
+    assert!(page.items[0].payload.contains("Done."), "the answer travels with it");
+
+    let jobs = claim_all(&store).await;
+    let to: BTreeSet<i64> = jobs.iter().map(|j| j.recipient.get()).collect();
+    assert_eq!(to, BTreeSet::from([creator.id.get(), a.id.get(), b.id.get()]), "email off means no delivery");
+    let keys: BTreeSet<&str> = jobs.iter().map(|j| j.idempotency_key.as_str()).collect();
+    assert_eq!(keys.len(), jobs.len(), "idempotency keys are unique");
+    assert!(jobs.iter().all(|j| j.attempts == 1 && j.ticket_title.as_deref() == Some("Exam room is too cold")));
+}
+
+async fn internal_notes_reach_staff_watchers_only(store: Store) {
+    let creator = account(&store, "creator@uni.edu", Role::Student, AccountStatus::Active).await;
+    let voter = account(&store, "voter@uni.edu", Role::Student, AccountStatus::Active).await;
+    let agent = account(&store, "agent@uni.edu", Role::Support, AccountStatus::Active).await;
+    let admin = account(&store, "admin@uni.edu", Role::Admin, AccountStatus::Active).await;
+    let t = voted_ticket(&store, &creator, &[&voter]).await;
+    store.watchers().watch(t.id, agent.id, support::t(2)).await.unwrap();
+    store.watchers().watch(t.id, admin.id, support::t(2)).await.unwrap();
+    let note = |internal| NewReply {
+        ticket_id: t.id,
+        author: admin.id,
+        body: Answer::parse("Checked with facilities.", "body").unwrap(),
+        internal,
+        created_at: support::t(3),
+    };
+    store.replies().add(note(true)).await.unwrap();
+    assert_eq!(unread(&store, &agent).await, 1);
+    for who in [&creator, &voter, &admin] {
+        assert_eq!(unread(&store, who).await, 0, "{}", who.email.as_str());
+    }
+    store.replies().add(note(false)).await.unwrap();
+    for who in [&creator, &voter] {
+        assert_eq!(unread(&store, who).await, 1, "{}", who.email.as_str());
+    }
+    assert_eq!(unread(&store, &admin).await, 0, "the author is not notified of their own reply");
+}
+
+async fn the_change_and_its_outbox_rows_roll_back_together(store: Store) {
+    let creator = account(&store, "creator@uni.edu", Role::Student, AccountStatus::Active).await;
+    let voter = account(&store, "voter@uni.edu", Role::Student, AccountStatus::Active).await;
+    let staff = account(&store, "staff@uni.edu", Role::Support, AccountStatus::Active).await;
+    let t = voted_ticket(&store, &creator, &[&voter]).await;
+    // Break the outbox so the fan-out's last statement fails inside the change's transaction.
+    store.execute_raw("ALTER TABLE deliveries RENAME TO deliveries_gone").await.unwrap();
+    assert!(resolve(&store, &t, &staff).await.is_err());
+    store.execute_raw("ALTER TABLE deliveries_gone RENAME TO deliveries").await.unwrap();
+
+    let now = store.tickets().get(t.id, creator.id).await.unwrap().unwrap().ticket;
+    assert_eq!(now.status, Status::Open, "the change rolled back");
+    assert_eq!(unread(&store, &voter).await, 0, "the notifications rolled back");
+    assert!(!store.tickets().history(t.id).await.unwrap().iter().any(|e| matches!(e.change, Change::Resolved { .. })));
+
+    resolve(&store, &now, &staff).await.unwrap();
+    assert_eq!(unread(&store, &voter).await, 1);
+    assert_eq!(claim_all(&store).await.len(), 2, "both commit together");
+}
+
+async fn two_workers_never_take_the_same_job(store: Store) {
+    let creator = account(&store, "creator@uni.edu", Role::Student, AccountStatus::Active).await;
+    let staff = account(&store, "staff@uni.edu", Role::Support, AccountStatus::Active).await;
+    let mut people = Vec::new();
+    for i in 0..30 {
+        people.push(account(&store, &format!("v{i}@uni.edu"), Role::Student, AccountStatus::Active).await);
+    }
+    let t = voted_ticket(&store, &creator, &people.iter().collect::<Vec<_>>()).await;
+    resolve(&store, &t, &staff).await.unwrap();
+
+    let worker = |store: Store| {
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = store.outbox().claim(support::t(4), Duration::minutes(5), 3).await.unwrap();
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|j| j.id.get()));
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    let (one, two) = tokio::join!(worker(store.clone()), worker(store.clone()));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    let all: BTreeSet<i64> = one.iter().chain(&two).copied().collect();
+    assert_eq!(all.len(), one.len() + two.len(), "a job was claimed twice");
+    assert_eq!(all.len(), 31, "every job was claimed");
+}
+
+async fn leases_retries_and_dead_letters(store: Store) {
+    let creator = account(&store, "creator@uni.edu", Role::Student, AccountStatus::Active).await;
+    let a = account(&store, "a@uni.edu", Role::Student, AccountStatus::Active).await;
+    let staff = account(&store, "staff@uni.edu", Role::Support, AccountStatus::Active).await;
+    let t = voted_ticket(&store, &creator, &[&a]).await;
+    resolve(&store, &t, &staff).await.unwrap();
+    let outbox = store.outbox();
+    let now = support::t(4);
+    let jobs = outbox.claim(now, Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(jobs.len(), 2);
+    assert!(outbox.claim(now, Duration::minutes(5), 10).await.unwrap().is_empty(), "leased jobs are not due");
+
+    let (retried, abandoned) = (jobs[0].id, jobs[1].id);
+    outbox.retry_later(retried, now + Duration::minutes(1), "421 try later", now).await.unwrap();
+    assert!(outbox.claim(now, Duration::minutes(5), 10).await.unwrap().is_empty(), "not due before its time");
+    // Past the lease of the abandoned job: its outcome is unknown, so it is dead, not resent.
+    let later = now + Duration::minutes(10);
+    let again = outbox.claim(later, Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(again.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(), vec![(retried, 2)]);
+    let dead = outbox.dead_letters(10).await.unwrap();
+    assert_eq!(dead.iter().map(|d| d.id).collect::<Vec<_>>(), vec![abandoned]);
+    assert!(dead[0].last_error.as_deref().unwrap().contains("lease expired"));
+
+    outbox.mark_sent(retried, later).await.unwrap();
+    assert!(!outbox.retry(retried, later).await.unwrap(), "only dead letters can be retried");
+    assert!(outbox.retry(abandoned, later).await.unwrap());
+    assert!(outbox.dead_letters(10).await.unwrap().is_empty());
+    let revived = outbox.claim(later, Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(revived.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(), vec![(abandoned, 1)]);
+}
+
+async fn the_inbox_pages_newest_first_and_marks_read(store: Store) {
+    let creator = account(&store, "creator@uni.edu", Role::Student, AccountStatus::Active).await;
+    let other = account(&store, "other@uni.edu", Role::Student, AccountStatus::Active).await;
+    let staff = account(&store, "staff@uni.edu", Role::Support, AccountStatus::Active).await;
+    let t = voted_ticket(&store, &creator, &[]).await;
+    for i in 0..3 {
+        let reply = NewReply {
+            ticket_id: t.id,
+            author: staff.id,
+            body: Answer::parse(&format!("Reply number {i}."), "body").unwrap(),
+            internal: false,
+            created_at: support::t(3),
+        };
+        store.replies().add(reply).await.unwrap();
+    }
+    let limit = PageLimit::new(Some(2)).unwrap();
+    let first = store.inbox(creator.id, limit, None).await.unwrap();
+    assert_eq!(first.items.len(), 2);
+    assert!(first.items[0].id > first.items[1].id, "newest first");
+    let second = store.inbox(creator.id, limit, first.next_cursor.clone()).await.unwrap();
+    assert_eq!(second.items.len(), 1);
+    assert!(second.next_cursor.is_none());
+    assert!(store.inbox(creator.id, limit, Some("bogus".into())).await.is_err());
+
+    let one = first.items[0].id;
+    assert!(!store.mark_read(other.id, one, support::t(4)).await.unwrap(), "not someone else's");
+    assert!(store.mark_read(creator.id, one, support::t(4)).await.unwrap());
+    assert_eq!(unread(&store, &creator).await, 2);
+    assert_eq!(store.mark_all_read(creator.id, support::t(5)).await.unwrap(), 2);
+    assert_eq!(unread(&store, &creator).await, 0);
+}
