@@ -12,12 +12,12 @@ use crate::attachments::{AttachmentRepository, AttachmentService, BlobStore};
 use crate::categories::{CategoryRepository, CategoryService};
 use crate::clock::Clock;
 use crate::conversation::{ConversationService, ReplyRepository, WatcherRepository};
+use crate::notifications::{NotificationRepository, NotificationService, OutboxRepository};
 use crate::similarity::{
     Draft, EmbedError, Embedder, Embedding, EmbeddingQueue, EmbeddingRepository, SemanticState, SimilarityConfig,
     SimilarityIndex, SimilarityService, VectorIndex,
 };
 use crate::tickets::{TicketId, TicketRepository, TicketService};
-use crate::notifications::{NotificationRepository, NotificationService, OutboxRepository};
 use crate::votes::{VoteRepository, VoteService};
 use crate::workflow::{SimilarResolved, WorkflowRepository, WorkflowService, WorkflowSettings};
 
