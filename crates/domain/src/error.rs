@@ -132,6 +132,8 @@ pub enum Resource {
     Category,
     /// An attachment.
     Attachment,
+    /// An FAQ entry.
+    FaqEntry,
 }
 
 impl Resource {
@@ -142,6 +144,7 @@ impl Resource {
             Self::Ticket => "ticket_not_found",
             Self::Category => "category_not_found",
             Self::Attachment => "attachment_not_found",
+            Self::FaqEntry => "faq_entry_not_found",
         }
     }
 }
@@ -153,6 +156,7 @@ impl fmt::Display for Resource {
             Self::Ticket => "ticket",
             Self::Category => "category",
             Self::Attachment => "attachment",
+            Self::FaqEntry => "FAQ entry",
         })
     }
 }
@@ -190,6 +194,8 @@ pub enum Conflict {
     UnmergeWindowPassed,
     /// The ticket (or the reply) already has the most attachments allowed.
     TooManyAttachments,
+    /// Only a resolved or closed ticket can become an FAQ entry.
+    NotResolved,
 }
 
 impl Conflict {
@@ -207,6 +213,7 @@ impl Conflict {
             Self::NotMerged => "not_merged",
             Self::UnmergeWindowPassed => "unmerge_window_passed",
             Self::TooManyAttachments => "too_many_attachments",
+            Self::NotResolved => "not_resolved",
         }
     }
 }
@@ -236,6 +243,7 @@ impl fmt::Display for Conflict {
                 "a ticket, and each reply, can have at most {} attachments",
                 crate::attachments::MAX_PER_TARGET
             ),
+            Self::NotResolved => f.write_str("only a resolved or closed ticket can become an FAQ entry"),
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod categories;
 pub mod clock;
 pub mod conversation;
 pub mod error;
+pub mod faq;
 pub mod page;
 pub mod services;
 pub mod tickets;

@@ -12,6 +12,7 @@ use crate::attachments::{AttachmentRepository, AttachmentService, BlobStore};
 use crate::categories::{CategoryRepository, CategoryService};
 use crate::clock::Clock;
 use crate::conversation::{ConversationService, ReplyRepository, WatcherRepository};
+use crate::faq::{FaqRepository, FaqService, FaqSettings};
 use crate::tickets::{TicketRepository, TicketService};
 use crate::votes::{VoteRepository, VoteService};
 use crate::workflow::{SimilarResolved, WorkflowRepository, WorkflowService, WorkflowSettings};
@@ -39,6 +40,8 @@ pub struct Ports {
     pub attachments: Arc<dyn AttachmentRepository>,
     /// Attachment bytes.
     pub blobs: Arc<dyn BlobStore>,
+    /// FAQ entries.
+    pub faq: Arc<dyn FaqRepository>,
     /// Password hashing.
     pub hasher: Arc<dyn PasswordHasher>,
     /// Session tokens.
@@ -58,11 +61,13 @@ pub struct ServiceSettings {
     pub session_ttl: Duration,
     /// The workflow's windows and switches.
     pub workflow: WorkflowSettings,
+    /// Who may curate the FAQ.
+    pub faq: FaqSettings,
 }
 
 impl Default for ServiceSettings {
     fn default() -> Self {
-        Self { session_ttl: Duration::days(7), workflow: WorkflowSettings::default() }
+        Self { session_ttl: Duration::days(7), workflow: WorkflowSettings::default(), faq: FaqSettings::default() }
     }
 }
 
@@ -83,6 +88,8 @@ pub struct Services {
     pub conversation: ConversationService,
     /// Attachments.
     pub attachments: AttachmentService,
+    /// The FAQ.
+    pub faq: FaqService,
 }
 
 impl Services {
@@ -125,6 +132,13 @@ impl Services {
                 ports.replies.clone(),
                 ports.watchers.clone(),
                 ports.clock.clone(),
+            ),
+            faq: FaqService::new(
+                ports.faq.clone(),
+                ports.tickets.clone(),
+                ports.categories.clone(),
+                ports.clock.clone(),
+                settings.faq,
             ),
             workflow,
         }
