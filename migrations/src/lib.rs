@@ -9,6 +9,7 @@ mod m20261125_000001_accounts;
 mod m20261125_000002_tickets;
 mod m20261125_000003_support_workflow;
 mod m20261125_000004_attachments;
+mod m20261125_000007_faq;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_tickets::Migration),
             Box::new(m20261125_000003_support_workflow::Migration),
             Box::new(m20261125_000004_attachments::Migration),
+            Box::new(m20261125_000007_faq::Migration),
         ]
     }
 }

@@ -11,6 +11,7 @@ mod attachments;
 mod categories;
 mod conversation;
 mod entity;
+mod faq;
 mod tickets;
 mod votes;
 mod workflow;
@@ -221,6 +222,7 @@ impl Store {
             watchers: self.watchers(),
             workflow: self.workflow(),
             attachments: self.attachments(),
+            faq: self.faq(),
             blobs,
             hasher,
             tokens,
@@ -228,6 +230,10 @@ impl Store {
             clock,
             similar: None,
         }
+    }
+    /// The FAQ repository.
+    pub fn faq(&self) -> Arc<dyn domain::faq::FaqRepository> {
+        Arc::new(self.clone())
     }
     /// The attachment (metadata) repository.
     pub fn attachments(&self) -> Arc<dyn AttachmentRepository> {
