@@ -20,6 +20,7 @@ mod auth;
 mod categories;
 mod conversation;
 mod error;
+mod faq;
 mod health;
 mod markdown;
 mod middleware;
@@ -63,6 +64,8 @@ enum ApiTags {
     Conversation,
     /// Images and PDFs attached to tickets and replies.
     Attachments,
+    /// Questions and answers curated from resolved tickets; published entries are public.
+    Faq,
     /// Probes for load balancers and orchestrators.
     Health,
 }
@@ -76,6 +79,7 @@ type Apis = (
     workflow::WorkflowApi,
     conversation::ConversationApi,
     attachments::AttachmentApi,
+    faq::FaqApi,
     health::HealthApi,
 );
 
@@ -97,6 +101,7 @@ fn service() -> OpenApiService<Apis, ()> {
         workflow::WorkflowApi,
         conversation::ConversationApi,
         attachments::AttachmentApi,
+        faq::FaqApi,
         health::HealthApi,
     );
     // No `servers` entry: paths are relative to wherever the API is served, and the document

@@ -53,6 +53,10 @@ enum Setup {
     Category,
     /// `{id}` is a new attachment the owner uploaded to a new ticket of theirs.
     Attachment,
+    /// `{id}` is a new FAQ draft the admin wrote.
+    FaqDraft,
+    /// `{id}` is a new published FAQ entry.
+    FaqPublished,
 }
 
 /// The request body a cell sends.
@@ -73,6 +77,10 @@ enum Body {
     Owner,
     /// A PNG as `multipart/form-data`.
     Upload,
+    FaqEntry,
+    FaqFromTicket,
+    FaqPatch,
+    Feedback,
 }
 
 /// Method, path as in the OpenAPI document, setup, body, and the expected status for
@@ -123,6 +131,16 @@ const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
     ("post", "/api/v1/tickets/{id}/replies", Setup::Ticket, Body::Reply, [401, 403, 201, 403, 201, 201]),
     ("put", "/api/v1/tickets/{id}/watch", Setup::Ticket, Body::None, [401, 403, 200, 200, 200, 200]),
     ("delete", "/api/v1/tickets/{id}/watch", Setup::Ticket, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("get", "/api/v1/faq", Setup::Nothing, Body::None, [200, 200, 200, 200, 200, 200]),
+    ("post", "/api/v1/faq", Setup::Nothing, Body::FaqEntry, [401, 403, 403, 403, 403, 201]),
+    ("get", "/api/v1/faq/{id}", Setup::FaqDraft, Body::None, [404, 404, 404, 404, 404, 200]),
+    ("patch", "/api/v1/faq/{id}", Setup::FaqDraft, Body::FaqPatch, [401, 403, 403, 403, 403, 200]),
+    ("get", "/api/v1/faq/drafts", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/faq/drafts", Setup::Nothing, Body::FaqFromTicket, [401, 403, 403, 403, 403, 201]),
+    ("get", "/api/v1/faq/candidates", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/faq/{id}/publish", Setup::FaqDraft, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/faq/{id}/unpublish", Setup::FaqPublished, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/faq/{id}/feedback", Setup::FaqPublished, Body::Feedback, [401, 403, 200, 200, 200, 200]),
 ];
 
 struct Cast {
@@ -187,6 +205,14 @@ async fn prepare(app: &TestApp, cast: &Cast, actor: Actor, template: &str, setup
             Some(source)
         }
         Setup::Category => Some(app.category_id),
+        Setup::FaqDraft | Setup::FaqPublished => {
+            let body = json!({ "question": format!("Matrix question {}", app.next()), "answer": "An answer.", "category_id": app.category_id });
+            let id = app.post("/api/v1/faq", &app.admin.token, body).await.expect(201).body["id"].as_i64().unwrap();
+            if matches!(setup, Setup::FaqPublished) {
+                app.post(&format!("/api/v1/faq/{id}/publish"), &app.admin.token, json!({})).await.expect(200);
+            }
+            Some(id)
+        }
         Setup::Attachment => {
             let number = app.ticket(&cast.owner).number().await;
             let file = FilePart::file("matrix.png", "image/png", PNG);
@@ -225,6 +251,18 @@ async fn body(app: &TestApp, cast: &Cast, body: Body) -> Option<Value> {
         Body::MergeTarget => Some(json!({ "target": app.ticket(&cast.other).number().await })),
         Body::Reply => Some(json!({ "body": "A reply from the matrix." })),
         Body::Owner => Some(json!({ "owner_id": null })),
+        Body::FaqEntry => Some(
+            json!({ "question": format!("Matrix question {n}"), "answer": "An answer.", "category_id": app.category_id }),
+        ),
+        Body::FaqFromTicket => {
+            let t = app.ticket(&cast.owner).number().await;
+            app.post(&format!("/api/v1/tickets/{t}/resolve"), &app.admin.token, json!({ "answer": "Done." }))
+                .await
+                .expect(200);
+            Some(json!({ "from_ticket": t }))
+        }
+        Body::FaqPatch => Some(json!({ "position": 3 })),
+        Body::Feedback => Some(json!({ "helpful": true })),
         Body::Upload => unreachable!("uploads are multipart, sent by `TestApp::upload`"),
     }
 }
