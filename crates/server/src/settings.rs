@@ -64,6 +64,9 @@ pub struct Settings {
     /// `off` or `similar`: assign new tickets automatically (`OSTS_AUTO_ASSIGN`).
     #[serde(default)]
     pub auto_assign: AutoAssignSetting,
+    /// Whether support members may curate the FAQ as admins do (`OSTS_SUPPORT_CAN_PUBLISH_FAQ`).
+    #[serde(default)]
+    pub support_can_publish_faq: bool,
 }
 
 /// `OSTS_AUTO_ASSIGN`.
@@ -153,6 +156,7 @@ impl Settings {
                     AutoAssignSetting::Similar => domain::workflow::AutoAssign::Similar,
                 },
             },
+            faq: domain::faq::FaqSettings { support_can_publish: self.support_can_publish_faq },
         }
     }
 
