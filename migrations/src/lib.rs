@@ -11,6 +11,7 @@ mod m20261125_000003_support_workflow;
 mod m20261125_000004_attachments;
 mod m20261125_000005_similarity;
 mod m20261125_000006_notifications;
+mod m20261125_000007_faq;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_attachments::Migration),
             Box::new(m20261125_000005_similarity::Migration),
             Box::new(m20261125_000006_notifications::Migration),
+            Box::new(m20261125_000007_faq::Migration),
         ]
     }
 }

@@ -20,6 +20,7 @@ mod auth;
 mod categories;
 mod conversation;
 mod error;
+mod faq;
 mod health;
 mod markdown;
 mod middleware;
@@ -67,6 +68,8 @@ enum ApiTags {
     Attachments,
     /// The in-app inbox, notification preferences and undeliverable emails.
     Notifications,
+    /// Questions and answers curated from resolved tickets; published entries are public.
+    Faq,
     /// Probes for load balancers and orchestrators.
     Health,
 }
@@ -81,6 +84,7 @@ type Apis = (
     conversation::ConversationApi,
     attachments::AttachmentApi,
     notifications::NotificationApi,
+    faq::FaqApi,
     health::HealthApi,
     similar::SimilarApi,
 );
@@ -104,6 +108,7 @@ fn service() -> OpenApiService<Apis, ()> {
         conversation::ConversationApi,
         attachments::AttachmentApi,
         notifications::NotificationApi,
+        faq::FaqApi,
         health::HealthApi,
         similar::SimilarApi,
     );

@@ -274,6 +274,16 @@ pub enum Change {
     /// Someone stopped watching.
     #[oai(mapping = "unwatched")]
     Unwatched(Unwatched),
+    /// An FAQ entry made from this ticket was published.
+    #[oai(mapping = "faq_published")]
+    FaqPublished(FaqPublished),
+}
+
+/// `kind: faq_published`.
+#[derive(Debug, Clone, Object)]
+pub struct FaqPublished {
+    /// The FAQ entry.
+    pub entry_id: i64,
 }
 
 /// `kind: assignee_changed` (`null` = unassigned).
@@ -434,6 +444,7 @@ impl From<dt::Change> for Change {
             C::Unmerged { source, target } => Change::Unmerged(Unmerged { source, target }),
             C::Watched => Change::Watched(Watched {}),
             C::Unwatched => Change::Unwatched(Unwatched {}),
+            C::FaqPublished { entry_id } => Change::FaqPublished(FaqPublished { entry_id }),
         }
     }
 }
@@ -657,6 +668,7 @@ mod tests {
             dt::Change::StatusChanged { from: "open".into(), to: "resolved".into() },
             dt::Change::VoteCast,
             dt::Change::VoteRetracted,
+            dt::Change::FaqPublished { entry_id: 4 },
         ];
         for change in changes {
             // The domain's serde form uses the same `kind` tag: the API must agree with it.

@@ -57,6 +57,10 @@ enum Setup {
     OwnersNotification,
     /// `{id}` is a delivery id that does not exist (no dead letters in this test).
     NoSuchDelivery,
+    /// `{id}` is a new FAQ draft the admin wrote.
+    FaqDraft,
+    /// `{id}` is a new published FAQ entry.
+    FaqPublished,
 }
 
 /// The request body a cell sends.
@@ -80,6 +84,10 @@ enum Body {
     Draft,
     /// Notification preferences.
     Preferences,
+    FaqEntry,
+    FaqFromTicket,
+    FaqPatch,
+    Feedback,
 }
 
 /// Method, path as in the OpenAPI document, setup, body, and the expected status for
@@ -140,6 +148,16 @@ const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
     ("put", "/api/v1/me/notification-preferences", Setup::Nothing, Body::Preferences, [401, 403, 200, 200, 200, 200]),
     ("get", "/api/v1/admin/deliveries/dead", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
     ("post", "/api/v1/admin/deliveries/{id}/retry", Setup::NoSuchDelivery, Body::None, [401, 403, 403, 403, 403, 404]),
+    ("get", "/api/v1/faq", Setup::Nothing, Body::None, [200, 200, 200, 200, 200, 200]),
+    ("post", "/api/v1/faq", Setup::Nothing, Body::FaqEntry, [401, 403, 403, 403, 403, 201]),
+    ("get", "/api/v1/faq/{id}", Setup::FaqDraft, Body::None, [404, 404, 404, 404, 404, 200]),
+    ("patch", "/api/v1/faq/{id}", Setup::FaqDraft, Body::FaqPatch, [401, 403, 403, 403, 403, 200]),
+    ("get", "/api/v1/faq/drafts", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/faq/drafts", Setup::Nothing, Body::FaqFromTicket, [401, 403, 403, 403, 403, 201]),
+    ("get", "/api/v1/faq/candidates", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/faq/{id}/publish", Setup::FaqDraft, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/faq/{id}/unpublish", Setup::FaqPublished, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/faq/{id}/feedback", Setup::FaqPublished, Body::Feedback, [401, 403, 200, 200, 200, 200]),
 ];
 
 struct Cast {
@@ -213,6 +231,14 @@ async fn prepare(app: &TestApp, cast: &Cast, actor: Actor, template: &str, setup
             Some(inbox.body["items"][0]["id"].as_i64().expect("the owner was notified"))
         }
         Setup::NoSuchDelivery => Some(999_999),
+        Setup::FaqDraft | Setup::FaqPublished => {
+            let body = json!({ "question": format!("Matrix question {}", app.next()), "answer": "An answer.", "category_id": app.category_id });
+            let id = app.post("/api/v1/faq", &app.admin.token, body).await.expect(201).body["id"].as_i64().unwrap();
+            if matches!(setup, Setup::FaqPublished) {
+                app.post(&format!("/api/v1/faq/{id}/publish"), &app.admin.token, json!({})).await.expect(200);
+            }
+            Some(id)
+        }
         Setup::Attachment => {
             let number = app.ticket(&cast.owner).number().await;
             let file = FilePart::file("matrix.png", "image/png", PNG);
@@ -252,6 +278,18 @@ async fn body(app: &TestApp, cast: &Cast, body: Body) -> Option<Value> {
         Body::Reply => Some(json!({ "body": "A reply from the matrix." })),
         Body::Owner => Some(json!({ "owner_id": null })),
         Body::Preferences => Some(json!([{ "kind": "reply", "email": false, "digest": false }])),
+        Body::FaqEntry => Some(
+            json!({ "question": format!("Matrix question {n}"), "answer": "An answer.", "category_id": app.category_id }),
+        ),
+        Body::FaqFromTicket => {
+            let t = app.ticket(&cast.owner).number().await;
+            app.post(&format!("/api/v1/tickets/{t}/resolve"), &app.admin.token, json!({ "answer": "Done." }))
+                .await
+                .expect(200);
+            Some(json!({ "from_ticket": t }))
+        }
+        Body::FaqPatch => Some(json!({ "position": 3 })),
+        Body::Feedback => Some(json!({ "helpful": true })),
         Body::Upload => unreachable!("uploads are multipart, sent by `TestApp::upload`"),
         Body::Draft => Some(json!({ "title": "Matrix ticket", "description": "a draft" })),
     }

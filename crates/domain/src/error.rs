@@ -136,6 +136,8 @@ pub enum Resource {
     Notification,
     /// A dead-letter delivery.
     Delivery,
+    /// An FAQ entry.
+    FaqEntry,
 }
 
 impl Resource {
@@ -148,6 +150,7 @@ impl Resource {
             Self::Attachment => "attachment_not_found",
             Self::Notification => "notification_not_found",
             Self::Delivery => "delivery_not_found",
+            Self::FaqEntry => "faq_entry_not_found",
         }
     }
 }
@@ -161,6 +164,7 @@ impl fmt::Display for Resource {
             Self::Attachment => "attachment",
             Self::Notification => "notification",
             Self::Delivery => "delivery",
+            Self::FaqEntry => "FAQ entry",
         })
     }
 }
@@ -198,6 +202,8 @@ pub enum Conflict {
     UnmergeWindowPassed,
     /// The ticket (or the reply) already has the most attachments allowed.
     TooManyAttachments,
+    /// Only a resolved or closed ticket can become an FAQ entry.
+    NotResolved,
 }
 
 impl Conflict {
@@ -215,6 +221,7 @@ impl Conflict {
             Self::NotMerged => "not_merged",
             Self::UnmergeWindowPassed => "unmerge_window_passed",
             Self::TooManyAttachments => "too_many_attachments",
+            Self::NotResolved => "not_resolved",
         }
     }
 }
@@ -244,6 +251,7 @@ impl fmt::Display for Conflict {
                 "a ticket, and each reply, can have at most {} attachments",
                 crate::attachments::MAX_PER_TARGET
             ),
+            Self::NotResolved => f.write_str("only a resolved or closed ticket can become an FAQ entry"),
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod clock;
 pub mod conversation;
 pub mod error;
 pub mod notifications;
+pub mod faq;
 pub mod page;
 pub mod services;
 pub mod similarity;

@@ -18,6 +18,7 @@ use crate::similarity::{
     SimilarityIndex, SimilarityService, VectorIndex,
 };
 use crate::tickets::{TicketId, TicketRepository, TicketService};
+use crate::faq::{FaqRepository, FaqService, FaqSettings};
 use crate::votes::{VoteRepository, VoteService};
 use crate::workflow::{SimilarResolved, WorkflowRepository, WorkflowService, WorkflowSettings};
 
@@ -44,6 +45,8 @@ pub struct Ports {
     pub attachments: Arc<dyn AttachmentRepository>,
     /// Attachment bytes.
     pub blobs: Arc<dyn BlobStore>,
+    /// FAQ entries.
+    pub faq: Arc<dyn FaqRepository>,
     /// Password hashing.
     pub hasher: Arc<dyn PasswordHasher>,
     /// Session tokens.
@@ -92,6 +95,8 @@ pub struct ServiceSettings {
     pub workflow: WorkflowSettings,
     /// How similar tickets are ranked.
     pub similarity: SimilarityConfig,
+    /// Who may curate the FAQ.
+    pub faq: FaqSettings,
 }
 
 impl Default for ServiceSettings {
@@ -100,6 +105,7 @@ impl Default for ServiceSettings {
             session_ttl: Duration::days(7),
             workflow: WorkflowSettings::default(),
             similarity: SimilarityConfig::default(),
+            faq: FaqSettings::default(),
         }
     }
 }
@@ -125,6 +131,8 @@ pub struct Services {
     pub similarity: SimilarityService,
     /// The inbox, preferences and dead letters.
     pub notifications: NotificationService,
+    /// The FAQ.
+    pub faq: FaqService,
 }
 
 impl Services {
@@ -175,6 +183,13 @@ impl Services {
                 ports.replies.clone(),
                 ports.watchers.clone(),
                 ports.clock.clone(),
+            ),
+            faq: FaqService::new(
+                ports.faq.clone(),
+                ports.tickets.clone(),
+                ports.categories.clone(),
+                ports.clock.clone(),
+                settings.faq,
             ),
             workflow,
             similarity,

@@ -99,6 +99,9 @@ pub struct Settings {
     /// Attempts before an email becomes a dead letter (`OSTS_DELIVERY_MAX_ATTEMPTS`).
     #[serde(default = "defaults::delivery_max_attempts")]
     pub delivery_max_attempts: u32,
+    /// Whether support members may curate the FAQ as admins do (`OSTS_SUPPORT_CAN_PUBLISH_FAQ`).
+    #[serde(default)]
+    pub support_can_publish_faq: bool,
 }
 
 /// `OSTS_AUTO_ASSIGN`.
@@ -203,6 +206,7 @@ impl Settings {
                 },
             },
             similarity: domain::similarity::SimilarityConfig::default(),
+            faq: domain::faq::FaqSettings { support_can_publish: self.support_can_publish_faq },
         }
     }
 

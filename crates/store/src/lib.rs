@@ -14,6 +14,7 @@ mod entity;
 mod import;
 mod notifications;
 mod similarity;
+mod faq;
 mod tickets;
 mod votes;
 mod workflow;
@@ -227,6 +228,7 @@ impl Store {
             attachments: self.attachments(),
             notifications: Arc::new(self.clone()),
             outbox: self.outbox(),
+            faq: self.faq(),
             blobs,
             hasher,
             tokens,
@@ -247,6 +249,10 @@ impl Store {
     }
     /// The outbox of deliveries (for the delivery worker).
     pub fn outbox(&self) -> Arc<dyn domain::notifications::OutboxRepository> {
+        Arc::new(self.clone())
+    }
+    /// The FAQ repository.
+    pub fn faq(&self) -> Arc<dyn domain::faq::FaqRepository> {
         Arc::new(self.clone())
     }
     /// The attachment (metadata) repository.

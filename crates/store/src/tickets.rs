@@ -189,7 +189,7 @@ impl Cursor {
     }
 }
 
-fn like_pattern(text: &str) -> String {
+pub(crate) fn like_pattern(text: &str) -> String {
     let escaped: String = text
         .to_lowercase()
         .chars()

@@ -382,6 +382,12 @@ pub enum Change {
     Watched,
     /// Someone stopped watching.
     Unwatched,
+    /// An FAQ entry made from this ticket was published (the notifications hook: its
+    /// creator and voters learn that the answer is now in the FAQ).
+    FaqPublished {
+        /// The entry.
+        entry_id: i64,
+    },
 }
 
 impl Change {
@@ -406,7 +412,8 @@ impl Change {
             | Change::MergedFrom { .. }
             | Change::Unmerged { .. }
             | Change::Watched
-            | Change::Unwatched => false,
+            | Change::Unwatched
+            | Change::FaqPublished { .. } => false,
         }
     }
 
@@ -432,6 +439,7 @@ impl Change {
             Change::Unmerged { .. } => "unmerged",
             Change::Watched => "watched",
             Change::Unwatched => "unwatched",
+            Change::FaqPublished { .. } => "faq_published",
         }
     }
 }

@@ -3,6 +3,9 @@
 
 pub mod attachments;
 pub mod categories;
+pub mod faq_entries;
+pub mod faq_feedback;
+pub mod faq_sources;
 pub mod merges;
 pub mod replies;
 pub mod sessions;
