@@ -38,6 +38,8 @@ pub enum NotificationKind {
     Assigned,
     /// A ticket was merged into another.
     Merged,
+    /// An FAQ entry was published from a ticket.
+    FaqPublished,
 }
 
 /// One in-app notification.

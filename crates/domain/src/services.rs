@@ -12,13 +12,13 @@ use crate::attachments::{AttachmentRepository, AttachmentService, BlobStore};
 use crate::categories::{CategoryRepository, CategoryService};
 use crate::clock::Clock;
 use crate::conversation::{ConversationService, ReplyRepository, WatcherRepository};
+use crate::faq::{FaqRepository, FaqService, FaqSettings};
 use crate::notifications::{NotificationRepository, NotificationService, OutboxRepository};
 use crate::similarity::{
     Draft, EmbedError, Embedder, Embedding, EmbeddingQueue, EmbeddingRepository, SemanticState, SimilarityConfig,
     SimilarityIndex, SimilarityService, VectorIndex,
 };
 use crate::tickets::{TicketId, TicketRepository, TicketService};
-use crate::faq::{FaqRepository, FaqService, FaqSettings};
 use crate::votes::{VoteRepository, VoteService};
 use crate::workflow::{SimilarResolved, WorkflowRepository, WorkflowService, WorkflowSettings};
 

@@ -50,6 +50,7 @@ pub fn render(email: &OutgoingEmail, public_url: &str) -> Rendered {
         NotificationKind::InternalNote => ("has a new internal note".to_owned(), String::new()),
         NotificationKind::Assigned => ("was assigned to you".to_owned(), String::new()),
         NotificationKind::Merged => ("was merged into another ticket".to_owned(), String::new()),
+        NotificationKind::FaqPublished => ("is answered in the FAQ".to_owned(), String::new()),
     };
     let link = match number {
         Some(n) => format!("{public_url}/api/v1/tickets/{n}"),

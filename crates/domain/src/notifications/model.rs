@@ -24,11 +24,13 @@ pub enum NotificationKind {
     Assigned,
     /// The ticket was merged into another.
     Merged,
+    /// An FAQ entry was published from the ticket.
+    FaqPublished,
 }
 
 impl NotificationKind {
     /// Every kind, in a stable order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Resolved,
         Self::Reopened,
         Self::StatusChanged,
@@ -37,6 +39,7 @@ impl NotificationKind {
         Self::InternalNote,
         Self::Assigned,
         Self::Merged,
+        Self::FaqPublished,
     ];
 
     /// The stored and wire name.
@@ -50,6 +53,7 @@ impl NotificationKind {
             Self::InternalNote => "internal_note",
             Self::Assigned => "assigned",
             Self::Merged => "merged",
+            Self::FaqPublished => "faq_published",
         }
     }
 

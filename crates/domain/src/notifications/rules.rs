@@ -36,6 +36,8 @@ pub fn audience(change: &Change) -> Option<(NotificationKind, Audience)> {
         }
         // Recorded on the duplicate, whose watchers are its people.
         Change::MergedInto { .. } => Some((NotificationKind::Merged, Audience::Watchers)),
+        // The ticket's creator and voters watch it: the answer they waited for is in the FAQ.
+        Change::FaqPublished { .. } => Some((NotificationKind::FaqPublished, Audience::Watchers)),
         Change::AssigneeChanged { to: None, .. }
         | Change::Created { .. }
         | Change::TitleChanged { .. }
