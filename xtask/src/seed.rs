@@ -5,6 +5,7 @@ use chrono::{Duration, Utc};
 use domain::accounts::*;
 use domain::categories::{CategoryName, NewCategory};
 use domain::conversation::NewReply;
+use domain::faq::{NewFaqEntry, Question};
 use domain::tickets::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::rngs::StdRng;
@@ -66,6 +67,89 @@ const ANSWERS: &[&str] = &[
     "Your slot is allotted; details are in the project dashboard.",
 ];
 
+/// Tickets every seed has, whatever the random draw: the examples the README and the tests
+/// refer to. (category index, title, description, votes, priority)
+const ANCHORS: &[(usize, &str, &str, usize, Priority)] = &[(
+    1,
+    "Hall ticket not downloadable for Quiz 1",
+    "The hall ticket for Quiz 1 is not downloadable: the portal says *not available yet* although the quiz is \
+     this Sunday. Without it I cannot enter the quiz centre.",
+    31,
+    Priority::High,
+)];
+
+/// Published FAQ entries (the last one stays a draft), each made from the resolved tickets of
+/// one concern (an index into [`CONCERNS`]): (concern, question, also asked, answer, tags).
+const FAQ: &[(usize, &str, &[&str], &str, &[&str])] = &[
+    (
+        15,
+        "I paid the fee but the portal still shows the payment as pending",
+        &["Fee debited from my bank account but not updated on the portal"],
+        "Payments are reconciled with the bank **within three working days**. If the amount was debited \
+         and the portal still shows *pending* after that, raise a ticket in *Fees & Payments* with the bank \
+         reference number; do not pay a second time.",
+        &["fees", "payment"],
+    ),
+    (
+        19,
+        "Signing in to the student portal keeps sending me back to the sign-in page",
+        &["Sign-in loop after resetting my password"],
+        "Sign out of every tab, clear the site's cookies (or use a private window) and sign in again. A \
+         password reset takes up to 15 minutes to reach the portal; until then the old session redirects \
+         you back.",
+        &["portal", "sign-in"],
+    ),
+    (
+        6,
+        "How do I apply for re-evaluation of an end-term exam?",
+        &["I think my end-term answer was graded incorrectly"],
+        "Apply from *Grades → Re-evaluation* within **7 days** of the results. Name the question and why you \
+         think the grading is wrong; the fee is refunded if your grade changes.",
+        &["exams", "re-evaluation"],
+    ),
+    (
+        24,
+        "How do I correct my name on a certificate?",
+        &["My name is misspelt on my certificate"],
+        "Upload a government ID showing the correct spelling under *Documents → Correction request*. The \
+         corrected certificate is issued within two weeks and the old one is revoked.",
+        &["certificates"],
+    ),
+    (
+        10,
+        "A lecture video stops with a playback error",
+        &["Lecture video not playing"],
+        "Switch the player's quality to *Auto* and disable browser extensions that block scripts. If it still \
+         stops at the same point, the video is being re-encoded: the course team is told automatically and the \
+         fixed video is up within a day.",
+        &["course-content", "video"],
+    ),
+    (
+        14,
+        "The autograder reports a timeout but my program passes locally",
+        &["Programming assignment autograder failing"],
+        "The autograder runs the private test cases, which are larger than the public ones, with a **2 second \
+         limit** per case. Check the complexity of your solution; printing inside loops also slows it down.",
+        &["course-content", "programming"],
+    ),
+    (
+        16,
+        "When is the fee refunded for a course I dropped?",
+        &["Refund for a dropped course"],
+        "Courses dropped in the first two weeks are refunded in full to the account you paid from, within \
+         **30 days** of the end of the drop window.",
+        &["fees", "refund"],
+    ),
+    (
+        27,
+        "My name is not in the project viva list",
+        &[],
+        "Viva slots are allotted only for submitted projects. Check that your report's status is *submitted* \
+         (not *draft*) in the project dashboard.",
+        &["projects"],
+    ),
+];
+
 const COURSES: &[&str] = &[
     "Mathematics I",
     "Statistics I",
@@ -123,7 +207,7 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
         }
     };
     bar.set_message("accounts");
-    insert("admin@osts.local".into(), "Program Admin".into(), Role::Admin, AccountStatus::Active).await?;
+    let admin = insert("admin@osts.local".into(), "Program Admin".into(), Role::Admin, AccountStatus::Active).await?;
     let mut support = Vec::new();
     for (i, name) in ["Priya Raman", "Arjun Mehta", "Sara Thomas", "Vikram Iyer"].iter().enumerate() {
         support.push(
@@ -168,8 +252,31 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
     }
 
     bar.set_message("tickets");
+    for (cat, title, description, votes, priority) in ANCHORS {
+        let creator = students.choose(&mut rng).expect("students exist");
+        let created_at = now - Duration::days(2);
+        let ticket = store
+            .tickets()
+            .create(NewTicket {
+                title: Title::parse(title)?,
+                description: Description::parse(description)?,
+                category_id: categories[*cat].id,
+                tags: Tags::parse(&["exams".to_string()])?,
+                priority: *priority,
+                creator_id: creator.id,
+                created_at,
+                follow_up_of: None,
+            })
+            .await?;
+        for (i, voter) in students.iter().filter(|s| s.id != creator.id).take(*votes).enumerate() {
+            store.votes().cast(ticket.id, voter.id, created_at + Duration::minutes(10 * i as i64 + 1)).await?;
+        }
+    }
+    // The resolved tickets of each concern, with their votes: the FAQ is made from them.
+    let mut resolved: Vec<(usize, TicketId, usize)> = Vec::new();
     for n in 0..tickets {
-        let (cat, title, description) = CONCERNS[rng.gen_range(0..CONCERNS.len())];
+        let concern = rng.gen_range(0..CONCERNS.len());
+        let (cat, title, description) = CONCERNS[concern];
         let course = COURSES[rng.gen_range(0..COURSES.len())];
         let week = rng.gen_range(1..=12).to_string();
         let fill = |s: &str| s.replace("{c}", course).replace("{w}", &week);
@@ -257,19 +364,140 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
                     .await?;
             }
         }
+        if matches!(current.status, Status::Resolved | Status::Closed) {
+            resolved.push((concern, current.id, voters));
+        }
         bar.inc(1);
+    }
+
+    bar.set_message("faq");
+    let mut published = 0;
+    for (i, (concern, question, also_asked, answer, tags)) in FAQ.iter().enumerate() {
+        if !resolved.iter().any(|(c, ..)| c == concern) {
+            // Few tickets were asked for: raise and resolve one of this concern, so that every
+            // entry is made from a resolved ticket as curators do.
+            let (cat, title, description) = CONCERNS[*concern];
+            let fill = |s: &str| s.replace("{c}", COURSES[0]).replace("{w}", "1");
+            let staff = support.choose(&mut rng).expect("support exists");
+            let creator = students.choose(&mut rng).expect("students exist");
+            let raised_at = now - Duration::days(20);
+            let ticket = store
+                .tickets()
+                .create(NewTicket {
+                    title: Title::parse(&fill(title))?,
+                    description: Description::parse(&fill(description))?,
+                    category_id: categories[cat].id,
+                    tags: Tags::default(),
+                    priority: Priority::Medium,
+                    creator_id: creator.id,
+                    created_at: raised_at,
+                    follow_up_of: None,
+                })
+                .await?;
+            let mut updated = ticket.clone();
+            let resolved_at = raised_at + Duration::days(1);
+            updated.status = ticket.status.transition(Status::Resolved)?;
+            updated.updated_at = resolved_at;
+            let answer = ANSWERS[cat % ANSWERS.len()];
+            updated.resolution =
+                Some(Resolution { answer: Answer::parse(answer, "answer")?, resolved_by: staff.id, resolved_at });
+            let ticket =
+                store.tickets().update(updated, vec![Change::Resolved { answer: answer.into() }], staff.id).await?;
+            resolved.push((*concern, ticket.id, 0));
+        }
+        let mut sources: Vec<(TicketId, usize)> =
+            resolved.iter().filter(|(c, ..)| c == concern).map(|(_, id, votes)| (*id, *votes)).collect();
+        sources.sort_by_key(|(id, votes)| (std::cmp::Reverse(*votes), *id));
+        let at = now - Duration::days(1);
+        let entry = store
+            .faq()
+            .insert(NewFaqEntry {
+                question: Question::parse(question)?,
+                also_asked: also_asked.iter().map(|q| Question::parse(q)).collect::<Result<_, _>>()?,
+                answer: Answer::parse(answer, "answer")?,
+                category_id: categories[CONCERNS[*concern].0].id,
+                tags: Tags::parse(&tags.iter().map(|t| t.to_string()).collect::<Vec<_>>())?,
+                position: i32::try_from(i)?,
+                sources: sources.iter().take(3).map(|(id, _)| *id).collect(),
+                author_id: admin.id,
+                at,
+            })
+            .await?;
+        if i + 1 < FAQ.len() {
+            store.faq().publish(entry.id, admin.id, at).await?;
+            published += 1;
+        }
     }
     bar.finish_with_message("done");
     store.close().await?;
     println!(
-        "Seeded {} categories, {} students, {} support members, 1 admin and {tickets} tickets.",
+        "Seeded {} categories, {} students, {} support members, 1 admin, {} tickets and {} FAQ entries \
+         ({published} published).",
         categories.len(),
         students.len(),
-        support.len()
+        support.len(),
+        tickets as usize + ANCHORS.len(),
+        FAQ.len(),
     );
     println!(
         "Sign in as admin@osts.local, support1@osts.local or student01@study.uni.edu with the password: {password}"
     );
     println!("(set OSTS_SEED_PASSWORD to choose it)");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use domain::clock::SystemClock;
+    use domain::similarity::{Draft, SuggestionLimit};
+
+    use super::*;
+
+    /// The seed in a fresh SQLite file, and the services over it (lexical ranking: no model).
+    async fn seeded() -> (domain::Services, store::Store, std::path::PathBuf) {
+        let dir = std::env::temp_dir().join(format!("osts-seed-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("seed.db").display());
+        run(&url, 120, 42).await.unwrap();
+        let store = store::Store::connect(&url).await.unwrap();
+        let ports = store.ports(
+            Arc::new(credentials::Argon2Hasher::new()),
+            Arc::new(credentials::RandomTokens),
+            Arc::new(credentials::GovernorThrottle::new(5, 30)),
+            Arc::new(blobs::FsBlobStore::new(dir.join("blobs"))),
+            Arc::new(SystemClock),
+        );
+        (domain::Services::new(ports, domain::ServiceSettings::default()), store, dir)
+    }
+
+    #[tokio::test]
+    async fn a_student_drafting_a_seeded_concern_sees_it_first_and_the_faq_is_there() {
+        let (services, store, dir) = seeded().await;
+        let student = store
+            .accounts()
+            .find_credentials(&Email::parse("student05@study.uni.edu").unwrap())
+            .await
+            .unwrap()
+            .expect("seeded student")
+            .0;
+        let principal = Principal { id: student.id, role: student.role, status: student.status };
+
+        let draft = Draft::parse("cant find my hall ticket for the quiz", "").unwrap();
+        let found = services.similarity.suggest(&principal, &draft, SuggestionLimit::new(None).unwrap()).await.unwrap();
+        let first = found.items.first().expect("a suggestion");
+        assert_eq!(first.view.ticket.title.as_str(), "Hall ticket not downloadable for Quiz 1");
+        assert_eq!(first.view.ticket.vote_count, 31);
+
+        let faq = store
+            .faq()
+            .list(domain::faq::FaqQuery { state: domain::faq::FaqState::Published, category_id: None, text: None })
+            .await
+            .unwrap();
+        assert_eq!(faq.len(), FAQ.len() - 1, "every entry but the last is published");
+        assert!(faq.iter().all(|e| !e.sources.is_empty()), "each published entry is made from resolved tickets");
+        store.close().await.unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }
