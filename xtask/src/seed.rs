@@ -67,6 +67,9 @@ const ANSWERS: &[&str] = &[
     "Your slot is allotted; details are in the project dashboard.",
 ];
 
+/// (concern, question, also asked, answer, tags) of a seeded FAQ entry.
+type FaqSpec = (usize, &'static str, &'static [&'static str], &'static str, &'static [&'static str]);
+
 /// Tickets every seed has, whatever the random draw: the examples the README and the tests
 /// refer to. (category index, title, description, votes, priority)
 const ANCHORS: &[(usize, &str, &str, usize, Priority)] = &[(
@@ -79,8 +82,8 @@ const ANCHORS: &[(usize, &str, &str, usize, Priority)] = &[(
 )];
 
 /// Published FAQ entries (the last one stays a draft), each made from the resolved tickets of
-/// one concern (an index into [`CONCERNS`]): (concern, question, also asked, answer, tags).
-const FAQ: &[(usize, &str, &[&str], &str, &[&str])] = &[
+/// one concern (an index into [`CONCERNS`]).
+const FAQ: &[FaqSpec] = &[
     (
         15,
         "I paid the fee but the portal still shows the payment as pending",
