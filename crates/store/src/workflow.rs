@@ -51,6 +51,37 @@ async fn recount(conn: &impl ConnectionTrait, ticket: i32) -> anyhow::Result<()>
     Ok(())
 }
 
+/// Copies the people of a per-person table (`votes`, `watchers`) from the merged ticket to the
+/// target in one `INSERT … SELECT`, each row tagged with the merge (so an unmerge can take back
+/// exactly these), skipping `except` and anyone already on the target. Returns the rows added.
+async fn carry_over<E: EntityTrait>(
+    conn: &impl ConnectionTrait,
+    entity: E,
+    [ticket_id, user_id, created_at, merge_id]: [E::Column; 4],
+    (source, target, at, merge): (i32, i32, DateTime<Utc>, i32),
+    except: Option<i32>,
+) -> anyhow::Result<u64> {
+    let mut people = Query::select();
+    people
+        .expr(Expr::val(target))
+        .column(user_id)
+        .expr(Expr::val(at))
+        .expr(Expr::val(merge))
+        .from(entity)
+        .and_where(ticket_id.eq(source));
+    if let Some(user) = except {
+        people.and_where(user_id.ne(user));
+    }
+    let insert = Query::insert()
+        .into_table(entity)
+        .columns([ticket_id, user_id, created_at, merge_id])
+        .select_from(people)
+        .map_err(|e| anyhow::anyhow!("building the carry-over into {}: {e}", entity.table_name()))?
+        .on_conflict(OnConflict::columns([ticket_id, user_id]).do_nothing().to_owned())
+        .to_owned();
+    Ok(conn.execute(conn.get_database_backend().build(&insert)).await?.rows_affected())
+}
+
 async fn ticket_of(conn: &impl ConnectionTrait, row: tickets::Model) -> anyhow::Result<Ticket> {
     Ok(views(conn, vec![row], None).await?.pop().expect("one row in, one view out").ticket)
 }
@@ -176,28 +207,16 @@ impl WorkflowRepository for Store {
         .insert(&*tx)
         .await
         .map_err(anyhow::Error::from)?;
-        let backend = tx.get_database_backend();
 
         // B's voters join A, except A's creator; people who voted on both count once.
-        let carry_votes = Query::insert()
-            .into_table(votes::Entity)
-            .columns([votes::Column::TicketId, votes::Column::UserId, votes::Column::CreatedAt, votes::Column::MergeId])
-            .select_from(
-                Query::select()
-                    .expr(Expr::val(target))
-                    .column(votes::Column::UserId)
-                    .expr(Expr::val(at))
-                    .expr(Expr::val(merge.id))
-                    .from(votes::Entity)
-                    .and_where(votes::Column::TicketId.eq(source))
-                    .and_where(votes::Column::UserId.ne(t.creator_id))
-                    .to_owned(),
-            )
-            .map_err(|e| anyhow::anyhow!("building the vote carry-over: {e}"))?
-            .on_conflict(OnConflict::columns([votes::Column::TicketId, votes::Column::UserId]).do_nothing().to_owned())
-            .to_owned();
-        let mut votes_added =
-            tx.execute(backend.build(&carry_votes)).await.map_err(anyhow::Error::from)?.rows_affected();
+        let mut votes_added = carry_over(
+            &*tx,
+            votes::Entity,
+            [votes::Column::TicketId, votes::Column::UserId, votes::Column::CreatedAt, votes::Column::MergeId],
+            (source, target, at, merge.id),
+            Some(t.creator_id),
+        )
+        .await?;
         // B's creator raised the same concern: a "me too" on A.
         if s.creator_id != t.creator_id {
             votes_added += votes::Entity::insert(votes::ActiveModel {
@@ -211,31 +230,20 @@ impl WorkflowRepository for Store {
             .await
             .map_err(anyhow::Error::from)?;
         }
-        let carry_watchers = Query::insert()
-            .into_table(watchers::Entity)
-            .columns([
+        // B's watchers watch A; people who watched both are listed once.
+        let watchers_added = carry_over(
+            &*tx,
+            watchers::Entity,
+            [
                 watchers::Column::TicketId,
                 watchers::Column::UserId,
                 watchers::Column::CreatedAt,
                 watchers::Column::MergeId,
-            ])
-            .select_from(
-                Query::select()
-                    .expr(Expr::val(target))
-                    .column(watchers::Column::UserId)
-                    .expr(Expr::val(at))
-                    .expr(Expr::val(merge.id))
-                    .from(watchers::Entity)
-                    .and_where(watchers::Column::TicketId.eq(source))
-                    .to_owned(),
-            )
-            .map_err(|e| anyhow::anyhow!("building the watcher carry-over: {e}"))?
-            .on_conflict(
-                OnConflict::columns([watchers::Column::TicketId, watchers::Column::UserId]).do_nothing().to_owned(),
-            )
-            .to_owned();
-        let watchers_added =
-            tx.execute(backend.build(&carry_watchers)).await.map_err(anyhow::Error::from)?.rows_affected();
+            ],
+            (source, target, at, merge.id),
+            None,
+        )
+        .await?;
 
         recount(&*tx, target).await?;
         let row = requeue(&*tx, target).await?;
