@@ -86,7 +86,10 @@ async fn other_domains_and_staff_applicants_wait_for_an_admin() {
     ] {
         register(&app, email, role).await;
         let confirmed = app.confirm(email).await;
-        assert_eq!((confirmed["status"].as_str(), confirmed["email_confirmed"].as_bool()), (Some("pending"), Some(true)));
+        assert_eq!(
+            (confirmed["status"].as_str(), confirmed["email_confirmed"].as_bool()),
+            (Some("pending"), Some(true))
+        );
         let token = login(&app, email, PASSWORD).await.expect(200).body["token"].as_str().unwrap().to_owned();
         app.get("/api/v1/tickets", &token).await.expect_error(403, "account_pending");
         assert!(app.emails_to(email, NotificationKind::AccountApproved).await.is_empty());
@@ -97,8 +100,12 @@ async fn other_domains_and_staff_applicants_wait_for_an_admin() {
         let app = &app;
         async move {
             let page = app.get(&format!("/api/v1/admin/users?status=pending{q}"), &app.admin.token).await.expect(200);
-            let mut emails: Vec<String> =
-                page.body["items"].as_array().unwrap().iter().map(|a| a["email"].as_str().unwrap().to_owned()).collect();
+            let mut emails: Vec<String> = page.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["email"].as_str().unwrap().to_owned())
+                .collect();
             emails.sort();
             emails
         }
@@ -151,9 +158,7 @@ async fn resends_are_throttled_per_email() {
     register(&app, "fi@gmail.com", Role::Student).await;
     let resend = |email: &'static str| {
         let app = &app;
-        async move {
-            app.call(Method::POST, "/api/v1/auth/confirm/resend", None, Some(json!({ "email": email }))).await
-        }
+        async move { app.call(Method::POST, "/api/v1/auth/confirm/resend", None, Some(json!({ "email": email }))).await }
     };
     resend("fi@gmail.com").await.expect(202);
     resend("FI@gmail.com").await.expect(202);

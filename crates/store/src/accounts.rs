@@ -117,20 +117,13 @@ impl AccountRepository for Store {
         let found = users::Entity::find()
             .filter(users::Column::Email.eq(email.as_str()))
             .filter(users::Column::EmailConfirmedAt.is_null())
-            .filter(
-                users::Column::Status
-                    .is_in([AccountStatus::Pending.as_str(), AccountStatus::Active.as_str()]),
-            )
+            .filter(users::Column::Status.is_in([AccountStatus::Pending.as_str(), AccountStatus::Active.as_str()]))
             .one(&*tx)
             .await?;
         let Some(user) = found else { return Ok(false) };
         // Only the newest link works: the older ones, maybe still in a mailbox, stop working.
-        exec(
-            &*tx,
-            "DELETE FROM email_confirmations WHERE user_id = $1 AND used_at IS NULL",
-            vec![user.id.into()],
-        )
-        .await?;
+        exec(&*tx, "DELETE FROM email_confirmations WHERE user_id = $1 AND used_at IS NULL", vec![user.id.into()])
+            .await?;
         queue_confirmation(&*tx, user.id, &confirmation).await?;
         tx.commit().await?;
         Ok(true)
@@ -197,12 +190,7 @@ impl AccountRepository for Store {
             account.status = AccountStatus::Active;
         }
         // The other links of this account have nothing left to do.
-        exec(
-            &*tx,
-            "DELETE FROM email_confirmations WHERE user_id = $1 AND used_at IS NULL",
-            vec![user.into()],
-        )
-        .await?;
+        exec(&*tx, "DELETE FROM email_confirmations WHERE user_id = $1 AND used_at IS NULL", vec![user.into()]).await?;
         forget_confirmation_links(&*tx, user, now).await?;
         tx.commit().await.map_err(anyhow::Error::from)?;
         Ok(account)

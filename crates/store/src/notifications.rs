@@ -30,7 +30,11 @@ pub(crate) async fn exec(conn: &impl ConnectionTrait, sql: &str, values: Vec<Val
     Ok(conn.execute(statement(conn.get_database_backend(), sql, values)).await?.rows_affected())
 }
 
-pub(crate) async fn query(conn: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> anyhow::Result<Vec<QueryResult>> {
+pub(crate) async fn query(
+    conn: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<Value>,
+) -> anyhow::Result<Vec<QueryResult>> {
     Ok(conn.query_all(statement(conn.get_database_backend(), sql, values)).await?)
 }
 

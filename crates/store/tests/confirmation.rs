@@ -182,7 +182,8 @@ async fn decisions_notify_the_holder_per_their_preference(store: Store) {
         .unwrap()
         .unwrap();
     // A decision that does not happen (the status moved on) writes no notice.
-    let stale = accounts.set_status(gu.id, AccountStatus::Pending, AccountStatus::Rejected, None, notice).await.unwrap();
+    let stale =
+        accounts.set_status(gu.id, AccountStatus::Pending, AccountStatus::Rejected, None, notice).await.unwrap();
     assert!(stale.is_none());
 
     let page = || PageLimit::new(None).unwrap();

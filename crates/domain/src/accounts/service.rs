@@ -482,7 +482,9 @@ mod tests {
     async fn unconfirmed_addresses_cannot_sign_in() {
         let mut m = Mocks::new();
         let unconfirmed = Account { email_confirmed_at: None, ..account(AccountStatus::Pending) };
-        m.accounts.expect_find_credentials().returning(move |_| Ok(Some((unconfirmed.clone(), PasswordHash::new("h".into())))));
+        m.accounts
+            .expect_find_credentials()
+            .returning(move |_| Ok(Some((unconfirmed.clone(), PasswordHash::new("h".into())))));
         m.hasher.expect_verify().returning(|_, _| Ok(true));
         m.sessions.expect_create().never();
         let err = m.service().login("ada@uni.edu", "right password", ClientAddr::Unknown).await.unwrap_err();
@@ -491,7 +493,9 @@ mod tests {
         // A wrong password still says only that.
         let mut m = Mocks::new();
         let unconfirmed = Account { email_confirmed_at: None, ..account(AccountStatus::Pending) };
-        m.accounts.expect_find_credentials().returning(move |_| Ok(Some((unconfirmed.clone(), PasswordHash::new("h".into())))));
+        m.accounts
+            .expect_find_credentials()
+            .returning(move |_| Ok(Some((unconfirmed.clone(), PasswordHash::new("h".into())))));
         m.hasher.expect_verify().returning(|_, _| Ok(false));
         let err = m.service().login("ada@uni.edu", "wrong password", ClientAddr::Unknown).await.unwrap_err();
         assert!(matches!(err, Error::InvalidCredentials), "{err:?}");
