@@ -434,6 +434,7 @@ impl AdminApi {
     /// Oldest first, e.g. `?status=pending&email_confirmed=true` for the accounts waiting for
     /// approval whose address is confirmed.
     #[oai(path = "/users", method = "get", operation_id = "list_accounts")]
+    #[allow(clippy::too_many_arguments)] // one argument per documented query parameter
     async fn list(
         &self,
         auth: Session,

@@ -503,7 +503,8 @@ mod tests {
 
     #[tokio::test]
     async fn confirmation_passes_the_digest_and_the_rule_and_names_each_failure() {
-        let cases: Vec<(fn() -> ConfirmError, &str)> = vec![
+        type MakeError = fn() -> ConfirmError;
+        let cases: Vec<(MakeError, &str)> = vec![
             (|| ConfirmError::Invalid, "confirmation_invalid"),
             (|| ConfirmError::Used, "confirmation_used"),
             (|| ConfirmError::Expired, "confirmation_expired"),
