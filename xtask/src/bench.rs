@@ -243,9 +243,10 @@ impl Bed {
             Arc::new(credentials::Argon2Hasher::fast_for_tests()),
             Arc::new(credentials::RandomTokens),
             Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
+            Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
             Arc::new(SystemClock),
-            chrono::Duration::hours(1),
-        );
+        )
+        .with_session_ttl(chrono::Duration::hours(1));
         let account = accounts
             .create_active("bench@uni.edu", "Bench Student", "bench password 1234", Role::Student)
             .await
@@ -435,6 +436,7 @@ async fn endpoint(
     let ports = bed.store.ports(
         Arc::new(credentials::Argon2Hasher::fast_for_tests()),
         Arc::new(credentials::RandomTokens),
+        Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
         Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
         Arc::new(blobs::FsBlobStore::new(blob_dir)),
         Arc::new(SystemClock),

@@ -9,8 +9,8 @@ use domain::page::PageLimit;
 use poem::web::{Data, RemoteAddr};
 use poem_openapi::{
     param::{Path, Query},
-    payload::Json,
-    ApiResponse, Enum, Object, OpenApi,
+    payload::{Form, Html, Json},
+    ApiRequest, ApiResponse, Enum, Object, OpenApi,
 };
 
 use crate::{
@@ -35,7 +35,8 @@ pub enum Role {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 #[oai(rename_all = "snake_case", remote = "domain::accounts::AccountStatus")]
 pub enum AccountStatus {
-    /// Registered, waiting for an admin's approval.
+    /// Registered, waiting for an admin's approval (students of the listed email domains are
+    /// approved when they confirm their address).
     Pending,
     /// May use osts.
     Active,
@@ -138,6 +139,37 @@ pub struct SessionInfo {
     pub account: Account,
 }
 
+/// The token of an email confirmation link.
+#[derive(Object, serde::Deserialize)]
+pub struct ConfirmationToken {
+    /// The `token` parameter of the link.
+    pub token: String,
+}
+
+/// `POST /auth/confirm` takes the token as JSON (API clients) or as a form (the page the
+/// link opens).
+#[derive(ApiRequest)]
+pub enum ConfirmRequest {
+    /// `{"token": "..."}`; the answer is the account as JSON.
+    Json(Json<ConfirmationToken>),
+    /// `token=...`; the answer redirects to the result page.
+    Form(Form<ConfirmationToken>),
+}
+
+/// Who wants a new confirmation link.
+#[derive(Object)]
+pub struct ResendRequest {
+    /// The address the account was registered with.
+    pub email: String,
+}
+
+/// The one answer to a resend request.
+#[derive(Object)]
+pub struct ResendAccepted {
+    /// What happens now.
+    pub message: String,
+}
+
 /// An admin's reason for rejecting or deactivating an account.
 #[derive(Debug, Object)]
 pub struct Reason {
@@ -158,6 +190,34 @@ pub enum RegisterResponse {
     /// The account was created in status `pending`.
     #[oai(status = 201)]
     Created(Json<Account>),
+}
+
+/// `POST /auth/confirm` succeeded (or, for a form, was answered).
+#[derive(ApiResponse)]
+pub enum ConfirmResponse {
+    /// The address is confirmed; the account (now `active` if its address approved it).
+    #[oai(status = 200)]
+    Ok(Json<Account>),
+    /// A form was posted: see the result page (`GET /api/v1/auth/confirm?result=...`), whose
+    /// `result` is `confirmed` or the error code a JSON request would have got.
+    #[oai(status = 303)]
+    SeeOther(#[oai(header = "Location")] String),
+}
+
+/// `GET /auth/confirm` answered.
+#[derive(ApiResponse)]
+pub enum ConfirmPageResponse {
+    /// A small page: with `token`, a button that confirms; with `result`, what happened.
+    #[oai(status = 200)]
+    Ok(Html<String>),
+}
+
+/// `POST /auth/confirm/resend` answered.
+#[derive(ApiResponse)]
+pub enum ResendResponse {
+    /// Always the same, whether or not the address belongs to an unconfirmed account.
+    #[oai(status = 202)]
+    Accepted(Json<ResendAccepted>),
 }
 
 /// `POST /auth/login` succeeded.
@@ -201,6 +261,18 @@ error_set!(
     LoginErrors = [400, 401, 403, 413, 415, 429, 500]
 );
 error_set!(
+    /// Errors of `POST /auth/confirm`.
+    ConfirmErrors = [400, 409, 413, 415, 422, 500]
+);
+error_set!(
+    /// Errors of `GET /auth/confirm`.
+    ConfirmPageErrors = [400, 500]
+);
+error_set!(
+    /// Errors of `POST /auth/confirm/resend`.
+    ResendErrors = [400, 413, 415, 422, 429, 500]
+);
+error_set!(
     /// Errors of operations that only need a session.
     SessionErrors = [401, 500]
 );
@@ -228,8 +300,11 @@ pub struct AuthApi;
 impl AuthApi {
     /// Register an account
     ///
-    /// Creates an account in status `pending`. Until an admin approves it, the account can
-    /// sign in and read `/me`, and nothing else.
+    /// Creates an account in status `pending` and emails a link that confirms the address
+    /// (valid 24 hours, single use). No one signs in before confirming (`403
+    /// email_unconfirmed`). Students whose address is in one of the configured domains are
+    /// approved when they confirm; everyone else waits for an admin, and until then can sign
+    /// in and read `/me`, and nothing else.
     #[oai(path = "/auth/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
@@ -242,11 +317,78 @@ impl AuthApi {
         Ok(RegisterResponse::Created(Json(account.into())))
     }
 
+    /// Confirm an email address
+    ///
+    /// Uses the token of the link from the confirmation email, once. Unknown or replaced
+    /// tokens get 422 `confirmation_invalid`, used ones 409 `confirmation_used`, tokens older
+    /// than 24 hours 409 `confirmation_expired`. Posted as a form (the button of the page the
+    /// link opens), the answer is a redirect to a page saying what happened.
+    #[oai(path = "/auth/confirm", method = "post", operation_id = "confirm_email")]
+    async fn confirm(
+        &self,
+        app: Data<&Arc<App>>,
+        body: ConfirmRequest,
+    ) -> Result<ConfirmResponse, Failure<ConfirmErrors>> {
+        match body {
+            ConfirmRequest::Json(body) => {
+                let account = app.accounts.confirm_email(&body.0.token).await?;
+                Ok(ConfirmResponse::Ok(Json(account.into())))
+            }
+            ConfirmRequest::Form(body) => {
+                let result = match app.accounts.confirm_email(&body.0.token).await {
+                    Ok(_) => "confirmed".to_owned(),
+                    Err(domain::Error::Unknown(e)) => return Err(domain::Error::Unknown(e).into()),
+                    Err(e) => crate::error::Problem::from(e).code().to_owned(),
+                };
+                Ok(ConfirmResponse::SeeOther(format!("/api/v1/auth/confirm?result={result}")))
+            }
+        }
+    }
+
+    /// The page a confirmation link opens
+    ///
+    /// Changes nothing by itself (mail scanners open links): with `token`, it shows a button
+    /// that posts the token to `POST /api/v1/auth/confirm`; with `result`, it says what
+    /// happened.
+    #[oai(path = "/auth/confirm", method = "get", operation_id = "confirm_email_page")]
+    async fn confirm_page(
+        &self,
+        /// The token of the link.
+        token: Query<Option<String>>,
+        /// What a posted form led to: `confirmed` or an error code.
+        result: Query<Option<String>>,
+    ) -> Result<ConfirmPageResponse, Failure<ConfirmPageErrors>> {
+        Ok(ConfirmPageResponse::Ok(Html(crate::confirm_page::render(token.0.as_deref(), result.0.as_deref()))))
+    }
+
+    /// Send a new confirmation link
+    ///
+    /// If the address belongs to an account whose address is not confirmed, a new link is
+    /// emailed and the older ones stop working. The answer is the same whether or not it
+    /// does. Limited per email and per client address; over the limit the answer is 429 with
+    /// `Retry-After`.
+    #[oai(path = "/auth/confirm/resend", method = "post", operation_id = "resend_confirmation")]
+    async fn resend(
+        &self,
+        app: Data<&Arc<App>>,
+        remote: &RemoteAddr,
+        body: Json<ResendRequest>,
+    ) -> Result<ResendResponse, Failure<ResendErrors>> {
+        let client = remote.as_socket_addr().map_or(ClientAddr::Unknown, |a| ClientAddr::Ip(a.ip()));
+        app.accounts.resend_confirmation(&body.email, client).await?;
+        Ok(ResendResponse::Accepted(Json(ResendAccepted {
+            message: "if this address belongs to an account that is not confirmed yet, a new link is on its way; \
+                      it works for 24 hours"
+                .to_owned(),
+        })))
+    }
+
     /// Sign in
     ///
     /// Exchanges email and password for a bearer token. A wrong password and an unknown
-    /// email get the same answer. Attempts are limited per email and per client address;
-    /// over the limit the answer is 429 with `Retry-After`.
+    /// email get the same answer. An account whose address is not confirmed gets 403
+    /// `email_unconfirmed` (only with the right password). Attempts are limited per email
+    /// and per client address; over the limit the answer is 429 with `Retry-After`.
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
@@ -289,8 +431,10 @@ pub struct AdminApi;
 impl AdminApi {
     /// List accounts
     ///
-    /// Oldest first, e.g. `?status=pending` for the accounts waiting for approval.
+    /// Oldest first, e.g. `?status=pending&email_confirmed=true` for the accounts waiting for
+    /// approval whose address is confirmed.
     #[oai(path = "/users", method = "get", operation_id = "list_accounts")]
+    #[allow(clippy::too_many_arguments)] // one argument per documented query parameter
     async fn list(
         &self,
         auth: Session,
@@ -299,12 +443,18 @@ impl AdminApi {
         status: Query<Option<AccountStatus>>,
         /// Only accounts with this role.
         role: Query<Option<Role>>,
+        /// Only accounts whose address is (`true`) or is not (`false`) confirmed.
+        email_confirmed: Query<Option<bool>>,
         /// Page size, 1–100 (default 25).
         limit: Query<Option<u32>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<AccountPageResponse, Failure<ListAccountsErrors>> {
-        let filter = AccountFilter { status: status.0.map(Into::into), role: role.0.map(Into::into) };
+        let filter = AccountFilter {
+            status: status.0.map(Into::into),
+            role: role.0.map(Into::into),
+            email_confirmed: email_confirmed.0,
+        };
         let page = app.accounts.list(&auth.0.principal, filter, PageLimit::new(limit.0)?, cursor.0).await?;
         Ok(AccountPageResponse::Ok(Json(AccountPage {
             items: page.items.into_iter().map(Into::into).collect(),
@@ -313,6 +463,9 @@ impl AdminApi {
     }
 
     /// Approve a pending account
+    ///
+    /// The holder is notified (in-app and by email). An account whose address is not
+    /// confirmed yet still has to confirm it before signing in.
     #[oai(path = "/users/:id/approve", method = "post", operation_id = "approve_account")]
     async fn approve(
         &self,
@@ -325,6 +478,8 @@ impl AdminApi {
     }
 
     /// Reject a pending account
+    ///
+    /// The holder is notified with the reason (in-app and by email).
     #[oai(path = "/users/:id/reject", method = "post", operation_id = "reject_account")]
     async fn reject(
         &self,

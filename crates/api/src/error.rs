@@ -58,6 +58,11 @@ impl Problem {
         self
     }
 
+    /// The machine-readable code.
+    pub fn code(&self) -> &str {
+        &self.body.code
+    }
+
     /// A request poem could not parse.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)

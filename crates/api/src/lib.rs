@@ -18,6 +18,7 @@ mod accounts;
 mod attachments;
 mod auth;
 mod categories;
+mod confirm_page;
 mod conversation;
 mod error;
 mod faq;

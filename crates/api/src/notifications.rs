@@ -40,6 +40,14 @@ pub enum NotificationKind {
     Merged,
     /// An FAQ entry was published from a ticket.
     FaqPublished,
+    /// The link confirming your email address was sent (no ticket; `change` is emptied once
+    /// the address is confirmed). Has no preference: it is always emailed.
+    EmailConfirmation,
+    /// Your account was approved (`change.automatic` is true when your confirmed address
+    /// approved it); no ticket.
+    AccountApproved,
+    /// Your account was rejected; `change.reason` says why; no ticket.
+    AccountRejected,
 }
 
 /// One in-app notification.

@@ -70,6 +70,8 @@ async fn login_returns_a_token_its_expiry_and_the_account() {
     let app = TestApp::spawn().await;
     let (id, email) = app.register(Role::Student).await;
     let body = json!({ "email": email, "password": PASSWORD });
+    app.call(Method::POST, "/api/v1/auth/login", None, Some(body.clone())).await.expect_error(403, "email_unconfirmed");
+    app.confirm(&email).await;
     let session = app.call(Method::POST, "/api/v1/auth/login", None, Some(body)).await.expect(200).body;
     assert!(session["token"].as_str().is_some_and(|t| t.len() >= 32));
     assert!(session["expires_at"].as_str().is_some());

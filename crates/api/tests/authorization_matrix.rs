@@ -69,6 +69,10 @@ enum Body {
     None,
     Registration,
     Credentials,
+    /// The token of a fresh registration's confirmation link.
+    Confirmation,
+    /// An address to send a new confirmation link to.
+    Resend,
     Reason,
     Role,
     Category,
@@ -95,6 +99,9 @@ enum Body {
 const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
     ("post", "/api/v1/auth/register", Setup::Nothing, Body::Registration, [201, 201, 201, 201, 201, 201]),
     ("post", "/api/v1/auth/login", Setup::Nothing, Body::Credentials, [200, 200, 200, 200, 200, 200]),
+    ("post", "/api/v1/auth/confirm", Setup::Nothing, Body::Confirmation, [200, 200, 200, 200, 200, 200]),
+    ("get", "/api/v1/auth/confirm", Setup::Nothing, Body::None, [200, 200, 200, 200, 200, 200]),
+    ("post", "/api/v1/auth/confirm/resend", Setup::Nothing, Body::Resend, [202, 202, 202, 202, 202, 202]),
     ("post", "/api/v1/auth/logout", Setup::OwnSession, Body::None, [401, 204, 204, 204, 204, 204]),
     ("get", "/api/v1/me", Setup::Nothing, Body::None, [401, 200, 200, 200, 200, 200]),
     ("get", "/api/v1/admin/users", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
@@ -267,6 +274,11 @@ async fn body(app: &TestApp, cast: &Cast, body: Body) -> Option<Value> {
             "role": "student",
         })),
         Body::Credentials => Some(json!({ "email": cast.owner.email, "password": PASSWORD })),
+        Body::Confirmation => {
+            let (_, email) = app.register(Role::Student).await;
+            Some(json!({ "token": app.confirmation_token(&email).await }))
+        }
+        Body::Resend => Some(json!({ "email": app.register(Role::Student).await.1 })),
         Body::Reason => Some(json!({ "reason": "matrix" })),
         Body::Role => Some(json!({ "role": "support" })),
         Body::Category => Some(json!({ "name": format!("Category {n}") })),

@@ -76,6 +76,8 @@ pub enum Forbidden {
     AccountPending,
     /// The account was rejected or deactivated.
     AccountInactive,
+    /// The account's email address is not confirmed yet.
+    EmailUnconfirmed,
     /// The role does not allow this action.
     RoleNotAllowed,
     /// Only the ticket's creator (or staff) may do this.
@@ -96,6 +98,7 @@ impl Forbidden {
         match self {
             Self::AccountPending => "account_pending",
             Self::AccountInactive => "account_inactive",
+            Self::EmailUnconfirmed => "email_unconfirmed",
             Self::RoleNotAllowed => "role_not_allowed",
             Self::NotOwner => "not_owner",
             Self::OwnTicket => "own_ticket",
@@ -111,6 +114,10 @@ impl fmt::Display for Forbidden {
         f.write_str(match self {
             Self::AccountPending => "your account is waiting for an admin's approval",
             Self::AccountInactive => "your account is not active",
+            Self::EmailUnconfirmed => {
+                "confirm your email address first with the link we emailed you; \
+                 if it expired or did not arrive, ask for a new one (POST /api/v1/auth/confirm/resend)"
+            }
             Self::RoleNotAllowed => "your role does not allow this action",
             Self::NotOwner => "only the ticket's creator or staff may do this",
             Self::OwnTicket => "you cannot vote on your own ticket",
@@ -204,6 +211,10 @@ pub enum Conflict {
     TooManyAttachments,
     /// Only a resolved or closed ticket can become an FAQ entry.
     NotResolved,
+    /// The email confirmation link was used already.
+    ConfirmationUsed,
+    /// The email confirmation link is too old.
+    ConfirmationExpired,
 }
 
 impl Conflict {
@@ -222,6 +233,8 @@ impl Conflict {
             Self::UnmergeWindowPassed => "unmerge_window_passed",
             Self::TooManyAttachments => "too_many_attachments",
             Self::NotResolved => "not_resolved",
+            Self::ConfirmationUsed => "confirmation_used",
+            Self::ConfirmationExpired => "confirmation_expired",
         }
     }
 }
@@ -252,6 +265,10 @@ impl fmt::Display for Conflict {
                 crate::attachments::MAX_PER_TARGET
             ),
             Self::NotResolved => f.write_str("only a resolved or closed ticket can become an FAQ entry"),
+            Self::ConfirmationUsed => f.write_str("this confirmation link was used already; sign in"),
+            Self::ConfirmationExpired => {
+                f.write_str("this confirmation link has expired; ask for a new one (POST /api/v1/auth/confirm/resend)")
+            }
         }
     }
 }

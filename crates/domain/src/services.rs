@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::Duration;
 
 use crate::accounts::{
-    AccountRepository, AccountService, LoginThrottle, PasswordHasher, SessionRepository, TokenIssuer,
+    AccountRepository, AccountService, AutoApproval, LoginThrottle, PasswordHasher, SessionRepository, TokenIssuer,
 };
 use crate::attachments::{AttachmentRepository, AttachmentService, BlobStore};
 use crate::categories::{CategoryRepository, CategoryService};
@@ -53,6 +53,8 @@ pub struct Ports {
     pub tokens: Arc<dyn TokenIssuer>,
     /// Sign-in throttling.
     pub throttle: Arc<dyn LoginThrottle>,
+    /// Throttling of confirmation-email resends (separate allowances from sign-in).
+    pub resend_throttle: Arc<dyn LoginThrottle>,
     /// Time.
     pub clock: Arc<dyn Clock>,
     /// The in-app inbox and notification preferences.
@@ -87,7 +89,7 @@ impl Semantic {
 }
 
 /// The services' settings.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ServiceSettings {
     /// How long a sign-in lasts.
     pub session_ttl: Duration,
@@ -97,6 +99,8 @@ pub struct ServiceSettings {
     pub similarity: SimilarityConfig,
     /// Who may curate the FAQ.
     pub faq: FaqSettings,
+    /// Which confirmed addresses approve their account without an admin.
+    pub auto_approval: AutoApproval,
 }
 
 impl Default for ServiceSettings {
@@ -106,6 +110,7 @@ impl Default for ServiceSettings {
             workflow: WorkflowSettings::default(),
             similarity: SimilarityConfig::default(),
             faq: FaqSettings::default(),
+            auto_approval: AutoApproval::none(),
         }
     }
 }
@@ -172,9 +177,11 @@ impl Services {
                 ports.hasher.clone(),
                 ports.tokens.clone(),
                 ports.throttle.clone(),
+                ports.resend_throttle.clone(),
                 ports.clock.clone(),
-                settings.session_ttl,
-            ),
+            )
+            .with_session_ttl(settings.session_ttl)
+            .with_auto_approval(settings.auto_approval.clone()),
             categories: CategoryService::new(ports.categories.clone(), ports.accounts.clone()),
             tickets,
             votes: VoteService::new(ports.tickets.clone(), ports.votes.clone(), ports.clock.clone()),

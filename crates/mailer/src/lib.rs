@@ -3,6 +3,7 @@
 //!
 //! Logs name the recipient's domain only, never the address or the body.
 
+mod account;
 mod template;
 
 use std::path::PathBuf;

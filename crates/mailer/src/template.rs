@@ -33,6 +33,9 @@ pub fn escape(s: &str) -> String {
 
 /// Renders `email` with links under `public_url`.
 pub fn render(email: &OutgoingEmail, public_url: &str) -> Rendered {
+    if let Some(rendered) = crate::account::render(email, public_url) {
+        return rendered;
+    }
     let change: serde_json::Value = serde_json::from_str(&email.payload).unwrap_or(serde_json::Value::Null);
     let field = |name: &str| change.get(name).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
     let number = email.ticket_id.map(|t| t.get());
@@ -51,6 +54,10 @@ pub fn render(email: &OutgoingEmail, public_url: &str) -> Rendered {
         NotificationKind::Assigned => ("was assigned to you".to_owned(), String::new()),
         NotificationKind::Merged => ("was merged into another ticket".to_owned(), String::new()),
         NotificationKind::FaqPublished => ("is answered in the FAQ".to_owned(), String::new()),
+        // Rendered by `account::render` above.
+        NotificationKind::EmailConfirmation | NotificationKind::AccountApproved | NotificationKind::AccountRejected => {
+            (String::new(), String::new())
+        }
     };
     let link = match number {
         Some(n) => format!("{public_url}/api/v1/tickets/{n}"),

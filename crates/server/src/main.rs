@@ -91,6 +91,11 @@ async fn open_store(settings: &Settings, migrate: bool) -> anyhow::Result<Store>
     Ok(store)
 }
 
+/// Confirmation-email resends allowed per email a minute.
+const RESENDS_PER_EMAIL: u32 = 3;
+/// Confirmation-email resends allowed per client address a minute.
+const RESENDS_PER_ADDRESS: u32 = 20;
+
 /// The composition root: every port gets its adapter here, and only here.
 fn services(settings: &Settings, store: &Store, semantic: &similarity::Semantic) -> Services {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
@@ -101,6 +106,8 @@ fn services(settings: &Settings, store: &Store, semantic: &similarity::Semantic)
             settings.login_attempts_per_account,
             settings.login_attempts_per_address,
         )),
+        // Confirmation resends: a few per email (each replaces the last link), more per address.
+        Arc::new(credentials::GovernorThrottle::new(RESENDS_PER_EMAIL, RESENDS_PER_ADDRESS)),
         Arc::new(blobs::FsBlobStore::new(settings.data_dir.join("blobs"))),
         clock,
     );

@@ -102,6 +102,11 @@ pub struct Settings {
     /// Whether support members may curate the FAQ as admins do (`OSTS_SUPPORT_CAN_PUBLISH_FAQ`).
     #[serde(default)]
     pub support_can_publish_faq: bool,
+    /// Email domains whose students are approved as soon as they confirm their address
+    /// (`OSTS_STUDENT_EMAIL_DOMAINS`): comma-separated, exact match, case-insensitive.
+    /// Empty (the default): every account waits for an admin.
+    #[serde(default)]
+    pub student_email_domains: String,
 }
 
 /// `OSTS_AUTO_ASSIGN`.
@@ -207,6 +212,7 @@ impl Settings {
             },
             similarity: domain::similarity::SimilarityConfig::default(),
             faq: domain::faq::FaqSettings { support_can_publish: self.support_can_publish_faq },
+            auto_approval: domain::accounts::AutoApproval::parse(&self.student_email_domains),
         }
     }
 
@@ -276,6 +282,18 @@ mod tests {
             assert_eq!(s.model_dir(), Path::new("/opt/models/minilm"));
             jail.set_env("OSTS_SEMANTIC_SEARCH", "maybe");
             assert!(Settings::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn student_email_domains_are_a_comma_separated_list() {
+        Jail::expect_with(|jail| {
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert!(s.services().auto_approval.domains().is_empty(), "nobody is approved automatically by default");
+            jail.set_env("OSTS_STUDENT_EMAIL_DOMAINS", "Uni.edu, students.example.org");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.services().auto_approval.domains(), ["students.example.org", "uni.edu"]);
             Ok(())
         });
     }

@@ -20,6 +20,8 @@ impl Server {
             .env("OSTS_DATA_DIR", data_dir)
             // No model download in this walk: suggestions are lexical.
             .env("OSTS_SEMANTIC_SEARCH", "off")
+            // Confirmation emails are written as .eml files within a second.
+            .env("OSTS_DELIVERY_INTERVAL_SECS", "1")
             .env_remove("OSTS_DATABASE_URL")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -69,6 +71,30 @@ async fn call(
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
+/// The token of the confirmation link in the `.eml` file the server wrote for `email`,
+/// waiting for the delivery worker to write it (the process gives no other signal).
+fn confirmation_token(data_dir: &Path, email: &str) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        for entry in std::fs::read_dir(data_dir.join("outbox-mail")).into_iter().flatten() {
+            let raw = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
+            // Undo quoted-printable soft line breaks and the encoded `=`.
+            let text = raw.replace("=\r\n", "").replace("=3D", "=");
+            if !text.contains(&format!("<{email}>")) {
+                continue;
+            }
+            if let Some(at) = text.find("/api/v1/auth/confirm?token=") {
+                let rest = &text[at + "/api/v1/auth/confirm?token=".len()..];
+                let token: String =
+                    rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+                return token;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no confirmation email for {email}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[tokio::test]
 async fn the_foundation_walk() {
     let dir = std::env::temp_dir().join(format!("osts-walk-{}", std::process::id()));
@@ -115,6 +141,19 @@ async fn the_foundation_walk() {
         assert_eq!(s, 201, "{acc}");
         assert_eq!(acc["status"], "pending");
         let id = acc["id"].as_i64().unwrap();
+        let (s, refused) = call(
+            &c,
+            M::POST,
+            format!("{base}/auth/login"),
+            None,
+            Some(json!({"email": email, "password": "long enough pw"})),
+        )
+        .await;
+        assert_eq!((s, refused["code"].as_str()), (403, Some("email_unconfirmed")));
+        let token = confirmation_token(&dir, email);
+        let (s, confirmed) =
+            call(&c, M::POST, format!("{base}/auth/confirm"), None, Some(json!({ "token": token }))).await;
+        assert_eq!((s, confirmed["email_confirmed"].as_bool()), (200, Some(true)), "{confirmed}");
         let (s, _) = call(&c, M::POST, format!("{base}/admin/users/{id}/approve"), Some(&admin), None).await;
         assert_eq!(s, 200);
         let (s, login) = call(

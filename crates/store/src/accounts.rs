@@ -8,7 +8,37 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::entity::{sessions, users};
+use crate::notifications::{exec, forget_confirmation_links, notify_account, query};
 use crate::{id32, is_unique_violation, Store};
+
+/// Stores a confirmation token's digest for `user` and queues its email, in the caller's
+/// transaction.
+async fn queue_confirmation(
+    conn: &impl sea_orm::ConnectionTrait,
+    user: i32,
+    confirmation: &NewConfirmation,
+) -> anyhow::Result<()> {
+    exec(
+        conn,
+        "INSERT INTO email_confirmations (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+        vec![
+            confirmation.token_hash.as_str().to_owned().into(),
+            user.into(),
+            confirmation.created_at.into(),
+            confirmation.expires_at.into(),
+        ],
+    )
+    .await?;
+    notify_account(
+        conn,
+        user,
+        domain::notifications::NotificationKind::EmailConfirmation,
+        &confirmation.email_payload(),
+        confirmation.created_at,
+        true,
+    )
+    .await
+}
 
 impl TryFrom<users::Model> for Account {
     type Error = anyhow::Error;
@@ -54,6 +84,118 @@ impl AccountRepository for Store {
         Ok(Account::try_from(inserted)?)
     }
 
+    async fn register(
+        &self,
+        account: NewAccount,
+        confirmation: NewConfirmation,
+    ) -> Result<Account, InsertAccountError> {
+        let model = users::ActiveModel {
+            email: Set(account.email.as_str().to_owned()),
+            display_name: Set(account.display_name.as_str().to_owned()),
+            role: Set(account.role.as_str().to_owned()),
+            status: Set(account.status.as_str().to_owned()),
+            password_hash: Set(account.password_hash.as_str().to_owned()),
+            email_confirmed_at: Set(account.email_confirmed_at),
+            status_reason: Set(None),
+            created_at: Set(account.created_at),
+            updated_at: Set(account.created_at),
+            ..Default::default()
+        };
+        let tx = self.write().await.map_err(|e| InsertAccountError::Unknown(e.into()))?;
+        let inserted = match model.insert(&*tx).await {
+            Ok(m) => m,
+            Err(e) if is_unique_violation(&e) => return Err(InsertAccountError::Duplicate),
+            Err(e) => return Err(InsertAccountError::Unknown(e.into())),
+        };
+        queue_confirmation(&*tx, inserted.id, &confirmation).await?;
+        tx.commit().await.map_err(|e| InsertAccountError::Unknown(e.into()))?;
+        Ok(Account::try_from(inserted)?)
+    }
+
+    async fn reissue_confirmation(&self, email: &Email, confirmation: NewConfirmation) -> anyhow::Result<bool> {
+        let tx = self.write().await?;
+        let found = users::Entity::find()
+            .filter(users::Column::Email.eq(email.as_str()))
+            .filter(users::Column::EmailConfirmedAt.is_null())
+            .filter(users::Column::Status.is_in([AccountStatus::Pending.as_str(), AccountStatus::Active.as_str()]))
+            .one(&*tx)
+            .await?;
+        let Some(user) = found else { return Ok(false) };
+        // Only the newest link works: the older ones, maybe still in a mailbox, stop working.
+        exec(&*tx, "DELETE FROM email_confirmations WHERE user_id = $1 AND used_at IS NULL", vec![user.id.into()])
+            .await?;
+        queue_confirmation(&*tx, user.id, &confirmation).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn confirm_email(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+        auto: &AutoApproval,
+    ) -> Result<Account, ConfirmError> {
+        let tx = self.write().await.map_err(anyhow::Error::from)?;
+        let rows = query(
+            &*tx,
+            "SELECT user_id, expires_at, used_at FROM email_confirmations WHERE token_hash = $1",
+            vec![token.as_str().to_owned().into()],
+        )
+        .await?;
+        let Some(row) = rows.first() else { return Err(ConfirmError::Invalid) };
+        let user: i32 = row.try_get("", "user_id").map_err(anyhow::Error::from)?;
+        let expires_at: DateTime<Utc> = row.try_get("", "expires_at").map_err(anyhow::Error::from)?;
+        let used_at: Option<DateTime<Utc>> = row.try_get("", "used_at").map_err(anyhow::Error::from)?;
+        if used_at.is_some() {
+            return Err(ConfirmError::Used);
+        }
+        if now >= expires_at {
+            return Err(ConfirmError::Expired);
+        }
+        // The single use: of concurrent confirmations only one finds the token unused (on
+        // PostgreSQL the others wait for its row lock, then see it used).
+        let won = exec(
+            &*tx,
+            "UPDATE email_confirmations SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL",
+            vec![token.as_str().to_owned().into(), now.into()],
+        )
+        .await?;
+        if won != 1 {
+            return Err(ConfirmError::Used);
+        }
+        users::Entity::update_many()
+            .col_expr(users::Column::EmailConfirmedAt, Expr::value(Some(now)))
+            .col_expr(users::Column::UpdatedAt, Expr::value(now))
+            .filter(users::Column::Id.eq(user))
+            .filter(users::Column::EmailConfirmedAt.is_null())
+            .exec(&*tx)
+            .await
+            .map_err(anyhow::Error::from)?;
+        let model = users::Entity::find_by_id(user)
+            .one(&*tx)
+            .await
+            .map_err(anyhow::Error::from)?
+            .ok_or_else(|| anyhow::anyhow!("confirmation of a missing account"))?;
+        let mut account = Account::try_from(model)?;
+        if account.status == AccountStatus::Pending && auto.approves(account.role, &account.email) {
+            users::Entity::update_many()
+                .col_expr(users::Column::Status, Expr::value(AccountStatus::Active.as_str()))
+                .filter(users::Column::Id.eq(user))
+                .filter(users::Column::Status.eq(AccountStatus::Pending.as_str()))
+                .exec(&*tx)
+                .await
+                .map_err(anyhow::Error::from)?;
+            let notice = AccountNotice::approved(true);
+            notify_account(&*tx, user, notice.kind, &notice.payload, now, false).await?;
+            account.status = AccountStatus::Active;
+        }
+        // The other links of this account have nothing left to do.
+        exec(&*tx, "DELETE FROM email_confirmations WHERE user_id = $1 AND used_at IS NULL", vec![user.into()]).await?;
+        forget_confirmation_links(&*tx, user, now).await?;
+        tx.commit().await.map_err(anyhow::Error::from)?;
+        Ok(account)
+    }
+
     async fn find(&self, id: UserId) -> anyhow::Result<Option<Account>> {
         let Some(id) = id32(id.get()) else { return Ok(None) };
         users::Entity::find_by_id(id).one(&self.db).await?.map(Account::try_from).transpose()
@@ -87,6 +229,11 @@ impl AccountRepository for Store {
         if let Some(role) = filter.role {
             q = q.filter(users::Column::Role.eq(role.as_str()));
         }
+        match filter.email_confirmed {
+            Some(true) => q = q.filter(users::Column::EmailConfirmedAt.is_not_null()),
+            Some(false) => q = q.filter(users::Column::EmailConfirmedAt.is_null()),
+            None => {}
+        }
         let n = limit.get() as usize;
         let rows =
             q.order_by_asc(users::Column::Id).limit(n as u64 + 1).all(&self.db).await.map_err(anyhow::Error::from)?;
@@ -101,6 +248,7 @@ impl AccountRepository for Store {
         expected: AccountStatus,
         status: AccountStatus,
         reason: Option<String>,
+        notice: Option<AccountNotice>,
     ) -> anyhow::Result<Option<Account>> {
         let Some(id) = id32(id.get()) else { return Ok(None) };
         let now = Utc::now();
@@ -123,6 +271,9 @@ impl AccountRepository for Store {
                 .filter(sessions::Column::RevokedAt.is_null())
                 .exec(&*tx)
                 .await?;
+        }
+        if let Some(notice) = notice {
+            notify_account(&*tx, id, notice.kind, &notice.payload, now, false).await?;
         }
         let account = users::Entity::find_by_id(id).one(&*tx).await?;
         tx.commit().await?;

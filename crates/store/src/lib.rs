@@ -213,6 +213,7 @@ impl Store {
         hasher: Arc<dyn domain::accounts::PasswordHasher>,
         tokens: Arc<dyn domain::accounts::TokenIssuer>,
         throttle: Arc<dyn domain::accounts::LoginThrottle>,
+        resend_throttle: Arc<dyn domain::accounts::LoginThrottle>,
         blobs: Arc<dyn domain::attachments::BlobStore>,
         clock: Arc<dyn domain::clock::Clock>,
     ) -> domain::Ports {
@@ -233,6 +234,7 @@ impl Store {
             hasher,
             tokens,
             throttle,
+            resend_throttle,
             clock,
             similarity: self.similarity(),
             embeddings: self.embeddings(),

@@ -26,11 +26,15 @@ fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     Statement::from_sql_and_values(backend, sql, values)
 }
 
-async fn exec(conn: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> anyhow::Result<u64> {
+pub(crate) async fn exec(conn: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> anyhow::Result<u64> {
     Ok(conn.execute(statement(conn.get_database_backend(), sql, values)).await?.rows_affected())
 }
 
-async fn query(conn: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> anyhow::Result<Vec<QueryResult>> {
+pub(crate) async fn query(
+    conn: &impl ConnectionTrait,
+    sql: &str,
+    values: Vec<Value>,
+) -> anyhow::Result<Vec<QueryResult>> {
     Ok(conn.query_all(statement(conn.get_database_backend(), sql, values)).await?)
 }
 
@@ -89,6 +93,64 @@ pub(crate) async fn fan_out(
         )
         .await?;
     }
+    Ok(())
+}
+
+/// Writes one notification about an account to its holder (no ticket), and its email
+/// delivery in the caller's transaction: always when `always_email` (the confirmation link),
+/// otherwise as the holder's preference for the kind says (on by default, off for digests).
+pub(crate) async fn notify_account(
+    conn: &impl ConnectionTrait,
+    user: i32,
+    kind: NotificationKind,
+    payload: &str,
+    at: DateTime<Utc>,
+    always_email: bool,
+) -> anyhow::Result<()> {
+    let rows = query(
+        conn,
+        "INSERT INTO notifications (user_id, kind, payload, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        vec![user.into(), kind.as_str().into(), payload.to_owned().into(), at.into()],
+    )
+    .await?;
+    let id: i32 = rows.first().ok_or_else(|| anyhow::anyhow!("insert returned no id"))?.try_get("", "id")?;
+    exec(
+        conn,
+        "INSERT INTO deliveries (idempotency_key, channel, notification_id, user_id, status, attempts, \
+         next_attempt_at, created_at, updated_at) \
+         SELECT $2 || ':' || CAST(n.id AS TEXT), $2, n.id, n.user_id, $3, 0, $4, $4, $4 \
+         FROM notifications n LEFT JOIN notification_preferences p ON p.user_id = n.user_id AND p.kind = n.kind \
+         WHERE n.id = $1 AND ($5 OR p.user_id IS NULL OR (p.email AND NOT p.digest))",
+        vec![id.into(), EMAIL.into(), DeliveryStatus::Pending.as_str().into(), at.into(), always_email.into()],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Empties the payload (which carries the link's token) of `user`'s confirmation emails that
+/// are no longer waiting to be sent, and marks them read: once the address is confirmed,
+/// the inbox keeps only that a link was sent.
+pub(crate) async fn forget_confirmation_links(
+    conn: &impl ConnectionTrait,
+    user: i32,
+    at: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let kind = NotificationKind::EmailConfirmation.as_str();
+    exec(
+        conn,
+        "UPDATE notifications SET payload = $3, read_at = COALESCE(read_at, $4) \
+         WHERE user_id = $1 AND kind = $2 AND NOT EXISTS (SELECT 1 FROM deliveries d \
+         WHERE d.notification_id = notifications.id AND d.status IN ($5, $6))",
+        vec![
+            user.into(),
+            kind.into(),
+            serde_json::json!({ "kind": kind }).to_string().into(),
+            at.into(),
+            DeliveryStatus::Pending.as_str().into(),
+            DeliveryStatus::Sending.as_str().into(),
+        ],
+    )
+    .await?;
     Ok(())
 }
 

@@ -67,14 +67,14 @@ async fn account_status_changes_are_conditional_and_revoke_sessions(store: Store
     // Expected status no longer matches: nothing changes.
     let none = store
         .accounts()
-        .set_status(bo.id, AccountStatus::Pending, AccountStatus::Rejected, Some("x".into()))
+        .set_status(bo.id, AccountStatus::Pending, AccountStatus::Rejected, Some("x".into()), None)
         .await
         .unwrap();
     assert!(none.is_none());
     assert_eq!(store.accounts().find(bo.id).await.unwrap().unwrap().status, AccountStatus::Active);
     let off = store
         .accounts()
-        .set_status(bo.id, AccountStatus::Active, AccountStatus::Deactivated, Some("left the program".into()))
+        .set_status(bo.id, AccountStatus::Active, AccountStatus::Deactivated, Some("left the program".into()), None)
         .await
         .unwrap()
         .unwrap();
@@ -104,7 +104,7 @@ async fn account_listing_pages_in_order(store: Store) {
         account(&store, &format!("p{i}@uni.edu"), Role::Student, AccountStatus::Pending).await;
     }
     account(&store, "active@uni.edu", Role::Student, AccountStatus::Active).await;
-    let filter = AccountFilter { status: Some(AccountStatus::Pending), role: None };
+    let filter = AccountFilter { status: Some(AccountStatus::Pending), ..Default::default() };
     let first = store.accounts().list(filter.clone(), PageLimit::new(Some(3)).unwrap(), None).await.unwrap();
     assert_eq!(first.items.len(), 3);
     let second = store.accounts().list(filter, PageLimit::new(Some(3)).unwrap(), first.next_cursor).await.unwrap();

@@ -14,7 +14,8 @@ use api::{App, Health};
 use async_trait::async_trait;
 use domain::{
     accounts::{AccountService, Role},
-    clock::{Clock, SystemClock},
+    clock::{Clock, FixedClock, SystemClock},
+    notifications::{DeliveryWorker, MailError, Mailer, NotificationKind, OutgoingEmail, WorkerSettings},
     similarity::{EmbedError, Embedder, Embedding, SemanticState, SimilarityService},
     workflow::WorkflowService,
 };
@@ -55,10 +56,24 @@ impl Embedder for NoModel {
     }
 }
 
+/// A mailer that keeps what it is given.
+#[derive(Default)]
+pub struct MailBag(std::sync::Mutex<Vec<OutgoingEmail>>);
+
+#[async_trait]
+impl Mailer for MailBag {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
+        self.0.lock().unwrap().push(email.clone());
+        Ok(())
+    }
+}
+
 /// How to set up a [`TestApp`].
 pub struct Options {
     /// Sign-in attempts allowed per email and per address a minute.
     pub throttle: (u32, u32),
+    /// Confirmation resends allowed per email and per address a minute.
+    pub resend_throttle: (u32, u32),
     /// The health check; the store's ping when `None`.
     pub health: Option<Arc<dyn Health>>,
     /// The clock; the system clock when `None`.
@@ -73,6 +88,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             throttle: (10_000, 10_000),
+            resend_throttle: (10_000, 10_000),
             health: None,
             clock: None,
             settings: domain::ServiceSettings::default(),
@@ -146,6 +162,9 @@ pub struct TestApp {
     _blob_root: tempfile::TempDir,
     /// The similar-tickets service behind the API (to run the embedding worker's step).
     pub similarity: SimilarityService,
+    /// Every email the outbox delivered so far (see [`TestApp::deliver`]).
+    pub mail: Arc<MailBag>,
+    worker: DeliveryWorker,
     seq: AtomicUsize,
 }
 
@@ -163,6 +182,7 @@ impl TestApp {
     /// A fresh app with these options.
     pub async fn spawn_with(options: Options) -> Self {
         let (per_account, per_addr) = options.throttle;
+        let (resends_per_email, resends_per_addr) = options.resend_throttle;
         let store = store::Store::connect("sqlite::memory:").await.expect("in-memory store");
         let blob_root = tempfile::tempdir().expect("blob directory");
         let blob_dir = blob_root.path().join("blobs");
@@ -170,6 +190,7 @@ impl TestApp {
             Arc::new(credentials::Argon2Hasher::fast_for_tests()),
             Arc::new(credentials::RandomTokens),
             Arc::new(credentials::GovernorThrottle::new(per_account, per_addr)),
+            Arc::new(credentials::GovernorThrottle::new(resends_per_email, resends_per_addr)),
             Arc::new(blobs::FsBlobStore::new(&blob_dir)),
             options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
         );
@@ -185,6 +206,15 @@ impl TestApp {
         let similarity = app.similarity.clone();
         let accounts = app.accounts.clone();
         let workflow = app.workflow.clone();
+        let mail = Arc::new(MailBag::default());
+        // Far in the future, so every queued delivery is due whatever clock the app runs on.
+        let worker = DeliveryWorker::new(
+            store.outbox(),
+            mail.clone(),
+            Arc::new(FixedClock(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2100, 1, 1, 0, 0, 0).unwrap())),
+            Arc::new(|| 0.5),
+            WorkerSettings::default(),
+        );
         let health = options.health.unwrap_or_else(|| Arc::new(StoreHealth(store)));
         let endpoint = api::build(app, health).boxed();
         let mut this = Self {
@@ -196,6 +226,8 @@ impl TestApp {
             blob_dir,
             _blob_root: blob_root,
             similarity,
+            mail,
+            worker,
             seq: AtomicUsize::new(0),
         };
         this.admin = this.active(Role::Admin).await;
@@ -351,6 +383,33 @@ impl TestApp {
         (reply.body["id"].as_i64().unwrap(), email)
     }
 
+    /// Runs the delivery worker until the outbox has nothing due; the emails land in
+    /// [`TestApp::mail`].
+    pub async fn deliver(&self) {
+        while self.worker.deliver_due().await.expect("delivery round").handled() > 0 {}
+    }
+
+    /// The emails of `kind` delivered to `email` so far, oldest first (delivers first).
+    pub async fn emails_to(&self, email: &str, kind: NotificationKind) -> Vec<OutgoingEmail> {
+        self.deliver().await;
+        let all = self.mail.0.lock().unwrap();
+        all.iter().filter(|m| m.to.as_str() == email && m.kind == kind).cloned().collect()
+    }
+
+    /// The token of the newest confirmation link emailed to `email`.
+    pub async fn confirmation_token(&self, email: &str) -> String {
+        let mails = self.emails_to(email, NotificationKind::EmailConfirmation).await;
+        let last = mails.last().unwrap_or_else(|| panic!("no confirmation email to {email}"));
+        let payload: Value = serde_json::from_str(&last.payload).expect("payload is JSON");
+        payload["token"].as_str().expect("token in the payload").to_owned()
+    }
+
+    /// Confirms `email` with the link it was sent, through the API; returns the account.
+    pub async fn confirm(&self, email: &str) -> Value {
+        let token = self.confirmation_token(email).await;
+        self.call(Method::POST, "/api/v1/auth/confirm", None, Some(json!({ "token": token }))).await.expect(200).body
+    }
+
     /// Signs in through the API; returns the token.
     pub async fn login(&self, email: &str) -> String {
         let body = json!({ "email": email, "password": PASSWORD });
@@ -358,20 +417,25 @@ impl TestApp {
         reply.body["token"].as_str().unwrap().to_owned()
     }
 
-    /// A registered, not yet approved account, signed in.
+    /// A registered, confirmed, not yet approved account, signed in.
     pub async fn pending(&self, role: Role) -> User {
         let (id, email) = self.register(role).await;
+        self.confirm(&email).await;
         let token = self.login(&email).await;
         User { id, email, token }
     }
 
-    /// A registered account approved by the admin, signed in.
+    /// A registered, confirmed account approved by the admin, signed in, with nothing unread
+    /// (its confirmation and approval notifications are read), so that a test's unread counts
+    /// start at zero.
     pub async fn approved(&self, role: Role) -> User {
         let (id, email) = self.register(role).await;
+        self.confirm(&email).await;
         self.call(Method::POST, &format!("/api/v1/admin/users/{id}/approve"), Some(&self.admin.token), None)
             .await
             .expect(200);
         let token = self.login(&email).await;
+        self.post("/api/v1/notifications/read-all", &token, json!({})).await.expect(200);
         User { id, email, token }
     }
 

@@ -216,7 +216,8 @@ impl Role {
 /// Where an account is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AccountStatus {
-    /// Registered, waiting for approval (and, later, for email confirmation).
+    /// Registered, waiting for an admin's approval (or for the email confirmation that
+    /// approves students of the listed domains).
     Pending,
     /// May use osts.
     Active,
@@ -392,6 +393,8 @@ pub struct AccountFilter {
     pub status: Option<AccountStatus>,
     /// Only accounts with this role.
     pub role: Option<Role>,
+    /// Only accounts whose address is (`true`) or is not (`false`) confirmed.
+    pub email_confirmed: Option<bool>,
 }
 
 /// An admin's decision about an account.

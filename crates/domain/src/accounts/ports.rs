@@ -3,6 +3,7 @@ use std::net::IpAddr;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::confirmation::*;
 use super::model::*;
 use crate::page::{ListError, Page, PageLimit};
 
@@ -24,6 +25,31 @@ pub trait AccountRepository: Send + Sync {
     /// Stores a new account. MUST return `Duplicate` if the email is taken.
     async fn insert(&self, account: NewAccount) -> Result<Account, InsertAccountError>;
 
+    /// Stores a self-registered account, the digest of its confirmation token, and the
+    /// confirmation email (an `email_confirmation` notification and its delivery, sent whatever
+    /// the preferences), all in one transaction. MUST return `Duplicate` if the email is taken,
+    /// and then store nothing.
+    async fn register(&self, account: NewAccount, confirmation: NewConfirmation)
+        -> Result<Account, InsertAccountError>;
+
+    /// For the `pending` or `active` account with this email whose address is not confirmed:
+    /// replaces its unused confirmation tokens by this one and queues its email, in one
+    /// transaction. MUST return `Ok(false)` and change nothing if there is no such account.
+    async fn reissue_confirmation(&self, email: &Email, confirmation: NewConfirmation) -> anyhow::Result<bool>;
+
+    /// Uses the token: marks it used, sets the account's `email_confirmed_at`, and, if the
+    /// account is `pending` and `auto` approves its role and address, makes it `active` and
+    /// writes its `account_approved` notification and email; one transaction. Of concurrent
+    /// calls with one token exactly one MUST succeed; the others get `Used`. MUST return
+    /// `Invalid` for a token it does not know (or that a newer one replaced), `Used` for a
+    /// used one and `Expired` once `now` is at or past its expiry.
+    async fn confirm_email(
+        &self,
+        token: &TokenHash,
+        now: DateTime<Utc>,
+        auto: &AutoApproval,
+    ) -> Result<Account, ConfirmError>;
+
     /// The account with this id. MUST return `Ok(None)` if there is none.
     async fn find(&self, id: UserId) -> anyhow::Result<Option<Account>>;
 
@@ -40,15 +66,18 @@ pub trait AccountRepository: Send + Sync {
         cursor: Option<String>,
     ) -> Result<Page<Account>, ListError>;
 
-    /// Sets status and reason only if the account is still in `expected` status, and revokes
-    /// every session when the new status may not sign in; one transaction. MUST return
-    /// `Ok(None)` if the account does not exist or its status is no longer `expected`.
+    /// Sets status and reason only if the account is still in `expected` status, revokes
+    /// every session when the new status may not sign in, and writes `notice` (a notification
+    /// to the account's holder and, per their preference, its email); one transaction. MUST
+    /// return `Ok(None)` and change nothing if the account does not exist or its status is no
+    /// longer `expected`.
     async fn set_status(
         &self,
         id: UserId,
         expected: AccountStatus,
         status: AccountStatus,
         reason: Option<String>,
+        notice: Option<AccountNotice>,
     ) -> anyhow::Result<Option<Account>>;
 
     /// Changes the role. MUST return `Ok(None)` if the account does not exist.
@@ -109,7 +138,8 @@ pub enum ClientAddr {
     Unknown,
 }
 
-/// Limits sign-in attempts per account and per client address.
+/// Limits sign-in attempts (and, as a second instance, confirmation resends) per account and
+/// per client address.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait LoginThrottle: Send + Sync {
     /// Counts an attempt for this email and address. MUST return `Err(seconds)` when either

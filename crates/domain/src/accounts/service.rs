@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 
+use super::confirmation::*;
 use super::model::*;
 use super::ports::*;
 use crate::clock::Clock;
@@ -29,30 +30,102 @@ pub struct AccountService {
     hasher: Arc<dyn PasswordHasher>,
     tokens: Arc<dyn TokenIssuer>,
     throttle: Arc<dyn LoginThrottle>,
+    resend_throttle: Arc<dyn LoginThrottle>,
     clock: Arc<dyn Clock>,
     session_ttl: Duration,
+    auto_approval: AutoApproval,
 }
 
 impl AccountService {
-    /// Wires the service to its ports.
+    /// Wires the service to its ports. Resends of the confirmation email are limited by
+    /// `resend_throttle`, with allowances of their own.
     pub fn new(
         accounts: Arc<dyn AccountRepository>,
         sessions: Arc<dyn SessionRepository>,
         hasher: Arc<dyn PasswordHasher>,
         tokens: Arc<dyn TokenIssuer>,
         throttle: Arc<dyn LoginThrottle>,
+        resend_throttle: Arc<dyn LoginThrottle>,
         clock: Arc<dyn Clock>,
-        session_ttl: Duration,
     ) -> Self {
-        Self { accounts, sessions, hasher, tokens, throttle, clock, session_ttl }
+        Self {
+            accounts,
+            sessions,
+            hasher,
+            tokens,
+            throttle,
+            resend_throttle,
+            clock,
+            session_ttl: Duration::days(7),
+            auto_approval: AutoApproval::none(),
+        }
     }
 
-    /// Self-registration: every new account starts `pending`.
+    /// How long a sign-in lasts.
+    pub fn with_session_ttl(mut self, session_ttl: Duration) -> Self {
+        self.session_ttl = session_ttl;
+        self
+    }
+
+    /// Which confirmed addresses approve their account at once.
+    pub fn with_auto_approval(mut self, auto_approval: AutoApproval) -> Self {
+        self.auto_approval = auto_approval;
+        self
+    }
+
+    /// Self-registration: every new account starts `pending` and unconfirmed; the link that
+    /// confirms its address is emailed through the outbox, committed with the account.
     pub async fn register(&self, registration: Registration) -> Result<Account, Error> {
         let email = Email::parse(&registration.email)?;
         let display_name = DisplayName::parse(&registration.display_name)?;
         let password = Password::new(&registration.password)?;
-        self.create(email, display_name, &password, registration.role, AccountStatus::Pending, false).await
+        let now = self.clock.now();
+        let password_hash = self.hasher.hash(&password).await?;
+        let new = NewAccount {
+            email,
+            display_name,
+            role: registration.role,
+            status: AccountStatus::Pending,
+            email_confirmed_at: None,
+            password_hash,
+            created_at: now,
+        };
+        self.accounts.register(new, self.new_confirmation()).await.map_err(|e| match e {
+            InsertAccountError::Duplicate => Error::Conflict(Conflict::EmailTaken),
+            InsertAccountError::Unknown(e) => Error::Unknown(e),
+        })
+    }
+
+    fn new_confirmation(&self) -> NewConfirmation {
+        let (token, hash) = self.tokens.issue();
+        NewConfirmation::new(token, hash, self.clock.now())
+    }
+
+    /// Confirms an address with the token of its link. Students of the listed domains are
+    /// approved at the same time.
+    pub async fn confirm_email(&self, token: &str) -> Result<Account, Error> {
+        let token = token.trim();
+        if token.is_empty() || token.len() > 256 {
+            return Err(invalid_confirmation());
+        }
+        let hash = self.tokens.digest(token);
+        self.accounts.confirm_email(&hash, self.clock.now(), &self.auto_approval).await.map_err(|e| match e {
+            ConfirmError::Invalid => invalid_confirmation(),
+            ConfirmError::Used => Error::Conflict(Conflict::ConfirmationUsed),
+            ConfirmError::Expired => Error::Conflict(Conflict::ConfirmationExpired),
+            ConfirmError::Unknown(e) => Error::Unknown(e),
+        })
+    }
+
+    /// Sends a new confirmation link to `email` if it belongs to an unconfirmed account,
+    /// replacing the older links. Says nothing about whether it does: the answer is the same
+    /// either way. Limited per email and per client address.
+    pub async fn resend_confirmation(&self, email: &str, client: ClientAddr) -> Result<(), Error> {
+        let key = email.trim().to_lowercase();
+        self.resend_throttle.attempt(&key, client).map_err(|retry_after_secs| Error::Throttled { retry_after_secs })?;
+        let email = Email::parse(&key)?;
+        self.accounts.reissue_confirmation(&email, self.new_confirmation()).await?;
+        Ok(())
     }
 
     /// An account made by an operator (CLI, seed): active and confirmed at once.
@@ -117,6 +190,9 @@ impl AccountService {
         if !account.status.may_sign_in() {
             return Err(Error::Forbidden(crate::Forbidden::AccountInactive));
         }
+        if account.email_confirmed_at.is_none() {
+            return Err(Error::Forbidden(crate::Forbidden::EmailUnconfirmed));
+        }
         let now = self.clock.now();
         let expires_at = now + self.session_ttl;
         let (token, token_hash) = self.tokens.issue();
@@ -164,8 +240,14 @@ impl AccountService {
         let reason = decision.reason().map(parse_reason).transpose()?;
         let account = self.accounts.find(id).await?.ok_or(Error::NotFound(Resource::Account))?;
         let next = decision.apply(account.status)?;
+        // The holder hears of approval and rejection; deactivation is an admin's own business.
+        let notice = match &decision {
+            AccountDecision::Approve => Some(AccountNotice::approved(false)),
+            AccountDecision::Reject { .. } => reason.as_deref().map(AccountNotice::rejected),
+            AccountDecision::Deactivate { .. } | AccountDecision::Reactivate => None,
+        };
         self.accounts
-            .set_status(id, account.status, next, reason)
+            .set_status(id, account.status, next, reason, notice)
             .await?
             .ok_or(Error::Conflict(Conflict::AlreadyDecided))
     }
@@ -178,6 +260,10 @@ impl AccountService {
         }
         self.accounts.set_role(id, role).await?.ok_or(Error::NotFound(Resource::Account))
     }
+}
+
+fn invalid_confirmation() -> Error {
+    Error::invalid("token", "confirmation_invalid", "this confirmation link is not valid; ask for a new one")
 }
 
 #[cfg(test)]
@@ -194,7 +280,7 @@ mod tests {
             display_name: DisplayName::parse("Ada").unwrap(),
             role: Role::Student,
             status,
-            email_confirmed_at: None,
+            email_confirmed_at: Some(Utc.with_ymd_and_hms(2026, 1, 1, 0, 5, 0).unwrap()),
             status_reason: None,
             created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
         }
@@ -206,6 +292,7 @@ mod tests {
         hasher: MockPasswordHasher,
         tokens: MockTokenIssuer,
         throttle: MockLoginThrottle,
+        resend_throttle: MockLoginThrottle,
     }
 
     impl Mocks {
@@ -218,6 +305,7 @@ mod tests {
                 hasher: MockPasswordHasher::new(),
                 tokens: MockTokenIssuer::new(),
                 throttle,
+                resend_throttle: MockLoginThrottle::new(),
             }
         }
         fn service(self) -> AccountService {
@@ -227,9 +315,11 @@ mod tests {
                 Arc::new(self.hasher),
                 Arc::new(self.tokens),
                 Arc::new(self.throttle),
+                Arc::new(self.resend_throttle),
                 Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 2, 1, 0, 0, 0).unwrap())),
-                Duration::hours(12),
             )
+            .with_session_ttl(Duration::hours(12))
+            .with_auto_approval(AutoApproval::parse("uni.edu"))
         }
     }
 
@@ -237,10 +327,18 @@ mod tests {
     async fn registration_is_pending_and_hashed() {
         let mut m = Mocks::new();
         m.hasher.expect_hash().returning(|_| Ok(PasswordHash::new("$argon2id$fake".into())));
+        m.tokens.expect_issue().returning(|| (SessionToken::new("tok".into()), TokenHash::new("digest".into())));
         m.accounts
-            .expect_insert()
-            .withf(|a| a.status == AccountStatus::Pending && a.password_hash.as_str() == "$argon2id$fake")
-            .returning(|a| {
+            .expect_register()
+            .withf(|a, c| {
+                a.status == AccountStatus::Pending
+                    && a.email_confirmed_at.is_none()
+                    && a.password_hash.as_str() == "$argon2id$fake"
+                    && c.token_hash.as_str() == "digest"
+                    && c.expires_at - c.created_at == Duration::hours(24)
+                    && c.email_payload().contains("\"tok\"")
+            })
+            .returning(|a, _| {
                 Ok(Account {
                     id: UserId::new(1),
                     email: a.email,
@@ -271,7 +369,8 @@ mod tests {
     async fn duplicate_email_is_a_conflict() {
         let mut m = Mocks::new();
         m.hasher.expect_hash().returning(|_| Ok(PasswordHash::new("h".into())));
-        m.accounts.expect_insert().returning(|_| Err(InsertAccountError::Duplicate));
+        m.tokens.expect_issue().returning(|| (SessionToken::new("tok".into()), TokenHash::new("digest".into())));
+        m.accounts.expect_register().returning(|_, _| Err(InsertAccountError::Duplicate));
         let err = m
             .service()
             .register(Registration {
@@ -358,8 +457,14 @@ mod tests {
         m.accounts.expect_find().returning(|_| Ok(Some(account(AccountStatus::Pending))));
         m.accounts
             .expect_set_status()
-            .with(eq(UserId::new(7)), eq(AccountStatus::Pending), eq(AccountStatus::Active), eq(None))
-            .returning(|_, _, _, _| Ok(None));
+            .with(
+                eq(UserId::new(7)),
+                eq(AccountStatus::Pending),
+                eq(AccountStatus::Active),
+                eq(None),
+                eq(Some(AccountNotice::approved(false))),
+            )
+            .returning(|_, _, _, _, _| Ok(None));
         let err = m.service().decide(&admin, UserId::new(7), AccountDecision::Approve).await.unwrap_err();
         assert!(matches!(err, Error::Conflict(Conflict::AlreadyDecided)));
 
@@ -371,5 +476,108 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(err, Error::Invalid { field: "reason", .. }));
+    }
+
+    #[tokio::test]
+    async fn unconfirmed_addresses_cannot_sign_in() {
+        let mut m = Mocks::new();
+        let unconfirmed = Account { email_confirmed_at: None, ..account(AccountStatus::Pending) };
+        m.accounts
+            .expect_find_credentials()
+            .returning(move |_| Ok(Some((unconfirmed.clone(), PasswordHash::new("h".into())))));
+        m.hasher.expect_verify().returning(|_, _| Ok(true));
+        m.sessions.expect_create().never();
+        let err = m.service().login("ada@uni.edu", "right password", ClientAddr::Unknown).await.unwrap_err();
+        assert!(matches!(err, Error::Forbidden(crate::Forbidden::EmailUnconfirmed)), "{err:?}");
+
+        // A wrong password still says only that.
+        let mut m = Mocks::new();
+        let unconfirmed = Account { email_confirmed_at: None, ..account(AccountStatus::Pending) };
+        m.accounts
+            .expect_find_credentials()
+            .returning(move |_| Ok(Some((unconfirmed.clone(), PasswordHash::new("h".into())))));
+        m.hasher.expect_verify().returning(|_, _| Ok(false));
+        let err = m.service().login("ada@uni.edu", "wrong password", ClientAddr::Unknown).await.unwrap_err();
+        assert!(matches!(err, Error::InvalidCredentials), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn confirmation_passes_the_digest_and_the_rule_and_names_each_failure() {
+        type MakeError = fn() -> ConfirmError;
+        let cases: Vec<(MakeError, &str)> = vec![
+            (|| ConfirmError::Invalid, "confirmation_invalid"),
+            (|| ConfirmError::Used, "confirmation_used"),
+            (|| ConfirmError::Expired, "confirmation_expired"),
+        ];
+        for (failure, code) in cases {
+            let mut m = Mocks::new();
+            m.tokens.expect_digest().with(eq("tok")).returning(|_| TokenHash::new("digest".into()));
+            m.accounts
+                .expect_confirm_email()
+                .withf(|hash, _, auto| hash.as_str() == "digest" && auto.domains() == ["uni.edu"])
+                .returning(move |_, _, _| Err(failure()));
+            let err = m.service().confirm_email(" tok ").await.unwrap_err();
+            let got = match &err {
+                Error::Invalid { code, .. } => *code,
+                Error::Conflict(c) => c.code(),
+                other => panic!("unexpected {other:?}"),
+            };
+            assert_eq!(got, code);
+        }
+        // An empty token never reaches the store.
+        let mut m = Mocks::new();
+        m.accounts.expect_confirm_email().never();
+        assert!(matches!(m.service().confirm_email("  ").await, Err(Error::Invalid { field: "token", .. })));
+    }
+
+    #[tokio::test]
+    async fn resends_are_throttled_before_anything_else_and_answer_alike() {
+        let mut m = Mocks::new();
+        m.resend_throttle.expect_attempt().returning(|_, _| Err(40));
+        m.accounts.expect_reissue_confirmation().never();
+        let err = m.service().resend_confirmation("ada@uni.edu", ClientAddr::Unknown).await.unwrap_err();
+        assert!(matches!(err, Error::Throttled { retry_after_secs: 40 }));
+
+        for known in [true, false] {
+            let mut m = Mocks::new();
+            m.resend_throttle.expect_attempt().with(eq("ada@uni.edu"), always()).returning(|_, _| Ok(()));
+            m.tokens.expect_issue().returning(|| (SessionToken::new("tok".into()), TokenHash::new("digest".into())));
+            m.accounts
+                .expect_reissue_confirmation()
+                .withf(|email, c| email.as_str() == "ada@uni.edu" && c.token_hash.as_str() == "digest")
+                .times(1)
+                .returning(move |_, _| Ok(known));
+            assert!(m.service().resend_confirmation(" Ada@Uni.edu ", ClientAddr::Unknown).await.is_ok());
+        }
+    }
+
+    #[tokio::test]
+    async fn rejection_notifies_with_the_reason_and_deactivation_does_not_notify() {
+        let admin = Principal { id: UserId::new(1), role: Role::Admin, status: AccountStatus::Active };
+        let mut m = Mocks::new();
+        m.accounts.expect_find().returning(|_| Ok(Some(account(AccountStatus::Pending))));
+        m.accounts
+            .expect_set_status()
+            .with(
+                eq(UserId::new(7)),
+                eq(AccountStatus::Pending),
+                eq(AccountStatus::Rejected),
+                eq(Some("not a student".to_owned())),
+                eq(Some(AccountNotice::rejected("not a student"))),
+            )
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(Some(account(AccountStatus::Rejected))));
+        let decision = AccountDecision::Reject { reason: " not a student ".into() };
+        m.service().decide(&admin, UserId::new(7), decision).await.unwrap();
+
+        let mut m = Mocks::new();
+        m.accounts.expect_find().returning(|_| Ok(Some(account(AccountStatus::Active))));
+        m.accounts
+            .expect_set_status()
+            .with(always(), always(), eq(AccountStatus::Deactivated), always(), eq(None))
+            .times(1)
+            .returning(|_, _, _, _, _| Ok(Some(account(AccountStatus::Deactivated))));
+        let decision = AccountDecision::Deactivate { reason: "left".into() };
+        m.service().decide(&admin, UserId::new(7), decision).await.unwrap();
     }
 }

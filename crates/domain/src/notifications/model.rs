@@ -26,11 +26,18 @@ pub enum NotificationKind {
     Merged,
     /// An FAQ entry was published from the ticket.
     FaqPublished,
+    /// The link that confirms a newly registered account's email address (no ticket; email
+    /// only matters, and it is always sent: there is no preference for it).
+    EmailConfirmation,
+    /// An admin approved the account, or it was approved automatically at confirmation.
+    AccountApproved,
+    /// An admin rejected the account (the notification carries the reason).
+    AccountRejected,
 }
 
 impl NotificationKind {
     /// Every kind, in a stable order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 12] = [
         Self::Resolved,
         Self::Reopened,
         Self::StatusChanged,
@@ -40,6 +47,9 @@ impl NotificationKind {
         Self::Assigned,
         Self::Merged,
         Self::FaqPublished,
+        Self::EmailConfirmation,
+        Self::AccountApproved,
+        Self::AccountRejected,
     ];
 
     /// The stored and wire name.
@@ -54,12 +64,34 @@ impl NotificationKind {
             Self::Assigned => "assigned",
             Self::Merged => "merged",
             Self::FaqPublished => "faq_published",
+            Self::EmailConfirmation => "email_confirmation",
+            Self::AccountApproved => "account_approved",
+            Self::AccountRejected => "account_rejected",
         }
     }
 
     /// The kind with this name.
     pub fn parse(raw: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.as_str() == raw)
+    }
+
+    /// Whether a user chooses how they hear of this kind. The confirmation link is not a
+    /// matter of taste: without it the account cannot sign in.
+    pub fn has_preference(self) -> bool {
+        match self {
+            Self::EmailConfirmation => false,
+            Self::Resolved
+            | Self::Reopened
+            | Self::StatusChanged
+            | Self::PriorityChanged
+            | Self::Reply
+            | Self::InternalNote
+            | Self::Assigned
+            | Self::Merged
+            | Self::FaqPublished
+            | Self::AccountApproved
+            | Self::AccountRejected => true,
+        }
     }
 }
 

@@ -65,20 +65,23 @@ impl NotificationService {
     /// The caller's preferences for every kind.
     pub async fn preferences(&self, principal: &Principal) -> Result<Vec<Preference>, Error> {
         principal.require_active()?;
-        Ok(self.notifications.preferences(principal.id).await?)
+        let mut all = self.notifications.preferences(principal.id).await?;
+        all.retain(|p| p.kind.has_preference());
+        Ok(all)
     }
 
-    /// Changes the caller's preferences for the kinds given; returns all of them.
+    /// Changes the caller's preferences for the kinds given; returns all of them. Kinds
+    /// without a preference (the confirmation link) are left alone.
     pub async fn set_preferences(
         &self,
         principal: &Principal,
         changes: Vec<Preference>,
     ) -> Result<Vec<Preference>, Error> {
         principal.require_active()?;
-        for preference in changes {
+        for preference in changes.into_iter().filter(|p| p.kind.has_preference()) {
             self.notifications.set_preference(principal.id, preference).await?;
         }
-        Ok(self.notifications.preferences(principal.id).await?)
+        self.preferences(principal).await
     }
 
     /// Turns email off for one kind, for `user` (from a verified unsubscribe token; no
