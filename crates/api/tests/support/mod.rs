@@ -133,7 +133,8 @@ pub fn assert_error_shape(body: &Value) {
 
 /// The osts API on a fresh in-memory store, with an active admin and one category.
 pub struct TestApp {
-    client: TestClient<BoxEndpoint<'static, Response>>,
+    /// The in-process client (for requests `call` cannot express, such as form bodies).
+    pub client: TestClient<BoxEndpoint<'static, Response>>,
     accounts: AccountService,
     /// The workflow service, for jobs a test runs itself (auto-close).
     pub workflow: WorkflowService,
@@ -146,6 +147,8 @@ pub struct TestApp {
     _blob_root: tempfile::TempDir,
     /// The similar-tickets service behind the API (to run the embedding worker's step).
     pub similarity: SimilarityService,
+    /// Signs unsubscribe tokens with the app's key, as the delivery worker does.
+    pub unsubscribe: credentials::HmacUnsubscribeTokens,
     seq: AtomicUsize,
 }
 
@@ -166,11 +169,15 @@ impl TestApp {
         let store = store::Store::connect("sqlite::memory:").await.expect("in-memory store");
         let blob_root = tempfile::tempdir().expect("blob directory");
         let blob_dir = blob_root.path().join("blobs");
+        let unsubscribe = credentials::HmacUnsubscribeTokens::new(
+            credentials::SecretKey::new("test key, not a secret: 0123456789abcdef").expect("a long enough key"),
+        );
         let ports = store.ports(
             Arc::new(credentials::Argon2Hasher::fast_for_tests()),
             Arc::new(credentials::RandomTokens),
             Arc::new(credentials::GovernorThrottle::new(per_account, per_addr)),
             Arc::new(blobs::FsBlobStore::new(&blob_dir)),
+            Arc::new(unsubscribe.clone()),
             options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
         );
         let settings = domain::ServiceSettings { session_ttl: chrono::Duration::hours(12), ..options.settings };
@@ -196,6 +203,7 @@ impl TestApp {
             blob_dir,
             _blob_root: blob_root,
             similarity,
+            unsubscribe,
             seq: AtomicUsize::new(0),
         };
         this.admin = this.active(Role::Admin).await;
