@@ -167,7 +167,8 @@ async fn run(backend: &str, n: usize) -> anyhow::Result<Figures> {
         chrono::Duration::hours(1),
     );
     let err = |e: domain::Error| anyhow::anyhow!("{e}");
-    let creator = accounts.create_active("creator@bench.example", "Creator", PASSWORD, Role::Student).await.map_err(err)?;
+    let creator =
+        accounts.create_active("creator@bench.example", "Creator", PASSWORD, Role::Student).await.map_err(err)?;
     accounts.create_active("agent@bench.example", "Agent", PASSWORD, Role::Support).await.map_err(err)?;
     let category = store
         .categories()

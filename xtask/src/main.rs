@@ -116,7 +116,8 @@ fn main() -> anyhow::Result<()> {
                 return rerun_in_release();
             }
             let backends = if backends.is_empty() {
-                let pg = std::env::var_os("OSTS_BENCH_POSTGRES_URL").or_else(|| std::env::var_os("OSTS_TEST_POSTGRES_URL"));
+                let pg =
+                    std::env::var_os("OSTS_BENCH_POSTGRES_URL").or_else(|| std::env::var_os("OSTS_TEST_POSTGRES_URL"));
                 if pg.is_some() {
                     vec!["sqlite".to_owned(), "postgres".to_owned()]
                 } else {

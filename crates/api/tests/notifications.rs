@@ -158,8 +158,18 @@ async fn forged_altered_and_missing_tokens_are_refused_with_a_code_and_change_no
     )
     .sign(UserId::new(victim.id), UnsubscribeScope::Kind(NotificationKind::Reply));
     let cases: Vec<(&str, String, u16, &str)> = vec![
-        ("another user's id with my MAC", format!("?token=v1.{}.reply.{mac}", victim.id), 422, "invalid_unsubscribe_token"),
-        ("another kind with my MAC", format!("?token=v1.{}.resolved.{mac}", attacker.id), 422, "invalid_unsubscribe_token"),
+        (
+            "another user's id with my MAC",
+            format!("?token=v1.{}.reply.{mac}", victim.id),
+            422,
+            "invalid_unsubscribe_token",
+        ),
+        (
+            "another kind with my MAC",
+            format!("?token=v1.{}.resolved.{mac}", attacker.id),
+            422,
+            "invalid_unsubscribe_token",
+        ),
         ("signed with another key", format!("?token={forged}"), 422, "invalid_unsubscribe_token"),
         ("cut short", format!("?token={}", &own[..own.len() - 3]), 422, "invalid_unsubscribe_token"),
         ("garbage", "?token=hello".into(), 422, "invalid_unsubscribe_token"),

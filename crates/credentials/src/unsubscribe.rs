@@ -69,9 +69,9 @@ pub fn load_or_create_key(configured: Option<&str>, data_dir: &Path) -> anyhow::
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     match options.open(&path) {
         Ok(mut file) => {
-            file.write_all(fresh.as_bytes()).and_then(|()| file.sync_all()).with_context(|| {
-                format!("cannot write the secret key file {}", path.display())
-            })?;
+            file.write_all(fresh.as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("cannot write the secret key file {}", path.display()))?;
             tracing::info!(file = %path.display(), "generated a secret key for signed links");
             SecretKey::new(&fresh)
         }
@@ -156,10 +156,8 @@ mod tests {
         let t = tokens(KEY);
         let good = t.sign(UserId::new(42), UnsubscribeScope::Kind(NotificationKind::Reply));
         let mac = good.rsplit('.').next().unwrap().to_owned();
-        let other_key = tokens("another key that is long enough to be used").sign(
-            UserId::new(42),
-            UnsubscribeScope::Kind(NotificationKind::Reply),
-        );
+        let other_key = tokens("another key that is long enough to be used")
+            .sign(UserId::new(42), UnsubscribeScope::Kind(NotificationKind::Reply));
         let mut flipped = good.clone().into_bytes();
         let last = flipped.len() - 1;
         flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };

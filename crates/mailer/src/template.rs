@@ -63,11 +63,8 @@ fn ticket_link(public_url: &str, ticket: Option<i64>) -> String {
 fn render_digest(email: &OutgoingEmail, items: &[DigestItem], public_url: &str) -> Rendered {
     let preferences_url = format!("{public_url}/api/v1/me/notification-preferences");
     let unsubscribe_url = unsubscribe_url(public_url, &email.unsubscribe_token);
-    let subject = format!(
-        "[osts] Your daily digest: {} notification{}",
-        items.len(),
-        if items.len() == 1 { "" } else { "s" }
-    );
+    let subject =
+        format!("[osts] Your daily digest: {} notification{}", items.len(), if items.len() == 1 { "" } else { "s" });
     let mut text =
         format!("Hello {},\n\nWhat happened on the tickets you watch since the last digest:\n\n", email.to_name);
     let mut list = String::new();
@@ -236,9 +233,19 @@ mod tests {
         };
         let r = render(&email, "https://osts.example");
         assert_eq!(r.subject, "[osts] Your daily digest: 2 notifications");
-        assert!(r.text.contains("- 2026-03-09 10:30 UTC: #7 Wifi <down> has a new reply\n  https://osts.example/api/v1/tickets/7"), "{}", r.text);
+        assert!(
+            r.text.contains(
+                "- 2026-03-09 10:30 UTC: #7 Wifi <down> has a new reply\n  https://osts.example/api/v1/tickets/7"
+            ),
+            "{}",
+            r.text
+        );
         assert!(r.text.contains("#8 Exam room was resolved\n  https://osts.example/api/v1/tickets/8"), "{}", r.text);
-        assert!(r.html.contains("<a href=\"https://osts.example/api/v1/tickets/7\">#7 Wifi &lt;down&gt;</a>"), "{}", r.html);
+        assert!(
+            r.html.contains("<a href=\"https://osts.example/api/v1/tickets/7\">#7 Wifi &lt;down&gt;</a>"),
+            "{}",
+            r.html
+        );
         let unsubscribe = "https://osts.example/api/v1/unsubscribe?token=v1.1.digest.MAC";
         assert!(r.text.contains(unsubscribe) && r.html.contains(unsubscribe));
     }

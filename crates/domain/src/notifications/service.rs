@@ -221,7 +221,8 @@ mod tests {
         n.expect_set_preference()
             .times(1)
             .withf(|user, p| {
-                *user == UserId::new(9) && *p == Preference { kind: NotificationKind::Reply, email: false, digest: true }
+                *user == UserId::new(9)
+                    && *p == Preference { kind: NotificationKind::Reply, email: false, digest: true }
             })
             .returning(|_, _| Ok(()));
         let s = with_tokens(n, MockOutboxRepository::new(), t);

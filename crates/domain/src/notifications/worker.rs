@@ -134,11 +134,8 @@ impl DeliveryWorker {
                 digest: job.digest,
             };
             // The user switched every digest kind off after it was enqueued: nothing to say.
-            let result = if email.digest.as_ref().is_some_and(Vec::is_empty) {
-                Ok(())
-            } else {
-                self.mailer.send(&email).await
-            };
+            let result =
+                if email.digest.as_ref().is_some_and(Vec::is_empty) { Ok(()) } else { self.mailer.send(&email).await };
             let at = self.clock.now();
             match result {
                 Ok(()) => {
@@ -170,12 +167,9 @@ impl DeliveryWorker {
         loop {
             match self.deliver_due().await {
                 Ok(report) if report.handled() == 0 => break,
-                Ok(report) => tracing::info!(
-                    sent = report.sent,
-                    retried = report.retried,
-                    dead = report.dead,
-                    "delivery round"
-                ),
+                Ok(report) => {
+                    tracing::info!(sent = report.sent, retried = report.retried, dead = report.dead, "delivery round")
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, "delivery round failed; retrying at the next round");
                     break;
