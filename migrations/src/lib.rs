@@ -13,6 +13,7 @@ mod m20261125_000005_similarity;
 mod m20261125_000006_notifications;
 mod m20261125_000007_faq;
 mod m20261125_000008_email_confirmation;
+mod m20261125_000009_digests;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_notifications::Migration),
             Box::new(m20261125_000007_faq::Migration),
             Box::new(m20261125_000008_email_confirmation::Migration),
+            Box::new(m20261125_000009_digests::Migration),
         ]
     }
 }

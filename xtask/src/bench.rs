@@ -439,6 +439,9 @@ async fn endpoint(
         Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
         Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
         Arc::new(blobs::FsBlobStore::new(blob_dir)),
+        Arc::new(credentials::HmacUnsubscribeTokens::new(credentials::SecretKey::new(
+            "bench key, not a secret: 0123456789abcdef",
+        )?)),
         Arc::new(SystemClock),
     );
     let mut app = api::App::new(ports, domain::ServiceSettings::default());

@@ -7,6 +7,7 @@ use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_notify;
 mod seed;
 
 #[derive(Parser)]
@@ -76,6 +77,19 @@ enum Bench {
         #[arg(long, default_value_t = 300)]
         latency_queries: usize,
     },
+    /// Resolving a ticket with many upvoters: request latency, rows committed, SMTP drain rate.
+    Notify {
+        /// Upvoter counts.
+        #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+        sizes: Vec<usize>,
+        /// Backends (`postgres` needs OSTS_BENCH_POSTGRES_URL or OSTS_TEST_POSTGRES_URL; by
+        /// default it runs when one of them is set).
+        #[arg(long, value_delimiter = ',')]
+        backends: Vec<String>,
+        /// Run in the dev profile instead of rebuilding in release.
+        #[arg(long)]
+        dev: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -97,6 +111,23 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Openapi { check } => openapi(check),
         Task::Ci => ci(),
+        Task::Bench { what: Bench::Notify { sizes, backends, dev } } => {
+            if cfg!(debug_assertions) && !dev {
+                return rerun_in_release();
+            }
+            let backends = if backends.is_empty() {
+                let pg =
+                    std::env::var_os("OSTS_BENCH_POSTGRES_URL").or_else(|| std::env::var_os("OSTS_TEST_POSTGRES_URL"));
+                if pg.is_some() {
+                    vec!["sqlite".to_owned(), "postgres".to_owned()]
+                } else {
+                    vec!["sqlite".to_owned()]
+                }
+            } else {
+                backends
+            };
+            runtime()?.block_on(bench_notify::notify(bench_notify::Options { sizes, backends }))
+        }
         Task::Bench { what: Bench::Similar { data, model_dir, sizes, backends, queries, latency_queries } } => {
             if cfg!(debug_assertions) {
                 // Timings of an unoptimised build mean nothing: rebuild and rerun in release.
@@ -127,6 +158,19 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(bench::similar(options))
         }
     }
+}
+
+/// Timings of an unoptimised build mean little: rebuild and rerun the same command in release.
+fn rerun_in_release() -> anyhow::Result<()> {
+    let mut args =
+        vec!["run".to_owned(), "--release".into(), "--quiet".into(), "-p".into(), "xtask".into(), "--".into()];
+    args.extend(std::env::args().skip(1));
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo).args(&args).current_dir(root()).status()?;
+    if !status.success() {
+        bail!("the release benchmark failed");
+    }
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

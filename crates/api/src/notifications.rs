@@ -1,14 +1,15 @@
-//! Notifications: the caller's in-app inbox and preferences, and the admins' dead letters.
+//! Notifications: the caller's in-app inbox and preferences, one-click unsubscribe links
+//! (no sign-in), and the admins' dead letters.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use domain::notifications::{self as dn, DeliveryId, NotificationId};
+use domain::notifications::{self as dn, DeliveryId, NotificationId, UnsubscribeScope};
 use domain::page::PageLimit;
 use poem::web::Data;
 use poem_openapi::{
     param::{Path, Query},
-    payload::Json,
+    payload::{Html, Json},
     ApiResponse, Enum, Object, OpenApi,
 };
 
@@ -113,7 +114,7 @@ pub struct Preference {
     pub kind: NotificationKind,
     /// An email per event.
     pub email: bool,
-    /// A daily digest instead of one email per event (stored; digests are not sent yet).
+    /// One daily digest email instead of one email per event (only while `email` is on).
     pub digest: bool,
 }
 
@@ -200,6 +201,55 @@ pub enum RetryResponse {
     NoContent,
 }
 
+/// An unsubscribe page.
+#[derive(ApiResponse)]
+pub enum UnsubscribeResponse {
+    /// A small HTML page for people.
+    #[oai(status = 200)]
+    Ok(
+        Html<String>,
+        /// `no-store`: the page names what the link turns off.
+        #[oai(header = "Cache-Control")]
+        String,
+        /// `no-referrer`: the link's token stays out of other sites' logs.
+        #[oai(header = "Referrer-Policy")]
+        String,
+    ),
+}
+
+impl UnsubscribeResponse {
+    fn page(title: &str, body: &str) -> Self {
+        let html = format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>{title} · osts</title></head><body><main><h1>{title}</h1>{body}</main></body></html>"
+        );
+        Self::Ok(Html(html), "no-store".into(), "no-referrer".into())
+    }
+}
+
+/// What a scope stops, for people.
+fn scope_phrase(scope: UnsubscribeScope) -> &'static str {
+    match scope {
+        UnsubscribeScope::Digest => "the daily digest",
+        UnsubscribeScope::Kind(kind) => match kind {
+            dn::NotificationKind::Resolved => "emails about resolved tickets",
+            dn::NotificationKind::Reopened => "emails about reopened tickets",
+            dn::NotificationKind::StatusChanged => "emails about status changes",
+            dn::NotificationKind::PriorityChanged => "emails about priority changes",
+            dn::NotificationKind::Reply => "emails about new replies",
+            dn::NotificationKind::InternalNote => "emails about internal notes",
+            dn::NotificationKind::Assigned => "emails about tickets assigned to you",
+            dn::NotificationKind::Merged => "emails about merged tickets",
+            dn::NotificationKind::FaqPublished => "emails about FAQ entries made from your tickets",
+        },
+    }
+}
+
+error_set!(
+    /// Errors of the one-click unsubscribe link.
+    UnsubscribeErrors = [400, 422, 500]
+);
 error_set!(
     /// Errors of reading the inbox.
     InboxErrors = [400, 401, 403, 422, 500]
@@ -301,6 +351,56 @@ impl NotificationApi {
             .collect();
         let all = app.notifications.set_preferences(&auth.0.principal, changes).await?;
         Ok(PreferencesResponse::Ok(Json(all.into_iter().map(Into::into).collect())))
+    }
+
+    /// Confirm unsubscribing (no sign-in)
+    ///
+    /// The page an email's unsubscribe link opens: it names what the signed `token` turns off
+    /// and asks for a click. Opening it changes nothing, because mail scanners fetch links.
+    /// A forged, altered or outdated token is `422 invalid_unsubscribe_token`.
+    #[oai(path = "/unsubscribe", method = "get", operation_id = "confirm_unsubscribe")]
+    async fn confirm_unsubscribe(
+        &self,
+        app: Data<&Arc<App>>,
+        /// The signed token from the email's link.
+        token: Query<String>,
+    ) -> Result<UnsubscribeResponse, Failure<UnsubscribeErrors>> {
+        let scope = app.notifications.check_unsubscribe(&token.0)?;
+        // No `action`: the form posts back to this very address, token included.
+        Ok(UnsubscribeResponse::page(
+            "Unsubscribe",
+            &format!(
+                "<p>Stop {what}? You will still see these notifications in osts, and you can turn emails \
+                 back on in your notification preferences.</p><form method=\"post\">\
+                 <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
+                 <button type=\"submit\">Unsubscribe</button></form>",
+                what = scope_phrase(scope)
+            ),
+        ))
+    }
+
+    /// Unsubscribe (one click, no sign-in)
+    ///
+    /// Turns off what the signed `token` names: email for one notification kind, or the daily
+    /// digest. This is the RFC 8058 one-click endpoint that mail clients POST to (body
+    /// `List-Unsubscribe=One-Click`, which is accepted and not required). Unsubscribing twice
+    /// is fine. A forged, altered or outdated token is `422 invalid_unsubscribe_token`.
+    #[oai(path = "/unsubscribe", method = "post", operation_id = "unsubscribe")]
+    async fn unsubscribe(
+        &self,
+        app: Data<&Arc<App>>,
+        /// The signed token from the email's link.
+        token: Query<String>,
+    ) -> Result<UnsubscribeResponse, Failure<UnsubscribeErrors>> {
+        let scope = app.notifications.unsubscribe_with_token(&token.0).await?;
+        Ok(UnsubscribeResponse::page(
+            "Unsubscribed",
+            &format!(
+                "<p>Done: {what} turned off. You will still see these notifications in osts, and you can turn \
+                 emails back on in your notification preferences.</p>",
+                what = scope_phrase(scope)
+            ),
+        ))
     }
 
     /// Deliveries that gave up

@@ -61,6 +61,9 @@ enum Setup {
     FaqDraft,
     /// `{id}` is a new published FAQ entry.
     FaqPublished,
+    /// The query carries a valid unsubscribe token of the owner's (the link needs no session,
+    /// so every caller gets the same answer).
+    UnsubscribeLink,
 }
 
 /// The request body a cell sends.
@@ -165,6 +168,8 @@ const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
     ("post", "/api/v1/faq/{id}/publish", Setup::FaqDraft, Body::None, [401, 403, 403, 403, 403, 200]),
     ("post", "/api/v1/faq/{id}/unpublish", Setup::FaqPublished, Body::None, [401, 403, 403, 403, 403, 200]),
     ("post", "/api/v1/faq/{id}/feedback", Setup::FaqPublished, Body::Feedback, [401, 403, 200, 200, 200, 200]),
+    ("get", "/api/v1/unsubscribe", Setup::UnsubscribeLink, Body::None, [200, 200, 200, 200, 200, 200]),
+    ("post", "/api/v1/unsubscribe", Setup::UnsubscribeLink, Body::None, [200, 200, 200, 200, 200, 200]),
 ];
 
 struct Cast {
@@ -192,7 +197,7 @@ async fn prepare(app: &TestApp, cast: &Cast, actor: Actor, template: &str, setup
     let user = cast.user(app, actor);
     let mut token = user.map(|u| u.token.clone());
     let id = match setup {
-        Setup::Nothing => None,
+        Setup::Nothing | Setup::UnsubscribeLink => None,
         Setup::Ticket => Some(app.ticket(&cast.owner).number().await),
         Setup::PendingAccount => Some(app.register(Role::Student).await.0),
         Setup::ActiveAccount => Some(app.student().await.id),
@@ -259,6 +264,15 @@ async fn prepare(app: &TestApp, cast: &Cast, actor: Actor, template: &str, setup
             assert!(!template.contains('{'), "{template} needs a setup that provides its id");
             template.to_owned()
         }
+    };
+    let path = match setup {
+        Setup::UnsubscribeLink => {
+            use domain::notifications::{NotificationKind, UnsubscribeScope, UnsubscribeTokens as _};
+            let scope = UnsubscribeScope::Kind(NotificationKind::Reply);
+            let link = app.unsubscribe.sign(domain::accounts::UserId::new(cast.owner.id), scope);
+            format!("{path}?token={link}")
+        }
+        _ => path,
     };
     (path, token)
 }

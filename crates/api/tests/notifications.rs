@@ -1,8 +1,11 @@
 //! The in-app inbox over HTTP: a resolution reaches the creator and a voter, not the actor,
-//! and reading it works; preferences round-trip.
+//! and reading it works; preferences round-trip; one-click unsubscribe links work without
+//! signing in and refuse forged tokens.
 
 mod support;
 
+use domain::accounts::UserId;
+use domain::notifications::{NotificationKind, UnsubscribeScope, UnsubscribeTokens as _};
 use serde_json::json;
 use support::TestApp;
 
@@ -57,4 +60,128 @@ async fn preferences_default_to_email_and_can_be_changed() {
         .expect(200);
     let resolved = after.body.as_array().unwrap().iter().find(|p| p["kind"] == "resolved").unwrap().clone();
     assert_eq!(resolved["email"], false);
+}
+
+/// The unsubscribe link of `user` for `scope`, as an email carries it (path and query).
+fn unsubscribe_path(app: &TestApp, user: i64, scope: UnsubscribeScope) -> String {
+    format!("/api/v1/unsubscribe?token={}", app.unsubscribe.sign(UserId::new(user), scope))
+}
+
+async fn email_flags(app: &TestApp, token: &str) -> Vec<(String, bool, bool)> {
+    let all = app.get("/api/v1/me/notification-preferences", token).await.expect(200);
+    all.body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["kind"].as_str().unwrap().to_owned(), p["email"] == true, p["digest"] == true))
+        .collect()
+}
+
+async fn html(resp: poem::test::TestResponse) -> (u16, String, poem::http::HeaderMap) {
+    let status = resp.0.status().as_u16();
+    let headers = resp.0.headers().clone();
+    (status, resp.0.into_body().into_string().await.unwrap(), headers)
+}
+
+#[tokio::test]
+async fn opening_the_link_only_asks_and_posting_it_unsubscribes_without_signing_in() {
+    let app = TestApp::spawn().await;
+    let student = app.student().await;
+    let before = email_flags(&app, &student.token).await;
+    let path = unsubscribe_path(&app, student.id, UnsubscribeScope::Kind(NotificationKind::Reply));
+
+    // A mail scanner (or the person) opens the link: a page, and nothing changes.
+    let (status, page, headers) = html(app.client.get(&path).send().await).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(page.contains("Stop emails about new replies?") && page.contains("<form method=\"post\">"), "{page}");
+    assert_eq!(email_flags(&app, &student.token).await, before, "GET changes nothing");
+
+    // The mail client's RFC 8058 one-click POST, with no session.
+    let post = || {
+        app.client
+            .post(&path)
+            .content_type("application/x-www-form-urlencoded")
+            .body("List-Unsubscribe=One-Click")
+            .send()
+    };
+    let (status, page, _) = html(post().await).await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("emails about new replies turned off"), "{page}");
+    let after = email_flags(&app, &student.token).await;
+    for ((kind, email, digest), (_, email_before, digest_before)) in after.iter().zip(&before) {
+        if kind == "reply" {
+            assert!(!email, "reply emails are off");
+        } else {
+            assert_eq!(email, email_before, "{kind} unchanged");
+        }
+        assert_eq!(digest, digest_before, "{kind}: the digest flag is kept");
+    }
+    let (status, _, _) = html(post().await).await;
+    assert_eq!(status, 200, "unsubscribing twice is fine");
+    assert_eq!(email_flags(&app, &student.token).await, after);
+}
+
+#[tokio::test]
+async fn the_digest_link_turns_off_every_digest_kind_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    let student = app.student().await;
+    app.call(
+        poem::http::Method::PUT,
+        "/api/v1/me/notification-preferences",
+        Some(&student.token),
+        Some(json!([
+            { "kind": "reply", "email": true, "digest": true },
+            { "kind": "status_changed", "email": true, "digest": true },
+        ])),
+    )
+    .await
+    .expect(200);
+    let path = unsubscribe_path(&app, student.id, UnsubscribeScope::Digest);
+    let (status, page, _) = html(app.client.post(&path).send().await).await;
+    assert_eq!(status, 200, "a POST without a body works too: {page}");
+    let off: Vec<String> =
+        email_flags(&app, &student.token).await.into_iter().filter(|(_, email, _)| !email).map(|(k, ..)| k).collect();
+    assert_eq!(off, vec!["status_changed".to_owned(), "reply".to_owned()]);
+}
+
+#[tokio::test]
+async fn forged_altered_and_missing_tokens_are_refused_with_a_code_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let victim = app.student().await;
+    let attacker = app.student().await;
+    let before = email_flags(&app, &victim.token).await;
+    let own = app.unsubscribe.sign(UserId::new(attacker.id), UnsubscribeScope::Kind(NotificationKind::Reply));
+    let mac = own.rsplit('.').next().unwrap();
+    let forged = credentials::HmacUnsubscribeTokens::new(
+        credentials::SecretKey::new("somebody else's key, long enough to use").unwrap(),
+    )
+    .sign(UserId::new(victim.id), UnsubscribeScope::Kind(NotificationKind::Reply));
+    let cases: Vec<(&str, String, u16, &str)> = vec![
+        (
+            "another user's id with my MAC",
+            format!("?token=v1.{}.reply.{mac}", victim.id),
+            422,
+            "invalid_unsubscribe_token",
+        ),
+        (
+            "another kind with my MAC",
+            format!("?token=v1.{}.resolved.{mac}", attacker.id),
+            422,
+            "invalid_unsubscribe_token",
+        ),
+        ("signed with another key", format!("?token={forged}"), 422, "invalid_unsubscribe_token"),
+        ("cut short", format!("?token={}", &own[..own.len() - 3]), 422, "invalid_unsubscribe_token"),
+        ("garbage", "?token=hello".into(), 422, "invalid_unsubscribe_token"),
+        ("no token", String::new(), 400, "bad_request"),
+    ];
+    for (name, query, status, code) in cases {
+        for method in [poem::http::Method::GET, poem::http::Method::POST] {
+            let reply = app.call(method.clone(), &format!("/api/v1/unsubscribe{query}"), None, None).await;
+            assert_eq!(reply.status, status, "{method} {name}: {}", reply.body);
+            assert_eq!(reply.body["code"], code, "{method} {name}");
+        }
+    }
+    assert_eq!(email_flags(&app, &victim.token).await, before, "nothing changed");
 }

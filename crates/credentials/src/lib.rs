@@ -1,5 +1,6 @@
 //! Credential adapters: argon2id password hashing, opaque session tokens and sign-in
-//! throttling, implementing the ports of `domain::accounts`.
+//! throttling, implementing the ports of `domain::accounts`; and the signed one-click
+//! unsubscribe tokens of `domain::notifications` with their secret key.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -16,6 +17,10 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+
+mod unsubscribe;
+
+pub use unsubscribe::{load_or_create_key, HmacUnsubscribeTokens, SecretKey, MIN_SECRET_KEY_LEN};
 
 /// argon2id with OWASP's recommended parameters (19 MiB, 2 passes, 1 lane), run on the
 /// blocking pool so that hashing never stalls the async workers.

@@ -13,7 +13,7 @@ use crate::categories::{CategoryRepository, CategoryService};
 use crate::clock::Clock;
 use crate::conversation::{ConversationService, ReplyRepository, WatcherRepository};
 use crate::faq::{FaqRepository, FaqService, FaqSettings};
-use crate::notifications::{NotificationRepository, NotificationService, OutboxRepository};
+use crate::notifications::{NotificationRepository, NotificationService, OutboxRepository, UnsubscribeTokens};
 use crate::similarity::{
     Draft, EmbedError, Embedder, Embedding, EmbeddingQueue, EmbeddingRepository, SemanticState, SimilarityConfig,
     SimilarityIndex, SimilarityService, VectorIndex,
@@ -61,6 +61,8 @@ pub struct Ports {
     pub notifications: Arc<dyn NotificationRepository>,
     /// The outbox of deliveries.
     pub outbox: Arc<dyn OutboxRepository>,
+    /// One-click unsubscribe tokens.
+    pub unsubscribe: Arc<dyn UnsubscribeTokens>,
     /// Full-text search and batched reads for similar tickets.
     pub similarity: Arc<dyn SimilarityIndex>,
     /// Stored ticket embeddings.
@@ -203,6 +205,7 @@ impl Services {
             notifications: NotificationService::new(
                 ports.notifications.clone(),
                 ports.outbox.clone(),
+                ports.unsubscribe.clone(),
                 ports.clock.clone(),
             ),
         }

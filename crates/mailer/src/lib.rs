@@ -13,7 +13,7 @@ use domain::notifications::{MailError, Mailer, OutgoingEmail};
 use lettre::message::{header, Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-pub use template::{render, Rendered};
+pub use template::{render, unsubscribe_url, Rendered};
 
 /// Where emails go.
 pub enum Backend {
@@ -68,7 +68,9 @@ impl LettreMailer {
             .subject(content.subject)
             // The job's idempotency key as Message-ID, so a relay that deduplicates can.
             .message_id(Some(format!("<{}@{host}>", email.idempotency_key.replace(':', "."))))
-            .header(ListUnsubscribe(format!("<{}>", content.preferences_url)))
+            // RFC 2369 and RFC 8058: mail clients offer "unsubscribe" and POST to the link.
+            .header(ListUnsubscribe(format!("<{}>", content.unsubscribe_url)))
+            .header(ListUnsubscribePost)
             .multipart(MultiPart::alternative_plain_html(content.text, content.html))
             .map_err(|e| MailError::Permanent(format!("cannot build the message: {e}")))
     }
@@ -87,6 +89,22 @@ impl header::Header for ListUnsubscribe {
     }
     fn display(&self) -> header::HeaderValue {
         header::HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// The `List-Unsubscribe-Post` header (RFC 8058): the link unsubscribes on a POST alone.
+#[derive(Debug, Clone)]
+struct ListUnsubscribePost;
+
+impl header::Header for ListUnsubscribePost {
+    fn name() -> header::HeaderName {
+        header::HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+    fn parse(_: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self)
+    }
+    fn display(&self) -> header::HeaderValue {
+        header::HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
     }
 }
 

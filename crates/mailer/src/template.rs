@@ -1,6 +1,6 @@
 //! The emails' words: a subject, a plain-text part and an HTML part per kind.
 
-use domain::notifications::{NotificationKind, OutgoingEmail};
+use domain::notifications::{DigestItem, NotificationKind, OutgoingEmail};
 
 /// A rendered email.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,6 +13,95 @@ pub struct Rendered {
     pub html: String,
     /// Where the recipient changes which emails they get.
     pub preferences_url: String,
+    /// The one-click unsubscribe link (this kind, or the digest), no sign-in needed.
+    pub unsubscribe_url: String,
+}
+
+/// The unsubscribe link for a signed token (the token is URL-safe as it is).
+pub fn unsubscribe_url(public_url: &str, token: &str) -> String {
+    format!("{public_url}/api/v1/unsubscribe?token={token}")
+}
+
+/// How an event reads after the ticket's name, without details.
+fn headline(kind: NotificationKind) -> &'static str {
+    match kind {
+        NotificationKind::Resolved => "was resolved",
+        NotificationKind::Reopened => "was reopened",
+        NotificationKind::StatusChanged => "changed status",
+        NotificationKind::PriorityChanged => "changed priority",
+        NotificationKind::Reply => "has a new reply",
+        NotificationKind::InternalNote => "has a new internal note",
+        NotificationKind::Assigned => "was assigned to you",
+        NotificationKind::Merged => "was merged into another ticket",
+        NotificationKind::FaqPublished => "is answered in the FAQ",
+    }
+}
+
+/// What an unsubscribe link for a kind stops, for people.
+pub fn kind_phrase(kind: NotificationKind) -> &'static str {
+    match kind {
+        NotificationKind::Resolved => "resolved tickets",
+        NotificationKind::Reopened => "reopened tickets",
+        NotificationKind::StatusChanged => "status changes",
+        NotificationKind::PriorityChanged => "priority changes",
+        NotificationKind::Reply => "new replies",
+        NotificationKind::InternalNote => "internal notes",
+        NotificationKind::Assigned => "tickets assigned to you",
+        NotificationKind::Merged => "merged tickets",
+        NotificationKind::FaqPublished => "FAQ entries made from your tickets",
+        NotificationKind::EmailConfirmation => "email address confirmations",
+        NotificationKind::AccountApproved | NotificationKind::AccountRejected => "decisions on your account",
+    }
+}
+
+fn ticket_link(public_url: &str, ticket: Option<i64>) -> String {
+    match ticket {
+        Some(n) => format!("{public_url}/api/v1/tickets/{n}"),
+        None => public_url.to_owned(),
+    }
+}
+
+/// Renders a daily digest: one line per notification, each linking to its ticket.
+fn render_digest(email: &OutgoingEmail, items: &[DigestItem], public_url: &str) -> Rendered {
+    let preferences_url = format!("{public_url}/api/v1/me/notification-preferences");
+    let unsubscribe_url = unsubscribe_url(public_url, &email.unsubscribe_token);
+    let subject =
+        format!("[osts] Your daily digest: {} notification{}", items.len(), if items.len() == 1 { "" } else { "s" });
+    let mut text =
+        format!("Hello {},\n\nWhat happened on the tickets you watch since the last digest:\n\n", email.to_name);
+    let mut list = String::new();
+    for item in items {
+        let number = item.ticket_id.map(|t| t.get());
+        let title = item.ticket_title.clone().unwrap_or_default();
+        let about = match number {
+            Some(n) => format!("#{n} {title}"),
+            None => title,
+        };
+        let link = ticket_link(public_url, number);
+        let when = item.created_at.format("%Y-%m-%d %H:%M UTC");
+        text.push_str(&format!("- {when}: {about} {}\n  {link}\n", headline(item.kind)));
+        list.push_str(&format!(
+            "<li>{when}: <a href=\"{link}\">{about}</a> {headline}</li>",
+            link = escape(&link),
+            about = escape(&about),
+            headline = escape(headline(item.kind)),
+        ));
+    }
+    text.push_str(&format!(
+        "\n--\nYou get this digest because you chose a daily digest for these notifications.\n\
+         Stop the digest (one click, no sign-in): {unsubscribe_url}\n\
+         Choose which emails you get: {preferences_url}\n"
+    ));
+    let html = format!(
+        "<!doctype html><html><body><p>Hello {name},</p><p>What happened on the tickets you watch since the last \
+         digest:</p><ul>{list}</ul><hr><p><small>You get this digest because you chose a daily digest for these \
+         notifications. <a href=\"{unsub}\">Stop the digest</a> (one click, no sign-in) or \
+         <a href=\"{prefs}\">choose which emails you get</a>.</small></p></body></html>",
+        name = escape(&email.to_name),
+        unsub = escape(&unsubscribe_url),
+        prefs = escape(&preferences_url),
+    );
+    Rendered { subject, text, html, preferences_url, unsubscribe_url }
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -35,6 +124,9 @@ pub fn escape(s: &str) -> String {
 pub fn render(email: &OutgoingEmail, public_url: &str) -> Rendered {
     if let Some(rendered) = crate::account::render(email, public_url) {
         return rendered;
+    }
+    if let Some(items) = &email.digest {
+        return render_digest(email, items, public_url);
     }
     let change: serde_json::Value = serde_json::from_str(&email.payload).unwrap_or(serde_json::Value::Null);
     let field = |name: &str| change.get(name).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
@@ -59,11 +151,10 @@ pub fn render(email: &OutgoingEmail, public_url: &str) -> Rendered {
             (String::new(), String::new())
         }
     };
-    let link = match number {
-        Some(n) => format!("{public_url}/api/v1/tickets/{n}"),
-        None => public_url.to_owned(),
-    };
+    let link = ticket_link(public_url, number);
     let preferences_url = format!("{public_url}/api/v1/me/notification-preferences");
+    let unsubscribe_url = unsubscribe_url(public_url, &email.unsubscribe_token);
+    let stop = kind_phrase(email.kind);
     let subject = format!("[osts] {about} {headline}");
     let mut text = format!("Hello {},\n\nTicket {about} {headline}.\n", email.to_name);
     if !detail.is_empty() {
@@ -71,6 +162,7 @@ pub fn render(email: &OutgoingEmail, public_url: &str) -> Rendered {
     }
     text.push_str(&format!(
         "\nOpen the ticket: {link}\n\n--\nYou get this email because you watch this ticket.\n\
+         Stop emails about {stop} (one click, no sign-in): {unsubscribe_url}\n\
          Choose which emails you get: {preferences_url}\n"
     ));
     let detail_html =
@@ -78,14 +170,17 @@ pub fn render(email: &OutgoingEmail, public_url: &str) -> Rendered {
     let html = format!(
         "<!doctype html><html><body><p>Hello {name},</p><p>Ticket <strong>{about}</strong> {headline}.</p>{detail_html}\
          <p><a href=\"{link}\">Open the ticket</a></p><hr><p><small>You get this email because you watch this ticket. \
-         <a href=\"{prefs}\">Choose which emails you get</a>.</small></p></body></html>",
+         <a href=\"{unsub}\">Stop emails about {stop}</a> (one click, no sign-in) or \
+         <a href=\"{prefs}\">choose which emails you get</a>.</small></p></body></html>",
         name = escape(&email.to_name),
         about = escape(&about),
         headline = escape(&headline),
         link = escape(&link),
         prefs = escape(&preferences_url),
+        unsub = escape(&unsubscribe_url),
+        stop = escape(stop),
     );
-    Rendered { subject, text, html, preferences_url }
+    Rendered { subject, text, html, preferences_url, unsubscribe_url }
 }
 
 #[cfg(test)]
@@ -106,6 +201,8 @@ mod tests {
             ticket_id: Some(TicketId::new(42)),
             ticket_title: Some("<script>alert(1)</script>".into()),
             payload: r#"{"kind":"resolved","answer":"Use \"room\" 4 & 5"}"#.into(),
+            digest: None,
+            unsubscribe_token: "v1.1.resolved.MAC".into(),
         };
         let r = render(&email, "https://osts.example");
         assert!(r.subject.contains("#42 <script>"), "{}", r.subject);
@@ -113,5 +210,52 @@ mod tests {
         assert!(r.text.contains("https://osts.example/api/v1/tickets/42"));
         assert!(!r.html.contains("<script>"));
         assert!(r.html.contains("&lt;script&gt;") && r.html.contains("Ada &lt;3") && r.html.contains("4 &amp; 5"));
+        let unsubscribe = "https://osts.example/api/v1/unsubscribe?token=v1.1.resolved.MAC";
+        assert_eq!(r.unsubscribe_url, unsubscribe);
+        assert!(r.text.contains(&format!("Stop emails about resolved tickets (one click, no sign-in): {unsubscribe}")));
+        assert!(r.html.contains(&format!("<a href=\"{unsubscribe}\">Stop emails about resolved tickets</a>")));
+    }
+
+    #[test]
+    fn a_digest_lists_each_notification_with_its_ticket_link() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-03-09T10:30:00Z").unwrap().with_timezone(&chrono::Utc);
+        let item = |kind, n: i64, title: &str| DigestItem {
+            kind,
+            ticket_id: Some(TicketId::new(n)),
+            ticket_title: Some(title.into()),
+            created_at: at,
+        };
+        let email = OutgoingEmail {
+            idempotency_key: "digest:1:2026-03-10".into(),
+            recipient: UserId::new(1),
+            to: Email::parse("a@uni.edu").unwrap(),
+            to_name: "Ada".into(),
+            kind: NotificationKind::Reply,
+            ticket_id: Some(TicketId::new(7)),
+            ticket_title: None,
+            payload: "{}".into(),
+            digest: Some(vec![
+                item(NotificationKind::Reply, 7, "Wifi <down>"),
+                item(NotificationKind::Resolved, 8, "Exam room"),
+            ]),
+            unsubscribe_token: "v1.1.digest.MAC".into(),
+        };
+        let r = render(&email, "https://osts.example");
+        assert_eq!(r.subject, "[osts] Your daily digest: 2 notifications");
+        assert!(
+            r.text.contains(
+                "- 2026-03-09 10:30 UTC: #7 Wifi <down> has a new reply\n  https://osts.example/api/v1/tickets/7"
+            ),
+            "{}",
+            r.text
+        );
+        assert!(r.text.contains("#8 Exam room was resolved\n  https://osts.example/api/v1/tickets/8"), "{}", r.text);
+        assert!(
+            r.html.contains("<a href=\"https://osts.example/api/v1/tickets/7\">#7 Wifi &lt;down&gt;</a>"),
+            "{}",
+            r.html
+        );
+        let unsubscribe = "https://osts.example/api/v1/unsubscribe?token=v1.1.digest.MAC";
+        assert!(r.text.contains(unsubscribe) && r.html.contains(unsubscribe));
     }
 }

@@ -77,6 +77,8 @@ fn email(n: i64) -> OutgoingEmail {
         ticket_id: Some(TicketId::new(42)),
         ticket_title: Some("Exam room is too cold".into()),
         payload: r#"{"kind":"resolved","answer":"Room 4 is heated now."}"#.into(),
+        digest: None,
+        unsubscribe_token: format!("v1.{n}.resolved.MAC"),
     }
 }
 
@@ -103,7 +105,12 @@ async fn an_email_arrives_with_both_parts_and_the_unsubscribe_header() {
     assert!(data.contains("Content-Type: text/html"), "{data}");
     assert!(data.contains("Room 4 is heated now."), "{data}");
     assert!(data.contains("https://osts.example/api/v1/tickets/42"), "{data}");
-    assert!(data.contains("List-Unsubscribe: <https://osts.example/api/v1/me/notification-preferences>"), "{data}");
+    let unsubscribe = "https://osts.example/api/v1/unsubscribe?token=v1.7.resolved.MAC";
+    assert!(data.contains(&format!("List-Unsubscribe: <{unsubscribe}>")), "{data}");
+    assert!(data.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"), "{data}");
+    // The link is in both parts (quoted-printable may wrap lines, so unfold them first).
+    let unfolded = data.replace("=\n", "").replace("=3D", "=");
+    assert_eq!(unfolded.matches(unsubscribe).count(), 3, "header, text and HTML: {data}");
     assert!(data.contains("Message-ID: <email.7@osts.example>"), "{data}");
 }
 
@@ -173,6 +180,27 @@ impl OutboxRepository for MemoryOutbox {
     async fn retry(&self, _id: DeliveryId, _at: DateTime<Utc>) -> anyhow::Result<bool> {
         Ok(false)
     }
+    async fn enqueue_digests(
+        &self,
+        _day: chrono::NaiveDate,
+        _since: DateTime<Utc>,
+        _until: DateTime<Utc>,
+        _now: DateTime<Utc>,
+    ) -> anyhow::Result<u64> {
+        Ok(0)
+    }
+}
+
+/// Tokens that name their user and scope, unsigned (the worker only passes them on).
+struct PlainTokens;
+
+impl UnsubscribeTokens for PlainTokens {
+    fn sign(&self, user: UserId, scope: UnsubscribeScope) -> String {
+        format!("v1.{}.{}.MAC", user.get(), scope.as_str())
+    }
+    fn verify(&self, _token: &str) -> Option<(UserId, UnsubscribeScope)> {
+        None
+    }
 }
 
 impl MemoryOutbox {
@@ -191,6 +219,7 @@ impl MemoryOutbox {
                     ticket_id: e.ticket_id,
                     ticket_title: e.ticket_title,
                     payload: e.payload,
+                    digest: None,
                 };
                 (job, DeliveryStatus::Pending, due)
             })
@@ -216,8 +245,9 @@ fn worker(outbox: Arc<MemoryOutbox>, port: u16, clock: Arc<ManualClock>, max_att
         lease: Duration::minutes(5),
         max_attempts,
         backoff: Backoff { base: Duration::seconds(10), max: Duration::minutes(10) },
+        ..WorkerSettings::default()
     };
-    DeliveryWorker::new(outbox, Arc::new(mailer(port)), clock, Arc::new(|| 1.0), settings)
+    DeliveryWorker::new(outbox, Arc::new(mailer(port)), Arc::new(PlainTokens), clock, Arc::new(|| 1.0), settings)
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use clap::{Parser, Subcommand};
 use domain::accounts::Role;
 use domain::clock::{Clock, SystemClock};
+use domain::notifications::UnsubscribeTokens;
 use domain::Services;
 use poem::listener::{Acceptor as _, Listener as _, TcpListener};
 use secrecy::ExposeSecret as _;
@@ -97,7 +98,12 @@ const RESENDS_PER_EMAIL: u32 = 3;
 const RESENDS_PER_ADDRESS: u32 = 20;
 
 /// The composition root: every port gets its adapter here, and only here.
-fn services(settings: &Settings, store: &Store, semantic: &similarity::Semantic) -> Services {
+fn services(
+    settings: &Settings,
+    store: &Store,
+    semantic: &similarity::Semantic,
+    unsubscribe: Arc<dyn UnsubscribeTokens>,
+) -> Services {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ports = store.ports(
         Arc::new(credentials::Argon2Hasher::new()),
@@ -109,6 +115,7 @@ fn services(settings: &Settings, store: &Store, semantic: &similarity::Semantic)
         // Confirmation resends: a few per email (each replaces the last link), more per address.
         Arc::new(credentials::GovernorThrottle::new(RESENDS_PER_EMAIL, RESENDS_PER_ADDRESS)),
         Arc::new(blobs::FsBlobStore::new(settings.data_dir.join("blobs"))),
+        unsubscribe,
         clock,
     );
     let ports = domain::Ports { semantic: semantic.ports(), ..ports };
@@ -146,12 +153,18 @@ fn mailer(settings: &Settings) -> anyhow::Result<mailer::LettreMailer> {
     }
 }
 
-/// Delivers the outbox every `interval` until shutdown, draining a full batch at once.
-/// Safe with several servers: claims are leased and skip each other's rows.
-fn spawn_delivery(settings: &Settings, store: &Store) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+/// Delivers the outbox as soon as a commit enqueues deliveries, and every `interval` as a
+/// fallback; enqueues the daily digests at the digest hour. Safe with several servers: claims
+/// are leased and skip each other's rows, and a digest's key is unique per user and day.
+fn spawn_delivery(
+    settings: &Settings,
+    store: &Store,
+    unsubscribe: Arc<dyn UnsubscribeTokens>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let worker = domain::notifications::DeliveryWorker::new(
         store.outbox(),
         Arc::new(mailer(settings)?),
+        unsubscribe,
         Arc::new(SystemClock),
         // Jitter only has to differ between jobs and servers, not be unpredictable.
         Arc::new(|| {
@@ -160,31 +173,14 @@ fn spawn_delivery(settings: &Settings, store: &Store) -> anyhow::Result<tokio::t
                     % 1000,
             ) / 1000.0
         }),
-        domain::notifications::WorkerSettings { max_attempts: settings.delivery_max_attempts, ..Default::default() },
+        domain::notifications::WorkerSettings {
+            max_attempts: settings.delivery_max_attempts,
+            digest_hour: settings.digest_hour,
+            ..Default::default()
+        },
     );
     let interval = Duration::from_secs(settings.delivery_interval_secs);
-    Ok(tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            loop {
-                match worker.deliver_due().await {
-                    Ok(report) if report.handled() == 0 => break,
-                    Ok(report) => tracing::info!(
-                        sent = report.sent,
-                        retried = report.retried,
-                        dead = report.dead,
-                        "delivery round"
-                    ),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "delivery round failed; retrying at the next tick");
-                        break;
-                    }
-                }
-            }
-        }
-    }))
+    Ok(tokio::spawn(worker.run(store.delivery_wake(), interval)))
 }
 
 struct StoreHealth(Store);
@@ -199,10 +195,12 @@ impl api::Health for StoreHealth {
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let store = open_store(&settings, true).await?;
     let semantic = similarity::Semantic::start(&settings);
-    let services = services(&settings, &store, &semantic);
+    let unsubscribe: Arc<dyn UnsubscribeTokens> =
+        Arc::new(credentials::HmacUnsubscribeTokens::new(settings.secret_key()?));
+    let services = services(&settings, &store, &semantic, unsubscribe.clone());
     let auto_close = spawn_auto_close(&services, Duration::from_secs(settings.auto_close_interval_secs));
     let worker = tokio::spawn(similarity::embedding_worker(services.similarity.clone(), semantic.wake.clone()));
-    let delivery = spawn_delivery(&settings, &store)?;
+    let delivery = spawn_delivery(&settings, &store, unsubscribe)?;
     let app = api::build(services, Arc::new(StoreHealth(store.clone())));
     let acceptor = TcpListener::bind(settings.bind)
         .into_acceptor()
@@ -271,7 +269,8 @@ async fn create_admin(settings: Settings, email: &str, name: &str) -> anyhow::Re
         }
     };
     let store = open_store(&settings, true).await?;
-    let app = services(&settings, &store, &similarity::Semantic::disabled());
+    let unsubscribe = Arc::new(credentials::HmacUnsubscribeTokens::new(settings.secret_key()?));
+    let app = services(&settings, &store, &similarity::Semantic::disabled(), unsubscribe);
     let account =
         app.accounts.create_active(email, name, &password, Role::Admin).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("admin account {} created for {}", account.id, account.email);

@@ -99,6 +99,14 @@ pub struct Settings {
     /// Attempts before an email becomes a dead letter (`OSTS_DELIVERY_MAX_ATTEMPTS`).
     #[serde(default = "defaults::delivery_max_attempts")]
     pub delivery_max_attempts: u32,
+    /// The hour (UTC, 0–23) at which daily digests go out (`OSTS_DIGEST_HOUR`).
+    #[serde(default = "defaults::digest_hour")]
+    pub digest_hour: u32,
+    /// The key that signs links in emails (`OSTS_SECRET_KEY`, at least 32 characters; the
+    /// same on every server). Unset: a random key is generated once into `secret-key` in the
+    /// data directory (mode 0600) and reused.
+    #[serde(default)]
+    pub secret_key: Option<SecretString>,
     /// Whether support members may curate the FAQ as admins do (`OSTS_SUPPORT_CAN_PUBLISH_FAQ`).
     #[serde(default)]
     pub support_can_publish_faq: bool,
@@ -166,6 +174,9 @@ mod defaults {
     pub fn delivery_max_attempts() -> u32 {
         8
     }
+    pub fn digest_hour() -> u32 {
+        7
+    }
 }
 
 impl Settings {
@@ -192,6 +203,10 @@ impl Settings {
         anyhow::ensure!(self.auto_close_interval_secs >= 1, "auto_close_interval_secs must be at least 1");
         anyhow::ensure!(self.delivery_interval_secs >= 1, "delivery_interval_secs must be at least 1");
         anyhow::ensure!(self.delivery_max_attempts >= 1, "delivery_max_attempts must be at least 1");
+        anyhow::ensure!(self.digest_hour <= 23, "digest_hour must be an hour of the day, 0 to 23");
+        if let Some(key) = &self.secret_key {
+            credentials::SecretKey::new(key.expose_secret()).context("invalid secret_key")?;
+        }
         if let Some(url) = &self.database_url {
             store::Backend::of(url.expose_secret())?;
         }
@@ -214,6 +229,12 @@ impl Settings {
             faq: domain::faq::FaqSettings { support_can_publish: self.support_can_publish_faq },
             auto_approval: domain::accounts::AutoApproval::parse(&self.student_email_domains),
         }
+    }
+
+    /// The key that signs links in emails: `OSTS_SECRET_KEY`, or the generated one in the
+    /// data directory.
+    pub fn secret_key(&self) -> anyhow::Result<credentials::SecretKey> {
+        credentials::load_or_create_key(self.secret_key.as_ref().map(|k| k.expose_secret()), &self.data_dir)
     }
 
     /// The directory of the sentence-embedding model files.
@@ -294,6 +315,28 @@ mod tests {
             jail.set_env("OSTS_STUDENT_EMAIL_DOMAINS", "Uni.edu, students.example.org");
             let s = Settings::load(None).map_err(|e| e.to_string())?;
             assert_eq!(s.services().auto_approval.domains(), ["students.example.org", "uni.edu"]);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn digest_hour_and_secret_key_are_checked_and_the_key_never_prints() {
+        Jail::expect_with(|jail| {
+            jail.set_env("OSTS_DATA_DIR", "state");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.digest_hour, 7);
+            assert!(s.secret_key.is_none());
+            jail.set_env("OSTS_SECRET_KEY", "a-key-that-is-long-enough-0123456789");
+            jail.set_env("OSTS_DIGEST_HOUR", "18");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.digest_hour, 18);
+            assert!(s.secret_key().is_ok());
+            assert!(!format!("{s:?}").contains("long-enough"), "the key never prints");
+            jail.set_env("OSTS_DIGEST_HOUR", "24");
+            assert!(Settings::load(None).is_err());
+            jail.set_env("OSTS_DIGEST_HOUR", "7");
+            jail.set_env("OSTS_SECRET_KEY", "short");
+            assert!(Settings::load(None).is_err());
             Ok(())
         });
     }

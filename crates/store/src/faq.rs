@@ -192,7 +192,7 @@ impl FaqRepository for Store {
             let sources = faq_sources::Entity::find().filter(faq_sources::Column::EntryId.eq(id)).all(&*tx).await?;
             let change = Change::FaqPublished { entry_id: id.into() };
             for s in sources {
-                record(&*tx, s.ticket_id, Some(actor), at, &change).await?;
+                record(&tx, s.ticket_id, Some(actor), at, &change).await?;
             }
         }
         let out = one(&*tx, id).await?;

@@ -20,6 +20,7 @@ mod votes;
 mod workflow;
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,7 +38,7 @@ use sea_orm::{
     ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqlErr, SqlxPostgresConnector,
     SqlxSqliteConnector, TransactionTrait,
 };
-use tokio::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard, Notify};
 
 /// Which database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,6 +84,8 @@ impl Default for StoreOptions {
 pub struct Store {
     db: DatabaseConnection,
     write_lock: Option<Arc<Mutex<()>>>,
+    /// Signalled after a commit that enqueued deliveries (see [`Store::delivery_wake`]).
+    wake: Arc<Notify>,
 }
 
 impl Store {
@@ -117,6 +120,7 @@ impl Store {
                 Self {
                     db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
                     write_lock: Some(Arc::new(Mutex::new(()))),
+                    wake: Arc::new(Notify::new()),
                 }
             }
             Backend::Postgres => {
@@ -126,7 +130,11 @@ impl Store {
                     .connect(url)
                     .await
                     .context("cannot connect to PostgreSQL")?;
-                Self { db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool), write_lock: None }
+                Self {
+                    db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
+                    write_lock: None,
+                    wake: Arc::new(Notify::new()),
+                }
             }
         };
         if options.migrate {
@@ -215,6 +223,7 @@ impl Store {
         throttle: Arc<dyn domain::accounts::LoginThrottle>,
         resend_throttle: Arc<dyn domain::accounts::LoginThrottle>,
         blobs: Arc<dyn domain::attachments::BlobStore>,
+        unsubscribe: Arc<dyn domain::notifications::UnsubscribeTokens>,
         clock: Arc<dyn domain::clock::Clock>,
     ) -> domain::Ports {
         domain::Ports {
@@ -229,6 +238,7 @@ impl Store {
             attachments: self.attachments(),
             notifications: Arc::new(self.clone()),
             outbox: self.outbox(),
+            unsubscribe,
             faq: self.faq(),
             blobs,
             hasher,
@@ -248,6 +258,13 @@ impl Store {
     /// Stored ticket embeddings.
     pub fn embeddings(&self) -> Arc<dyn EmbeddingRepository> {
         Arc::new(self.clone())
+    }
+    /// Signalled (`notify_one`, so a signal sent while nobody waits is kept) after each commit
+    /// that enqueued deliveries, so this process's delivery worker starts at once instead of
+    /// at its next interval. Other servers sharing the database are not told; their interval
+    /// covers them.
+    pub fn delivery_wake(&self) -> Arc<Notify> {
+        self.wake.clone()
     }
     /// The outbox of deliveries (for the delivery worker).
     pub fn outbox(&self) -> Arc<dyn domain::notifications::OutboxRepository> {
@@ -269,19 +286,32 @@ impl Store {
             None => None,
         };
         let txn = self.db.begin().await?;
-        Ok(WriteTx { txn, _guard: guard })
+        Ok(WriteTx { txn, _guard: guard, enqueued: AtomicBool::new(false), wake: &self.wake })
     }
 }
 
-/// A transaction that holds the SQLite write lock until it ends.
+/// A transaction that holds the SQLite write lock until it ends, and wakes the delivery
+/// worker after committing if it enqueued deliveries.
 struct WriteTx<'a> {
     txn: DatabaseTransaction,
     _guard: Option<MutexGuard<'a, ()>>,
+    enqueued: AtomicBool,
+    wake: &'a Notify,
 }
 
 impl WriteTx<'_> {
     async fn commit(self) -> Result<(), DbErr> {
-        self.txn.commit().await
+        self.txn.commit().await?;
+        // After the commit, never before: a worker woken earlier would not see the rows.
+        if self.enqueued.load(Ordering::Relaxed) {
+            self.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Notes that this transaction enqueued deliveries.
+    fn enqueued(&self) {
+        self.enqueued.store(true, Ordering::Relaxed);
     }
 }
 
@@ -309,5 +339,13 @@ impl Store {
     pub async fn execute_raw(&self, sql: &str) -> anyhow::Result<()> {
         self.db.execute_unprepared(sql).await.with_context(|| format!("executing {sql:?}"))?;
         Ok(())
+    }
+
+    /// Runs one raw query whose first row has an integer column `n` and returns it (tools and
+    /// benchmarks: counting rows).
+    pub async fn count_raw(&self, sql: &str) -> anyhow::Result<i64> {
+        let statement = sea_orm::Statement::from_string(self.db.get_database_backend(), sql);
+        let row = self.db.query_one(statement).await?.with_context(|| format!("{sql:?} returned no row"))?;
+        Ok(row.try_get("", "n")?)
     }
 }

@@ -6,7 +6,7 @@
 //! they do more clearly than the query builder would.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use domain::accounts::{Email, Role, UserId};
 use domain::notifications::*;
 use domain::page::{ListError, Page, PageLimit};
@@ -15,8 +15,10 @@ use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 
 use crate::{id32, Store};
 
-/// Channel name of email deliveries.
+/// Channel name of email deliveries (one per event).
 const EMAIL: &str = "email";
+/// Channel name of daily digest deliveries (one per user and day).
+const DIGEST: &str = "digest";
 
 fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     let sql = match backend {
@@ -42,7 +44,7 @@ pub(crate) async fn query(
 /// statements in the caller's transaction. Mirrors [`audience`] and [`recipients`]: watchers
 /// (a primary key per user, so each user once), staff watchers for internal notes, or the
 /// assignee; never the actor. Deliveries go to those whose email preference for the kind is
-/// on (the default) and who did not ask for a digest.
+/// on (the default) and who did not ask for a digest. Returns how many deliveries it wrote.
 pub(crate) async fn fan_out(
     conn: &impl ConnectionTrait,
     ticket: i32,
@@ -50,8 +52,8 @@ pub(crate) async fn fan_out(
     actor: Option<i32>,
     at: DateTime<Utc>,
     change: &Change,
-) -> anyhow::Result<()> {
-    let Some((kind, audience)) = audience(change) else { return Ok(()) };
+) -> anyhow::Result<u64> {
+    let Some((kind, audience)) = audience(change) else { return Ok(0) };
     let payload = serde_json::to_string(change)?;
     // No user has id -1, so "not the actor" holds for everyone when osts itself acted.
     let actor = actor.unwrap_or(-1);
@@ -66,7 +68,7 @@ pub(crate) async fn fan_out(
              WHERE w.ticket_id = $1 AND w.user_id <> $6 AND u.role IN ($7, $8)"
         }
         Audience::User(user) => {
-            let Some(user) = id32(user.get()) else { return Ok(()) };
+            let Some(user) = id32(user.get()) else { return Ok(0) };
             values.push(user.into());
             "FROM users w WHERE w.id = $7 AND w.id <> $6"
         }
@@ -81,19 +83,19 @@ pub(crate) async fn fan_out(
         values,
     )
     .await?;
-    if inserted > 0 {
-        exec(
-            conn,
-            "INSERT INTO deliveries (idempotency_key, channel, notification_id, user_id, status, attempts, \
-             next_attempt_at, created_at, updated_at) \
-             SELECT $2 || ':' || CAST(n.id AS TEXT), $2, n.id, n.user_id, $3, 0, $4, $4, $4 \
-             FROM notifications n LEFT JOIN notification_preferences p ON p.user_id = n.user_id AND p.kind = n.kind \
-             WHERE n.event_id = $1 AND (p.user_id IS NULL OR (p.email AND NOT p.digest))",
-            vec![event.into(), EMAIL.into(), DeliveryStatus::Pending.as_str().into(), at.into()],
-        )
-        .await?;
+    if inserted == 0 {
+        return Ok(0);
     }
-    Ok(())
+    exec(
+        conn,
+        "INSERT INTO deliveries (idempotency_key, channel, notification_id, user_id, status, attempts, \
+         next_attempt_at, created_at, updated_at) \
+         SELECT $2 || ':' || CAST(n.id AS TEXT), $2, n.id, n.user_id, $3, 0, $4, $4, $4 \
+         FROM notifications n LEFT JOIN notification_preferences p ON p.user_id = n.user_id AND p.kind = n.kind \
+         WHERE n.event_id = $1 AND (p.user_id IS NULL OR (p.email AND NOT p.digest))",
+        vec![event.into(), EMAIL.into(), DeliveryStatus::Pending.as_str().into(), at.into()],
+    )
+    .await
 }
 
 /// Writes one notification about an account to its holder (no ticket), and its email
@@ -287,7 +289,34 @@ fn to_claimed(row: &QueryResult) -> anyhow::Result<ClaimedDelivery> {
         ticket_id: row.try_get::<Option<i32>>("", "ticket_id")?.map(|t| TicketId::new(t.into())),
         ticket_title: row.try_get("", "title")?,
         payload: row.try_get("", "payload")?,
+        digest: None,
     })
+}
+
+/// The items of a digest: `user`'s notifications created in `[since, until)` of kinds they
+/// get as a digest now (email and digest on), oldest first.
+async fn digest_items(
+    conn: &impl ConnectionTrait,
+    user: i32,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> anyhow::Result<Vec<DigestItem>> {
+    let rows = query(
+        conn,
+        "SELECT n.kind, n.ticket_id, t.title, n.created_at FROM notifications n          JOIN notification_preferences p ON p.user_id = n.user_id AND p.kind = n.kind AND p.email AND p.digest          LEFT JOIN tickets t ON t.id = n.ticket_id          WHERE n.user_id = $1 AND n.created_at >= $2 AND n.created_at < $3 ORDER BY n.id",
+        vec![user.into(), since.into(), until.into()],
+    )
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(DigestItem {
+                kind: kind_of(&row.try_get::<String>("", "kind")?)?,
+                ticket_id: row.try_get::<Option<i32>>("", "ticket_id")?.map(|t| TicketId::new(t.into())),
+                ticket_title: row.try_get("", "title")?,
+                created_at: row.try_get("", "created_at")?,
+            })
+        })
+        .collect()
 }
 
 impl Store {
@@ -358,7 +387,7 @@ impl OutboxRepository for Store {
             &*tx,
             &format!(
                 "SELECT d.id, d.idempotency_key, d.attempts, d.user_id, u.email, u.display_name, n.kind, \
-                 n.ticket_id, t.title, n.payload \
+                 n.ticket_id, t.title, n.payload, d.channel, d.window_start, d.window_end \
                  FROM deliveries d JOIN notifications n ON n.id = d.notification_id \
                  JOIN users u ON u.id = d.user_id LEFT JOIN tickets t ON t.id = n.ticket_id \
                  WHERE d.id IN ({}) ORDER BY d.id",
@@ -367,8 +396,21 @@ impl OutboxRepository for Store {
             ids.into_iter().map(Value::from).collect(),
         )
         .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let mut job = to_claimed(row)?;
+            if row.try_get::<String>("", "channel")? == DIGEST {
+                let since: Option<DateTime<Utc>> = row.try_get("", "window_start")?;
+                let until: Option<DateTime<Utc>> = row.try_get("", "window_end")?;
+                let (Some(since), Some(until)) = (since, until) else {
+                    anyhow::bail!("digest delivery {} has no window", job.id.get())
+                };
+                job.digest = Some(digest_items(&*tx, user32(job.recipient)?, since, until).await?);
+            }
+            claimed.push(job);
+        }
         tx.commit().await?;
-        rows.iter().map(to_claimed).collect()
+        Ok(claimed)
     }
 
     async fn mark_sent(&self, id: DeliveryId, at: DateTime<Utc>) -> anyhow::Result<()> {
@@ -424,7 +466,49 @@ impl OutboxRepository for Store {
             vec![id.into(), DeliveryStatus::Pending.as_str().into(), at.into(), DeliveryStatus::Dead.as_str().into()],
         )
         .await?;
+        if n == 1 {
+            tx.enqueued();
+        }
         tx.commit().await?;
         Ok(n == 1)
+    }
+
+    async fn enqueue_digests(
+        &self,
+        day: NaiveDate,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<u64> {
+        let tx = self.write().await?;
+        // The newest notification of the window anchors the delivery (the column is required
+        // and cascades); the items are read from the window when the digest is sent. The
+        // unique idempotency key makes a second enqueue of the day a no-op on any server.
+        let added = exec(
+            &*tx,
+            "INSERT INTO deliveries (idempotency_key, channel, notification_id, user_id, status, attempts, \
+             next_attempt_at, created_at, updated_at, window_start, window_end) \
+             SELECT $1 || ':' || CAST(n.user_id AS TEXT) || ':' || $2, $1, MAX(n.id), n.user_id, $3, 0, $4, $4, $4, \
+             $5, $6 \
+             FROM notifications n JOIN notification_preferences p \
+             ON p.user_id = n.user_id AND p.kind = n.kind AND p.email AND p.digest \
+             WHERE n.created_at >= $5 AND n.created_at < $6 \
+             GROUP BY n.user_id \
+             ON CONFLICT (idempotency_key) DO NOTHING",
+            vec![
+                DIGEST.into(),
+                day.format("%Y-%m-%d").to_string().into(),
+                DeliveryStatus::Pending.as_str().into(),
+                now.into(),
+                since.into(),
+                until.into(),
+            ],
+        )
+        .await?;
+        if added > 0 {
+            tx.enqueued();
+        }
+        tx.commit().await?;
+        Ok(added)
     }
 }

@@ -102,7 +102,7 @@ pub(crate) async fn views(
 /// Records one event (`actor` `None` = osts itself) and fans out its notifications; part of
 /// the caller's transaction.
 pub(crate) async fn record(
-    conn: &impl ConnectionTrait,
+    tx: &crate::WriteTx<'_>,
     ticket: i32,
     actor: Option<i32>,
     at: DateTime<Utc>,
@@ -116,10 +116,12 @@ pub(crate) async fn record(
         change: Set(serde_json::to_string(change)?),
         ..Default::default()
     }
-    .insert(conn)
+    .insert(&**tx)
     .await?;
     // Notifications and their deliveries commit or roll back with the change itself.
-    crate::notifications::fan_out(conn, ticket, event.id, actor, at, change).await?;
+    if crate::notifications::fan_out(&**tx, ticket, event.id, actor, at, change).await? > 0 {
+        tx.enqueued();
+    }
     Ok(())
 }
 
@@ -235,7 +237,7 @@ impl TicketRepository for Store {
         .insert(&*tx)
         .await?;
         let created = Change::Created { title: row.title.clone(), priority: row.priority.clone() };
-        record(&*tx, row.id, Some(creator), ticket.created_at, &created).await?;
+        record(&tx, row.id, Some(creator), ticket.created_at, &created).await?;
         let view = views(&*tx, vec![row], None).await?.pop().expect("one row in, one view out");
         tx.commit().await?;
         Ok(view.ticket)
@@ -280,7 +282,7 @@ impl TicketRepository for Store {
             write_tags(&*tx, id, &updated.tags).await?;
         }
         for change in &changes {
-            record(&*tx, id, Some(actor), updated.updated_at, change).await?;
+            record(&tx, id, Some(actor), updated.updated_at, change).await?;
         }
         let row = requeue(&*tx, id).await?;
         let view = views(&*tx, vec![row], None).await?.pop().expect("one row in, one view out");

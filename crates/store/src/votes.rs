@@ -73,7 +73,7 @@ impl VoteRepository for Store {
         .exec_without_returning(&*tx)
         .await?;
         let row = requeue(&*tx, ticket).await?;
-        record(&*tx, ticket, Some(user), at, &Change::VoteCast).await?;
+        record(&tx, ticket, Some(user), at, &Change::VoteCast).await?;
         tx.commit().await?;
         Ok(VoteOutcome::Changed { vote_count: count(&row) })
     }
@@ -94,7 +94,7 @@ impl VoteRepository for Store {
         }
         bump(&*tx, ticket, -1).await?;
         let row = requeue(&*tx, ticket).await?;
-        record(&*tx, ticket, Some(user), at, &Change::VoteRetracted).await?;
+        record(&tx, ticket, Some(user), at, &Change::VoteRetracted).await?;
         tx.commit().await?;
         Ok(VoteOutcome::Changed { vote_count: count(&row) })
     }

@@ -247,9 +247,9 @@ impl WorkflowRepository for Store {
 
         recount(&*tx, target).await?;
         let row = requeue(&*tx, target).await?;
-        record(&*tx, source, Some(actor), at, &Change::MergedInto { target: target.into() }).await?;
+        record(&tx, source, Some(actor), at, &Change::MergedInto { target: target.into() }).await?;
         let votes_added = u32::try_from(votes_added).unwrap_or(u32::MAX);
-        record(&*tx, target, Some(actor), at, &Change::MergedFrom { source: source.into(), votes_added }).await?;
+        record(&tx, target, Some(actor), at, &Change::MergedFrom { source: source.into(), votes_added }).await?;
         let target = ticket_of(&*tx, row).await?;
         tx.commit().await.map_err(anyhow::Error::from)?;
         Ok(MergeReport { target, votes_added, watchers_added: u32::try_from(watchers_added).unwrap_or(u32::MAX) })
@@ -323,8 +323,8 @@ impl WorkflowRepository for Store {
             .await
             .map_err(anyhow::Error::from)?;
         let change = Change::Unmerged { source: source.into(), target: target.into() };
-        record(&*tx, source, Some(actor), at, &change).await?;
-        record(&*tx, target, Some(actor), at, &change).await?;
+        record(&tx, source, Some(actor), at, &change).await?;
+        record(&tx, target, Some(actor), at, &change).await?;
         let row = tickets::Entity::find_by_id(source)
             .one(&*tx)
             .await
@@ -347,7 +347,7 @@ impl WorkflowRepository for Store {
             .exec_with_returning(&*tx)
             .await?;
         for row in &closed {
-            record(&*tx, row.id, None, at, &Change::AutoClosed).await?;
+            record(&tx, row.id, None, at, &Change::AutoClosed).await?;
         }
         tx.commit().await?;
         Ok(closed.into_iter().map(|r| TicketId::new(r.id.into())).collect())

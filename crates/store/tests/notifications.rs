@@ -6,7 +6,7 @@ mod support;
 
 use std::collections::BTreeSet;
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use domain::accounts::*;
 use domain::conversation::NewReply;
 use domain::notifications::*;
@@ -22,6 +22,8 @@ store_tests!(
     two_workers_never_take_the_same_job,
     leases_retries_and_dead_letters,
     the_inbox_pages_newest_first_and_marks_read,
+    a_commit_that_enqueued_deliveries_wakes_the_worker,
+    digests_gather_a_days_digest_kinds_once_per_user_and_day,
 );
 
 async fn unread(store: &Store, who: &Account) -> u64 {
@@ -227,4 +229,105 @@ async fn the_inbox_pages_newest_first_and_marks_read(store: Store) {
     assert_eq!(unread(&store, &creator).await, 2);
     assert_eq!(store.mark_all_read(creator.id, support::t(5)).await.unwrap(), 2);
     assert_eq!(unread(&store, &creator).await, 0);
+}
+
+/// Whether the wake signal holds a permit (taking it). A stored permit makes `notified()`
+/// ready at its first poll, which `timeout` does before looking at the (zero) deadline.
+async fn woken(store: &Store) -> bool {
+    tokio::time::timeout(std::time::Duration::ZERO, store.delivery_wake().notified()).await.is_ok()
+}
+
+async fn a_commit_that_enqueued_deliveries_wakes_the_worker(store: Store) {
+    let creator = account(&store, "creator@uni.edu", Role::Student, AccountStatus::Active).await;
+    let voter = account(&store, "voter@uni.edu", Role::Student, AccountStatus::Active).await;
+    let staff = account(&store, "staff@uni.edu", Role::Support, AccountStatus::Active).await;
+    let t = voted_ticket(&store, &creator, &[&voter]).await;
+    assert!(!woken(&store).await, "raising and voting enqueue nothing");
+
+    // Everyone who would be emailed has email off: notifications, but no delivery.
+    for who in [&creator, &voter] {
+        let off = Preference { kind: NotificationKind::PriorityChanged, email: false, digest: false };
+        store.set_preference(who.id, off).await.unwrap();
+    }
+    let mut changed = t.clone();
+    changed.priority = Priority::High;
+    changed.updated_at = support::t(3);
+    let change = Change::PriorityChanged { from: "medium".into(), to: "high".into() };
+    let t = store.tickets().update(changed, vec![change], staff.id).await.unwrap();
+    assert_eq!(unread(&store, &voter).await, 1);
+    assert!(!woken(&store).await, "no delivery, no wake-up");
+
+    resolve(&store, &t, &staff).await.unwrap();
+    assert!(woken(&store).await, "the resolution's emails wake the worker");
+    assert!(!woken(&store).await, "one signal per commit, taken once");
+}
+
+async fn digests_gather_a_days_digest_kinds_once_per_user_and_day(store: Store) {
+    let creator = account(&store, "creator@uni.edu", Role::Student, AccountStatus::Active).await;
+    let both = account(&store, "both@uni.edu", Role::Student, AccountStatus::Active).await;
+    let replies = account(&store, "replies@uni.edu", Role::Student, AccountStatus::Active).await;
+    let muted = account(&store, "muted@uni.edu", Role::Student, AccountStatus::Active).await;
+    let staff = account(&store, "staff@uni.edu", Role::Support, AccountStatus::Active).await;
+    let digest = |kind| Preference { kind, email: true, digest: true };
+    for kind in [NotificationKind::Resolved, NotificationKind::Reply] {
+        store.set_preference(both.id, digest(kind)).await.unwrap();
+    }
+    store.set_preference(replies.id, digest(NotificationKind::Reply)).await.unwrap();
+    // Digest chosen, then unsubscribed: email off wins, so no digest either.
+    for kind in [NotificationKind::Resolved, NotificationKind::Reply] {
+        store.set_preference(muted.id, Preference { kind, email: false, digest: true }).await.unwrap();
+    }
+    let t = voted_ticket(&store, &creator, &[&both, &replies, &muted]).await;
+    let reply = NewReply {
+        ticket_id: t.id,
+        author: staff.id,
+        body: Answer::parse("We are on it.", "body").unwrap(),
+        internal: false,
+        created_at: support::t(3),
+    };
+    store.replies().add(reply).await.unwrap();
+    resolve(&store, &t, &staff).await.unwrap();
+    let _ = woken(&store).await;
+
+    // The digest of 4 September at 07:00 covers 3 September 07:00 to 4 September 07:00.
+    let until = Utc.with_ymd_and_hms(2026, 9, 4, 7, 0, 0).unwrap();
+    let day = NaiveDate::from_ymd_opt(2026, 9, 4).unwrap();
+    let outbox = store.outbox();
+    assert_eq!(outbox.enqueue_digests(day, until - Duration::days(1), until, until).await.unwrap(), 2);
+    assert!(woken(&store).await, "enqueued digests wake the worker");
+    assert_eq!(
+        outbox.enqueue_digests(day, until - Duration::days(1), until, until).await.unwrap(),
+        0,
+        "a second enqueue of the same day (another server, a restart) adds nothing"
+    );
+    let earlier = until - Duration::days(1);
+    let yesterday = NaiveDate::from_ymd_opt(2026, 9, 3).unwrap();
+    assert_eq!(
+        outbox.enqueue_digests(yesterday, earlier - Duration::days(1), earlier, until).await.unwrap(),
+        0,
+        "nothing happened in the day before"
+    );
+
+    let jobs = claim_all(&store).await;
+    let mut emails: Vec<(i64, NotificationKind)> =
+        jobs.iter().filter(|j| j.digest.is_none()).map(|j| (j.recipient.get(), j.kind)).collect();
+    emails.sort();
+    let mut expected = vec![
+        (creator.id.get(), NotificationKind::Reply),
+        (creator.id.get(), NotificationKind::Resolved),
+        (replies.id.get(), NotificationKind::Resolved),
+    ];
+    expected.sort();
+    assert_eq!(emails, expected, "digest kinds are not emailed one by one");
+
+    let digests: Vec<&ClaimedDelivery> = jobs.iter().filter(|j| j.digest.is_some()).collect();
+    let of = |who: &Account| *digests.iter().find(|j| j.recipient == who.id).expect("a digest");
+    assert_eq!(digests.len(), 2, "one digest per user with digest items");
+    let both_digest = of(&both);
+    assert_eq!(both_digest.idempotency_key, format!("digest:{}:2026-09-04", both.id.get()));
+    let kinds = |j: &ClaimedDelivery| j.digest.as_ref().unwrap().iter().map(|i| i.kind).collect::<Vec<_>>();
+    assert_eq!(kinds(both_digest), vec![NotificationKind::Reply, NotificationKind::Resolved]);
+    assert_eq!(kinds(of(&replies)), vec![NotificationKind::Reply]);
+    let item = &both_digest.digest.as_ref().unwrap()[0];
+    assert_eq!((item.ticket_id, item.ticket_title.as_deref()), (Some(t.id), Some("Exam room is too cold")));
 }

@@ -149,7 +149,8 @@ pub fn assert_error_shape(body: &Value) {
 
 /// The osts API on a fresh in-memory store, with an active admin and one category.
 pub struct TestApp {
-    client: TestClient<BoxEndpoint<'static, Response>>,
+    /// The in-process client (for requests `call` cannot express, such as form bodies).
+    pub client: TestClient<BoxEndpoint<'static, Response>>,
     accounts: AccountService,
     /// The workflow service, for jobs a test runs itself (auto-close).
     pub workflow: WorkflowService,
@@ -165,6 +166,8 @@ pub struct TestApp {
     /// Every email the outbox delivered so far (see [`TestApp::deliver`]).
     pub mail: Arc<MailBag>,
     worker: DeliveryWorker,
+    /// Signs unsubscribe tokens with the app's key, as the delivery worker does.
+    pub unsubscribe: credentials::HmacUnsubscribeTokens,
     seq: AtomicUsize,
 }
 
@@ -186,12 +189,16 @@ impl TestApp {
         let store = store::Store::connect("sqlite::memory:").await.expect("in-memory store");
         let blob_root = tempfile::tempdir().expect("blob directory");
         let blob_dir = blob_root.path().join("blobs");
+        let unsubscribe = credentials::HmacUnsubscribeTokens::new(
+            credentials::SecretKey::new("test key, not a secret: 0123456789abcdef").expect("a long enough key"),
+        );
         let ports = store.ports(
             Arc::new(credentials::Argon2Hasher::fast_for_tests()),
             Arc::new(credentials::RandomTokens),
             Arc::new(credentials::GovernorThrottle::new(per_account, per_addr)),
             Arc::new(credentials::GovernorThrottle::new(resends_per_email, resends_per_addr)),
             Arc::new(blobs::FsBlobStore::new(&blob_dir)),
+            Arc::new(unsubscribe.clone()),
             options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
         );
         let settings = domain::ServiceSettings { session_ttl: chrono::Duration::hours(12), ..options.settings };
@@ -228,6 +235,7 @@ impl TestApp {
             similarity,
             mail,
             worker,
+            unsubscribe,
             seq: AtomicUsize::new(0),
         };
         this.admin = this.active(Role::Admin).await;

@@ -11,4 +11,4 @@ pub use model::*;
 pub use ports::*;
 pub use rules::*;
 pub use service::NotificationService;
-pub use worker::{DeliveryReport, DeliveryWorker, WorkerSettings};
+pub use worker::{digest_window, DeliveryReport, DeliveryWorker, WorkerSettings};

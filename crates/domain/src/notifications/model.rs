@@ -136,7 +136,7 @@ pub struct Preference {
     pub kind: NotificationKind,
     /// One email per event.
     pub email: bool,
-    /// A daily digest instead of one email per event (stored; see the docs for what is sent).
+    /// A daily digest instead of one email per event (only while `email` is on).
     pub digest: bool,
 }
 
@@ -215,6 +215,49 @@ pub struct ClaimedDelivery {
     pub ticket_title: Option<String>,
     /// The recorded change, as JSON.
     pub payload: String,
+    /// For a daily digest (channel `digest`): the notifications it lists, oldest first;
+    /// `None` for one email per event.
+    pub digest: Option<Vec<DigestItem>>,
+}
+
+/// One line of a daily digest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigestItem {
+    /// What happened.
+    pub kind: NotificationKind,
+    /// The ticket.
+    pub ticket_id: Option<TicketId>,
+    /// Its title.
+    pub ticket_title: Option<String>,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// What a one-click unsubscribe link turns off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnsubscribeScope {
+    /// Email (one by one and in the digest) for one kind.
+    Kind(NotificationKind),
+    /// The daily digest: email for every kind the user gets as a digest.
+    Digest,
+}
+
+impl UnsubscribeScope {
+    /// The name signed into a token: the kind's name, or `digest`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Kind(kind) => kind.as_str(),
+            Self::Digest => "digest",
+        }
+    }
+    /// The scope with this name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        if raw == "digest" {
+            Some(Self::Digest)
+        } else {
+            NotificationKind::parse(raw).map(Self::Kind)
+        }
+    }
 }
 
 /// A delivery as admins see it in the dead-letter list.

@@ -1,12 +1,15 @@
 //! Ports of the notification feature.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use crate::accounts::UserId;
 use crate::page::{ListError, Page, PageLimit};
 
-use super::{ClaimedDelivery, DeadLetter, DeliveryId, Notification, NotificationId, NotificationKind, Preference};
+use super::{
+    ClaimedDelivery, DeadLetter, DeliveryId, DigestItem, Notification, NotificationId, NotificationKind, Preference,
+    UnsubscribeScope,
+};
 
 /// The in-app inbox and preferences. Notifications themselves are written by the ticket
 /// repositories, in the transaction of the change that causes them.
@@ -61,6 +64,29 @@ pub trait OutboxRepository: Send + Sync {
     /// Makes a dead delivery `pending` again with no attempts, due at `at`; MUST return
     /// `false` if there is no dead delivery with that id.
     async fn retry(&self, id: DeliveryId, at: DateTime<Utc>) -> anyhow::Result<bool>;
+    /// Enqueues the digest of `day`: one `digest` delivery per user who has notifications
+    /// created in `[since, until)` of kinds they get as a digest (email and digest on), due at
+    /// `now`, in one set-based statement. The idempotency key is `digest:<user>:<day>` and
+    /// MUST be unique, so calling again (another server, a restart) adds nothing. Returns how
+    /// many deliveries were added.
+    async fn enqueue_digests(
+        &self,
+        day: NaiveDate,
+        since: DateTime<Utc>,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<u64>;
+}
+
+/// Signs and checks one-click unsubscribe tokens, so an email's link works without signing
+/// in and cannot be forged for someone else or another kind.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+pub trait UnsubscribeTokens: Send + Sync {
+    /// A token for `user` and `scope`, safe in a URL query.
+    fn sign(&self, user: UserId, scope: UnsubscribeScope) -> String;
+    /// The user and scope a token was signed for; MUST return `None` for a token it did not
+    /// sign with its current key (forged, altered, truncated, another version).
+    fn verify(&self, token: &str) -> Option<(UserId, UnsubscribeScope)>;
 }
 
 /// One email, before templates: who, and what happened.
@@ -82,6 +108,10 @@ pub struct OutgoingEmail {
     pub ticket_title: Option<String>,
     /// The recorded change, as JSON.
     pub payload: String,
+    /// For a daily digest: the notifications it lists; `None` for one email per event.
+    pub digest: Option<Vec<DigestItem>>,
+    /// The signed one-click unsubscribe token for this email (its kind, or the digest).
+    pub unsubscribe_token: String,
 }
 
 /// Why an email was not sent.

@@ -9,6 +9,7 @@ use crate::page::{Page, PageLimit};
 
 use super::{
     DeadLetter, DeliveryId, Notification, NotificationId, NotificationRepository, OutboxRepository, Preference,
+    UnsubscribeScope, UnsubscribeTokens,
 };
 
 /// Notifications as their recipients and admins see them.
@@ -16,6 +17,7 @@ use super::{
 pub struct NotificationService {
     notifications: Arc<dyn NotificationRepository>,
     outbox: Arc<dyn OutboxRepository>,
+    tokens: Arc<dyn UnsubscribeTokens>,
     clock: Arc<dyn Clock>,
 }
 
@@ -24,9 +26,10 @@ impl NotificationService {
     pub fn new(
         notifications: Arc<dyn NotificationRepository>,
         outbox: Arc<dyn OutboxRepository>,
+        tokens: Arc<dyn UnsubscribeTokens>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { notifications, outbox, clock }
+        Self { notifications, outbox, tokens, clock }
     }
 
     /// The caller's notifications, newest first.
@@ -92,6 +95,30 @@ impl NotificationService {
         Ok(self.notifications.set_preference(user, Preference { kind, email: false, digest }).await?)
     }
 
+    /// What a one-click unsubscribe token would turn off, without changing anything (the
+    /// confirmation page: mail scanners fetch links, so reading one must not unsubscribe).
+    pub fn check_unsubscribe(&self, token: &str) -> Result<UnsubscribeScope, Error> {
+        self.tokens.verify(token).map(|(_, scope)| scope).ok_or_else(invalid_token)
+    }
+
+    /// Turns off the emails a verified one-click unsubscribe token names: one kind, or every
+    /// kind the user gets as a digest. Unsubscribing twice is fine.
+    pub async fn unsubscribe_with_token(&self, token: &str) -> Result<UnsubscribeScope, Error> {
+        let (user, scope) = self.tokens.verify(token).ok_or_else(invalid_token)?;
+        match scope {
+            UnsubscribeScope::Kind(kind) => self.unsubscribe(user, kind).await?,
+            UnsubscribeScope::Digest => {
+                for p in self.notifications.preferences(user).await? {
+                    if p.email && p.digest {
+                        self.notifications.set_preference(user, Preference { email: false, ..p }).await?;
+                    }
+                }
+            }
+        }
+        tracing::info!(user = user.get(), scope = scope.as_str(), "unsubscribed by link");
+        Ok(scope)
+    }
+
     /// Deliveries that gave up (admins).
     pub async fn dead_letters(&self, principal: &Principal) -> Result<Vec<DeadLetter>, Error> {
         principal.require_admin()?;
@@ -109,6 +136,14 @@ impl NotificationService {
     }
 }
 
+fn invalid_token() -> Error {
+    Error::invalid(
+        "token",
+        "invalid_unsubscribe_token",
+        "this unsubscribe link is not valid (it may be cut short or outdated); sign in to choose which emails you get",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
@@ -117,11 +152,20 @@ mod tests {
     use crate::accounts::{AccountStatus, Role};
     use crate::clock::FixedClock;
     use crate::error::Forbidden;
-    use crate::notifications::{MockNotificationRepository, MockOutboxRepository};
+    use crate::notifications::{
+        MockNotificationRepository, MockOutboxRepository, MockUnsubscribeTokens, NotificationKind,
+    };
 
     fn service(n: MockNotificationRepository, o: MockOutboxRepository) -> NotificationService {
+        with_tokens(n, o, MockUnsubscribeTokens::new())
+    }
+    fn with_tokens(
+        n: MockNotificationRepository,
+        o: MockOutboxRepository,
+        t: MockUnsubscribeTokens,
+    ) -> NotificationService {
         let clock = FixedClock(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
-        NotificationService::new(Arc::new(n), Arc::new(o), Arc::new(clock))
+        NotificationService::new(Arc::new(n), Arc::new(o), Arc::new(t), Arc::new(clock))
     }
     fn who(role: Role, status: AccountStatus) -> Principal {
         Principal { id: UserId::new(5), role, status }
@@ -153,5 +197,71 @@ mod tests {
         let s = service(MockNotificationRepository::new(), MockOutboxRepository::new());
         let err = s.unread(&who(Role::Student, AccountStatus::Pending)).await.unwrap_err();
         assert!(matches!(err, Error::Forbidden(Forbidden::AccountPending)), "{err:?}");
+    }
+
+    #[tokio::test]
+    async fn a_bad_token_changes_nothing_and_is_a_422_reason() {
+        let mut t = MockUnsubscribeTokens::new();
+        t.expect_verify().returning(|_| None);
+        // No expectation on the repository: any call would fail the test.
+        let s = with_tokens(MockNotificationRepository::new(), MockOutboxRepository::new(), t);
+        for err in [s.check_unsubscribe("forged").unwrap_err(), s.unsubscribe_with_token("forged").await.unwrap_err()] {
+            assert!(matches!(err, Error::Invalid { code: "invalid_unsubscribe_token", field: "token", .. }), "{err:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_kind_token_turns_off_that_kinds_email_and_keeps_the_digest_flag() {
+        let mut t = MockUnsubscribeTokens::new();
+        t.expect_verify().returning(|_| Some((UserId::new(9), UnsubscribeScope::Kind(NotificationKind::Reply))));
+        let mut n = MockNotificationRepository::new();
+        n.expect_preferences().returning(|_| {
+            Ok(NotificationKind::ALL
+                .into_iter()
+                .map(|kind| Preference { kind, email: true, digest: kind == NotificationKind::Reply })
+                .collect())
+        });
+        n.expect_set_preference()
+            .times(1)
+            .withf(|user, p| {
+                *user == UserId::new(9)
+                    && *p == Preference { kind: NotificationKind::Reply, email: false, digest: true }
+            })
+            .returning(|_, _| Ok(()));
+        let s = with_tokens(n, MockOutboxRepository::new(), t);
+        assert_eq!(s.unsubscribe_with_token("ok").await.unwrap(), UnsubscribeScope::Kind(NotificationKind::Reply));
+    }
+
+    #[tokio::test]
+    async fn a_digest_token_turns_off_every_digest_kind_only() {
+        let mut t = MockUnsubscribeTokens::new();
+        t.expect_verify().returning(|_| Some((UserId::new(9), UnsubscribeScope::Digest)));
+        let mut n = MockNotificationRepository::new();
+        n.expect_preferences().returning(|_| {
+            Ok(NotificationKind::ALL
+                .into_iter()
+                .map(|kind| Preference {
+                    kind,
+                    email: true,
+                    digest: matches!(kind, NotificationKind::Reply | NotificationKind::StatusChanged),
+                })
+                .collect())
+        });
+        let changed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = changed.clone();
+        n.expect_set_preference().returning(move |_, p| {
+            seen.lock().unwrap().push(p);
+            Ok(())
+        });
+        let s = with_tokens(n, MockOutboxRepository::new(), t);
+        assert_eq!(s.unsubscribe_with_token("ok").await.unwrap(), UnsubscribeScope::Digest);
+        let changed = changed.lock().unwrap().clone();
+        assert_eq!(
+            changed,
+            vec![
+                Preference { kind: NotificationKind::StatusChanged, email: false, digest: true },
+                Preference { kind: NotificationKind::Reply, email: false, digest: true },
+            ]
+        );
     }
 }
