@@ -433,17 +433,17 @@ async fn endpoint(
     similarity: SimilarityService,
 ) -> anyhow::Result<(TestClient<BoxEndpoint<'static, Response>>, String)> {
     let blob_dir = std::env::temp_dir().join("osts-bench-blobs");
-    let ports = bed.store.ports(
-        Arc::new(credentials::Argon2Hasher::fast_for_tests()),
-        Arc::new(credentials::RandomTokens),
-        Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
-        Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
-        Arc::new(blobs::FsBlobStore::new(blob_dir)),
-        Arc::new(credentials::HmacUnsubscribeTokens::new(credentials::SecretKey::new(
+    let ports = bed.store.ports(store::Adapters {
+        hasher: Arc::new(credentials::Argon2Hasher::fast_for_tests()),
+        tokens: Arc::new(credentials::RandomTokens),
+        throttle: Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
+        resend_throttle: Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
+        blobs: Arc::new(blobs::FsBlobStore::new(blob_dir)),
+        unsubscribe: Arc::new(credentials::HmacUnsubscribeTokens::new(credentials::SecretKey::new(
             "bench key, not a secret: 0123456789abcdef",
         )?)),
-        Arc::new(SystemClock),
-    );
+        clock: Arc::new(SystemClock),
+    });
     let mut app = api::App::new(ports, domain::ServiceSettings::default());
     // The service under measurement, with its own model, vectors and ranking settings.
     app.similarity = similarity;

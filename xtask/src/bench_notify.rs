@@ -163,8 +163,8 @@ async fn run(backend: &str, n: usize) -> anyhow::Result<Figures> {
         Arc::new(credentials::Argon2Hasher::fast_for_tests()),
         Arc::new(credentials::RandomTokens),
         Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
+        Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
         Arc::new(SystemClock),
-        chrono::Duration::hours(1),
     );
     let err = |e: domain::Error| anyhow::anyhow!("{e}");
     let creator =
@@ -216,14 +216,15 @@ async fn run(backend: &str, n: usize) -> anyhow::Result<Figures> {
         .await?;
     store.execute_raw(&format!("UPDATE tickets SET vote_count = {n} WHERE id = {ticket}")).await?;
 
-    let ports = store.ports(
-        Arc::new(credentials::Argon2Hasher::fast_for_tests()),
-        Arc::new(credentials::RandomTokens),
-        Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
-        Arc::new(blobs::FsBlobStore::new(std::env::temp_dir().join("osts-bench-blobs"))),
-        Arc::new(unsubscribe_tokens()?),
-        Arc::new(SystemClock),
-    );
+    let ports = store.ports(store::Adapters {
+        hasher: Arc::new(credentials::Argon2Hasher::fast_for_tests()),
+        tokens: Arc::new(credentials::RandomTokens),
+        throttle: Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
+        resend_throttle: Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
+        blobs: Arc::new(blobs::FsBlobStore::new(std::env::temp_dir().join("osts-bench-blobs"))),
+        unsubscribe: Arc::new(unsubscribe_tokens()?),
+        clock: Arc::new(SystemClock),
+    });
     let app = api::App::new(ports, domain::ServiceSettings::default());
     let session = app.accounts.login("agent@bench.example", PASSWORD, ClientAddr::Unknown).await.map_err(err)?;
     let client = TestClient::new(api::build(app, Arc::new(Up)).boxed());

@@ -465,13 +465,17 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.join("seed.db").display());
         run(&url, 120, 42).await.unwrap();
         let store = store::Store::connect(&url).await.unwrap();
-        let ports = store.ports(
-            Arc::new(credentials::Argon2Hasher::new()),
-            Arc::new(credentials::RandomTokens),
-            Arc::new(credentials::GovernorThrottle::new(5, 30)),
-            Arc::new(blobs::FsBlobStore::new(dir.join("blobs"))),
-            Arc::new(SystemClock),
-        );
+        let ports = store.ports(store::Adapters {
+            hasher: Arc::new(credentials::Argon2Hasher::new()),
+            tokens: Arc::new(credentials::RandomTokens),
+            throttle: Arc::new(credentials::GovernorThrottle::new(5, 30)),
+            resend_throttle: Arc::new(credentials::GovernorThrottle::new(3, 20)),
+            blobs: Arc::new(blobs::FsBlobStore::new(dir.join("blobs"))),
+            unsubscribe: Arc::new(credentials::HmacUnsubscribeTokens::new(
+                credentials::SecretKey::new("test key, not a secret: 0123456789abcdef").unwrap(),
+            )),
+            clock: Arc::new(SystemClock),
+        });
         (domain::Services::new(ports, domain::ServiceSettings::default()), store, dir)
     }
 

@@ -242,6 +242,10 @@ fn scope_phrase(scope: UnsubscribeScope) -> &'static str {
             dn::NotificationKind::Assigned => "emails about tickets assigned to you",
             dn::NotificationKind::Merged => "emails about merged tickets",
             dn::NotificationKind::FaqPublished => "emails about FAQ entries made from your tickets",
+            dn::NotificationKind::EmailConfirmation => "emails confirming your address",
+            dn::NotificationKind::AccountApproved | dn::NotificationKind::AccountRejected => {
+                "emails about decisions on your account"
+            }
         },
     }
 }

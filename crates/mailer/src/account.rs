@@ -64,7 +64,7 @@ pub fn render(email: &OutgoingEmail, public_url: &str) -> Option<Rendered> {
         label = escape(label),
         why = escape(why),
     );
-    Some(Rendered { subject, text, html, preferences_url })
+    Some(Rendered { subject, text, html, preferences_url, unsubscribe_url: None })
 }
 
 #[cfg(test)]
@@ -83,6 +83,8 @@ mod tests {
             ticket_id: None,
             ticket_title: None,
             payload: payload.into(),
+            digest: None,
+            unsubscribe_token: "signed".into(),
         }
     }
 
@@ -92,6 +94,7 @@ mod tests {
         let r = crate::render(&e, "https://osts.example");
         let link = "https://osts.example/api/v1/auth/confirm?token=Ab-_9";
         assert_eq!(r.subject, "[osts] Confirm your email address");
+        assert_eq!(r.unsubscribe_url, None, "an email about the account itself is not optional");
         assert!(r.text.contains(link), "{}", r.text);
         assert!(r.html.contains(&format!("href=\"{link}\"")), "{}", r.html);
     }

@@ -62,15 +62,17 @@ impl LettreMailer {
                 .map_err(|_| MailError::Permanent("the recipient's address is not valid for SMTP".into()))?,
         );
         let host = self.from.email.domain().to_owned();
-        Message::builder()
+        let mut message = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(content.subject)
             // The job's idempotency key as Message-ID, so a relay that deduplicates can.
-            .message_id(Some(format!("<{}@{host}>", email.idempotency_key.replace(':', "."))))
+            .message_id(Some(format!("<{}@{host}>", email.idempotency_key.replace(':', "."))));
+        if let Some(url) = &content.unsubscribe_url {
             // RFC 2369 and RFC 8058: mail clients offer "unsubscribe" and POST to the link.
-            .header(ListUnsubscribe(format!("<{}>", content.unsubscribe_url)))
-            .header(ListUnsubscribePost)
+            message = message.header(ListUnsubscribe(format!("<{url}>"))).header(ListUnsubscribePost);
+        }
+        message
             .multipart(MultiPart::alternative_plain_html(content.text, content.html))
             .map_err(|e| MailError::Permanent(format!("cannot build the message: {e}")))
     }

@@ -13,8 +13,9 @@ pub struct Rendered {
     pub html: String,
     /// Where the recipient changes which emails they get.
     pub preferences_url: String,
-    /// The one-click unsubscribe link (this kind, or the digest), no sign-in needed.
-    pub unsubscribe_url: String,
+    /// The one-click unsubscribe link (this kind, or the digest), no sign-in needed; `None`
+    /// for emails about the account itself, which are not optional.
+    pub unsubscribe_url: Option<String>,
 }
 
 /// The unsubscribe link for a signed token (the token is URL-safe as it is).
@@ -34,6 +35,10 @@ fn headline(kind: NotificationKind) -> &'static str {
         NotificationKind::Assigned => "was assigned to you",
         NotificationKind::Merged => "was merged into another ticket",
         NotificationKind::FaqPublished => "is answered in the FAQ",
+        // Account emails have their own words (`crate::account`).
+        NotificationKind::EmailConfirmation => "asks you to confirm your address",
+        NotificationKind::AccountApproved => "was approved",
+        NotificationKind::AccountRejected => "was not approved",
     }
 }
 
@@ -101,7 +106,7 @@ fn render_digest(email: &OutgoingEmail, items: &[DigestItem], public_url: &str) 
         unsub = escape(&unsubscribe_url),
         prefs = escape(&preferences_url),
     );
-    Rendered { subject, text, html, preferences_url, unsubscribe_url }
+    Rendered { subject, text, html, preferences_url, unsubscribe_url: Some(unsubscribe_url) }
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -180,7 +185,7 @@ pub fn render(email: &OutgoingEmail, public_url: &str) -> Rendered {
         unsub = escape(&unsubscribe_url),
         stop = escape(stop),
     );
-    Rendered { subject, text, html, preferences_url, unsubscribe_url }
+    Rendered { subject, text, html, preferences_url, unsubscribe_url: Some(unsubscribe_url) }
 }
 
 #[cfg(test)]
@@ -211,7 +216,7 @@ mod tests {
         assert!(!r.html.contains("<script>"));
         assert!(r.html.contains("&lt;script&gt;") && r.html.contains("Ada &lt;3") && r.html.contains("4 &amp; 5"));
         let unsubscribe = "https://osts.example/api/v1/unsubscribe?token=v1.1.resolved.MAC";
-        assert_eq!(r.unsubscribe_url, unsubscribe);
+        assert_eq!(r.unsubscribe_url.as_deref(), Some(unsubscribe));
         assert!(r.text.contains(&format!("Stop emails about resolved tickets (one click, no sign-in): {unsubscribe}")));
         assert!(r.html.contains(&format!("<a href=\"{unsubscribe}\">Stop emails about resolved tickets</a>")));
     }

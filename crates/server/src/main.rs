@@ -105,19 +105,19 @@ fn services(
     unsubscribe: Arc<dyn UnsubscribeTokens>,
 ) -> Services {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ports = store.ports(
-        Arc::new(credentials::Argon2Hasher::new()),
-        Arc::new(credentials::RandomTokens),
-        Arc::new(credentials::GovernorThrottle::new(
+    let ports = store.ports(store::Adapters {
+        hasher: Arc::new(credentials::Argon2Hasher::new()),
+        tokens: Arc::new(credentials::RandomTokens),
+        throttle: Arc::new(credentials::GovernorThrottle::new(
             settings.login_attempts_per_account,
             settings.login_attempts_per_address,
         )),
         // Confirmation resends: a few per email (each replaces the last link), more per address.
-        Arc::new(credentials::GovernorThrottle::new(RESENDS_PER_EMAIL, RESENDS_PER_ADDRESS)),
-        Arc::new(blobs::FsBlobStore::new(settings.data_dir.join("blobs"))),
+        resend_throttle: Arc::new(credentials::GovernorThrottle::new(RESENDS_PER_EMAIL, RESENDS_PER_ADDRESS)),
+        blobs: Arc::new(blobs::FsBlobStore::new(settings.data_dir.join("blobs"))),
         unsubscribe,
         clock,
-    );
+    });
     let ports = domain::Ports { semantic: semantic.ports(), ..ports };
     Services::new(ports, settings.services())
 }

@@ -88,6 +88,25 @@ pub struct Store {
     wake: Arc<Notify>,
 }
 
+/// The adapters that are not storage, which [`Store::ports`] joins to the store's own: named,
+/// since two of them share a type.
+pub struct Adapters {
+    /// Password hashing.
+    pub hasher: Arc<dyn domain::accounts::PasswordHasher>,
+    /// Session and confirmation tokens.
+    pub tokens: Arc<dyn domain::accounts::TokenIssuer>,
+    /// The sign-in throttle.
+    pub throttle: Arc<dyn domain::accounts::LoginThrottle>,
+    /// The throttle of confirmation-email resends.
+    pub resend_throttle: Arc<dyn domain::accounts::LoginThrottle>,
+    /// Attachment contents.
+    pub blobs: Arc<dyn domain::attachments::BlobStore>,
+    /// Signed one-click unsubscribe tokens.
+    pub unsubscribe: Arc<dyn domain::notifications::UnsubscribeTokens>,
+    /// The time.
+    pub clock: Arc<dyn domain::clock::Clock>,
+}
+
 impl Store {
     /// Connects with default options and applies pending migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
@@ -214,18 +233,10 @@ impl Store {
         Arc::new(self.clone())
     }
 
-    /// The store's adapters for the given non-storage ports, ready for
+    /// The store's adapters beside the given non-storage ones, ready for
     /// [`domain::Services::new`].
-    pub fn ports(
-        &self,
-        hasher: Arc<dyn domain::accounts::PasswordHasher>,
-        tokens: Arc<dyn domain::accounts::TokenIssuer>,
-        throttle: Arc<dyn domain::accounts::LoginThrottle>,
-        resend_throttle: Arc<dyn domain::accounts::LoginThrottle>,
-        blobs: Arc<dyn domain::attachments::BlobStore>,
-        unsubscribe: Arc<dyn domain::notifications::UnsubscribeTokens>,
-        clock: Arc<dyn domain::clock::Clock>,
-    ) -> domain::Ports {
+    pub fn ports(&self, adapters: Adapters) -> domain::Ports {
+        let Adapters { hasher, tokens, throttle, resend_throttle, blobs, unsubscribe, clock } = adapters;
         domain::Ports {
             accounts: self.accounts(),
             sessions: self.sessions(),

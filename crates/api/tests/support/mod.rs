@@ -192,15 +192,15 @@ impl TestApp {
         let unsubscribe = credentials::HmacUnsubscribeTokens::new(
             credentials::SecretKey::new("test key, not a secret: 0123456789abcdef").expect("a long enough key"),
         );
-        let ports = store.ports(
-            Arc::new(credentials::Argon2Hasher::fast_for_tests()),
-            Arc::new(credentials::RandomTokens),
-            Arc::new(credentials::GovernorThrottle::new(per_account, per_addr)),
-            Arc::new(credentials::GovernorThrottle::new(resends_per_email, resends_per_addr)),
-            Arc::new(blobs::FsBlobStore::new(&blob_dir)),
-            Arc::new(unsubscribe.clone()),
-            options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
-        );
+        let ports = store.ports(store::Adapters {
+            hasher: Arc::new(credentials::Argon2Hasher::fast_for_tests()),
+            tokens: Arc::new(credentials::RandomTokens),
+            throttle: Arc::new(credentials::GovernorThrottle::new(per_account, per_addr)),
+            resend_throttle: Arc::new(credentials::GovernorThrottle::new(resends_per_email, resends_per_addr)),
+            blobs: Arc::new(blobs::FsBlobStore::new(&blob_dir)),
+            unsubscribe: Arc::new(unsubscribe.clone()),
+            clock: options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
+        });
         let settings = domain::ServiceSettings { session_ttl: chrono::Duration::hours(12), ..options.settings };
         let ports = domain::Ports {
             semantic: domain::services::Semantic {
@@ -218,6 +218,7 @@ impl TestApp {
         let worker = DeliveryWorker::new(
             store.outbox(),
             mail.clone(),
+            Arc::new(unsubscribe.clone()),
             Arc::new(FixedClock(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2100, 1, 1, 0, 0, 0).unwrap())),
             Arc::new(|| 0.5),
             WorkerSettings::default(),
