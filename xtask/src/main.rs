@@ -89,6 +89,9 @@ enum Bench {
         /// Run in the dev profile instead of rebuilding in release.
         #[arg(long)]
         dev: bool,
+        /// Measure the drain rate over the first this many emails only (default: all).
+        #[arg(long)]
+        drain_max: Option<usize>,
     },
 }
 
@@ -111,7 +114,7 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Openapi { check } => openapi(check),
         Task::Ci => ci(),
-        Task::Bench { what: Bench::Notify { sizes, backends, dev } } => {
+        Task::Bench { what: Bench::Notify { sizes, backends, dev, drain_max } } => {
             if cfg!(debug_assertions) && !dev {
                 return rerun_in_release();
             }
@@ -126,7 +129,7 @@ fn main() -> anyhow::Result<()> {
             } else {
                 backends
             };
-            runtime()?.block_on(bench_notify::notify(bench_notify::Options { sizes, backends }))
+            runtime()?.block_on(bench_notify::notify(bench_notify::Options { sizes, backends, drain_max }))
         }
         Task::Bench { what: Bench::Similar { data, model_dir, sizes, backends, queries, latency_queries } } => {
             if cfg!(debug_assertions) {
