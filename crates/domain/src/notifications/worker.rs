@@ -15,12 +15,14 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
+use futures_util::{stream, StreamExt};
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
 
 use super::{
-    next_attempt, Backoff, MailError, Mailer, OutboxRepository, OutgoingEmail, UnsubscribeScope, UnsubscribeTokens,
+    next_attempt, Backoff, ClaimedDelivery, MailError, Mailer, OutboxRepository, OutgoingEmail, UnsubscribeScope,
+    UnsubscribeTokens,
 };
 
 /// The worker's knobs.
@@ -36,11 +38,20 @@ pub struct WorkerSettings {
     pub backoff: Backoff,
     /// The hour (UTC, 0–23) at which the day's digests are enqueued.
     pub digest_hour: u32,
+    /// Emails sent at once within a round (each send waits on the relay's answers).
+    pub concurrency: usize,
 }
 
 impl Default for WorkerSettings {
     fn default() -> Self {
-        Self { batch: 50, lease: Duration::minutes(5), max_attempts: 8, backoff: Backoff::default(), digest_hour: 7 }
+        Self {
+            batch: 50,
+            lease: Duration::minutes(5),
+            max_attempts: 8,
+            backoff: Backoff::default(),
+            digest_hour: 7,
+            concurrency: 8,
+        }
     }
 }
 
@@ -69,6 +80,13 @@ impl DeliveryReport {
     pub fn handled(&self) -> u32 {
         self.sent + self.retried + self.dead
     }
+}
+
+/// What became of one delivery.
+enum Outcome {
+    Sent,
+    Retried,
+    Dead,
 }
 
 /// Delivers the outbox's email.
@@ -114,48 +132,70 @@ impl DeliveryWorker {
         Ok(added)
     }
 
-    /// Claims the deliveries due now, sends each, and records each outcome.
+    /// Claims the deliveries due now, sends them ([`WorkerSettings::concurrency`] at a time),
+    /// and records each outcome.
     pub async fn deliver_due(&self) -> anyhow::Result<DeliveryReport> {
         let now = self.clock.now();
         let claimed = self.outbox.claim(now, self.settings.lease, self.settings.batch).await?;
+        let outcomes: Vec<anyhow::Result<Outcome>> = stream::iter(claimed)
+            .map(|job| self.deliver(job))
+            .buffer_unordered(self.settings.concurrency.max(1))
+            .collect()
+            .await;
         let mut report = DeliveryReport::default();
-        for job in claimed {
-            let scope = if job.digest.is_some() { UnsubscribeScope::Digest } else { UnsubscribeScope::Kind(job.kind) };
-            let email = OutgoingEmail {
-                unsubscribe_token: self.tokens.sign(job.recipient, scope),
-                idempotency_key: job.idempotency_key,
-                recipient: job.recipient,
-                to: job.to,
-                to_name: job.to_name,
-                kind: job.kind,
-                ticket_id: job.ticket_id,
-                ticket_title: job.ticket_title,
-                payload: job.payload,
-                digest: job.digest,
-            };
-            // The user switched every digest kind off after it was enqueued: nothing to say.
-            let result =
-                if email.digest.as_ref().is_some_and(Vec::is_empty) { Ok(()) } else { self.mailer.send(&email).await };
-            let at = self.clock.now();
-            match result {
-                Ok(()) => {
-                    self.outbox.mark_sent(job.id, at).await?;
-                    report.sent += 1;
-                }
-                Err(MailError::Transient(e)) if job.attempts < self.settings.max_attempts => {
-                    let next = next_attempt(self.settings.backoff, job.attempts, at, (self.jitter)());
-                    tracing::info!(delivery = job.id.get(), attempts = job.attempts, %next, error = %e, "delivery failed; will retry");
-                    self.outbox.retry_later(job.id, next, &e, at).await?;
-                    report.retried += 1;
-                }
-                Err(e) => {
-                    tracing::warn!(delivery = job.id.get(), attempts = job.attempts, error = %e, "delivery is a dead letter");
-                    self.outbox.mark_dead(job.id, &e.to_string(), at).await?;
-                    report.dead += 1;
-                }
+        let mut failure = None;
+        for outcome in outcomes {
+            match outcome {
+                Ok(Outcome::Sent) => report.sent += 1,
+                Ok(Outcome::Retried) => report.retried += 1,
+                Ok(Outcome::Dead) => report.dead += 1,
+                // Every other job's outcome is recorded; the lease brings this one back.
+                Err(e) => failure = Some(e),
             }
         }
-        Ok(report)
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
+    }
+
+    /// Sends one claimed delivery and records its outcome.
+    async fn deliver(&self, job: ClaimedDelivery) -> anyhow::Result<Outcome> {
+        let scope = if job.digest.is_some() { UnsubscribeScope::Digest } else { UnsubscribeScope::Kind(job.kind) };
+        let (id, attempts) = (job.id, job.attempts);
+        let email = OutgoingEmail {
+            unsubscribe_token: self.tokens.sign(job.recipient, scope),
+            idempotency_key: job.idempotency_key,
+            recipient: job.recipient,
+            to: job.to,
+            to_name: job.to_name,
+            kind: job.kind,
+            ticket_id: job.ticket_id,
+            ticket_title: job.ticket_title,
+            payload: job.payload,
+            digest: job.digest,
+        };
+        // The user switched every digest kind off after it was enqueued: nothing to say.
+        let result =
+            if email.digest.as_ref().is_some_and(Vec::is_empty) { Ok(()) } else { self.mailer.send(&email).await };
+        let at = self.clock.now();
+        match result {
+            Ok(()) => {
+                self.outbox.mark_sent(id, at).await?;
+                Ok(Outcome::Sent)
+            }
+            Err(MailError::Transient(e)) if attempts < self.settings.max_attempts => {
+                let next = next_attempt(self.settings.backoff, attempts, at, (self.jitter)());
+                tracing::info!(delivery = id.get(), attempts, %next, error = %e, "delivery failed; will retry");
+                self.outbox.retry_later(id, next, &e, at).await?;
+                Ok(Outcome::Retried)
+            }
+            Err(e) => {
+                tracing::warn!(delivery = id.get(), attempts, error = %e, "delivery is a dead letter");
+                self.outbox.mark_dead(id, &e.to_string(), at).await?;
+                Ok(Outcome::Dead)
+            }
+        }
     }
 
     /// One round: the digests if one is due, then deliveries until none is due (a full batch
