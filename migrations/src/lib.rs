@@ -12,6 +12,7 @@ mod m20261125_000004_attachments;
 mod m20261125_000005_similarity;
 mod m20261125_000006_notifications;
 mod m20261125_000007_faq;
+mod m20261125_000010_faq_similarity;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_similarity::Migration),
             Box::new(m20261125_000006_notifications::Migration),
             Box::new(m20261125_000007_faq::Migration),
+            Box::new(m20261125_000010_faq_similarity::Migration),
         ]
     }
 }

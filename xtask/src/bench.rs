@@ -18,9 +18,10 @@ use chrono::Utc;
 use domain::accounts::{AccountService, AccountStatus, Principal, Role};
 use domain::categories::{CategoryId, NewCategory};
 use domain::clock::SystemClock;
+use domain::faq::{NewFaqEntry, Question};
 use domain::similarity::rank::Blend;
 use domain::similarity::*;
-use domain::tickets::{Description, NewTicket, Priority, Tags, TicketId, Title};
+use domain::tickets::{Answer, Description, NewTicket, Priority, Tags, Title};
 use embedder::{LazyEmbedder, MiniLm, ModelSpec};
 use poem::{endpoint::BoxEndpoint, test::TestClient, EndpointExt, Response};
 use rand::{seq::SliceRandom, SeedableRng};
@@ -78,13 +79,19 @@ impl Embedder for CachedEmbedder {
     }
 }
 
-/// One indexed text.
+/// One indexed text: a ticket, or (when `faq`) a published FAQ entry whose question is the
+/// title.
 #[derive(Clone)]
 struct Doc {
     title: String,
     description: String,
     label: String,
+    faq: bool,
 }
+
+/// The answer of every FAQ entry in the benchmark: neutral words, so that only the question
+/// (as for a ticket, its title) decides the match.
+const FAQ_ANSWER: &str = "The support team answered this question.";
 
 /// One query and what counts as relevant.
 struct Query {
@@ -139,7 +146,7 @@ fn banking_set(rows: &[(String, String)], n: usize, queries: usize) -> (Vec<Doc>
         texts.shuffle(&mut rng);
         for (i, t) in texts.into_iter().enumerate() {
             if i < n {
-                docs.push(Doc { title: title_of(t), description: String::new(), label: intent.to_owned() });
+                docs.push(Doc { title: title_of(t), description: String::new(), label: intent.to_owned(), faq: false });
             } else {
                 held_out.push((t.clone(), intent.to_owned()));
             }
@@ -151,6 +158,22 @@ fn banking_set(rows: &[(String, String)], n: usize, queries: usize) -> (Vec<Doc>
         .into_iter()
         .map(|(t, intent)| Query { title: t, description: String::new(), relevant: HashSet::from([intent]), own: None })
         .collect();
+    (docs, queries)
+}
+
+/// banking77-faq: banking77-k1, except that every other intent (in name order) is indexed
+/// as a published FAQ entry instead of a ticket; the queries are those of banking77-k1 whose
+/// intent is an FAQ entry's, so the right answer is always that entry.
+fn banking_faq_set(rows: &[(String, String)], queries: usize) -> (Vec<Doc>, Vec<Query>) {
+    let (mut docs, all) = banking_set(rows, 1, queries);
+    let mut faq_intents = HashSet::new();
+    for (i, d) in docs.iter_mut().enumerate() {
+        if i % 2 == 0 {
+            d.faq = true;
+            faq_intents.insert(d.label.clone());
+        }
+    }
+    let queries = all.into_iter().filter(|q| q.relevant.iter().any(|l| faq_intents.contains(l))).collect();
     (docs, queries)
 }
 
@@ -168,7 +191,12 @@ fn hadoop(data: &Path) -> anyhow::Result<(Vec<Doc>, Vec<Query>, Vec<Query>)> {
         let words: Vec<&str> = r[description].split_whitespace().take(100).collect();
         let issue = r[id].trim().to_owned();
         full.insert(issue.clone(), (clean(&r[summary]), clean(&r[description])));
-        docs.push(Doc { title: title_of(&clean(&r[summary])), description: clean(&words.join(" ")), label: issue });
+        docs.push(Doc {
+            title: title_of(&clean(&r[summary])),
+            description: clean(&words.join(" ")),
+            label: issue,
+            faq: false,
+        });
     }
     let known: HashSet<String> = docs.iter().map(|d| d.label.clone()).collect();
     let mut dups: HashMap<String, HashSet<String>> = HashMap::new();
@@ -262,10 +290,13 @@ impl Bed {
         Ok(Self { store, student, category: category.id, cleanup, file })
     }
 
-    async fn import(&self, docs: &[Doc]) -> anyhow::Result<Vec<TicketId>> {
+    /// Stores the documents (tickets in batches, FAQ entries one by one, published); their
+    /// keys in the same order.
+    async fn import(&self, docs: &[Doc]) -> anyhow::Result<Vec<DocKey>> {
         let now = Utc::now();
-        let mut ids = Vec::with_capacity(docs.len());
-        for chunk in docs.chunks(20_000) {
+        let tickets: Vec<&Doc> = docs.iter().filter(|d| !d.faq).collect();
+        let mut ticket_ids = Vec::with_capacity(tickets.len());
+        for chunk in tickets.chunks(20_000) {
             let batch = chunk
                 .iter()
                 .map(|d| {
@@ -281,9 +312,33 @@ impl Bed {
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            ids.extend(self.store.import_tickets(batch).await?);
+            ticket_ids.extend(self.store.import_tickets(batch).await?);
         }
-        Ok(ids)
+        let mut ticket_ids = ticket_ids.into_iter();
+        let mut keys = Vec::with_capacity(docs.len());
+        for d in docs {
+            if !d.faq {
+                keys.push(DocKey::Ticket(ticket_ids.next().context("a ticket was not imported")?));
+                continue;
+            }
+            let faq = self.store.faq();
+            let entry = faq
+                .insert(NewFaqEntry {
+                    question: Question::parse(&d.title).map_err(|e| anyhow::anyhow!("{e}: {:?}", d.title))?,
+                    also_asked: vec![],
+                    answer: Answer::parse(FAQ_ANSWER, "answer").map_err(|e| anyhow::anyhow!("{e}"))?,
+                    category_id: self.category,
+                    tags: Tags::default(),
+                    position: 0,
+                    sources: vec![],
+                    author_id: self.student.id,
+                    at: now,
+                })
+                .await?;
+            faq.publish(entry.id, self.student.id, now).await?.context("entry vanished")?;
+            keys.push(DocKey::Faq(entry.id));
+        }
+        Ok(keys)
     }
 
     async fn finish(self) -> anyhow::Result<()> {
@@ -336,7 +391,7 @@ struct Quality {
 async fn evaluate(
     svc: &SimilarityService,
     who: &Principal,
-    labels: &HashMap<TicketId, String>,
+    labels: &HashMap<DocKey, String>,
     queries: &[Query],
 ) -> anyhow::Result<Quality> {
     let mut q = Quality::default();
@@ -349,7 +404,7 @@ async fn evaluate(
         let ranked: Vec<&String> = found
             .items
             .iter()
-            .filter_map(|s| labels.get(&s.view.ticket.id))
+            .filter_map(|s| labels.get(&s.key()))
             .filter(|l| query.own.as_ref() != Some(*l))
             .take(10)
             .collect();
@@ -380,7 +435,7 @@ async fn quality_set(
 ) -> anyhow::Result<()> {
     let bed = Bed::new("sqlite").await?;
     let ids = bed.import(docs).await?;
-    let labels: HashMap<TicketId, String> = ids.iter().copied().zip(docs.iter().map(|d| d.label.clone())).collect();
+    let labels: HashMap<DocKey, String> = ids.iter().copied().zip(docs.iter().map(|d| d.label.clone())).collect();
     let vectors = Arc::new(VectorIndex::new());
     let config = SimilarityConfig { threshold: rank::Threshold::NONE, ..SimilarityConfig::default() };
     embed_all(&bed.service(embedder.clone(), vectors.clone(), config)).await?;
@@ -571,13 +626,21 @@ pub async fn similar(options: Options) -> anyhow::Result<()> {
         let off_topic = (n == 1).then_some(&title_q[..]);
         quality_set(&format!("banking77-k{n}"), &docs, &[("", &queries)], &embedder, &blends, off_topic).await?;
     }
+    // The right answer is a published FAQ entry, ranked among tickets.
+    let (docs, queries) = banking_faq_set(&rows, options.queries);
+    quality_set("banking77-faq", &docs, &[("", &queries)], &embedder, &[Blend::default()], None).await?;
     let sets: [(&str, &[Query]); 2] = [(", title query", &title_q), (", full query", &full_q)];
     quality_set("gitbugs-hadoop", &hadoop_docs, &sets, &embedder, &blends, None).await?;
 
     // Latency: the banking77 queries against banking77-k1 tickets padded with distractors.
     let (k1_docs, k1_queries) = banking_set(&rows, 1, options.latency_queries);
     let mut pool = k1_docs;
-    pool.extend(rows.iter().map(|(t, l)| Doc { title: title_of(t), description: String::new(), label: l.clone() }));
+    pool.extend(rows.iter().map(|(t, l)| Doc {
+        title: title_of(t),
+        description: String::new(),
+        label: l.clone(),
+        faq: false,
+    }));
     pool.extend(hadoop_docs);
     let queries: Vec<String> = k1_queries.into_iter().map(|q| q.title).collect();
     println!(

@@ -155,8 +155,16 @@ impl Services {
         .with_similarity(Arc::new(similarity.clone()));
         let mut tickets = TicketService::new(ports.tickets.clone(), ports.categories.clone(), ports.clock.clone())
             .with_workflow(workflow.clone());
+        let mut faq = FaqService::new(
+            ports.faq.clone(),
+            ports.tickets.clone(),
+            ports.categories.clone(),
+            ports.clock.clone(),
+            settings.faq,
+        );
         if let Some(queue) = ports.semantic.queue.clone() {
-            tickets = tickets.with_embedding_queue(queue);
+            tickets = tickets.with_embedding_queue(queue.clone());
+            faq = faq.with_embedding_queue(queue);
         }
         Self {
             attachments: AttachmentService::new(
@@ -184,13 +192,7 @@ impl Services {
                 ports.watchers.clone(),
                 ports.clock.clone(),
             ),
-            faq: FaqService::new(
-                ports.faq.clone(),
-                ports.tickets.clone(),
-                ports.categories.clone(),
-                ports.clock.clone(),
-                settings.faq,
-            ),
+            faq,
             workflow,
             similarity,
             notifications: NotificationService::new(

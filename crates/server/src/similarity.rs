@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use domain::faq::FaqEntryId;
 use domain::similarity::{EmbeddingQueue, SimilarityService, VectorIndex};
 use domain::tickets::TicketId;
 use embedder::{LazyEmbedder, ModelSpec};
@@ -11,7 +12,8 @@ use tokio::sync::Notify;
 
 use crate::settings::{Settings, Switch};
 
-/// How often the worker looks for tickets lacking an embedding even without a signal (a
+/// How often the worker looks for tickets and published FAQ entries lacking an embedding
+/// even without a signal (a
 /// signal lost to a crash, tickets written by another instance or by `xtask seed`).
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
@@ -33,6 +35,10 @@ struct WakeWorker(Arc<Notify>);
 
 impl EmbeddingQueue for WakeWorker {
     fn content_changed(&self, _ticket: TicketId) {
+        self.0.notify_one();
+    }
+
+    fn faq_changed(&self, _entry: FaqEntryId) {
         self.0.notify_one();
     }
 }
@@ -86,7 +92,8 @@ impl Semantic {
     }
 }
 
-/// Loads stored embeddings into memory, then embeds tickets lacking one (the backfill), and
+/// Loads stored embeddings into memory, then embeds tickets and published FAQ entries lacking
+/// one (the backfill), and
 /// again whenever woken or every [`SWEEP_EVERY`]. Runs until aborted.
 pub async fn embedding_worker(similarity: SimilarityService, wake: Arc<Notify>) {
     match similarity.load_vectors().await {

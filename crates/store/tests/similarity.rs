@@ -8,6 +8,7 @@ mod support;
 use chrono::{TimeZone, Utc};
 use domain::accounts::*;
 use domain::categories::*;
+use domain::faq::*;
 use domain::similarity::*;
 use domain::tickets::*;
 use store::Store;
@@ -21,6 +22,8 @@ store_tests!(
     the_index_follows_edits,
     views_carry_the_viewers_vote,
     embeddings_are_stored_loaded_and_dropped_by_edits,
+    faq_lexical_search_sees_published_entries_only,
+    faq_embeddings_follow_publication_and_wording,
 );
 
 /// A small fixed corpus: (title, description).
@@ -272,4 +275,117 @@ async fn embeddings_are_stored_loaded_and_dropped_by_edits(store: Store) {
     })
     .await;
     assert!(repo.pending(model, 100).await.unwrap().is_empty());
+}
+
+/// An FAQ entry by the fixture's student (the store does not check roles), published or not.
+async fn faq_entry(f: &Fixture, question: &str, also_asked: &[&str], answer: &str, publish: bool) -> FaqEntryId {
+    let at = Utc.with_ymd_and_hms(2026, 9, 2, 9, 0, 0).unwrap();
+    let category = f.store.tickets().get(f.ids[0], f.student.id).await.unwrap().unwrap().ticket.category_id;
+    let entry = f
+        .store
+        .faq()
+        .insert(NewFaqEntry {
+            question: Question::parse(question).unwrap(),
+            also_asked: also_asked.iter().map(|q| Question::parse(q).unwrap()).collect(),
+            answer: Answer::parse(answer, "answer").unwrap(),
+            category_id: category,
+            tags: Tags::default(),
+            position: 0,
+            sources: vec![],
+            author_id: f.student.id,
+            at,
+        })
+        .await
+        .unwrap();
+    if publish {
+        f.store.faq().publish(entry.id, f.student.id, at).await.unwrap().unwrap();
+    }
+    entry.id
+}
+
+async fn faq_search(store: &Store, text: &str) -> Vec<FaqEntryId> {
+    let hits = store.similarity().lexical_faq(&LexicalQuery::from_text(text), 10).await.unwrap();
+    for pair in hits.windows(2) {
+        assert!(pair[0].score >= pair[1].score, "hits must come best first: {hits:?}");
+    }
+    hits.into_iter().map(|h| h.entry).collect()
+}
+
+async fn faq_lexical_search_sees_published_entries_only(store: Store) {
+    let f = fixture(store).await;
+    let results = faq_entry(&f, "Where are my exam results?", &[], "They appear a week after the exam.", true).await;
+    let fees =
+        faq_entry(&f, "How do I get a refund?", &["Charged twice for a fee"], "Use the refund form.", true).await;
+    let draft = faq_entry(&f, "Exam results leak (draft)", &[], "Not ready: exam results.", false).await;
+
+    assert_eq!(faq_search(&f.store, "exam results").await, vec![results], "the draft never comes back");
+    // Other wordings and the answer are searched too, with stemming.
+    assert_eq!(faq_search(&f.store, "charged").await, vec![fees]);
+    assert_eq!(faq_search(&f.store, "refunds form").await, vec![fees]);
+    assert!(faq_search(&f.store, "the and of").await.is_empty());
+    for hostile in ["\"exam", "exam*", "NEAR(exam results)", "-exam", "'; DROP TABLE faq_entries; --", "考试 🎓"] {
+        f.store.similarity().lexical_faq(&LexicalQuery::from_text(hostile), 10).await.unwrap();
+    }
+    // A changed answer is searched as changed.
+    assert_eq!(faq_search(&f.store, "use").await, vec![fees]);
+    f.store
+        .faq()
+        .update(fees, vec![FaqEdit::Answer(Answer::parse("Fill in form R1.", "answer").unwrap())], Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(faq_search(&f.store, "r1").await, vec![fees]);
+    assert!(faq_search(&f.store, "use").await.is_empty(), "the old answer is gone from the index");
+
+    // Views: published entries only, with their text.
+    let views = f.store.similarity().faq_views(&[results, fees, draft, FaqEntryId::new(999)]).await.unwrap();
+    let mut ids: Vec<FaqEntryId> = views.iter().map(|v| v.id).collect();
+    ids.sort();
+    assert_eq!(ids, vec![results, fees]);
+    let fee_view = views.iter().find(|v| v.id == fees).unwrap();
+    assert_eq!(fee_view.also_asked, "Charged twice for a fee");
+    assert_eq!(fee_view.answer, "Fill in form R1.");
+
+    // Unpublishing takes an entry out of both at once.
+    f.store.faq().unpublish(results, Utc::now()).await.unwrap().unwrap();
+    assert!(faq_search(&f.store, "exam results").await.is_empty());
+    assert!(f.store.similarity().faq_views(&[results]).await.unwrap().is_empty());
+}
+
+async fn faq_embeddings_follow_publication_and_wording(store: Store) {
+    let f = fixture(store).await;
+    let repo = f.store.embeddings();
+    let model = "test-model@1";
+    let vector = |i: usize| Embedding::normalised(vec![1.0, i as f32, 0.5]).unwrap();
+    let published = faq_entry(&f, "Where are my exam results?", &["Results missing"], "A week after.", true).await;
+    let draft = faq_entry(&f, "Draft question here", &[], "Not yet.", false).await;
+
+    let pending = repo.pending_faq(model, 100).await.unwrap();
+    assert_eq!(pending.iter().map(|j| j.entry).collect::<Vec<_>>(), vec![published], "drafts are not embedded");
+    assert_eq!(pending[0].also_asked, "Results missing");
+    assert_eq!(repo.save_faq(model, vec![(pending[0].clone(), vector(1))]).await.unwrap(), vec![published]);
+    assert!(repo.pending_faq(model, 100).await.unwrap().is_empty());
+    assert_eq!(repo.load_faq(model, None, 10).await.unwrap(), vec![(published, vector(1))]);
+    assert!(repo.load_faq(model, Some(published), 10).await.unwrap().is_empty());
+    assert!(repo.load_faq("other-model", None, 10).await.unwrap().is_empty());
+    // Ticket embeddings are a different table: the entry is not a pending ticket's business.
+    assert_eq!(repo.pending(model, 100).await.unwrap().len(), CORPUS.len());
+
+    // A changed answer keeps the embedding; a changed question drops it, and the stale job
+    // cannot bring it back.
+    let edit = |e: FaqEdit| {
+        let store = f.store.clone();
+        async move { store.faq().update(published, vec![e], Utc::now()).await.unwrap().unwrap() }
+    };
+    edit(FaqEdit::Answer(Answer::parse("Two weeks after.", "answer").unwrap())).await;
+    assert!(repo.pending_faq(model, 100).await.unwrap().is_empty());
+    edit(FaqEdit::Question(Question::parse("When are exam results out?").unwrap())).await;
+    assert!(repo.load_faq(model, None, 10).await.unwrap().is_empty());
+    assert!(repo.save_faq(model, vec![(pending[0].clone(), vector(2))]).await.unwrap().is_empty());
+    let again = repo.pending_faq(model, 100).await.unwrap();
+    assert_eq!(again[0].question, "When are exam results out?");
+    assert_eq!(repo.save_faq(model, vec![(again[0].clone(), vector(3))]).await.unwrap(), vec![published]);
+    // Publishing the draft makes it pending.
+    f.store.faq().publish(draft, f.student.id, Utc::now()).await.unwrap().unwrap();
+    assert_eq!(repo.pending_faq(model, 100).await.unwrap().iter().map(|j| j.entry).collect::<Vec<_>>(), vec![draft]);
 }

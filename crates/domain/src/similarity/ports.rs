@@ -2,6 +2,7 @@ use async_trait::async_trait;
 
 use super::model::*;
 use crate::accounts::UserId;
+use crate::faq::FaqEntryId;
 use crate::tickets::{Status, TicketId, TicketView};
 
 /// The store's side of similar tickets: full-text search and batched reads.
@@ -17,9 +18,19 @@ pub trait SimilarityIndex: Send + Sync {
     /// The tickets with these ids as `viewer` sees them (`voted` is false without a viewer),
     /// in any order; ids without a ticket are skipped.
     async fn views(&self, ids: &[TicketId], viewer: Option<UserId>) -> anyhow::Result<Vec<TicketView>>;
+
+    /// Up to `limit` **published** FAQ entries whose question, other wordings or answer
+    /// match any term of `query` (question and wordings weigh more), best first, scored like
+    /// [`SimilarityIndex::lexical`] so that both lists can be merged by score. MUST NOT
+    /// return a draft, MUST return `Ok(vec![])` for an empty query.
+    async fn lexical_faq(&self, query: &LexicalQuery, limit: u32) -> anyhow::Result<Vec<FaqLexicalHit>>;
+
+    /// The **published** entries among `ids`, in any order; drafts and unknown ids are
+    /// skipped (an entry unpublished since it was ranked MUST NOT come back).
+    async fn faq_views(&self, ids: &[FaqEntryId]) -> anyhow::Result<Vec<FaqView>>;
 }
 
-/// Stored ticket embeddings, so that a restart does not recompute them.
+/// Stored ticket and FAQ entry embeddings, so that a restart does not recompute them.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait EmbeddingRepository: Send + Sync {
@@ -39,6 +50,25 @@ pub trait EmbeddingRepository: Send + Sync {
         after: Option<TicketId>,
         limit: u32,
     ) -> anyhow::Result<Vec<(TicketId, Embedding)>>;
+
+    /// Up to `limit` **published** FAQ entries that have no embedding by `model` (new, newly
+    /// published, question or wordings changed since, or another model), oldest first.
+    async fn pending_faq(&self, model: &str, limit: u32) -> anyhow::Result<Vec<FaqEmbeddingJob>>;
+
+    /// Stores each job's embedding by `model`, replacing any older one, but only where the
+    /// entry's question and wordings are still those of the job; one transaction. MUST
+    /// return the entries stored.
+    async fn save_faq(&self, model: &str, items: Vec<(FaqEmbeddingJob, Embedding)>) -> anyhow::Result<Vec<FaqEntryId>>;
+
+    /// A page of stored FAQ entry embeddings by `model` (published or not: the ranking reads
+    /// entries through [`SimilarityIndex::faq_views`], which skips drafts), in entry order,
+    /// after `after`.
+    async fn load_faq(
+        &self,
+        model: &str,
+        after: Option<FaqEntryId>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(FaqEntryId, Embedding)>>;
 }
 
 /// Why texts could not be embedded.
@@ -68,11 +98,15 @@ pub trait Embedder: Send + Sync {
     async fn embed(&self, texts: Vec<String>) -> Result<Vec<Embedding>, EmbedError>;
 }
 
-/// A signal that a ticket's title or description changed (or a ticket was raised), sent
-/// after the change is committed so that its embedding gets recomputed soon. Losing a
-/// signal is harmless: the embedding worker also sweeps for pending tickets periodically.
+/// A signal that a ticket's title or description changed (or a ticket was raised), or that
+/// an FAQ entry was edited, published or unpublished, sent after the change is committed so
+/// that its embedding gets recomputed soon. Losing a signal is harmless: the embedding
+/// worker also sweeps for pending tickets and entries periodically.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait EmbeddingQueue: Send + Sync {
     /// The content of `ticket` changed.
     fn content_changed(&self, ticket: TicketId);
+
+    /// The FAQ entry `entry` changed (text or publication).
+    fn faq_changed(&self, entry: FaqEntryId);
 }
