@@ -5,6 +5,9 @@
 //! SQLite: an FTS5 table over `faq_entries` (external content, porter stemming, diacritics
 //! folded, as `ticket_fts`) maintained by triggers. PostgreSQL: a generated `tsvector` column
 //! (question and wordings weighted `A`, answer `B`) with a GIN index.
+//!
+//! Also an index on `tickets.updated_at`: the in-memory lexical index of each server catches
+//! up with "tickets changed since" every few seconds.
 
 use sea_orm_migration::{prelude::*, schema::*, sea_orm::DbBackend};
 
@@ -84,6 +87,11 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
+        manager
+            .create_index(
+                Index::create().name("tickets_updated_at_idx").table(Tickets::Table).col(Tickets::UpdatedAt).to_owned(),
+            )
+            .await?;
         let statements = match manager.get_database_backend() {
             DbBackend::Sqlite => SQLITE_UP,
             DbBackend::Postgres | DbBackend::MySql => POSTGRES_UP,
@@ -102,6 +110,7 @@ impl MigrationTrait for Migration {
         for sql in statements {
             manager.get_connection().execute_unprepared(sql).await?;
         }
+        manager.drop_index(Index::drop().name("tickets_updated_at_idx").table(Tickets::Table).to_owned()).await?;
         manager.drop_table(Table::drop().table(FaqEmbeddings::Table).to_owned()).await
     }
 }
@@ -119,4 +128,10 @@ enum FaqEmbeddings {
 enum FaqEntries {
     Table,
     Id,
+}
+
+#[derive(DeriveIden)]
+enum Tickets {
+    Table,
+    UpdatedAt,
 }

@@ -75,6 +75,9 @@ enum Bench {
         /// Timed requests per latency cell.
         #[arg(long, default_value_t = 300)]
         latency_queries: usize,
+        /// Skip the quality tables (a latency run alone, e.g. when the machine is quiet).
+        #[arg(long)]
+        latency_only: bool,
     },
 }
 
@@ -97,7 +100,9 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Openapi { check } => openapi(check),
         Task::Ci => ci(),
-        Task::Bench { what: Bench::Similar { data, model_dir, sizes, backends, queries, latency_queries } } => {
+        Task::Bench {
+            what: Bench::Similar { data, model_dir, sizes, backends, queries, latency_queries, latency_only },
+        } => {
             if cfg!(debug_assertions) {
                 // Timings of an unoptimised build mean nothing: rebuild and rerun in release.
                 let mut args = vec![
@@ -123,6 +128,7 @@ fn main() -> anyhow::Result<()> {
                 backends,
                 queries,
                 latency_queries,
+                quality: !latency_only,
             };
             runtime()?.block_on(bench::similar(options))
         }

@@ -15,8 +15,8 @@ use crate::conversation::{ConversationService, ReplyRepository, WatcherRepositor
 use crate::faq::{FaqRepository, FaqService, FaqSettings};
 use crate::notifications::{NotificationRepository, NotificationService, OutboxRepository};
 use crate::similarity::{
-    Draft, EmbedError, Embedder, Embedding, EmbeddingQueue, EmbeddingRepository, SemanticState, SimilarityConfig,
-    SimilarityIndex, SimilarityService, VectorIndex,
+    Draft, EmbedError, Embedder, Embedding, EmbeddingQueue, EmbeddingRepository, LexicalIndex, SemanticState,
+    SimilarityConfig, SimilarityIndex, SimilarityService, VectorIndex,
 };
 use crate::tickets::{TicketId, TicketRepository, TicketService};
 use crate::votes::{VoteRepository, VoteService};
@@ -77,12 +77,15 @@ pub struct Semantic {
     pub vectors: Arc<VectorIndex>,
     /// Told after a ticket is raised or its text edited; `None` when no worker listens.
     pub queue: Option<Arc<dyn EmbeddingQueue>>,
+    /// The in-memory lexical index, when a worker loads and refreshes it; `None`: the
+    /// store's full-text query ranks lexically.
+    pub lexical: Option<Arc<LexicalIndex>>,
 }
 
 impl Semantic {
     /// No model: suggestions are lexical.
     pub fn off() -> Self {
-        Self { embedder: Arc::new(DisabledEmbedder), vectors: Arc::new(VectorIndex::new()), queue: None }
+        Self { embedder: Arc::new(DisabledEmbedder), vectors: Arc::new(VectorIndex::new()), queue: None, lexical: None }
     }
 }
 
@@ -138,13 +141,16 @@ pub struct Services {
 impl Services {
     /// Wires every service to the given ports.
     pub fn new(ports: Ports, settings: ServiceSettings) -> Self {
-        let similarity = SimilarityService::new(
+        let mut similarity = SimilarityService::new(
             ports.similarity.clone(),
             ports.embeddings.clone(),
             ports.semantic.embedder.clone(),
             ports.semantic.vectors.clone(),
             settings.similarity,
         );
+        if let Some(index) = ports.semantic.lexical.clone() {
+            similarity = similarity.with_lexical_index(index);
+        }
         let workflow = WorkflowService::new(
             ports.tickets.clone(),
             ports.accounts.clone(),

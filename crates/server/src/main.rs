@@ -195,6 +195,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let services = services(&settings, &store, &semantic);
     let auto_close = spawn_auto_close(&services, Duration::from_secs(settings.auto_close_interval_secs));
     let worker = tokio::spawn(similarity::embedding_worker(services.similarity.clone(), semantic.wake.clone()));
+    let lexical = tokio::spawn(similarity::lexical_worker(services.similarity.clone(), semantic.lexical_wake.clone()));
     let delivery = spawn_delivery(&settings, &store)?;
     let app = api::build(services, Arc::new(StoreHealth(store.clone())));
     let acceptor = TcpListener::bind(settings.bind)
@@ -215,6 +216,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("server failed")?;
     auto_close.abort();
     worker.abort();
+    lexical.abort();
     delivery.abort();
     store.close().await?;
     tracing::info!("stopped");

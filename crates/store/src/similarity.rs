@@ -2,13 +2,16 @@
 //! index) over tickets and published FAQ entries, and their stored embeddings.
 
 use async_trait::async_trait;
+use chrono::DateTime;
 use chrono::Utc;
 use domain::accounts::UserId;
 use domain::categories::CategoryId;
 use domain::faq::{FaqEntryId, FaqState};
 use domain::similarity::*;
 use domain::tickets::{Status, TicketId, TicketView};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, Value};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
+};
 
 use crate::entity::{faq_entries, tickets};
 use crate::tickets::views;
@@ -177,6 +180,52 @@ impl SimilarityIndex for Store {
                 also_asked: m.also_asked,
                 answer: m.answer,
                 category_id: CategoryId::new(m.category_id.into()),
+            })
+            .collect())
+    }
+
+    async fn ticket_texts(
+        &self,
+        after: Option<TicketId>,
+        changed_since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<LexicalDoc>> {
+        let after = after.map_or(0, |t| id32(t.get()).unwrap_or(i32::MAX));
+        let mut q = tickets::Entity::find()
+            .select_only()
+            .column(tickets::Column::Id)
+            .column(tickets::Column::Title)
+            .column(tickets::Column::Description)
+            .filter(tickets::Column::Id.gt(after));
+        if let Some(since) = changed_since {
+            q = q.filter(tickets::Column::UpdatedAt.gte(since));
+        }
+        let rows: Vec<(i32, String, String)> =
+            q.order_by_asc(tickets::Column::Id).limit(u64::from(limit)).into_tuple().all(&self.db).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, title, body)| LexicalDoc { key: DocKey::Ticket(TicketId::new(id.into())), title, body })
+            .collect())
+    }
+
+    async fn published_faq_texts(&self) -> anyhow::Result<Vec<LexicalDoc>> {
+        let rows: Vec<(i32, String, String, String)> = faq_entries::Entity::find()
+            .select_only()
+            .column(faq_entries::Column::Id)
+            .column(faq_entries::Column::Question)
+            .column(faq_entries::Column::AlsoAsked)
+            .column(faq_entries::Column::Answer)
+            .filter(faq_entries::Column::State.eq(FaqState::Published.as_str()))
+            .order_by_asc(faq_entries::Column::Id)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, question, also_asked, answer)| LexicalDoc {
+                key: DocKey::Faq(FaqEntryId::new(id.into())),
+                title: format!("{question}\n{also_asked}"),
+                body: answer,
             })
             .collect())
     }

@@ -24,6 +24,7 @@ store_tests!(
     embeddings_are_stored_loaded_and_dropped_by_edits,
     faq_lexical_search_sees_published_entries_only,
     faq_embeddings_follow_publication_and_wording,
+    the_in_memory_index_finds_what_the_store_finds,
 );
 
 /// A small fixed corpus: (title, description).
@@ -388,4 +389,58 @@ async fn faq_embeddings_follow_publication_and_wording(store: Store) {
     // Publishing the draft makes it pending.
     f.store.faq().publish(draft, f.student.id, Utc::now()).await.unwrap().unwrap();
     assert_eq!(repo.pending_faq(model, 100).await.unwrap().iter().map(|j| j.entry).collect::<Vec<_>>(), vec![draft]);
+}
+
+fn tickets_of(keys: impl IntoIterator<Item = DocKey>) -> Vec<TicketId> {
+    keys.into_iter()
+        .filter_map(|k| match k {
+            DocKey::Ticket(t) => Some(t),
+            DocKey::Faq(_) => None,
+        })
+        .collect()
+}
+
+async fn the_in_memory_index_finds_what_the_store_finds(store: Store) {
+    let f = fixture(store).await;
+    let entry = faq_entry(&f, "Where are my exam results?", &["Results missing"], "A week after.", true).await;
+    faq_entry(&f, "Draft about exam results", &[], "Not yet.", false).await;
+    let texts = f.store.similarity();
+
+    // Texts by pages, and only those changed since a time.
+    let docs = texts.ticket_texts(None, None, 100).await.unwrap();
+    assert_eq!(tickets_of(docs.iter().map(|d| d.key)), f.ids);
+    assert_eq!((docs[0].title.as_str(), docs[0].body.as_str()), CORPUS[0]);
+    let page = texts.ticket_texts(Some(f.ids[1]), None, 2).await.unwrap();
+    assert_eq!(tickets_of(page.iter().map(|d| d.key)), f.ids[2..4]);
+    let created = Utc.with_ymd_and_hms(2026, 9, 1, 9, 0, 0).unwrap();
+    assert_eq!(texts.ticket_texts(None, Some(created), 100).await.unwrap().len(), CORPUS.len());
+    let later = created + chrono::Duration::days(1);
+    assert!(texts.ticket_texts(None, Some(later), 100).await.unwrap().is_empty());
+    let faq = texts.published_faq_texts().await.unwrap();
+    assert_eq!(faq.len(), 1, "drafts are not read");
+    assert_eq!(faq[0].key, DocKey::Faq(entry));
+    assert_eq!(faq[0].title, "Where are my exam results?\nResults missing");
+
+    // The same tokenisation and stemming: the same tickets match, the same one is best.
+    let index = LexicalIndex::new();
+    index.upsert(&docs);
+    index.upsert(&faq);
+    let best = [("exam results", Some(0)), ("library card", Some(1)), ("refunds", Some(2)), ("statis", Some(3))];
+    let others = [("exam", None), ("charged twice", None), ("upload results page", None), ("courses clashing", None)];
+    for (text, first) in best.into_iter().chain(others) {
+        let q = LexicalQuery::from_text(text);
+        let stored = tickets_of(
+            texts.lexical(&q, &all_statuses(), 10).await.unwrap().into_iter().map(|h| DocKey::Ticket(h.ticket)),
+        );
+        let memory = tickets_of(index.search(&q, 10).into_iter().map(|(k, _)| k));
+        let sorted = |mut v: Vec<TicketId>| {
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(memory.clone()), sorted(stored.clone()), "{text}");
+        if let Some(i) = first {
+            assert_eq!((memory[0], stored[0]), (f.ids[i], f.ids[i]), "{text}");
+        }
+    }
+    assert!(index.search(&LexicalQuery::from_text("exam results"), 10).iter().any(|(k, _)| *k == DocKey::Faq(entry)));
 }

@@ -1,5 +1,7 @@
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
+use super::lexical::LexicalDoc;
 use super::model::*;
 use crate::accounts::UserId;
 use crate::faq::FaqEntryId;
@@ -28,6 +30,20 @@ pub trait SimilarityIndex: Send + Sync {
     /// The **published** entries among `ids`, in any order; drafts and unknown ids are
     /// skipped (an entry unpublished since it was ranked MUST NOT come back).
     async fn faq_views(&self, ids: &[FaqEntryId]) -> anyhow::Result<Vec<FaqView>>;
+
+    /// A page of tickets' texts for the in-memory [`super::LexicalIndex`], in id order after
+    /// `after`, every status; with `changed_since`, only tickets raised or updated at or
+    /// after it. Each document's key MUST be a [`DocKey::Ticket`].
+    async fn ticket_texts(
+        &self,
+        after: Option<TicketId>,
+        changed_since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<LexicalDoc>>;
+
+    /// Every **published** FAQ entry's text (question and other wordings as the title, the
+    /// answer as the body), keyed [`DocKey::Faq`]. MUST NOT return drafts.
+    async fn published_faq_texts(&self) -> anyhow::Result<Vec<LexicalDoc>>;
 }
 
 /// Stored ticket and FAQ entry embeddings, so that a restart does not recompute them.

@@ -1,7 +1,10 @@
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
 
 use super::index::VectorIndex;
+use super::lexical::LexicalIndex;
 use super::model::*;
 use super::ports::*;
 use super::rank::{self, Blend, Threshold};
@@ -119,7 +122,42 @@ pub struct SimilarityService {
     embedder: Arc<dyn Embedder>,
     vectors: Arc<VectorIndex>,
     config: SimilarityConfig,
+    lexical_index: Option<Arc<LexicalIndex>>,
+    drafts: Arc<Mutex<DraftCache>>,
 }
+
+/// The embeddings of the latest drafts: a browser sends the same title again and again while
+/// the student types the description (debounced calls), and embedding is the costliest step.
+#[derive(Default)]
+struct DraftCache {
+    vectors: HashMap<String, Embedding>,
+    order: VecDeque<String>,
+}
+
+impl DraftCache {
+    /// Drafts remembered (a few hundred kilobytes).
+    const CAPACITY: usize = 256;
+
+    fn get(&self, text: &str) -> Option<Embedding> {
+        self.vectors.get(text).cloned()
+    }
+
+    fn put(&mut self, text: String, vector: Embedding) {
+        if self.vectors.insert(text.clone(), vector).is_none() {
+            self.order.push_back(text);
+            while self.order.len() > Self::CAPACITY {
+                if let Some(old) = self.order.pop_front() {
+                    self.vectors.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// How far before the last catch-up a catch-up looks again, so that a ticket committed late
+/// (its `updated_at` set before a slow commit, or by a server whose clock is behind) is not
+/// missed. Re-reading an unchanged ticket costs a hash comparison.
+pub const CATCH_UP_MARGIN: chrono::Duration = chrono::Duration::minutes(2);
 
 impl SimilarityService {
     /// Most characters of a snippet.
@@ -133,7 +171,14 @@ impl SimilarityService {
         vectors: Arc<VectorIndex>,
         config: SimilarityConfig,
     ) -> Self {
-        Self { index, embeddings, embedder, vectors, config }
+        Self { index, embeddings, embedder, vectors, config, lexical_index: None, drafts: Arc::default() }
+    }
+
+    /// Ranks suggestions lexically with an in-memory index once it is loaded (see
+    /// [`Self::load_lexical`]); the store's full-text query stays the fallback until then,
+    /// and serves [`Self::similar_resolved`].
+    pub fn with_lexical_index(self, index: Arc<LexicalIndex>) -> Self {
+        Self { lexical_index: Some(index), ..self }
     }
 
     /// What the semantic stage can do now (for health probes and logs).
@@ -223,9 +268,19 @@ impl SimilarityService {
         let query_vector = if want_semantic && !text.is_empty() && self.embedder.state() == SemanticState::Ready {
             // A failure degrades to lexical ranking: suggestions are a help, not a gate.
             // The adapter logs its own failures.
-            match self.embedder.embed(vec![text]).await {
-                Ok(mut v) if v.len() == 1 => v.pop(),
-                Ok(_) | Err(EmbedError::Unavailable) | Err(EmbedError::Unknown(_)) => None,
+            let cached = self.drafts.lock().unwrap_or_else(|e| e.into_inner()).get(&text);
+            match cached {
+                Some(v) => Some(v),
+                None => match self.embedder.embed(vec![text.clone()]).await {
+                    Ok(mut v) if v.len() == 1 => {
+                        let v = v.pop();
+                        if let Some(v) = &v {
+                            self.drafts.lock().unwrap_or_else(|e| e.into_inner()).put(text, v.clone());
+                        }
+                        v
+                    }
+                    Ok(_) | Err(EmbedError::Unavailable) | Err(EmbedError::Unknown(_)) => None,
+                },
             }
         } else {
             None
@@ -235,15 +290,14 @@ impl SimilarityService {
             (Some(_), mode) => mode,
         };
         let mut lexical: Vec<(DocKey, f64)> = Vec::new();
+        // The in-memory index holds every ticket (whatever its status) and the published
+        // entries: good for suggestions, whose views are filtered below.
+        let in_memory = self.lexical_index.as_ref().filter(|i| faq && i.is_loaded());
         if (use_lexical || query_vector.is_none()) && !query.is_empty() {
-            let tickets = self.index.lexical(&query, statuses, candidates).await?;
-            lexical.extend(tickets.into_iter().map(|h| (DocKey::Ticket(h.ticket), h.score)));
-            if faq {
-                let entries = self.index.lexical_faq(&query, candidates).await?;
-                lexical.extend(entries.into_iter().map(|h| (DocKey::Faq(h.entry), h.score)));
-                // One list, by the stores' comparable scores (stable: tickets first on ties).
-                lexical.sort_by(|a, b| b.1.total_cmp(&a.1));
-                lexical.truncate(candidates as usize);
+            if let Some(index) = in_memory {
+                lexical = index.search(&query, candidates as usize);
+            } else {
+                lexical = self.store_lexical(&query, statuses, faq, candidates).await?;
             }
         }
         let semantic: Vec<(DocKey, f32)> = match &query_vector {
@@ -314,6 +368,80 @@ impl SimilarityService {
             }
         }
         Ok((ranked, ranking))
+    }
+
+    /// The store's full-text ranking: tickets in `statuses`, and published entries when
+    /// `faq`, merged by score.
+    async fn store_lexical(
+        &self,
+        query: &LexicalQuery,
+        statuses: &[Status],
+        faq: bool,
+        candidates: u32,
+    ) -> Result<Vec<(DocKey, f64)>, Error> {
+        let tickets = self.index.lexical(query, statuses, candidates).await?;
+        let mut lexical: Vec<(DocKey, f64)> =
+            tickets.into_iter().map(|h| (DocKey::Ticket(h.ticket), h.score)).collect();
+        if faq {
+            let entries = self.index.lexical_faq(query, candidates).await?;
+            lexical.extend(entries.into_iter().map(|h| (DocKey::Faq(h.entry), h.score)));
+            // One list, by the stores' comparable scores (stable: tickets first on ties).
+            lexical.sort_by(|a, b| b.1.total_cmp(&a.1));
+            lexical.truncate(candidates as usize);
+        }
+        Ok(lexical)
+    }
+
+    /// Fills the in-memory lexical index from the store (at start): every ticket, then the
+    /// published FAQ entries; from then on suggestions are ranked lexically in memory.
+    /// `now` is when the reading starts (the next catch-up looks from there). Returns how
+    /// many documents were indexed; 0 without an in-memory index.
+    pub async fn load_lexical(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let Some(index) = &self.lexical_index else { return Ok(0) };
+        let n = self.read_tickets(index, None).await? + self.read_faq(index).await?;
+        index.mark_loaded(now);
+        Ok(n)
+    }
+
+    /// Catches the in-memory lexical index up with the store: tickets raised or edited since
+    /// the last read (minus [`CATCH_UP_MARGIN`]), and the published FAQ entries (an
+    /// unpublished one leaves the index). Run after a change commits and periodically, so
+    /// that several servers over one database stay consistent. Loads fully if the index was
+    /// never loaded. Returns how many documents changed.
+    pub async fn refresh_lexical(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let Some(index) = &self.lexical_index else { return Ok(0) };
+        let Some(since) = index.watermark().filter(|_| index.is_loaded()) else { return self.load_lexical(now).await };
+        let n = self.read_tickets(index, Some(since - CATCH_UP_MARGIN)).await? + self.read_faq(index).await?;
+        index.set_watermark(now);
+        Ok(n)
+    }
+
+    async fn read_tickets(&self, index: &LexicalIndex, since: Option<DateTime<Utc>>) -> Result<usize, Error> {
+        const PAGE: u32 = 5_000;
+        let (mut after, mut n) = (None, 0);
+        loop {
+            let page = self.index.ticket_texts(after, since, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = match last.key {
+                DocKey::Ticket(t) => Some(t),
+                DocKey::Faq(_) => return Err(Error::Unknown(anyhow::anyhow!("ticket_texts returned an FAQ entry"))),
+            };
+            n += index.upsert(&page);
+            if page.len() < PAGE as usize {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn read_faq(&self, index: &LexicalIndex) -> Result<usize, Error> {
+        let published = self.index.published_faq_texts().await?;
+        let keep: HashSet<DocKey> = published.iter().map(|d| d.key).collect();
+        let gone: Vec<DocKey> = index.faq_entries().into_iter().filter(|k| !keep.contains(k)).collect();
+        for key in &gone {
+            index.remove(*key);
+        }
+        Ok(gone.len() + index.upsert(&published))
     }
 
     /// Embeds up to `batch` tickets whose embedding is missing or stale (or, when no ticket
@@ -765,5 +893,105 @@ mod tests {
         assert_eq!(svc.embed_pending(8).await.unwrap(), 1);
         assert!(vectors.cosine(FaqEntryId::new(3), &e(&[1.0, 0.0])).is_some());
         assert!(vectors.cosine(TicketId::new(3), &e(&[1.0, 0.0])).is_none());
+    }
+
+    use crate::similarity::LexicalDoc;
+
+    fn ticket_doc(id: i64, title: &str, body: &str) -> LexicalDoc {
+        LexicalDoc { key: DocKey::Ticket(TicketId::new(id)), title: title.into(), body: body.into() }
+    }
+
+    fn faq_doc(id: i64, question: &str, answer: &str) -> LexicalDoc {
+        LexicalDoc { key: DocKey::Faq(FaqEntryId::new(id)), title: question.into(), body: answer.into() }
+    }
+
+    /// A store whose full-text query may be asked `store_queries` times, and whose texts are
+    /// the corpus's tickets plus the published `faq` entries (changing with each call).
+    fn texts_index(store_queries: usize, faq: Vec<Vec<LexicalDoc>>, entries: Vec<FaqView>) -> MockSimilarityIndex {
+        let mut idx = MockSimilarityIndex::new();
+        idx.expect_lexical().times(store_queries).returning(|_, _, _| Ok(hits(&[1])));
+        idx.expect_lexical_faq().times(store_queries).returning(|_, _| Ok(vec![]));
+        // The store's tickets as they are after ticket 3 was edited.
+        let mut tickets = corpus();
+        tickets[2] = view(3, Status::Open, "Exam results not published", "Marks for the midterm never appeared");
+        idx.expect_views()
+            .returning(move |ids, _| Ok(tickets.iter().filter(|v| ids.contains(&v.ticket.id)).cloned().collect()));
+        idx.expect_faq_views()
+            .returning(move |ids| Ok(entries.iter().filter(|e| ids.contains(&e.id)).cloned().collect()));
+        idx.expect_ticket_texts().returning(|after, since, _| {
+            if after.is_some() {
+                return Ok(vec![]);
+            }
+            Ok(match since {
+                None => corpus()
+                    .into_iter()
+                    .map(|v| ticket_doc(v.ticket.id.get(), v.ticket.title.as_str(), v.ticket.description.as_str()))
+                    .collect(),
+                // Ticket 3 was edited since.
+                Some(_) => vec![ticket_doc(3, "Exam results not published", "Marks for the midterm never appeared")],
+            })
+        });
+        let mut faq = faq.into_iter();
+        idx.expect_published_faq_texts().returning(move || Ok(faq.next().unwrap_or_default()));
+        idx
+    }
+
+    #[tokio::test]
+    async fn the_in_memory_lexical_index_ranks_once_loaded_and_catches_up() {
+        let entries = vec![entry(7, "Where are my exam results?", "A week after the exam.")];
+        let faq = vec![vec![faq_doc(7, "Where are my exam results?", "A week after the exam.")], vec![]];
+        let lexical = Arc::new(LexicalIndex::new());
+        let svc = service(texts_index(1, faq, entries), embedder(SemanticState::Disabled, None), Arc::default())
+            .with_lexical_index(lexical.clone());
+        let (who, limit) = (student(9), SuggestionLimit::new(None).unwrap());
+        // Not loaded yet: the store answers (its one allowed query).
+        assert_eq!(numbers(&svc.suggest(&who, &draft("exam results"), limit).await.unwrap()), vec![1]);
+
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
+        assert_eq!(svc.load_lexical(t0).await.unwrap(), 5);
+        assert_eq!(lexical.watermark(), Some(t0));
+        // From now on the store's full-text query is never asked again.
+        let s = svc.suggest(&who, &draft("exam results"), limit).await.unwrap();
+        assert_eq!(numbers(&s), vec![1, -7], "the entry ranks with the tickets");
+
+        // The catch-up reads the edited ticket and drops the unpublished entry.
+        let t1 = t0 + chrono::Duration::seconds(10);
+        assert_eq!(svc.refresh_lexical(t1).await.unwrap(), 2);
+        assert_eq!(lexical.watermark(), Some(t1));
+        let s = svc.suggest(&who, &draft("exam results"), limit).await.unwrap();
+        assert_eq!(numbers(&s), vec![1, 3]);
+        // similar_resolved keeps the store's status filter (it may ask the store).
+    }
+
+    #[tokio::test]
+    async fn refresh_looks_back_from_the_last_read_by_the_margin() {
+        let mut idx = MockSimilarityIndex::new();
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
+        idx.expect_ticket_texts().withf(|_, since, _| since.is_none()).times(1).returning(|_, _, _| Ok(vec![]));
+        idx.expect_ticket_texts()
+            .withf(move |_, since, _| *since == Some(t0 - CATCH_UP_MARGIN))
+            .times(1)
+            .returning(|_, _, _| Ok(vec![]));
+        idx.expect_published_faq_texts().times(2).returning(|| Ok(vec![]));
+        let lexical = Arc::new(LexicalIndex::new());
+        let svc =
+            service(idx, embedder(SemanticState::Disabled, None), Arc::default()).with_lexical_index(lexical.clone());
+        // Never loaded: a refresh loads fully.
+        svc.refresh_lexical(t0).await.unwrap();
+        assert!(lexical.is_loaded());
+        svc.refresh_lexical(t0 + chrono::Duration::seconds(5)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_repeated_draft_is_embedded_once() {
+        let mut model = MockEmbedder::new();
+        model.expect_state().return_const(SemanticState::Ready);
+        model.expect_model_id().return_const("test-model".to_owned());
+        model.expect_embed().times(2).returning(|texts| Ok(texts.iter().map(|_| e(&[1.0, 0.0])).collect()));
+        let svc = service(index(corpus(), &[1]), model, Arc::default());
+        let limit = SuggestionLimit::new(None).unwrap();
+        for title in ["exam results", "exam results", "exam results missing", "exam results"] {
+            svc.suggest(&student(9), &draft(title), limit).await.unwrap();
+        }
     }
 }
