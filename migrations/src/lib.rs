@@ -14,6 +14,7 @@ mod m20261125_000006_notifications;
 mod m20261125_000007_faq;
 mod m20261125_000008_email_confirmation;
 mod m20261125_000009_digests;
+mod m20261125_000010_faq_similarity;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000007_faq::Migration),
             Box::new(m20261125_000008_email_confirmation::Migration),
             Box::new(m20261125_000009_digests::Migration),
+            Box::new(m20261125_000010_faq_similarity::Migration),
         ]
     }
 }

@@ -76,6 +76,9 @@ enum Bench {
         /// Timed requests per latency cell.
         #[arg(long, default_value_t = 300)]
         latency_queries: usize,
+        /// Skip the quality tables (a latency run alone, e.g. when the machine is quiet).
+        #[arg(long)]
+        latency_only: bool,
     },
     /// Resolving a ticket with many upvoters: request latency, rows committed, SMTP drain rate.
     Notify {
@@ -131,7 +134,9 @@ fn main() -> anyhow::Result<()> {
             };
             runtime()?.block_on(bench_notify::notify(bench_notify::Options { sizes, backends, drain_max }))
         }
-        Task::Bench { what: Bench::Similar { data, model_dir, sizes, backends, queries, latency_queries } } => {
+        Task::Bench {
+            what: Bench::Similar { data, model_dir, sizes, backends, queries, latency_queries, latency_only },
+        } => {
             if cfg!(debug_assertions) {
                 // Timings of an unoptimised build mean nothing: rebuild and rerun in release.
                 let mut args = vec![
@@ -157,6 +162,7 @@ fn main() -> anyhow::Result<()> {
                 backends,
                 queries,
                 latency_queries,
+                quality: !latency_only,
             };
             runtime()?.block_on(bench::similar(options))
         }

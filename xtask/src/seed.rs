@@ -454,7 +454,7 @@ mod tests {
     use std::sync::Arc;
 
     use domain::clock::SystemClock;
-    use domain::similarity::{Draft, SuggestionLimit};
+    use domain::similarity::{Draft, Suggested, SuggestionLimit};
 
     use super::*;
 
@@ -493,9 +493,19 @@ mod tests {
 
         let draft = Draft::parse("cant find my hall ticket for the quiz", "").unwrap();
         let found = services.similarity.suggest(&principal, &draft, SuggestionLimit::new(None).unwrap()).await.unwrap();
-        let first = found.items.first().expect("a suggestion");
-        assert_eq!(first.view.ticket.title.as_str(), "Hall ticket not downloadable for Quiz 1");
-        assert_eq!(first.view.ticket.vote_count, 31);
+        let first = found.items.first().map(|s| &s.item);
+        let Some(Suggested::Ticket { view, may_vote }) = first else { panic!("a ticket first, got {first:?}") };
+        assert_eq!(view.ticket.title.as_str(), "Hall ticket not downloadable for Quiz 1");
+        assert_eq!(view.ticket.vote_count, 31);
+        assert!(*may_vote || view.voted, "the student can +1 it from the suggestion");
+
+        // The FAQ answers a concern before it is filed.
+        let draft = Draft::parse("paid my fees but portal still says payment pending", "").unwrap();
+        let found = services.similarity.suggest(&principal, &draft, SuggestionLimit::new(None).unwrap()).await.unwrap();
+        let faq_rank = found.items.iter().position(|s| {
+            matches!(&s.item, Suggested::Faq(f) if f.question.starts_with("I paid the fee but the portal still shows"))
+        });
+        assert!(faq_rank.is_some_and(|r| r < 3), "the FAQ entry among the first suggestions: {:?}", found.items);
 
         let faq = store
             .faq()

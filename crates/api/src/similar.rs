@@ -1,9 +1,10 @@
-//! Similar tickets: suggestions while a student drafts a ticket, so that they can vote on
-//! an existing one instead of filing a duplicate.
+//! Similar tickets: suggestions while a student drafts a ticket (tickets and published FAQ
+//! entries), so that they can vote on an existing ticket or read an answer instead of filing
+//! a duplicate.
 
 use std::sync::Arc;
 
-use domain::similarity::{Draft, RankingMode, Suggestion, SuggestionLimit};
+use domain::similarity::{Draft, RankingMode, Suggested, Suggestion, SuggestionLimit};
 use poem::web::Data;
 use poem_openapi::{param::Query, payload::Json, ApiResponse, Enum, Object, OpenApi};
 
@@ -26,42 +27,89 @@ pub enum Ranking {
     Blended,
 }
 
-/// A ticket that may already cover the draft's concern.
+/// What a suggestion is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum SuggestionKind {
+    /// A ticket: vote on it or watch it.
+    Ticket,
+    /// A published FAQ entry: its answer may be what the student needs
+    /// (`GET /api/v1/faq/{id}`).
+    Faq,
+}
+
+/// A ticket or a published FAQ entry that may already cover the draft's concern.
+///
+/// Ticket fields are present for tickets (as before FAQ entries were suggested); FAQ fields
+/// for FAQ entries. A client that predates `kind` should skip items without a `number`.
 #[derive(Debug, Clone, Object)]
 pub struct SimilarTicket {
-    /// The ticket's number; vote with `PUT /api/v1/tickets/{number}/vote`.
-    pub number: i64,
-    /// One-line summary.
+    /// `ticket` or `faq`.
+    pub kind: SuggestionKind,
+    /// The ticket's number (tickets only); vote with `PUT /api/v1/tickets/{number}/vote`.
+    #[oai(skip_serializing_if_is_none)]
+    pub number: Option<i64>,
+    /// The FAQ entry's id (FAQ entries only).
+    #[oai(skip_serializing_if_is_none)]
+    pub faq_entry_id: Option<i64>,
+    /// The FAQ entry's question (FAQ entries only).
+    #[oai(skip_serializing_if_is_none)]
+    pub question: Option<String>,
+    /// One-line summary: a ticket's title, or an FAQ entry's question.
     pub title: String,
-    /// Where it is in its life; a resolved ticket's answer may be what the student needs.
-    pub status: TicketStatus,
+    /// Where the ticket is in its life (tickets only); a resolved ticket's answer may be what
+    /// the student needs.
+    #[oai(skip_serializing_if_is_none)]
+    pub status: Option<TicketStatus>,
     /// The category it belongs to.
     pub category_id: i64,
-    /// How many "me too" votes it has.
+    /// How many "me too" votes it has (0 for an FAQ entry).
     pub vote_count: u32,
-    /// Whether the caller has voted on it.
+    /// Whether the caller has voted on it (false for an FAQ entry).
     pub voted: bool,
-    /// Whether the caller may vote on it (a student, not its creator, not closed).
+    /// Whether the caller may vote on it (a student, not its creator, not closed; false for
+    /// an FAQ entry).
     pub may_vote: bool,
     /// Relevance from 0 to 1, relative to the best possible match; higher is more similar.
     pub score: f64,
-    /// The start of its description, on one line.
+    /// The start of a ticket's description, or of an FAQ entry's answer, on one line.
     pub snippet: String,
 }
 
 impl From<Suggestion> for SimilarTicket {
     fn from(s: Suggestion) -> Self {
-        let t = s.view.ticket;
-        Self {
-            number: t.id.get(),
-            title: t.title.as_str().to_owned(),
-            status: t.status.into(),
-            category_id: t.category_id.get(),
-            vote_count: t.vote_count,
-            voted: s.view.voted,
-            may_vote: s.may_vote,
-            score: s.score,
-            snippet: s.snippet,
+        match s.item {
+            Suggested::Ticket { view, may_vote } => {
+                let t = view.ticket;
+                Self {
+                    kind: SuggestionKind::Ticket,
+                    number: Some(t.id.get()),
+                    faq_entry_id: None,
+                    question: None,
+                    title: t.title.as_str().to_owned(),
+                    status: Some(t.status.into()),
+                    category_id: t.category_id.get(),
+                    vote_count: t.vote_count,
+                    voted: view.voted,
+                    may_vote,
+                    score: s.score,
+                    snippet: s.snippet,
+                }
+            }
+            Suggested::Faq(entry) => Self {
+                kind: SuggestionKind::Faq,
+                number: None,
+                faq_entry_id: Some(entry.id.get()),
+                title: entry.question.clone(),
+                question: Some(entry.question),
+                status: None,
+                category_id: entry.category_id.get(),
+                vote_count: 0,
+                voted: false,
+                may_vote: false,
+                score: s.score,
+                snippet: s.snippet,
+            },
         }
     }
 }
@@ -69,7 +117,8 @@ impl From<Suggestion> for SimilarTicket {
 /// Suggestions for a draft.
 #[derive(Debug, Clone, Object)]
 pub struct SimilarTickets {
-    /// Best first; empty when no ticket is similar enough.
+    /// Best first, tickets and FAQ entries ranked together; empty when nothing is similar
+    /// enough.
     pub items: Vec<SimilarTicket>,
     /// How they were ranked.
     pub ranking: Ranking,
@@ -127,9 +176,10 @@ impl SimilarApi {
 impl SimilarApi {
     /// Find similar tickets
     ///
-    /// While a student drafts a ticket: the tickets that may already cover the same concern,
-    /// best first, so they can vote on one instead of filing a duplicate. Resolved and closed
-    /// tickets are included; merged ones are not. Ranked by words and meaning when the
+    /// While a student drafts a ticket: the tickets and published FAQ entries that may
+    /// already cover the same concern, ranked together, best first, so they can vote on a
+    /// ticket or read an answer instead of filing a duplicate (`kind` says which). Resolved
+    /// and closed tickets are included; merged tickets and unpublished entries are not. Ranked by words and meaning when the
     /// semantic stage is ready, by words alone otherwise (`ranking` says which). Empty when
     /// nothing is similar enough. Cheap enough to call on every (debounced) keystroke.
     #[oai(path = "/tickets/similar", method = "get", operation_id = "similar_tickets")]

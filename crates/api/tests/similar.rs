@@ -184,3 +184,63 @@ async fn with_a_ready_model_paraphrases_are_found_and_ranking_is_blended() {
     let health = app.call(Method::GET, "/healthz", None, None).await.expect(200).body;
     assert_eq!(health["checks"]["semantic"], "ready");
 }
+
+/// Ids of the FAQ entries among suggestions, in order.
+fn entries(body: &Value) -> Vec<i64> {
+    body["items"].as_array().unwrap().iter().filter_map(|i| i["faq_entry_id"].as_i64()).collect()
+}
+
+#[tokio::test]
+async fn a_published_faq_entry_is_suggested_with_tickets_and_an_unpublished_one_is_not() {
+    let app = TestApp::spawn_with(Options { embedder: Some(Arc::new(ConceptEmbedder)), ..Options::default() }).await;
+    let ada = app.student().await;
+    let bo = app.student().await;
+    let admin = &app.admin.token;
+    let ticket = app.ticket(&ada).with("title", json!("Exam results missing for algebra")).number().await;
+    let new_entry = |question: &str, answer: &str| json!({ "question": question, "answer": answer, "category_id": app.category_id });
+    let body = new_entry("Where are my exam results?", "Results are **published** a week after the exam.");
+    let entry = app.post("/api/v1/faq", admin, body).await.expect(201).body["id"].as_i64().unwrap();
+    let hidden = app
+        .post("/api/v1/faq", admin, new_entry("Exam results for the secret draft", "Not for students."))
+        .await
+        .expect(201)
+        .body["id"]
+        .as_i64()
+        .unwrap();
+    app.post(&format!("/api/v1/faq/{entry}/publish"), admin, json!({})).await.expect(200);
+
+    // Lexical at first (nothing embedded yet): the entry is among the first suggestions,
+    // marked as FAQ, with its question, category and the start of its answer.
+    let body = app.get("/api/v1/tickets/similar?title=my%20exam%20results", &bo.token).await.expect(200).body;
+    assert_eq!(entries(&body), vec![entry], "{body}");
+    assert_eq!(numbers_of_tickets(&body), vec![ticket]);
+    let item = body["items"].as_array().unwrap().iter().find(|i| i["kind"] == "faq").unwrap();
+    assert_eq!(item["question"], "Where are my exam results?");
+    assert_eq!(item["title"], "Where are my exam results?");
+    assert_eq!(item["category_id"], app.category_id);
+    assert_eq!(item["snippet"], "Results are **published** a week after the exam.");
+    assert_eq!((item["may_vote"].as_bool(), item["vote_count"].as_u64()), (Some(false), Some(0)));
+    assert!(item.get("number").is_none() && item.get("status").is_none(), "{item}");
+    let ticket_item = body["items"].as_array().unwrap().iter().find(|i| i["kind"] == "ticket").unwrap();
+    assert_eq!(ticket_item["number"], ticket);
+    assert!(ticket_item.get("faq_entry_id").is_none());
+
+    // Once embedded, a paraphrase with no word in common finds it by meaning.
+    app.similarity.embed_pending(100).await.unwrap();
+    app.similarity.embed_pending(100).await.unwrap();
+    let body = app.get("/api/v1/tickets/similar?title=midterm%20grades", &bo.token).await.expect(200).body;
+    assert_eq!(body["ranking"], "blended");
+    assert!(entries(&body).contains(&entry), "{body}");
+
+    // Unpublished entries are never suggested, whatever their words.
+    app.post(&format!("/api/v1/faq/{entry}/unpublish"), admin, json!({})).await.expect(200);
+    for q in ["my%20exam%20results", "midterm%20grades", "secret%20draft"] {
+        let body = app.get(&format!("/api/v1/tickets/similar?title={q}"), &bo.token).await.expect(200).body;
+        assert!(!entries(&body).contains(&entry) && !entries(&body).contains(&hidden), "{q}: {body}");
+    }
+}
+
+/// Numbers of the tickets among suggestions, in order.
+fn numbers_of_tickets(body: &Value) -> Vec<i64> {
+    body["items"].as_array().unwrap().iter().filter_map(|i| i["number"].as_i64()).collect()
+}

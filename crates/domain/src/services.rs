@@ -15,8 +15,8 @@ use crate::conversation::{ConversationService, ReplyRepository, WatcherRepositor
 use crate::faq::{FaqRepository, FaqService, FaqSettings};
 use crate::notifications::{NotificationRepository, NotificationService, OutboxRepository, UnsubscribeTokens};
 use crate::similarity::{
-    Draft, EmbedError, Embedder, Embedding, EmbeddingQueue, EmbeddingRepository, SemanticState, SimilarityConfig,
-    SimilarityIndex, SimilarityService, VectorIndex,
+    Draft, EmbedError, Embedder, Embedding, EmbeddingQueue, EmbeddingRepository, LexicalIndex, SemanticState,
+    SimilarityConfig, SimilarityIndex, SimilarityService, VectorIndex,
 };
 use crate::tickets::{TicketId, TicketRepository, TicketService};
 use crate::votes::{VoteRepository, VoteService};
@@ -81,12 +81,15 @@ pub struct Semantic {
     pub vectors: Arc<VectorIndex>,
     /// Told after a ticket is raised or its text edited; `None` when no worker listens.
     pub queue: Option<Arc<dyn EmbeddingQueue>>,
+    /// The in-memory lexical index, when a worker loads and refreshes it; `None`: the
+    /// store's full-text query ranks lexically.
+    pub lexical: Option<Arc<LexicalIndex>>,
 }
 
 impl Semantic {
     /// No model: suggestions are lexical.
     pub fn off() -> Self {
-        Self { embedder: Arc::new(DisabledEmbedder), vectors: Arc::new(VectorIndex::new()), queue: None }
+        Self { embedder: Arc::new(DisabledEmbedder), vectors: Arc::new(VectorIndex::new()), queue: None, lexical: None }
     }
 }
 
@@ -145,13 +148,16 @@ pub struct Services {
 impl Services {
     /// Wires every service to the given ports.
     pub fn new(ports: Ports, settings: ServiceSettings) -> Self {
-        let similarity = SimilarityService::new(
+        let mut similarity = SimilarityService::new(
             ports.similarity.clone(),
             ports.embeddings.clone(),
             ports.semantic.embedder.clone(),
             ports.semantic.vectors.clone(),
             settings.similarity,
         );
+        if let Some(index) = ports.semantic.lexical.clone() {
+            similarity = similarity.with_lexical_index(index);
+        }
         let workflow = WorkflowService::new(
             ports.tickets.clone(),
             ports.accounts.clone(),
@@ -162,8 +168,16 @@ impl Services {
         .with_similarity(Arc::new(similarity.clone()));
         let mut tickets = TicketService::new(ports.tickets.clone(), ports.categories.clone(), ports.clock.clone())
             .with_workflow(workflow.clone());
+        let mut faq = FaqService::new(
+            ports.faq.clone(),
+            ports.tickets.clone(),
+            ports.categories.clone(),
+            ports.clock.clone(),
+            settings.faq,
+        );
         if let Some(queue) = ports.semantic.queue.clone() {
-            tickets = tickets.with_embedding_queue(queue);
+            tickets = tickets.with_embedding_queue(queue.clone());
+            faq = faq.with_embedding_queue(queue);
         }
         Self {
             attachments: AttachmentService::new(
@@ -193,13 +207,7 @@ impl Services {
                 ports.watchers.clone(),
                 ports.clock.clone(),
             ),
-            faq: FaqService::new(
-                ports.faq.clone(),
-                ports.tickets.clone(),
-                ports.categories.clone(),
-                ports.clock.clone(),
-                settings.faq,
-            ),
+            faq,
             workflow,
             similarity,
             notifications: NotificationService::new(

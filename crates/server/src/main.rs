@@ -200,6 +200,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let services = services(&settings, &store, &semantic, unsubscribe.clone());
     let auto_close = spawn_auto_close(&services, Duration::from_secs(settings.auto_close_interval_secs));
     let worker = tokio::spawn(similarity::embedding_worker(services.similarity.clone(), semantic.wake.clone()));
+    let lexical = tokio::spawn(similarity::lexical_worker(services.similarity.clone(), semantic.lexical_wake.clone()));
     let delivery = spawn_delivery(&settings, &store, unsubscribe)?;
     let app = api::build(services, Arc::new(StoreHealth(store.clone())));
     let acceptor = TcpListener::bind(settings.bind)
@@ -220,6 +221,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .context("server failed")?;
     auto_close.abort();
     worker.abort();
+    lexical.abort();
     delivery.abort();
     store.close().await?;
     tracing::info!("stopped");

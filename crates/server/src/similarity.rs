@@ -1,19 +1,25 @@
 //! Wiring of similar-ticket suggestions: the embedder loading in the background, the
-//! in-memory vector index, and the worker that keeps ticket embeddings up to date.
+//! in-memory vector and lexical indexes, and the workers that keep them up to date.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::similarity::{EmbeddingQueue, SimilarityService, VectorIndex};
+use domain::faq::FaqEntryId;
+use domain::similarity::{EmbeddingQueue, LexicalIndex, SimilarityService, VectorIndex};
 use domain::tickets::TicketId;
 use embedder::{LazyEmbedder, ModelSpec};
 use tokio::sync::Notify;
 
 use crate::settings::{Settings, Switch};
 
-/// How often the worker looks for tickets lacking an embedding even without a signal (a
+/// How often the worker looks for tickets and published FAQ entries lacking an embedding
+/// even without a signal (a
 /// signal lost to a crash, tickets written by another instance or by `xtask seed`).
 const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+/// How often the in-memory lexical index catches up with the store even without a signal
+/// (changes made through another server over the same database, or by `xtask seed`).
+const CATCH_UP_EVERY: Duration = Duration::from_secs(10);
 
 /// Tickets embedded per model call: small, so a query embedding waits little behind a batch.
 const BATCH: u32 = 16;
@@ -26,14 +32,25 @@ pub struct Semantic {
     pub vectors: Arc<VectorIndex>,
     /// Wakes the worker: a ticket changed, or the model became ready.
     pub wake: Arc<Notify>,
+    /// Tickets' and published FAQ entries' words in memory.
+    pub lexical: Arc<LexicalIndex>,
+    /// Wakes the lexical catch-up: a ticket or entry changed.
+    pub lexical_wake: Arc<Notify>,
 }
 
-/// [`EmbeddingQueue`] over a [`Notify`]: the worker finds the changed tickets in the store.
-struct WakeWorker(Arc<Notify>);
+/// [`EmbeddingQueue`] over two [`Notify`]s (the embedding worker's and the lexical
+/// catch-up's): the workers find the changed tickets and entries in the store.
+struct WakeWorker(Arc<Notify>, Arc<Notify>);
 
 impl EmbeddingQueue for WakeWorker {
     fn content_changed(&self, _ticket: TicketId) {
         self.0.notify_one();
+        self.1.notify_one();
+    }
+
+    fn faq_changed(&self, _entry: FaqEntryId) {
+        self.0.notify_one();
+        self.1.notify_one();
     }
 }
 
@@ -59,7 +76,13 @@ impl Semantic {
                 embedder
             }
         };
-        Self { embedder, vectors: Arc::new(VectorIndex::new()), wake }
+        Self {
+            embedder,
+            vectors: Arc::new(VectorIndex::new()),
+            wake,
+            lexical: Arc::new(LexicalIndex::new()),
+            lexical_wake: Arc::new(Notify::new()),
+        }
     }
 
     /// The semantic stage off (operator commands that serve nothing).
@@ -68,12 +91,14 @@ impl Semantic {
             embedder: LazyEmbedder::disabled(&ModelSpec::minilm()),
             vectors: Arc::new(VectorIndex::new()),
             wake: Arc::new(Notify::new()),
+            lexical: Arc::new(LexicalIndex::new()),
+            lexical_wake: Arc::new(Notify::new()),
         }
     }
 
     /// The signal the ticket service sends after a content change.
     pub fn queue(&self) -> Arc<dyn EmbeddingQueue> {
-        Arc::new(WakeWorker(self.wake.clone()))
+        Arc::new(WakeWorker(self.wake.clone(), self.lexical_wake.clone()))
     }
 
     /// The parts the domain services need.
@@ -82,11 +107,13 @@ impl Semantic {
             embedder: self.embedder.clone(),
             vectors: self.vectors.clone(),
             queue: Some(self.queue()),
+            lexical: Some(self.lexical.clone()),
         }
     }
 }
 
-/// Loads stored embeddings into memory, then embeds tickets lacking one (the backfill), and
+/// Loads stored embeddings into memory, then embeds tickets and published FAQ entries lacking
+/// one (the backfill), and
 /// again whenever woken or every [`SWEEP_EVERY`]. Runs until aborted.
 pub async fn embedding_worker(similarity: SimilarityService, wake: Arc<Notify>) {
     match similarity.load_vectors().await {
@@ -116,6 +143,30 @@ pub async fn embedding_worker(similarity: SimilarityService, wake: Arc<Notify>) 
         tokio::select! {
             () = wake.notified() => {}
             () = tokio::time::sleep(SWEEP_EVERY) => {}
+        }
+    }
+}
+
+/// Loads the in-memory lexical index from the store (suggestions use the store's full-text
+/// query until then), then catches it up whenever woken or every [`CATCH_UP_EVERY`]. Runs
+/// until aborted.
+pub async fn lexical_worker(similarity: SimilarityService, wake: Arc<Notify>) {
+    let started = std::time::Instant::now();
+    match similarity.load_lexical(chrono::Utc::now()).await {
+        Ok(n) => tracing::info!(
+            documents = n,
+            ms = started.elapsed().as_millis() as u64,
+            "lexical index: loaded, suggestions are ranked in memory"
+        ),
+        Err(e) => tracing::error!(error = format!("{e:#}"), "lexical index: cannot load, the store ranks meanwhile"),
+    }
+    loop {
+        tokio::select! {
+            () = wake.notified() => {}
+            () = tokio::time::sleep(CATCH_UP_EVERY) => {}
+        }
+        if let Err(e) = similarity.refresh_lexical(chrono::Utc::now()).await {
+            tracing::error!(error = format!("{e:#}"), "lexical index: catch-up failed");
         }
     }
 }

@@ -1,20 +1,29 @@
 //! Similar tickets: full-text search (SQLite FTS5 `bm25()`, PostgreSQL `ts_rank` over a GIN
-//! index) and stored ticket embeddings.
+//! index) over tickets and published FAQ entries, and their stored embeddings.
 
 use async_trait::async_trait;
+use chrono::DateTime;
 use chrono::Utc;
 use domain::accounts::UserId;
+use domain::categories::CategoryId;
+use domain::faq::{FaqEntryId, FaqState};
 use domain::similarity::*;
 use domain::tickets::{Status, TicketId, TicketView};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement, Value};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement, Value,
+};
 
-use crate::entity::tickets;
+use crate::entity::{faq_entries, tickets};
 use crate::tickets::views;
 use crate::{id32, Backend, Store};
 
 /// Title matches count this many times a description match in SQLite's `bm25()`
 /// (PostgreSQL's `ts_rank` weighs `A` (title) 1.0 against `B` (description) 0.4).
 const TITLE_WEIGHT: f64 = 4.0;
+
+/// An FAQ entry's question and other wordings weigh like a ticket's title, its answer like a
+/// description, so that entry and ticket scores can be merged.
+const QUESTION_WEIGHT: f64 = TITLE_WEIGHT;
 
 impl Store {
     /// A statement with `$n` placeholders, rewritten to `?n` for SQLite.
@@ -118,6 +127,108 @@ impl SimilarityIndex for Store {
         let rows = tickets::Entity::find().filter(tickets::Column::Id.is_in(ids)).all(&self.db).await?;
         views(&self.db, rows, viewer.and_then(|v| id32(v.get()))).await
     }
+
+    async fn lexical_faq(&self, query: &LexicalQuery, limit: u32) -> anyhow::Result<Vec<FaqLexicalHit>> {
+        if query.is_empty() || limit == 0 {
+            return Ok(vec![]);
+        }
+        let (sql, text) = match self.backend() {
+            Backend::Sqlite => (
+                format!(
+                    "SELECT faq_fts.rowid AS id, -bm25(faq_fts, {QUESTION_WEIGHT:.1}, {QUESTION_WEIGHT:.1}, 1.0) AS score \
+                     FROM faq_fts JOIN faq_entries ON faq_entries.id = faq_fts.rowid \
+                     WHERE faq_fts MATCH $1 AND faq_entries.state = $3 \
+                     ORDER BY score DESC, id DESC LIMIT $2"
+                ),
+                fts5_query(query),
+            ),
+            Backend::Postgres => (
+                "SELECT id, ts_rank(search, q)::float8 AS score \
+                 FROM faq_entries, to_tsquery('english', $1) AS q \
+                 WHERE search @@ q AND state = $3 \
+                 ORDER BY score DESC, id DESC LIMIT $2"
+                    .to_owned(),
+                tsquery(query),
+            ),
+        };
+        let values = vec![Value::from(text), Value::from(i64::from(limit)), Value::from(FaqState::Published.as_str())];
+        let rows = self.db.query_all(self.statement(&sql, values)).await?;
+        rows.into_iter()
+            .map(|row| {
+                let id: i32 = row.try_get("", "id")?;
+                let score: f64 = row.try_get("", "score")?;
+                Ok(FaqLexicalHit { entry: FaqEntryId::new(id.into()), score })
+            })
+            .collect()
+    }
+
+    async fn faq_views(&self, ids: &[FaqEntryId]) -> anyhow::Result<Vec<FaqView>> {
+        let ids: Vec<i32> = ids.iter().filter_map(|id| id32(id.get())).collect();
+        if ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let rows = faq_entries::Entity::find()
+            .filter(faq_entries::Column::Id.is_in(ids))
+            .filter(faq_entries::Column::State.eq(FaqState::Published.as_str()))
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|m| FaqView {
+                id: FaqEntryId::new(m.id.into()),
+                question: m.question,
+                also_asked: m.also_asked,
+                answer: m.answer,
+                category_id: CategoryId::new(m.category_id.into()),
+            })
+            .collect())
+    }
+
+    async fn ticket_texts(
+        &self,
+        after: Option<TicketId>,
+        changed_since: Option<DateTime<Utc>>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<LexicalDoc>> {
+        let after = after.map_or(0, |t| id32(t.get()).unwrap_or(i32::MAX));
+        let mut q = tickets::Entity::find()
+            .select_only()
+            .column(tickets::Column::Id)
+            .column(tickets::Column::Title)
+            .column(tickets::Column::Description)
+            .filter(tickets::Column::Id.gt(after));
+        if let Some(since) = changed_since {
+            q = q.filter(tickets::Column::UpdatedAt.gte(since));
+        }
+        let rows: Vec<(i32, String, String)> =
+            q.order_by_asc(tickets::Column::Id).limit(u64::from(limit)).into_tuple().all(&self.db).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, title, body)| LexicalDoc { key: DocKey::Ticket(TicketId::new(id.into())), title, body })
+            .collect())
+    }
+
+    async fn published_faq_texts(&self) -> anyhow::Result<Vec<LexicalDoc>> {
+        let rows: Vec<(i32, String, String, String)> = faq_entries::Entity::find()
+            .select_only()
+            .column(faq_entries::Column::Id)
+            .column(faq_entries::Column::Question)
+            .column(faq_entries::Column::AlsoAsked)
+            .column(faq_entries::Column::Answer)
+            .filter(faq_entries::Column::State.eq(FaqState::Published.as_str()))
+            .order_by_asc(faq_entries::Column::Id)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, question, also_asked, answer)| LexicalDoc {
+                key: DocKey::Faq(FaqEntryId::new(id.into())),
+                title: format!("{question}\n{also_asked}"),
+                body: answer,
+            })
+            .collect())
+    }
 }
 
 #[async_trait]
@@ -184,6 +295,72 @@ impl EmbeddingRepository for Store {
                 let id: i32 = row.try_get("", "ticket_id")?;
                 let bytes: Vec<u8> = row.try_get("", "vector")?;
                 Ok((TicketId::new(id.into()), from_bytes(id, &bytes)?))
+            })
+            .collect()
+    }
+
+    async fn pending_faq(&self, model: &str, limit: u32) -> anyhow::Result<Vec<FaqEmbeddingJob>> {
+        let sql = "SELECT f.id AS id, f.question AS question, f.also_asked AS also_asked FROM faq_entries f \
+                   LEFT JOIN faq_embeddings e ON e.entry_id = f.id AND e.model = $1 \
+                   WHERE e.entry_id IS NULL AND f.state = $3 ORDER BY f.id LIMIT $2";
+        let values = vec![model.into(), i64::from(limit).into(), FaqState::Published.as_str().into()];
+        let rows = self.db.query_all(self.statement(sql, values)).await?;
+        rows.into_iter()
+            .map(|row| {
+                let id: i32 = row.try_get("", "id")?;
+                Ok(FaqEmbeddingJob {
+                    entry: FaqEntryId::new(id.into()),
+                    question: row.try_get("", "question")?,
+                    also_asked: row.try_get("", "also_asked")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn save_faq(&self, model: &str, items: Vec<(FaqEmbeddingJob, Embedding)>) -> anyhow::Result<Vec<FaqEntryId>> {
+        // As for tickets: only while the entry's wording is what was embedded, so that a
+        // concurrent edit wins.
+        let sql = "INSERT INTO faq_embeddings (entry_id, model, vector, embedded_at) \
+                   SELECT id, $1, $2, $3 FROM faq_entries WHERE id = $4 AND question = $5 AND also_asked = $6 \
+                   ON CONFLICT (entry_id) DO UPDATE SET model = excluded.model, vector = excluded.vector, \
+                   embedded_at = excluded.embedded_at";
+        let now = Utc::now();
+        let tx = self.write().await?;
+        let mut saved = Vec::with_capacity(items.len());
+        for (job, embedding) in items {
+            let Some(id) = id32(job.entry.get()) else { continue };
+            let values = vec![
+                model.into(),
+                to_bytes(&embedding).into(),
+                now.into(),
+                id.into(),
+                job.question.into(),
+                job.also_asked.into(),
+            ];
+            if tx.execute(self.statement(sql, values)).await?.rows_affected() > 0 {
+                saved.push(job.entry);
+            }
+        }
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    async fn load_faq(
+        &self,
+        model: &str,
+        after: Option<FaqEntryId>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(FaqEntryId, Embedding)>> {
+        let after = after.map_or(0, |e| id32(e.get()).unwrap_or(i32::MAX));
+        let sql = "SELECT entry_id, vector FROM faq_embeddings WHERE model = $1 AND entry_id > $2 \
+                   ORDER BY entry_id LIMIT $3";
+        let rows =
+            self.db.query_all(self.statement(sql, vec![model.into(), after.into(), i64::from(limit).into()])).await?;
+        rows.into_iter()
+            .map(|row| {
+                let id: i32 = row.try_get("", "entry_id")?;
+                let bytes: Vec<u8> = row.try_get("", "vector")?;
+                Ok((FaqEntryId::new(id.into()), from_bytes(id, &bytes)?))
             })
             .collect()
     }

@@ -8,6 +8,7 @@ mod support;
 use chrono::{TimeZone, Utc};
 use domain::accounts::*;
 use domain::categories::*;
+use domain::faq::*;
 use domain::similarity::*;
 use domain::tickets::*;
 use store::Store;
@@ -21,6 +22,9 @@ store_tests!(
     the_index_follows_edits,
     views_carry_the_viewers_vote,
     embeddings_are_stored_loaded_and_dropped_by_edits,
+    faq_lexical_search_sees_published_entries_only,
+    faq_embeddings_follow_publication_and_wording,
+    the_in_memory_index_finds_what_the_store_finds,
 );
 
 /// A small fixed corpus: (title, description).
@@ -272,4 +276,171 @@ async fn embeddings_are_stored_loaded_and_dropped_by_edits(store: Store) {
     })
     .await;
     assert!(repo.pending(model, 100).await.unwrap().is_empty());
+}
+
+/// An FAQ entry by the fixture's student (the store does not check roles), published or not.
+async fn faq_entry(f: &Fixture, question: &str, also_asked: &[&str], answer: &str, publish: bool) -> FaqEntryId {
+    let at = Utc.with_ymd_and_hms(2026, 9, 2, 9, 0, 0).unwrap();
+    let category = f.store.tickets().get(f.ids[0], f.student.id).await.unwrap().unwrap().ticket.category_id;
+    let entry = f
+        .store
+        .faq()
+        .insert(NewFaqEntry {
+            question: Question::parse(question).unwrap(),
+            also_asked: also_asked.iter().map(|q| Question::parse(q).unwrap()).collect(),
+            answer: Answer::parse(answer, "answer").unwrap(),
+            category_id: category,
+            tags: Tags::default(),
+            position: 0,
+            sources: vec![],
+            author_id: f.student.id,
+            at,
+        })
+        .await
+        .unwrap();
+    if publish {
+        f.store.faq().publish(entry.id, f.student.id, at).await.unwrap().unwrap();
+    }
+    entry.id
+}
+
+async fn faq_search(store: &Store, text: &str) -> Vec<FaqEntryId> {
+    let hits = store.similarity().lexical_faq(&LexicalQuery::from_text(text), 10).await.unwrap();
+    for pair in hits.windows(2) {
+        assert!(pair[0].score >= pair[1].score, "hits must come best first: {hits:?}");
+    }
+    hits.into_iter().map(|h| h.entry).collect()
+}
+
+async fn faq_lexical_search_sees_published_entries_only(store: Store) {
+    let f = fixture(store).await;
+    let results = faq_entry(&f, "Where are my exam results?", &[], "They appear a week after the exam.", true).await;
+    let fees =
+        faq_entry(&f, "How do I get a refund?", &["Charged twice for a fee"], "Use the refund form.", true).await;
+    let draft = faq_entry(&f, "Exam results leak (draft)", &[], "Not ready: exam results.", false).await;
+
+    assert_eq!(faq_search(&f.store, "exam results").await, vec![results], "the draft never comes back");
+    // Other wordings and the answer are searched too, with stemming.
+    assert_eq!(faq_search(&f.store, "charged").await, vec![fees]);
+    assert_eq!(faq_search(&f.store, "refunds form").await, vec![fees]);
+    assert!(faq_search(&f.store, "the and of").await.is_empty());
+    for hostile in ["\"exam", "exam*", "NEAR(exam results)", "-exam", "'; DROP TABLE faq_entries; --", "考试 🎓"] {
+        f.store.similarity().lexical_faq(&LexicalQuery::from_text(hostile), 10).await.unwrap();
+    }
+    // A changed answer is searched as changed.
+    assert_eq!(faq_search(&f.store, "use").await, vec![fees]);
+    f.store
+        .faq()
+        .update(fees, vec![FaqEdit::Answer(Answer::parse("Fill in form R1.", "answer").unwrap())], Utc::now())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(faq_search(&f.store, "r1").await, vec![fees]);
+    assert!(faq_search(&f.store, "use").await.is_empty(), "the old answer is gone from the index");
+
+    // Views: published entries only, with their text.
+    let views = f.store.similarity().faq_views(&[results, fees, draft, FaqEntryId::new(999)]).await.unwrap();
+    let mut ids: Vec<FaqEntryId> = views.iter().map(|v| v.id).collect();
+    ids.sort();
+    assert_eq!(ids, vec![results, fees]);
+    let fee_view = views.iter().find(|v| v.id == fees).unwrap();
+    assert_eq!(fee_view.also_asked, "Charged twice for a fee");
+    assert_eq!(fee_view.answer, "Fill in form R1.");
+
+    // Unpublishing takes an entry out of both at once.
+    f.store.faq().unpublish(results, Utc::now()).await.unwrap().unwrap();
+    assert!(faq_search(&f.store, "exam results").await.is_empty());
+    assert!(f.store.similarity().faq_views(&[results]).await.unwrap().is_empty());
+}
+
+async fn faq_embeddings_follow_publication_and_wording(store: Store) {
+    let f = fixture(store).await;
+    let repo = f.store.embeddings();
+    let model = "test-model@1";
+    let vector = |i: usize| Embedding::normalised(vec![1.0, i as f32, 0.5]).unwrap();
+    let published = faq_entry(&f, "Where are my exam results?", &["Results missing"], "A week after.", true).await;
+    let draft = faq_entry(&f, "Draft question here", &[], "Not yet.", false).await;
+
+    let pending = repo.pending_faq(model, 100).await.unwrap();
+    assert_eq!(pending.iter().map(|j| j.entry).collect::<Vec<_>>(), vec![published], "drafts are not embedded");
+    assert_eq!(pending[0].also_asked, "Results missing");
+    assert_eq!(repo.save_faq(model, vec![(pending[0].clone(), vector(1))]).await.unwrap(), vec![published]);
+    assert!(repo.pending_faq(model, 100).await.unwrap().is_empty());
+    assert_eq!(repo.load_faq(model, None, 10).await.unwrap(), vec![(published, vector(1))]);
+    assert!(repo.load_faq(model, Some(published), 10).await.unwrap().is_empty());
+    assert!(repo.load_faq("other-model", None, 10).await.unwrap().is_empty());
+    // Ticket embeddings are a different table: the entry is not a pending ticket's business.
+    assert_eq!(repo.pending(model, 100).await.unwrap().len(), CORPUS.len());
+
+    // A changed answer keeps the embedding; a changed question drops it, and the stale job
+    // cannot bring it back.
+    let edit = |e: FaqEdit| {
+        let store = f.store.clone();
+        async move { store.faq().update(published, vec![e], Utc::now()).await.unwrap().unwrap() }
+    };
+    edit(FaqEdit::Answer(Answer::parse("Two weeks after.", "answer").unwrap())).await;
+    assert!(repo.pending_faq(model, 100).await.unwrap().is_empty());
+    edit(FaqEdit::Question(Question::parse("When are exam results out?").unwrap())).await;
+    assert!(repo.load_faq(model, None, 10).await.unwrap().is_empty());
+    assert!(repo.save_faq(model, vec![(pending[0].clone(), vector(2))]).await.unwrap().is_empty());
+    let again = repo.pending_faq(model, 100).await.unwrap();
+    assert_eq!(again[0].question, "When are exam results out?");
+    assert_eq!(repo.save_faq(model, vec![(again[0].clone(), vector(3))]).await.unwrap(), vec![published]);
+    // Publishing the draft makes it pending.
+    f.store.faq().publish(draft, f.student.id, Utc::now()).await.unwrap().unwrap();
+    assert_eq!(repo.pending_faq(model, 100).await.unwrap().iter().map(|j| j.entry).collect::<Vec<_>>(), vec![draft]);
+}
+
+fn tickets_of(keys: impl IntoIterator<Item = DocKey>) -> Vec<TicketId> {
+    keys.into_iter()
+        .filter_map(|k| match k {
+            DocKey::Ticket(t) => Some(t),
+            DocKey::Faq(_) => None,
+        })
+        .collect()
+}
+
+async fn the_in_memory_index_finds_what_the_store_finds(store: Store) {
+    let f = fixture(store).await;
+    let entry = faq_entry(&f, "Where are my exam results?", &["Results missing"], "A week after.", true).await;
+    faq_entry(&f, "Draft about exam results", &[], "Not yet.", false).await;
+    let texts = f.store.similarity();
+
+    // Texts by pages, and only those changed since a time.
+    let docs = texts.ticket_texts(None, None, 100).await.unwrap();
+    assert_eq!(tickets_of(docs.iter().map(|d| d.key)), f.ids);
+    assert_eq!((docs[0].title.as_str(), docs[0].body.as_str()), CORPUS[0]);
+    let page = texts.ticket_texts(Some(f.ids[1]), None, 2).await.unwrap();
+    assert_eq!(tickets_of(page.iter().map(|d| d.key)), f.ids[2..4]);
+    let created = Utc.with_ymd_and_hms(2026, 9, 1, 9, 0, 0).unwrap();
+    assert_eq!(texts.ticket_texts(None, Some(created), 100).await.unwrap().len(), CORPUS.len());
+    let later = created + chrono::Duration::days(1);
+    assert!(texts.ticket_texts(None, Some(later), 100).await.unwrap().is_empty());
+    let faq = texts.published_faq_texts().await.unwrap();
+    assert_eq!(faq.len(), 1, "drafts are not read");
+    assert_eq!(faq[0].key, DocKey::Faq(entry));
+    assert_eq!(faq[0].title, "Where are my exam results?\nResults missing");
+
+    // The same tokenisation and stemming: the same tickets match, the same one is best.
+    let index = LexicalIndex::new();
+    index.upsert(&docs);
+    index.upsert(&faq);
+    let best = [("exam results", Some(0)), ("library card", Some(1)), ("refunds", Some(2)), ("statis", Some(3))];
+    let others = [("exam", None), ("charged twice", None), ("upload results page", None), ("courses clashing", None)];
+    for (text, first) in best.into_iter().chain(others) {
+        let q = LexicalQuery::from_text(text);
+        let stored = tickets_of(
+            texts.lexical(&q, &all_statuses(), 10).await.unwrap().into_iter().map(|h| DocKey::Ticket(h.ticket)),
+        );
+        let memory = tickets_of(index.search(&q, 10).into_iter().map(|(k, _)| k));
+        let sorted = |mut v: Vec<TicketId>| {
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(memory.clone()), sorted(stored.clone()), "{text}");
+        if let Some(i) = first {
+            assert_eq!((memory[0], stored[0]), (f.ids[i], f.ids[i]), "{text}");
+        }
+    }
+    assert!(index.search(&LexicalQuery::from_text("exam results"), 10).iter().any(|(k, _)| *k == DocKey::Faq(entry)));
 }

@@ -7,6 +7,7 @@ use crate::accounts::Principal;
 use crate::categories::{CategoryId, CategoryRepository};
 use crate::clock::Clock;
 use crate::error::{Error, Resource};
+use crate::similarity::EmbeddingQueue;
 use crate::tickets::{Answer, Tags, TicketId, TicketRepository};
 
 /// The FAQ's settings.
@@ -61,6 +62,7 @@ pub struct FaqService {
     categories: Arc<dyn CategoryRepository>,
     clock: Arc<dyn Clock>,
     settings: FaqSettings,
+    embedding_queue: Option<Arc<dyn EmbeddingQueue>>,
 }
 
 fn not_found() -> Error {
@@ -97,7 +99,19 @@ impl FaqService {
         clock: Arc<dyn Clock>,
         settings: FaqSettings,
     ) -> Self {
-        Self { faq, tickets, categories, clock, settings }
+        Self { faq, tickets, categories, clock, settings, embedding_queue: None }
+    }
+
+    /// Tells `queue` after an entry is edited, published or unpublished, so that the
+    /// similarity ranking catches up soon (suggestions include published entries).
+    pub fn with_embedding_queue(self, queue: Arc<dyn EmbeddingQueue>) -> Self {
+        Self { embedding_queue: Some(queue), ..self }
+    }
+
+    fn changed(&self, entry: &FaqEntry) {
+        if let Some(queue) = &self.embedding_queue {
+            queue.faq_changed(entry.id);
+        }
     }
 
     fn curate(&self, principal: &Principal) -> Result<(), Error> {
@@ -225,19 +239,25 @@ impl FaqService {
         if let Some(p) = patch.position {
             edits.push(FaqEdit::Position(p));
         }
-        self.faq.update(id, edits, self.clock.now()).await?.ok_or_else(not_found)
+        let entry = self.faq.update(id, edits, self.clock.now()).await?.ok_or_else(not_found)?;
+        self.changed(&entry);
+        Ok(entry)
     }
 
     /// Step two: publishes an entry; its source tickets record `faq_published`.
     pub async fn publish(&self, principal: &Principal, id: FaqEntryId) -> Result<FaqEntry, Error> {
         self.curate(principal)?;
-        self.faq.publish(id, principal.id, self.clock.now()).await?.ok_or_else(not_found)
+        let entry = self.faq.publish(id, principal.id, self.clock.now()).await?.ok_or_else(not_found)?;
+        self.changed(&entry);
+        Ok(entry)
     }
 
     /// Takes an entry back to draft.
     pub async fn unpublish(&self, principal: &Principal, id: FaqEntryId) -> Result<FaqEntry, Error> {
         self.curate(principal)?;
-        self.faq.unpublish(id, self.clock.now()).await?.ok_or_else(not_found)
+        let entry = self.faq.unpublish(id, self.clock.now()).await?.ok_or_else(not_found)?;
+        self.changed(&entry);
+        Ok(entry)
     }
 
     /// A signed-in reader says whether a published entry helped; saying it again changes it.
@@ -358,5 +378,18 @@ mod tests {
         let mut faq = MockFaqRepository::new();
         faq.expect_search_published().never();
         assert!(service(faq, false).search_published("a ? !", 5).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn publication_and_edits_signal_the_similarity_ranking_and_refusals_do_not() {
+        let mut faq = MockFaqRepository::new();
+        faq.expect_publish().returning(|_, _, _| Ok(Some(entry(FaqState::Published))));
+        faq.expect_unpublish().returning(|_, _| Ok(Some(entry(FaqState::Draft))));
+        let mut queue = crate::similarity::MockEmbeddingQueue::new();
+        queue.expect_faq_changed().withf(|id| id.get() == 3).times(2).return_const(());
+        let svc = service(faq, false).with_embedding_queue(Arc::new(queue));
+        svc.publish(&principal(Role::Admin), FaqEntryId::new(3)).await.unwrap();
+        svc.unpublish(&principal(Role::Admin), FaqEntryId::new(3)).await.unwrap();
+        assert!(svc.publish(&principal(Role::Student), FaqEntryId::new(3)).await.is_err());
     }
 }

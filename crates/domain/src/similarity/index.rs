@@ -2,10 +2,11 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use std::sync::RwLock;
 
-use super::model::{dot, Embedding};
+use super::model::{dot, DocKey, Embedding};
+#[cfg(test)]
 use crate::tickets::TicketId;
 
-/// Ticket embeddings in memory, searched exhaustively by cosine similarity.
+/// Ticket and FAQ entry embeddings in memory, searched exhaustively by cosine similarity.
 ///
 /// A flat scan of unit vectors: 100,000 tickets × 384 dimensions is a few milliseconds and
 /// exact, with no index to tune. Filled from the store at start and by the embedding worker.
@@ -17,9 +18,9 @@ pub struct VectorIndex {
 #[derive(Debug, Default)]
 struct Inner {
     dims: usize,
-    ids: Vec<TicketId>,
+    ids: Vec<DocKey>,
     data: Vec<f32>,
-    slots: HashMap<TicketId, usize>,
+    slots: HashMap<DocKey, usize>,
 }
 
 /// A scored slot, ordered so that a `BinaryHeap` keeps the worst on top.
@@ -49,9 +50,10 @@ impl VectorIndex {
         Self::default()
     }
 
-    /// Adds or replaces a ticket's embedding. Returns `false` (and stores nothing) when its
-    /// dimensions differ from those already stored.
-    pub fn upsert(&self, ticket: TicketId, embedding: &Embedding) -> bool {
+    /// Adds or replaces a ticket's or entry's embedding. Returns `false` (and stores nothing)
+    /// when its dimensions differ from those already stored.
+    pub fn upsert(&self, key: impl Into<DocKey>, embedding: &Embedding) -> bool {
+        let ticket = key.into();
         let mut inner = self.inner.write().unwrap_or_else(|e| e.into_inner());
         if inner.ids.is_empty() {
             inner.dims = embedding.dims();
@@ -72,7 +74,7 @@ impl VectorIndex {
         true
     }
 
-    /// How many tickets are indexed.
+    /// How many tickets and entries are indexed.
     pub fn len(&self) -> usize {
         self.inner.read().unwrap_or_else(|e| e.into_inner()).ids.len()
     }
@@ -82,16 +84,17 @@ impl VectorIndex {
         self.len() == 0
     }
 
-    /// The cosine similarity of `query` with one ticket, if it is indexed.
-    pub fn cosine(&self, ticket: TicketId, query: &Embedding) -> Option<f32> {
+    /// The cosine similarity of `query` with one ticket or entry, if it is indexed.
+    pub fn cosine(&self, key: impl Into<DocKey>, query: &Embedding) -> Option<f32> {
+        let ticket = key.into();
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         let slot = *inner.slots.get(&ticket)?;
         (query.dims() == inner.dims)
             .then(|| dot(&inner.data[slot * inner.dims..(slot + 1) * inner.dims], query.as_slice()))
     }
 
-    /// The `k` tickets most similar to `query`, most similar first.
-    pub fn search(&self, query: &Embedding, k: usize) -> Vec<(TicketId, f32)> {
+    /// The `k` tickets or entries most similar to `query`, most similar first.
+    pub fn search(&self, query: &Embedding, k: usize) -> Vec<(DocKey, f32)> {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
         if k == 0 || inner.ids.is_empty() || query.dims() != inner.dims {
             return vec![];
@@ -128,7 +131,10 @@ mod tests {
         index.upsert(TicketId::new(2), &e(&[0.7, 0.7, 0.0]));
         index.upsert(TicketId::new(3), &e(&[0.0, 0.0, 1.0]));
         let hits = index.search(&e(&[1.0, 0.1, 0.0]), 2);
-        assert_eq!(hits.iter().map(|h| h.0.get()).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(
+            hits.iter().map(|h| h.0).collect::<Vec<_>>(),
+            vec![TicketId::new(1).into(), TicketId::new(2).into()]
+        );
         assert!(hits[0].1 > hits[1].1);
         assert_eq!(index.search(&e(&[1.0, 0.0, 0.0]), 10).len(), 3);
         assert!(index.search(&e(&[1.0, 0.0]), 10).is_empty(), "other dimensions match nothing");

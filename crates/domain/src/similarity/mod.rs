@@ -11,12 +11,14 @@
 //! [`SimilarityService::embed_pending`]; only the query is embedded per request.
 
 mod index;
+mod lexical;
 mod model;
 mod ports;
 pub mod rank;
 mod service;
 
 pub use index::*;
+pub use lexical::*;
 pub use model::*;
 pub use ports::*;
 pub use service::*;

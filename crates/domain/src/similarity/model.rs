@@ -1,7 +1,31 @@
 use std::fmt;
 
+use crate::categories::CategoryId;
 use crate::error::Error;
+use crate::faq::FaqEntryId;
 use crate::tickets::{Description, TicketId, TicketView};
+
+/// What the similarity ranking ranks: a ticket or an FAQ entry. Both go through the same
+/// lexical and semantic stages, blend and threshold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DocKey {
+    /// A ticket.
+    Ticket(TicketId),
+    /// An FAQ entry (suggested only while published).
+    Faq(FaqEntryId),
+}
+
+impl From<TicketId> for DocKey {
+    fn from(id: TicketId) -> Self {
+        DocKey::Ticket(id)
+    }
+}
+
+impl From<FaqEntryId> for DocKey {
+    fn from(id: FaqEntryId) -> Self {
+        DocKey::Faq(id)
+    }
+}
 
 /// An L2-normalised sentence embedding.
 #[derive(Clone, PartialEq)]
@@ -286,17 +310,72 @@ pub struct LexicalHit {
     pub score: f64,
 }
 
-/// A ticket found similar to a draft, as the viewer sees it.
+/// A lexical match among published FAQ entries: higher `score` is better, on the same scale
+/// as [`LexicalHit::score`] as far as the store can make it (both are bm25-like).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FaqLexicalHit {
+    /// The entry.
+    pub entry: FaqEntryId,
+    /// The store's relevance, higher is better.
+    pub score: f64,
+}
+
+/// A published FAQ entry as the similarity ranking needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaqView {
+    /// The entry.
+    pub id: FaqEntryId,
+    /// Its question.
+    pub question: String,
+    /// Other wordings of the question, one per line (may be empty).
+    pub also_asked: String,
+    /// Its answer (Markdown source).
+    pub answer: String,
+    /// Its category.
+    pub category_id: CategoryId,
+}
+
+impl FaqView {
+    /// The text whose words the relevance threshold checks: every wording and the answer.
+    pub fn searchable_text(&self) -> String {
+        format!("{} {} {}", self.question, self.also_asked, self.answer)
+    }
+}
+
+/// What a suggestion points at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Suggested {
+    /// A ticket, as the viewer sees it (with their vote).
+    Ticket {
+        /// The ticket and whether the viewer voted on it.
+        view: TicketView,
+        /// Whether the viewer may vote on it (one click "me too").
+        may_vote: bool,
+    },
+    /// A published FAQ entry: the answer may already be there.
+    Faq(FaqView),
+}
+
+/// A ticket or FAQ entry found similar to a draft, as the viewer sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Suggestion {
-    /// The ticket and whether the viewer voted on it.
-    pub view: TicketView,
+    /// The ticket or entry.
+    pub item: Suggested,
     /// Relevance between 0 and 1 (higher is more similar).
     pub score: f64,
-    /// Whether the viewer may vote on it (one click "me too").
-    pub may_vote: bool,
-    /// The start of its description (or its title), on one line.
+    /// The start of a ticket's description (or its title), or of an entry's answer, on one
+    /// line.
     pub snippet: String,
+}
+
+impl Suggestion {
+    /// What it points at, as a ranking key.
+    pub fn key(&self) -> DocKey {
+        match &self.item {
+            Suggested::Ticket { view, .. } => DocKey::Ticket(view.ticket.id),
+            Suggested::Faq(faq) => DocKey::Faq(faq.id),
+        }
+    }
 }
 
 /// A short one-line excerpt: whitespace collapsed, cut at a word boundary.
@@ -329,6 +408,31 @@ impl EmbeddingJob {
     pub fn text(&self) -> String {
         embedding_text(&self.title, &self.description)
     }
+}
+
+/// A published FAQ entry whose embedding is missing or stale, with the text to embed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaqEmbeddingJob {
+    /// The entry.
+    pub entry: FaqEntryId,
+    /// Its question when read.
+    pub question: String,
+    /// Its other wordings when read, one per line.
+    pub also_asked: String,
+}
+
+impl FaqEmbeddingJob {
+    /// The text to embed: the question and its other wordings. The answer is left out: a
+    /// draft states a concern, as the question does, while the answer states its fix.
+    pub fn text(&self) -> String {
+        faq_embedding_text(&self.question, &self.also_asked)
+    }
+}
+
+/// The text whose embedding stands for an FAQ entry (see [`FaqEmbeddingJob::text`]).
+pub fn faq_embedding_text(question: &str, also_asked: &str) -> String {
+    let others: Vec<&str> = also_asked.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    embedding_text(question, &others.join(". "))
 }
 
 #[cfg(test)]

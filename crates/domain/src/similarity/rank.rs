@@ -2,9 +2,11 @@
 
 use std::collections::HashMap;
 
+use super::model::DocKey;
+#[cfg(test)]
 use crate::tickets::TicketId;
 
-/// Weighted reciprocal rank fusion: a ticket at rank `r` (1-based) of a stage's list gets
+/// Weighted reciprocal rank fusion: a ticket or FAQ entry at rank `r` (1-based) of a stage's list gets
 /// `weight / (k + r)` from that stage; the scores add up.
 ///
 /// RRF needs no calibration between bm25 and cosine, which live on unrelated scales. The
@@ -28,17 +30,17 @@ impl Default for Blend {
 /// One fused result.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fused {
-    /// The ticket.
-    pub ticket: TicketId,
+    /// The ticket or entry.
+    pub doc: DocKey,
     /// Fused score relative to the best possible (first in every stage): 0 to 1.
     pub score: f64,
 }
 
 /// Fuses the two rankings (best first, no duplicates within a list). A stage with weight 0
-/// or an empty list does not count. Ties go to the better single rank, then the newer
-/// ticket (higher id), so the order is total and stable.
-pub fn blend(lexical: &[TicketId], semantic: &[TicketId], b: &Blend) -> Vec<Fused> {
-    let mut acc: HashMap<TicketId, (f64, usize)> = HashMap::new();
+/// or an empty list does not count. Ties go to the better single rank, then FAQ entries
+/// before tickets, then the newer one (higher id), so the order is total and stable.
+pub fn blend(lexical: &[DocKey], semantic: &[DocKey], b: &Blend) -> Vec<Fused> {
+    let mut acc: HashMap<DocKey, (f64, usize)> = HashMap::new();
     let mut max = 0.0;
     for (list, weight) in [(lexical, b.lexical_weight), (semantic, b.semantic_weight)] {
         if list.is_empty() || weight <= 0.0 {
@@ -51,9 +53,9 @@ pub fn blend(lexical: &[TicketId], semantic: &[TicketId], b: &Blend) -> Vec<Fuse
             entry.1 = entry.1.min(i);
         }
     }
-    let mut fused: Vec<(TicketId, f64, usize)> = acc.into_iter().map(|(id, (s, best))| (id, s, best)).collect();
+    let mut fused: Vec<(DocKey, f64, usize)> = acc.into_iter().map(|(id, (s, best))| (id, s, best)).collect();
     fused.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.cmp(&b.2)).then(b.0.cmp(&a.0)));
-    fused.into_iter().map(|(ticket, s, _)| Fused { ticket, score: if max > 0.0 { s / max } else { 0.0 } }).collect()
+    fused.into_iter().map(|(doc, s, _)| Fused { doc, score: if max > 0.0 { s / max } else { 0.0 } }).collect()
 }
 
 /// When a candidate is relevant enough to show: below this, "no similar ticket" is the
@@ -87,13 +89,22 @@ pub fn passes_threshold(cosine: Option<f32>, coverage: f64, t: &Threshold) -> bo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::faq::FaqEntryId;
 
-    fn ids(v: &[i64]) -> Vec<TicketId> {
-        v.iter().copied().map(TicketId::new).collect()
+    /// Positive numbers are tickets, negative ones FAQ entries.
+    fn ids(v: &[i64]) -> Vec<DocKey> {
+        v.iter()
+            .map(|&n| if n > 0 { DocKey::Ticket(TicketId::new(n)) } else { DocKey::Faq(FaqEntryId::new(-n)) })
+            .collect()
     }
 
     fn order(f: &[Fused]) -> Vec<i64> {
-        f.iter().map(|x| x.ticket.get()).collect()
+        f.iter()
+            .map(|x| match x.doc {
+                DocKey::Ticket(t) => t.get(),
+                DocKey::Faq(e) => -e.get(),
+            })
+            .collect()
     }
 
     #[test]
@@ -103,7 +114,7 @@ mod tests {
         let lexical_only = Blend { k: 10.0, lexical_weight: 1.0, semantic_weight: 0.0 };
         /// Lexical ranking, semantic ranking, blend, expected order.
         type Case = (&'static [i64], &'static [i64], Blend, &'static [i64]);
-        let table: [Case; 7] = [
+        let table: [Case; 9] = [
             (&[], &[], equal, &[]),
             (&[1, 2, 3], &[], equal, &[1, 2, 3]),
             (&[], &[3, 2, 1], equal, &[3, 2, 1]),
@@ -114,6 +125,10 @@ mod tests {
             // Semantic weighs triple: its first two beat the lexical first.
             (&[1, 2], &[3, 4], semantic_heavy, &[3, 4, 1, 2]),
             (&[1, 2], &[3, 4], lexical_only, &[1, 2]),
+            // FAQ entries (negative) rank with tickets by the same rule.
+            (&[1, -2], &[-2, 3], semantic_heavy, &[-2, 3, 1]),
+            // Exact tie: the FAQ entry before the ticket.
+            (&[3], &[-3], equal, &[-3, 3]),
         ];
         for (lex, sem, b, expected) in table {
             let fused = blend(&ids(lex), &ids(sem), &b);
@@ -130,7 +145,7 @@ mod tests {
     #[test]
     fn first_everywhere_scores_one() {
         let fused = blend(&ids(&[7, 8]), &ids(&[7, 9]), &Blend::default());
-        assert_eq!(fused[0].ticket.get(), 7);
+        assert_eq!(fused[0].doc, DocKey::Ticket(TicketId::new(7)));
         assert!((fused[0].score - 1.0).abs() < 1e-9);
     }
 

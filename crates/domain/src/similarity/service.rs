@@ -1,12 +1,16 @@
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
 
 use super::index::VectorIndex;
+use super::lexical::LexicalIndex;
 use super::model::*;
 use super::ports::*;
 use super::rank::{self, Blend, Threshold};
 use crate::accounts::{Principal, UserId};
 use crate::error::Error;
+use crate::faq::FaqEntryId;
 use crate::tickets::{policy, Status, TicketId, TicketView};
 
 /// Who may be shown which ticket as a suggestion: pure rules, kept here so they can tighten
@@ -100,8 +104,19 @@ pub struct ResolvedMatch {
 }
 
 /// A ranked candidate before it becomes a [`Suggestion`].
+enum Candidate {
+    Ticket(TicketView),
+    Faq(FaqView),
+}
+
+impl Candidate {
+    fn is_faq(&self) -> bool {
+        matches!(self, Candidate::Faq(_))
+    }
+}
+
 struct Ranked {
-    view: TicketView,
+    candidate: Candidate,
     score: f64,
 }
 
@@ -113,7 +128,42 @@ pub struct SimilarityService {
     embedder: Arc<dyn Embedder>,
     vectors: Arc<VectorIndex>,
     config: SimilarityConfig,
+    lexical_index: Option<Arc<LexicalIndex>>,
+    drafts: Arc<Mutex<DraftCache>>,
 }
+
+/// The embeddings of the latest drafts: a browser sends the same title again and again while
+/// the student types the description (debounced calls), and embedding is the costliest step.
+#[derive(Default)]
+struct DraftCache {
+    vectors: HashMap<String, Embedding>,
+    order: VecDeque<String>,
+}
+
+impl DraftCache {
+    /// Drafts remembered (a few hundred kilobytes).
+    const CAPACITY: usize = 256;
+
+    fn get(&self, text: &str) -> Option<Embedding> {
+        self.vectors.get(text).cloned()
+    }
+
+    fn put(&mut self, text: String, vector: Embedding) {
+        if self.vectors.insert(text.clone(), vector).is_none() {
+            self.order.push_back(text);
+            while self.order.len() > Self::CAPACITY {
+                if let Some(old) = self.order.pop_front() {
+                    self.vectors.remove(&old);
+                }
+            }
+        }
+    }
+}
+
+/// How far before the last catch-up a catch-up looks again, so that a ticket committed late
+/// (its `updated_at` set before a slow commit, or by a server whose clock is behind) is not
+/// missed. Re-reading an unchanged ticket costs a hash comparison.
+pub const CATCH_UP_MARGIN: chrono::Duration = chrono::Duration::minutes(2);
 
 impl SimilarityService {
     /// Most characters of a snippet.
@@ -127,7 +177,14 @@ impl SimilarityService {
         vectors: Arc<VectorIndex>,
         config: SimilarityConfig,
     ) -> Self {
-        Self { index, embeddings, embedder, vectors, config }
+        Self { index, embeddings, embedder, vectors, config, lexical_index: None, drafts: Arc::default() }
+    }
+
+    /// Ranks suggestions lexically with an in-memory index once it is loaded (see
+    /// [`Self::load_lexical`]); the store's full-text query stays the fallback until then,
+    /// and serves [`Self::similar_resolved`].
+    pub fn with_lexical_index(self, index: Arc<LexicalIndex>) -> Self {
+        Self { lexical_index: Some(index), ..self }
     }
 
     /// What the semantic stage can do now (for health probes and logs).
@@ -148,24 +205,30 @@ impl SimilarityService {
         principal.require_active()?;
         let statuses = visibility::suggestable_statuses();
         let (ranked, ranking) = self
-            .rank(draft, &statuses, Some(principal.id), limit.get() as usize, |view| {
+            .rank(draft, &statuses, true, Some(principal.id), limit.get() as usize, |view| {
                 visibility::may_see(principal, view)
             })
             .await?;
         let items = ranked
             .into_iter()
-            .map(|r| {
-                let text = if r.view.ticket.description.as_str().is_empty() {
-                    r.view.ticket.title.as_str()
-                } else {
-                    r.view.ticket.description.as_str()
-                };
-                Suggestion {
-                    snippet: snippet(text, Self::SNIPPET_CHARS),
-                    may_vote: policy::may_vote(principal, &r.view.ticket).is_ok(),
-                    score: r.score,
-                    view: r.view,
+            .map(|r| match r.candidate {
+                Candidate::Ticket(view) => {
+                    let text = if view.ticket.description.as_str().is_empty() {
+                        view.ticket.title.as_str()
+                    } else {
+                        view.ticket.description.as_str()
+                    };
+                    Suggestion {
+                        snippet: snippet(text, Self::SNIPPET_CHARS),
+                        score: r.score,
+                        item: Suggested::Ticket { may_vote: policy::may_vote(principal, &view.ticket).is_ok(), view },
+                    }
                 }
+                Candidate::Faq(faq) => Suggestion {
+                    snippet: snippet(&faq.answer, Self::SNIPPET_CHARS),
+                    score: r.score,
+                    item: Suggested::Faq(faq),
+                },
             })
             .collect();
         Ok(Suggestions { items, ranking })
@@ -178,14 +241,23 @@ impl SimilarityService {
     pub async fn similar_resolved(&self, draft: &Draft, limit: usize) -> Result<Vec<ResolvedMatch>, Error> {
         let statuses = [Status::Resolved, Status::Closed];
         let (ranked, _) =
-            self.rank(draft, &statuses, None, limit, |view| statuses.contains(&view.ticket.status)).await?;
-        Ok(ranked.into_iter().map(|r| ResolvedMatch { ticket: r.view.ticket.id, score: r.score }).collect())
+            self.rank(draft, &statuses, false, None, limit, |view| statuses.contains(&view.ticket.status)).await?;
+        Ok(ranked
+            .into_iter()
+            .filter_map(|r| match r.candidate {
+                Candidate::Ticket(view) => Some(ResolvedMatch { ticket: view.ticket.id, score: r.score }),
+                Candidate::Faq(_) => None,
+            })
+            .collect())
     }
 
+    /// Ranks tickets in `statuses` (and published FAQ entries when `faq`) against a draft.
+    #[allow(clippy::too_many_arguments)]
     async fn rank(
         &self,
         draft: &Draft,
         statuses: &[Status],
+        faq: bool,
         viewer: Option<UserId>,
         limit: usize,
         visible: impl Fn(&TicketView) -> bool,
@@ -202,9 +274,19 @@ impl SimilarityService {
         let query_vector = if want_semantic && !text.is_empty() && self.embedder.state() == SemanticState::Ready {
             // A failure degrades to lexical ranking: suggestions are a help, not a gate.
             // The adapter logs its own failures.
-            match self.embedder.embed(vec![text]).await {
-                Ok(mut v) if v.len() == 1 => v.pop(),
-                Ok(_) | Err(EmbedError::Unavailable) | Err(EmbedError::Unknown(_)) => None,
+            let cached = self.drafts.lock().unwrap_or_else(|e| e.into_inner()).get(&text);
+            match cached {
+                Some(v) => Some(v),
+                None => match self.embedder.embed(vec![text.clone()]).await {
+                    Ok(mut v) if v.len() == 1 => {
+                        let v = v.pop();
+                        if let Some(v) = &v {
+                            self.drafts.lock().unwrap_or_else(|e| e.into_inner()).put(text, v.clone());
+                        }
+                        v
+                    }
+                    Ok(_) | Err(EmbedError::Unavailable) | Err(EmbedError::Unknown(_)) => None,
+                },
             }
         } else {
             None
@@ -213,13 +295,25 @@ impl SimilarityService {
             (None, _) => RankingMode::Lexical,
             (Some(_), mode) => mode,
         };
-        let lexical = if (use_lexical || query_vector.is_none()) && !query.is_empty() {
-            self.index.lexical(&query, statuses, candidates).await?
-        } else {
-            vec![]
-        };
-        let semantic: Vec<(TicketId, f32)> = match &query_vector {
-            Some(q) => self.vectors.search(q, candidates as usize),
+        let mut lexical: Vec<(DocKey, f64)> = Vec::new();
+        // The in-memory index holds every ticket (whatever its status) and the published
+        // entries: good for suggestions, whose views are filtered below.
+        let in_memory = self.lexical_index.as_ref().filter(|i| faq && i.is_loaded());
+        if (use_lexical || query_vector.is_none()) && !query.is_empty() {
+            if let Some(index) = in_memory {
+                lexical = index.search(&query, candidates as usize);
+            } else {
+                lexical = self.store_lexical(&query, statuses, faq, candidates).await?;
+            }
+        }
+        let semantic: Vec<(DocKey, f32)> = match &query_vector {
+            Some(q) => {
+                let mut found = self.vectors.search(q, candidates as usize);
+                if !faq {
+                    found.retain(|(key, _)| matches!(key, DocKey::Ticket(_)));
+                }
+                found
+            }
             None => vec![],
         };
         let blend = match ranking {
@@ -227,95 +321,244 @@ impl SimilarityService {
             RankingMode::Semantic => Blend { lexical_weight: 0.0, ..self.config.blend },
             RankingMode::Blended => self.config.blend,
         };
-        let lexical_ids: Vec<TicketId> = lexical.iter().map(|h| h.ticket).collect();
-        let semantic_ids: Vec<TicketId> = semantic.iter().map(|h| h.0).collect();
+        let lexical_ids: Vec<DocKey> = lexical.iter().map(|h| h.0).collect();
+        let semantic_ids: Vec<DocKey> = semantic.iter().map(|h| h.0).collect();
         let fused = rank::blend(&lexical_ids, &semantic_ids, &blend);
         if fused.is_empty() {
             return Ok((vec![], ranking));
         }
 
-        // Read a few more than asked for: some may be invisible or too weak.
-        let window: Vec<TicketId> = fused.iter().take(limit * 3 + 10).map(|f| f.ticket).collect();
-        let mut views: HashMap<TicketId, TicketView> =
-            self.index.views(&window, viewer).await?.into_iter().map(|v| (v.ticket.id, v)).collect();
-        let cosines: HashMap<TicketId, f32> = semantic.into_iter().collect();
-        let mut ranked = Vec::with_capacity(limit);
+        // Read a few more than asked for: some may be invisible, unpublished or too weak.
+        let window: Vec<DocKey> = fused.iter().take(limit * 3 + 10).map(|f| f.doc).collect();
+        let ticket_ids: Vec<TicketId> =
+            window.iter().filter_map(|k| if let DocKey::Ticket(t) = k { Some(*t) } else { None }).collect();
+        let entry_ids: Vec<FaqEntryId> =
+            window.iter().filter_map(|k| if let DocKey::Faq(e) = k { Some(*e) } else { None }).collect();
+        let mut views: HashMap<TicketId, TicketView> = if ticket_ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.index.views(&ticket_ids, viewer).await?.into_iter().map(|v| (v.ticket.id, v)).collect()
+        };
+        let mut entries: HashMap<FaqEntryId, FaqView> = if entry_ids.is_empty() {
+            HashMap::new()
+        } else {
+            self.index.faq_views(&entry_ids).await?.into_iter().map(|v| (v.id, v)).collect()
+        };
+        let cosines: HashMap<DocKey, f32> = semantic.into_iter().collect();
+        let mut ranked: Vec<Ranked> = Vec::with_capacity(limit);
+        // The best published entry past the cut, if none made it: see `lift_faq`.
+        let mut best_faq: Option<Ranked> = None;
         for f in fused.iter().take(window.len()) {
-            if ranked.len() == limit {
+            if ranked.len() == limit && (best_faq.is_some() || ranked.iter().any(|r| r.candidate.is_faq())) {
                 break;
             }
-            let Some(view) = views.remove(&f.ticket) else { continue };
-            if !visible(&view) {
-                continue;
-            }
+            let (candidate, text) = match f.doc {
+                DocKey::Ticket(id) => {
+                    let Some(view) = views.remove(&id) else { continue };
+                    if !visible(&view) {
+                        continue;
+                    }
+                    let text = format!("{} {}", view.ticket.title.as_str(), view.ticket.description.as_str());
+                    (Candidate::Ticket(view), text)
+                }
+                DocKey::Faq(id) => {
+                    // Only published entries come back from the store.
+                    let Some(entry) = entries.remove(&id) else { continue };
+                    let text = entry.searchable_text();
+                    (Candidate::Faq(entry), text)
+                }
+            };
             let cosine = query_vector
                 .as_ref()
-                .and_then(|q| cosines.get(&f.ticket).copied().or_else(|| self.vectors.cosine(f.ticket, q)));
-            let coverage =
-                query.coverage(&format!("{} {}", view.ticket.title.as_str(), view.ticket.description.as_str()));
-            if rank::passes_threshold(cosine, coverage, &self.config.threshold) {
-                ranked.push(Ranked { view, score: f.score });
+                .and_then(|q| cosines.get(&f.doc).copied().or_else(|| self.vectors.cosine(f.doc, q)));
+            if rank::passes_threshold(cosine, query.coverage(&text), &self.config.threshold) {
+                if ranked.len() < limit {
+                    ranked.push(Ranked { candidate, score: f.score });
+                } else if candidate.is_faq() {
+                    best_faq = Some(Ranked { candidate, score: f.score });
+                }
             }
         }
-        Ok((ranked, ranking))
+        Ok((lift_faq(ranked, best_faq, limit), ranking))
     }
 
-    /// Embeds up to `batch` tickets whose embedding is missing or stale, stores the vectors
-    /// and adds them to the in-memory index. Returns how many were embedded: 0 when nothing
-    /// is pending or the embedder is not ready (the worker tries again later).
+    /// The store's full-text ranking: tickets in `statuses`, and published entries when
+    /// `faq`, merged by score.
+    async fn store_lexical(
+        &self,
+        query: &LexicalQuery,
+        statuses: &[Status],
+        faq: bool,
+        candidates: u32,
+    ) -> Result<Vec<(DocKey, f64)>, Error> {
+        let tickets = self.index.lexical(query, statuses, candidates).await?;
+        let mut lexical: Vec<(DocKey, f64)> =
+            tickets.into_iter().map(|h| (DocKey::Ticket(h.ticket), h.score)).collect();
+        if faq {
+            let entries = self.index.lexical_faq(query, candidates).await?;
+            lexical.extend(entries.into_iter().map(|h| (DocKey::Faq(h.entry), h.score)));
+            // One list, by the stores' comparable scores (stable: tickets first on ties).
+            lexical.sort_by(|a, b| b.1.total_cmp(&a.1));
+            lexical.truncate(candidates as usize);
+        }
+        Ok(lexical)
+    }
+
+    /// Fills the in-memory lexical index from the store (at start): every ticket, then the
+    /// published FAQ entries; from then on suggestions are ranked lexically in memory.
+    /// `now` is when the reading starts (the next catch-up looks from there). Returns how
+    /// many documents were indexed; 0 without an in-memory index.
+    pub async fn load_lexical(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let Some(index) = &self.lexical_index else { return Ok(0) };
+        let n = self.read_tickets(index, None).await? + self.read_faq(index).await?;
+        index.mark_loaded(now);
+        Ok(n)
+    }
+
+    /// Catches the in-memory lexical index up with the store: tickets raised or edited since
+    /// the last read (minus [`CATCH_UP_MARGIN`]), and the published FAQ entries (an
+    /// unpublished one leaves the index). Run after a change commits and periodically, so
+    /// that several servers over one database stay consistent. Loads fully if the index was
+    /// never loaded. Returns how many documents changed.
+    pub async fn refresh_lexical(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let Some(index) = &self.lexical_index else { return Ok(0) };
+        let Some(since) = index.watermark().filter(|_| index.is_loaded()) else { return self.load_lexical(now).await };
+        let n = self.read_tickets(index, Some(since - CATCH_UP_MARGIN)).await? + self.read_faq(index).await?;
+        index.set_watermark(now);
+        Ok(n)
+    }
+
+    async fn read_tickets(&self, index: &LexicalIndex, since: Option<DateTime<Utc>>) -> Result<usize, Error> {
+        const PAGE: u32 = 5_000;
+        let (mut after, mut n) = (None, 0);
+        loop {
+            let page = self.index.ticket_texts(after, since, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = match last.key {
+                DocKey::Ticket(t) => Some(t),
+                DocKey::Faq(_) => return Err(Error::Unknown(anyhow::anyhow!("ticket_texts returned an FAQ entry"))),
+            };
+            n += index.upsert(&page);
+            if page.len() < PAGE as usize {
+                break;
+            }
+        }
+        Ok(n)
+    }
+
+    async fn read_faq(&self, index: &LexicalIndex) -> Result<usize, Error> {
+        let published = self.index.published_faq_texts().await?;
+        let keep: HashSet<DocKey> = published.iter().map(|d| d.key).collect();
+        let gone: Vec<DocKey> = index.faq_entries().into_iter().filter(|k| !keep.contains(k)).collect();
+        for key in &gone {
+            index.remove(*key);
+        }
+        Ok(gone.len() + index.upsert(&published))
+    }
+
+    /// Embeds up to `batch` tickets whose embedding is missing or stale (or, when no ticket
+    /// is pending, up to `batch` published FAQ entries), stores the vectors and adds them to
+    /// the in-memory index. Returns how many were embedded: 0 when nothing is pending or the
+    /// embedder is not ready (the worker tries again later).
     pub async fn embed_pending(&self, batch: u32) -> Result<usize, Error> {
         if self.embedder.state() != SemanticState::Ready {
             return Ok(0);
         }
         let model = self.embedder.model_id();
         let jobs = self.embeddings.pending(&model, batch).await?;
+        if !jobs.is_empty() {
+            let texts = jobs.iter().map(EmbeddingJob::text).collect();
+            let Some(vectors) = self.embed_texts(texts).await? else { return Ok(0) };
+            let by_id: HashMap<TicketId, Embedding> =
+                jobs.iter().map(|j| j.ticket).zip(vectors.iter().cloned()).collect();
+            let saved = self.embeddings.save(&model, jobs.into_iter().zip(vectors).collect()).await?;
+            return Ok(self.index_saved(saved, &by_id));
+        }
+        let jobs = self.embeddings.pending_faq(&model, batch).await?;
         if jobs.is_empty() {
             return Ok(0);
         }
-        let vectors = match self.embedder.embed(jobs.iter().map(EmbeddingJob::text).collect()).await {
+        let texts = jobs.iter().map(FaqEmbeddingJob::text).collect();
+        let Some(vectors) = self.embed_texts(texts).await? else { return Ok(0) };
+        let by_id: HashMap<FaqEntryId, Embedding> = jobs.iter().map(|j| j.entry).zip(vectors.iter().cloned()).collect();
+        let saved = self.embeddings.save_faq(&model, jobs.into_iter().zip(vectors).collect()).await?;
+        Ok(self.index_saved(saved, &by_id))
+    }
+
+    /// One vector per text; `None` when the model went away meanwhile.
+    async fn embed_texts(&self, texts: Vec<String>) -> Result<Option<Vec<Embedding>>, Error> {
+        let n = texts.len();
+        let vectors = match self.embedder.embed(texts).await {
             Ok(v) => v,
-            Err(EmbedError::Unavailable) => return Ok(0),
+            Err(EmbedError::Unavailable) => return Ok(None),
             Err(EmbedError::Unknown(e)) => return Err(Error::Unknown(e)),
         };
-        if vectors.len() != jobs.len() {
-            return Err(Error::Unknown(anyhow::anyhow!(
-                "embedder returned {} vectors for {} texts",
-                vectors.len(),
-                jobs.len()
-            )));
+        if vectors.len() != n {
+            return Err(Error::Unknown(anyhow::anyhow!("embedder returned {} vectors for {n} texts", vectors.len())));
         }
-        let by_id: HashMap<TicketId, Embedding> = jobs.iter().map(|j| j.ticket).zip(vectors.iter().cloned()).collect();
-        let saved = self.embeddings.save(&model, jobs.into_iter().zip(vectors).collect()).await?;
+        Ok(Some(vectors))
+    }
+
+    /// Adds the stored vectors to the in-memory index; returns how many were stored.
+    fn index_saved<K: Copy + Into<DocKey> + Eq + std::hash::Hash>(
+        &self,
+        saved: Vec<K>,
+        by_id: &HashMap<K, Embedding>,
+    ) -> usize {
         for id in &saved {
             if let Some(v) = by_id.get(id) {
                 self.vectors.upsert(*id, v);
             }
         }
-        Ok(saved.len())
+        saved.len()
     }
 
-    /// Fills the in-memory index from the stored embeddings of the current model (at start).
-    /// Returns how many were loaded.
+    /// Fills the in-memory index from the stored embeddings of the current model, tickets
+    /// and FAQ entries (at start). Returns how many were loaded.
     pub async fn load_vectors(&self) -> Result<usize, Error> {
         const PAGE: u32 = 2_000;
         let model = self.embedder.model_id();
-        let mut after = None;
         let mut loaded = 0;
+        let mut after = None;
         loop {
             let page = self.embeddings.load(&model, after, PAGE).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.0);
-            for (id, v) in &page {
-                if self.vectors.upsert(*id, v) {
-                    loaded += 1;
-                }
+            loaded += page.iter().filter(|(id, v)| self.vectors.upsert(*id, v)).count();
+            if page.len() < PAGE as usize {
+                break;
             }
+        }
+        let mut after = None;
+        loop {
+            let page = self.embeddings.load_faq(&model, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.0);
+            loaded += page.iter().filter(|(id, v)| self.vectors.upsert(*id, v)).count();
             if page.len() < PAGE as usize {
                 break;
             }
         }
         Ok(loaded)
     }
+}
+
+/// Where the best published FAQ entry that passes the threshold may stand at worst: second,
+/// behind the best ticket. An entry is the curated answer to a concern that is often asked,
+/// so many near-identical tickets of that concern must not push it out of the list.
+pub const FAQ_WORST_PLACE: usize = 2;
+
+/// Puts `faq` (the best entry that fell past the cut) at [`FAQ_WORST_PLACE`] when no entry is
+/// in `ranked`; the last ticket makes room. Otherwise (or when fewer than
+/// [`FAQ_WORST_PLACE`] suggestions were asked for) `ranked` is returned as it is.
+fn lift_faq(mut ranked: Vec<Ranked>, faq: Option<Ranked>, limit: usize) -> Vec<Ranked> {
+    let Some(faq) = faq else { return ranked };
+    if ranked.iter().any(|r| r.candidate.is_faq()) || limit < FAQ_WORST_PLACE {
+        return ranked;
+    }
+    ranked.truncate(limit - 1);
+    ranked.insert((FAQ_WORST_PLACE - 1).min(ranked.len()), faq);
+    ranked
 }
 
 #[cfg(test)]
@@ -368,15 +611,43 @@ mod tests {
             .collect()
     }
 
-    /// A store holding `tickets`, answering lexical queries with `lexical` (in that order).
+    /// A store holding `tickets` and no FAQ entry, answering lexical queries with `lexical`
+    /// (in that order).
     fn index(tickets: Vec<TicketView>, lexical: &[i64]) -> MockSimilarityIndex {
+        with_faq(tickets, lexical, vec![], &[])
+    }
+
+    /// A store holding `tickets` and the published FAQ `entries`, answering lexical queries
+    /// with `lexical` tickets and `faq_lexical` entries (id, score).
+    fn with_faq(
+        tickets: Vec<TicketView>,
+        lexical: &[i64],
+        entries: Vec<FaqView>,
+        faq_lexical: &[(i64, f64)],
+    ) -> MockSimilarityIndex {
         let mut index = MockSimilarityIndex::new();
         let lexical = hits(lexical);
         index.expect_lexical().returning(move |_, _, _| Ok(lexical.clone()));
         index
             .expect_views()
             .returning(move |ids, _| Ok(tickets.iter().filter(|v| ids.contains(&v.ticket.id)).cloned().collect()));
+        let faq_hits: Vec<FaqLexicalHit> =
+            faq_lexical.iter().map(|&(id, score)| FaqLexicalHit { entry: FaqEntryId::new(id), score }).collect();
+        index.expect_lexical_faq().returning(move |_, _| Ok(faq_hits.clone()));
         index
+            .expect_faq_views()
+            .returning(move |ids| Ok(entries.iter().filter(|e| ids.contains(&e.id)).cloned().collect()));
+        index
+    }
+
+    fn entry(id: i64, question: &str, answer: &str) -> FaqView {
+        FaqView {
+            id: FaqEntryId::new(id),
+            question: question.into(),
+            also_asked: String::new(),
+            answer: answer.into(),
+            category_id: CategoryId::new(1),
+        }
     }
 
     fn embedder(state: SemanticState, answer: Option<Embedding>) -> MockEmbedder {
@@ -416,8 +687,15 @@ mod tests {
         ]
     }
 
+    /// Ticket numbers, and FAQ entry ids negated.
     fn numbers(s: &Suggestions) -> Vec<i64> {
-        s.items.iter().map(|i| i.view.ticket.id.get()).collect()
+        s.items
+            .iter()
+            .map(|i| match i.key() {
+                DocKey::Ticket(t) => t.get(),
+                DocKey::Faq(e) => -e.get(),
+            })
+            .collect()
     }
 
     fn draft(title: &str) -> Draft {
@@ -454,7 +732,10 @@ mod tests {
         // 3 shares no word but is nearest in meaning; 2 is neither close nor covering.
         assert_eq!(numbers(&s), vec![1, 3]);
         assert!(s.items[0].score >= s.items[1].score);
-        assert!(s.items.iter().all(|i| i.may_vote), "student 9 raised none of them");
+        assert!(
+            s.items.iter().all(|i| matches!(i.item, Suggested::Ticket { may_vote: true, .. })),
+            "student 9 raised none of them"
+        );
     }
 
     #[tokio::test]
@@ -509,6 +790,8 @@ mod tests {
         idx.expect_views()
             .withf(|_, viewer| viewer.is_none())
             .returning(|_, _| Ok(vec![view(2, Status::Resolved, "Exam room booking", "Where do I book an exam room")]));
+        idx.expect_lexical_faq().never();
+        idx.expect_faq_views().never();
         let svc = service(idx, embedder(SemanticState::Disabled, None), Arc::default());
         let found = svc.similar_resolved(&draft("book exam room"), 3).await.unwrap();
         assert_eq!(found.len(), 1);
@@ -561,6 +844,9 @@ mod tests {
         repo.expect_load()
             .withf(|_, after, _| after.is_none())
             .returning(|_, _, _| Ok(vec![(TicketId::new(1), e(&[1.0, 0.0])), (TicketId::new(2), e(&[0.0, 1.0]))]));
+        repo.expect_load_faq()
+            .withf(|_, after, _| after.is_none())
+            .returning(|_, _, _| Ok(vec![(FaqEntryId::new(1), e(&[0.6, 0.8]))]));
         let vectors = Arc::new(VectorIndex::new());
         let svc = SimilarityService::new(
             Arc::new(MockSimilarityIndex::new()),
@@ -569,7 +855,191 @@ mod tests {
             vectors.clone(),
             SimilarityConfig::default(),
         );
-        assert_eq!(svc.load_vectors().await.unwrap(), 2);
-        assert_eq!(vectors.len(), 2);
+        assert_eq!(svc.load_vectors().await.unwrap(), 3);
+        assert_eq!(vectors.len(), 3, "ticket 1 and entry 1 are different documents");
+        assert!(vectors.cosine(FaqEntryId::new(1), &e(&[0.6, 0.8])).is_some());
+    }
+
+    #[tokio::test]
+    async fn published_faq_entries_rank_with_tickets() {
+        let faq = vec![entry(7, "How do I get missing exam results?", "They are published a week after the exam.")];
+        // Lexically the entry scores between ticket 1 and ticket 2.
+        let idx = with_faq(corpus(), &[1, 2], faq, &[(7, 9.5)]);
+        let svc = service(idx, embedder(SemanticState::Disabled, None), Arc::default());
+        let s = svc.suggest(&student(9), &draft("exam results"), SuggestionLimit::new(None).unwrap()).await.unwrap();
+        assert_eq!(numbers(&s), vec![1, -7]);
+        let Suggested::Faq(found) = &s.items[1].item else { panic!("{:?}", s.items[1]) };
+        assert_eq!(found.question, "How do I get missing exam results?");
+        assert_eq!(s.items[1].snippet, "They are published a week after the exam.");
+    }
+
+    #[tokio::test]
+    async fn many_similar_tickets_never_push_the_best_faq_entry_below_second_place() {
+        let tickets = vec![
+            view(1, Status::Open, "Exam results missing", "My exam results are not shown"),
+            view(5, Status::Open, "Exam results late", "Exam results are not out yet"),
+            view(6, Status::Resolved, "Exam results wrong", "My exam results show the wrong course"),
+        ];
+        let faq = || vec![entry(7, "Where are my exam results?", "They are published a week after the exam.")];
+        // (limit, expected): the entry scores last, far behind every ticket.
+        for (limit, expected) in [(1, vec![1]), (2, vec![1, -7]), (3, vec![1, -7, 5]), (5, vec![1, 5, 6, -7])] {
+            let idx = with_faq(tickets.clone(), &[1, 5, 6], faq(), &[(7, 0.01)]);
+            let svc = service(idx, embedder(SemanticState::Disabled, None), Arc::default());
+            let limit_of = SuggestionLimit::new(Some(limit)).unwrap();
+            let s = svc.suggest(&student(9), &draft("exam results"), limit_of).await.unwrap();
+            assert_eq!(numbers(&s), expected, "limit {limit}");
+        }
+    }
+
+    #[tokio::test]
+    async fn faq_entries_blend_by_meaning_too() {
+        let vectors = Arc::new(VectorIndex::new());
+        vectors.upsert(FaqEntryId::new(7), &e(&[1.0, 0.0, 0.0]));
+        vectors.upsert(TicketId::new(1), &e(&[0.6, 0.8, 0.0]));
+        let faq = vec![entry(7, "Marks for the midterm never appeared", "Ask your tutor.")];
+        let idx = with_faq(corpus(), &[1], faq, &[]);
+        let svc = service(idx, embedder(SemanticState::Ready, Some(e(&[1.0, 0.1, 0.0]))), vectors);
+        let s = svc.suggest(&student(9), &draft("exam results"), SuggestionLimit::new(None).unwrap()).await.unwrap();
+        assert_eq!(s.ranking, RankingMode::Blended);
+        // Ticket 1 is in both lists; the entry shares no word with the draft but is the
+        // nearest in meaning, so it passes the threshold and follows, as a ticket would.
+        assert_eq!(numbers(&s), vec![1, -7]);
+    }
+
+    #[tokio::test]
+    async fn unpublished_entries_are_never_suggested() {
+        // Entry 8 is still found lexically and by its vector (both may lag), but the store
+        // no longer returns it as published.
+        let vectors = Arc::new(VectorIndex::new());
+        vectors.upsert(FaqEntryId::new(8), &e(&[1.0, 0.0, 0.0]));
+        let idx = with_faq(corpus(), &[1], vec![], &[(8, 20.0)]);
+        let svc = service(idx, embedder(SemanticState::Ready, Some(e(&[1.0, 0.0, 0.0]))), vectors);
+        let s = svc.suggest(&student(9), &draft("exam results"), SuggestionLimit::new(None).unwrap()).await.unwrap();
+        assert_eq!(numbers(&s), vec![1]);
+    }
+
+    #[tokio::test]
+    async fn embed_pending_embeds_faq_entries_once_tickets_are_done() {
+        let mut repo = MockEmbeddingRepository::new();
+        repo.expect_pending().returning(|_, _| Ok(vec![]));
+        let job = FaqEmbeddingJob {
+            entry: FaqEntryId::new(3),
+            question: "Can I defer an exam?".into(),
+            also_asked: "Exam deferral\nMissed my exam".into(),
+        };
+        assert_eq!(job.text(), "Can I defer an exam?. Exam deferral. Missed my exam");
+        repo.expect_pending_faq().returning(move |_, _| Ok(vec![job.clone()]));
+        repo.expect_save_faq().withf(|_, items| items.len() == 1).returning(|_, _| Ok(vec![FaqEntryId::new(3)]));
+        let vectors = Arc::new(VectorIndex::new());
+        let svc = SimilarityService::new(
+            Arc::new(MockSimilarityIndex::new()),
+            Arc::new(repo),
+            Arc::new(embedder(SemanticState::Ready, Some(e(&[1.0, 0.0])))),
+            vectors.clone(),
+            SimilarityConfig::default(),
+        );
+        assert_eq!(svc.embed_pending(8).await.unwrap(), 1);
+        assert!(vectors.cosine(FaqEntryId::new(3), &e(&[1.0, 0.0])).is_some());
+        assert!(vectors.cosine(TicketId::new(3), &e(&[1.0, 0.0])).is_none());
+    }
+
+    use crate::similarity::LexicalDoc;
+
+    fn ticket_doc(id: i64, title: &str, body: &str) -> LexicalDoc {
+        LexicalDoc { key: DocKey::Ticket(TicketId::new(id)), title: title.into(), body: body.into() }
+    }
+
+    fn faq_doc(id: i64, question: &str, answer: &str) -> LexicalDoc {
+        LexicalDoc { key: DocKey::Faq(FaqEntryId::new(id)), title: question.into(), body: answer.into() }
+    }
+
+    /// A store whose full-text query may be asked `store_queries` times, and whose texts are
+    /// the corpus's tickets plus the published `faq` entries (changing with each call).
+    fn texts_index(store_queries: usize, faq: Vec<Vec<LexicalDoc>>, entries: Vec<FaqView>) -> MockSimilarityIndex {
+        let mut idx = MockSimilarityIndex::new();
+        idx.expect_lexical().times(store_queries).returning(|_, _, _| Ok(hits(&[1])));
+        idx.expect_lexical_faq().times(store_queries).returning(|_, _| Ok(vec![]));
+        // The store's tickets as they are after ticket 3 was edited.
+        let mut tickets = corpus();
+        tickets[2] = view(3, Status::Open, "Exam results not published", "Marks for the midterm never appeared");
+        idx.expect_views()
+            .returning(move |ids, _| Ok(tickets.iter().filter(|v| ids.contains(&v.ticket.id)).cloned().collect()));
+        idx.expect_faq_views()
+            .returning(move |ids| Ok(entries.iter().filter(|e| ids.contains(&e.id)).cloned().collect()));
+        idx.expect_ticket_texts().returning(|after, since, _| {
+            if after.is_some() {
+                return Ok(vec![]);
+            }
+            Ok(match since {
+                None => corpus()
+                    .into_iter()
+                    .map(|v| ticket_doc(v.ticket.id.get(), v.ticket.title.as_str(), v.ticket.description.as_str()))
+                    .collect(),
+                // Ticket 3 was edited since.
+                Some(_) => vec![ticket_doc(3, "Exam results not published", "Marks for the midterm never appeared")],
+            })
+        });
+        let mut faq = faq.into_iter();
+        idx.expect_published_faq_texts().returning(move || Ok(faq.next().unwrap_or_default()));
+        idx
+    }
+
+    #[tokio::test]
+    async fn the_in_memory_lexical_index_ranks_once_loaded_and_catches_up() {
+        let entries = vec![entry(7, "Where are my exam results?", "A week after the exam.")];
+        let faq = vec![vec![faq_doc(7, "Where are my exam results?", "A week after the exam.")], vec![]];
+        let lexical = Arc::new(LexicalIndex::new());
+        let svc = service(texts_index(1, faq, entries), embedder(SemanticState::Disabled, None), Arc::default())
+            .with_lexical_index(lexical.clone());
+        let (who, limit) = (student(9), SuggestionLimit::new(None).unwrap());
+        // Not loaded yet: the store answers (its one allowed query).
+        assert_eq!(numbers(&svc.suggest(&who, &draft("exam results"), limit).await.unwrap()), vec![1]);
+
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
+        assert_eq!(svc.load_lexical(t0).await.unwrap(), 5);
+        assert_eq!(lexical.watermark(), Some(t0));
+        // From now on the store's full-text query is never asked again.
+        let s = svc.suggest(&who, &draft("exam results"), limit).await.unwrap();
+        assert_eq!(numbers(&s), vec![1, -7], "the entry ranks with the tickets");
+
+        // The catch-up reads the edited ticket and drops the unpublished entry.
+        let t1 = t0 + chrono::Duration::seconds(10);
+        assert_eq!(svc.refresh_lexical(t1).await.unwrap(), 2);
+        assert_eq!(lexical.watermark(), Some(t1));
+        let s = svc.suggest(&who, &draft("exam results"), limit).await.unwrap();
+        assert_eq!(numbers(&s), vec![1, 3]);
+        // similar_resolved keeps the store's status filter (it may ask the store).
+    }
+
+    #[tokio::test]
+    async fn refresh_looks_back_from_the_last_read_by_the_margin() {
+        let mut idx = MockSimilarityIndex::new();
+        let t0 = Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap();
+        idx.expect_ticket_texts().withf(|_, since, _| since.is_none()).times(1).returning(|_, _, _| Ok(vec![]));
+        idx.expect_ticket_texts()
+            .withf(move |_, since, _| *since == Some(t0 - CATCH_UP_MARGIN))
+            .times(1)
+            .returning(|_, _, _| Ok(vec![]));
+        idx.expect_published_faq_texts().times(2).returning(|| Ok(vec![]));
+        let lexical = Arc::new(LexicalIndex::new());
+        let svc =
+            service(idx, embedder(SemanticState::Disabled, None), Arc::default()).with_lexical_index(lexical.clone());
+        // Never loaded: a refresh loads fully.
+        svc.refresh_lexical(t0).await.unwrap();
+        assert!(lexical.is_loaded());
+        svc.refresh_lexical(t0 + chrono::Duration::seconds(5)).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_repeated_draft_is_embedded_once() {
+        let mut model = MockEmbedder::new();
+        model.expect_state().return_const(SemanticState::Ready);
+        model.expect_model_id().return_const("test-model".to_owned());
+        model.expect_embed().times(2).returning(|texts| Ok(texts.iter().map(|_| e(&[1.0, 0.0])).collect()));
+        let svc = service(index(corpus(), &[1]), model, Arc::default());
+        let limit = SuggestionLimit::new(None).unwrap();
+        for title in ["exam results", "exam results", "exam results missing", "exam results"] {
+            svc.suggest(&student(9), &draft(title), limit).await.unwrap();
+        }
     }
 }
