@@ -116,6 +116,8 @@ impl Store {
     /// Connects to `url` (SQLite files are created if missing, in WAL mode with a busy
     /// timeout and foreign keys on).
     pub async fn connect_with(url: &str, options: StoreOptions) -> anyhow::Result<Self> {
+        // Whether the migrations already ran (a SQLite file migrates before its pool opens).
+        let mut migrated = false;
         let store = match Backend::of(url)? {
             Backend::Sqlite => {
                 let memory = url.contains(":memory:") || url.contains("mode=memory");
@@ -126,6 +128,20 @@ impl Store {
                     .busy_timeout(options.busy_timeout)
                     .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
                     .synchronous(SqliteSynchronous::Normal);
+                if options.migrate && !memory {
+                    // Migrate through a connection of its own, closed before the pool opens.
+                    // A pooled connection that had read the file before the tables existed
+                    // could keep that snapshot (WAL) and fail later with "no such table".
+                    let pool = SqlitePoolOptions::new()
+                        .max_connections(1)
+                        .connect_with(connect.clone())
+                        .await
+                        .context("cannot open the SQLite database")?;
+                    let db = SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
+                    Migrator::up(&db, None).await.context("migration failed")?;
+                    db.close().await.context("closing the migration connection")?;
+                    migrated = true;
+                }
                 // An in-memory database lives in one connection; keep exactly that one.
                 let max = if memory { 1 } else { options.max_connections.max(2) };
                 let pool = SqlitePoolOptions::new()
@@ -156,7 +172,7 @@ impl Store {
                 }
             }
         };
-        if options.migrate {
+        if options.migrate && !migrated {
             store.migrate().await?;
         }
         Ok(store)
