@@ -75,7 +75,18 @@ enum ApiTags {
     Health,
 }
 
-type Apis = (
+/// Declares the API groups once: the type of the tuple and the tuple itself.
+macro_rules! api_groups {
+    ($($group:path),* $(,)?) => {
+        type Apis = ($($group,)*);
+
+        fn api_groups() -> Apis {
+            ($($group,)*)
+        }
+    };
+}
+
+api_groups!(
     accounts::AuthApi,
     accounts::AdminApi,
     categories::CategoryApi,
@@ -99,20 +110,7 @@ field at fault when there is one. 400 means the request could not be parsed, 422
 value was not acceptable.";
 
 fn service() -> OpenApiService<Apis, ()> {
-    let apis = (
-        accounts::AuthApi,
-        accounts::AdminApi,
-        categories::CategoryApi,
-        tickets::TicketApi,
-        votes::VoteApi,
-        workflow::WorkflowApi,
-        conversation::ConversationApi,
-        attachments::AttachmentApi,
-        notifications::NotificationApi,
-        faq::FaqApi,
-        health::HealthApi,
-        similar::SimilarApi,
-    );
+    let apis = api_groups();
     // No `servers` entry: paths are relative to wherever the API is served, and the document
     // does not depend on the environment.
     OpenApiService::new(apis, "osts API", env!("CARGO_PKG_VERSION")).description(DESCRIPTION)

@@ -133,6 +133,10 @@ impl VectorIndex {
 
     /// How many candidates per result the 8-bit scan hands to the exact rescoring.
     pub const OVERFETCH: usize = 4;
+    /// From this many vectors on, the scan is split across the machine's cores.
+    pub const PARALLEL_FROM: usize = 20_000;
+    /// The most threads one scan uses.
+    pub const MAX_THREADS: usize = 4;
 
     /// The `k` tickets or entries most similar to `query`, most similar first, with exact
     /// cosines.
@@ -146,10 +150,33 @@ impl VectorIndex {
         // for every vector, so it does not change the order).
         let (q_codes, _) = quantise(q);
         let candidates = k.saturating_mul(Self::OVERFETCH).max(k + 16);
-        let approx = top(
-            inner.codes.chunks_exact(dims).zip(&inner.scales).map(|(v, scale)| dot_i8(v, &q_codes) as f32 * scale),
-            candidates,
-        );
+        let scan = |first: usize, slots: usize| -> Vec<Scored> {
+            let codes = &inner.codes[first * dims..(first + slots) * dims];
+            let scales = &inner.scales[first..first + slots];
+            let scores = codes.chunks_exact(dims).zip(scales).map(|(v, scale)| dot_i8(v, &q_codes) as f32 * scale);
+            top(scores, candidates).into_iter().map(|Scored(s, slot)| Scored(s, first + slot)).collect()
+        };
+        let n = inner.ids.len();
+        let parts = if n >= Self::PARALLEL_FROM {
+            std::thread::available_parallelism().map_or(1, |p| p.get()).min(Self::MAX_THREADS)
+        } else {
+            1
+        };
+        let approx = if parts == 1 {
+            scan(0, n)
+        } else {
+            // Large indexes are scanned by several threads, each over its own range.
+            let per = n.div_ceil(parts);
+            let found: Vec<Scored> = std::thread::scope(|scope| {
+                let handles: Vec<_> = (0..parts)
+                    .map(|p| (p * per, per.min(n.saturating_sub(p * per))))
+                    .filter(|(_, slots)| *slots > 0)
+                    .map(|(first, slots)| scope.spawn(move || scan(first, slots)))
+                    .collect();
+                handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            });
+            top(found.into_iter().map(|Scored(s, slot)| (slot, s)), candidates)
+        };
         // Step 2: their exact cosines.
         let exact = top(
             approx.into_iter().map(|Scored(_, slot)| (slot, dot(&inner.data[slot * dims..(slot + 1) * dims], q))),
@@ -214,7 +241,8 @@ mod tests {
     #[test]
     fn the_two_step_search_finds_what_an_exact_scan_finds() {
         let index = VectorIndex::new();
-        let corpus = random(3_000, 48, 7);
+        // Large enough to be scanned in parallel.
+        let corpus = random(VectorIndex::PARALLEL_FROM + 1_000, 48, 7);
         for (i, v) in corpus.iter().enumerate() {
             index.upsert(TicketId::new(i as i64 + 1), v);
         }
