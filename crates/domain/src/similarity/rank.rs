@@ -23,7 +23,7 @@ pub struct Blend {
 
 impl Default for Blend {
     fn default() -> Self {
-        Self { k: 10.0, lexical_weight: 1.0, semantic_weight: 3.0 }
+        Self { k: 10.0, lexical_weight: 1.0, semantic_weight: 4.0 }
     }
 }
 
