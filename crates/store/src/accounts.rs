@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use domain::accounts::*;
 use domain::page::{ListError, Page, PageLimit};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set};
 
 use crate::entity::{sessions, users};
 use crate::notifications::{exec, forget_confirmation_links, notify_account, query};
@@ -59,27 +59,32 @@ impl TryFrom<users::Model> for Account {
     }
 }
 
+/// Inserts a new account's row; a taken email is `Duplicate`.
+async fn insert_user(conn: &impl ConnectionTrait, account: &NewAccount) -> Result<users::Model, InsertAccountError> {
+    let model = users::ActiveModel {
+        email: Set(account.email.as_str().to_owned()),
+        display_name: Set(account.display_name.as_str().to_owned()),
+        role: Set(account.role.as_str().to_owned()),
+        status: Set(account.status.as_str().to_owned()),
+        password_hash: Set(account.password_hash.as_str().to_owned()),
+        email_confirmed_at: Set(account.email_confirmed_at),
+        status_reason: Set(None),
+        created_at: Set(account.created_at),
+        updated_at: Set(account.created_at),
+        ..Default::default()
+    };
+    match model.insert(conn).await {
+        Ok(m) => Ok(m),
+        Err(e) if is_unique_violation(&e) => Err(InsertAccountError::Duplicate),
+        Err(e) => Err(InsertAccountError::Unknown(e.into())),
+    }
+}
+
 #[async_trait]
 impl AccountRepository for Store {
     async fn insert(&self, account: NewAccount) -> Result<Account, InsertAccountError> {
-        let model = users::ActiveModel {
-            email: Set(account.email.as_str().to_owned()),
-            display_name: Set(account.display_name.as_str().to_owned()),
-            role: Set(account.role.as_str().to_owned()),
-            status: Set(account.status.as_str().to_owned()),
-            password_hash: Set(account.password_hash.as_str().to_owned()),
-            email_confirmed_at: Set(account.email_confirmed_at),
-            status_reason: Set(None),
-            created_at: Set(account.created_at),
-            updated_at: Set(account.created_at),
-            ..Default::default()
-        };
         let tx = self.write().await.map_err(|e| InsertAccountError::Unknown(e.into()))?;
-        let inserted = match model.insert(&*tx).await {
-            Ok(m) => m,
-            Err(e) if is_unique_violation(&e) => return Err(InsertAccountError::Duplicate),
-            Err(e) => return Err(InsertAccountError::Unknown(e.into())),
-        };
+        let inserted = insert_user(&*tx, &account).await?;
         tx.commit().await.map_err(|e| InsertAccountError::Unknown(e.into()))?;
         Ok(Account::try_from(inserted)?)
     }
@@ -89,24 +94,8 @@ impl AccountRepository for Store {
         account: NewAccount,
         confirmation: NewConfirmation,
     ) -> Result<Account, InsertAccountError> {
-        let model = users::ActiveModel {
-            email: Set(account.email.as_str().to_owned()),
-            display_name: Set(account.display_name.as_str().to_owned()),
-            role: Set(account.role.as_str().to_owned()),
-            status: Set(account.status.as_str().to_owned()),
-            password_hash: Set(account.password_hash.as_str().to_owned()),
-            email_confirmed_at: Set(account.email_confirmed_at),
-            status_reason: Set(None),
-            created_at: Set(account.created_at),
-            updated_at: Set(account.created_at),
-            ..Default::default()
-        };
         let tx = self.write().await.map_err(|e| InsertAccountError::Unknown(e.into()))?;
-        let inserted = match model.insert(&*tx).await {
-            Ok(m) => m,
-            Err(e) if is_unique_violation(&e) => return Err(InsertAccountError::Duplicate),
-            Err(e) => return Err(InsertAccountError::Unknown(e.into())),
-        };
+        let inserted = insert_user(&*tx, &account).await?;
         queue_confirmation(&*tx, inserted.id, &confirmation).await?;
         tx.commit().await.map_err(|e| InsertAccountError::Unknown(e.into()))?;
         Ok(Account::try_from(inserted)?)
