@@ -229,24 +229,10 @@ impl UnsubscribeResponse {
 }
 
 /// What a scope stops, for people.
-fn scope_phrase(scope: UnsubscribeScope) -> &'static str {
+fn scope_phrase(scope: UnsubscribeScope) -> String {
     match scope {
-        UnsubscribeScope::Digest => "the daily digest",
-        UnsubscribeScope::Kind(kind) => match kind {
-            dn::NotificationKind::Resolved => "emails about resolved tickets",
-            dn::NotificationKind::Reopened => "emails about reopened tickets",
-            dn::NotificationKind::StatusChanged => "emails about status changes",
-            dn::NotificationKind::PriorityChanged => "emails about priority changes",
-            dn::NotificationKind::Reply => "emails about new replies",
-            dn::NotificationKind::InternalNote => "emails about internal notes",
-            dn::NotificationKind::Assigned => "emails about tickets assigned to you",
-            dn::NotificationKind::Merged => "emails about merged tickets",
-            dn::NotificationKind::FaqPublished => "emails about FAQ entries made from your tickets",
-            dn::NotificationKind::EmailConfirmation => "emails confirming your address",
-            dn::NotificationKind::AccountApproved | dn::NotificationKind::AccountRejected => {
-                "emails about decisions on your account"
-            }
-        },
+        UnsubscribeScope::Digest => "the daily digest".to_owned(),
+        UnsubscribeScope::Kind(kind) => format!("emails about {}", kind.topic()),
     }
 }
 

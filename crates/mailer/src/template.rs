@@ -42,23 +42,6 @@ fn headline(kind: NotificationKind) -> &'static str {
     }
 }
 
-/// What an unsubscribe link for a kind stops, for people.
-pub fn kind_phrase(kind: NotificationKind) -> &'static str {
-    match kind {
-        NotificationKind::Resolved => "resolved tickets",
-        NotificationKind::Reopened => "reopened tickets",
-        NotificationKind::StatusChanged => "status changes",
-        NotificationKind::PriorityChanged => "priority changes",
-        NotificationKind::Reply => "new replies",
-        NotificationKind::InternalNote => "internal notes",
-        NotificationKind::Assigned => "tickets assigned to you",
-        NotificationKind::Merged => "merged tickets",
-        NotificationKind::FaqPublished => "FAQ entries made from your tickets",
-        NotificationKind::EmailConfirmation => "email address confirmations",
-        NotificationKind::AccountApproved | NotificationKind::AccountRejected => "decisions on your account",
-    }
-}
-
 fn ticket_link(public_url: &str, ticket: Option<i64>) -> String {
     match ticket {
         Some(n) => format!("{public_url}/api/v1/tickets/{n}"),
@@ -159,7 +142,7 @@ pub fn render(email: &OutgoingEmail, public_url: &str) -> Rendered {
     let link = ticket_link(public_url, number);
     let preferences_url = format!("{public_url}/api/v1/me/notification-preferences");
     let unsubscribe_url = unsubscribe_url(public_url, &email.unsubscribe_token);
-    let stop = kind_phrase(email.kind);
+    let stop = email.kind.topic();
     let subject = format!("[osts] {about} {headline}");
     let mut text = format!("Hello {},\n\nTicket {about} {headline}.\n", email.to_name);
     if !detail.is_empty() {

@@ -231,6 +231,51 @@ impl SimilarityIndex for Store {
     }
 }
 
+impl Store {
+    /// Runs `sql` (`$1` model, `$2` vector, `$3` time, `$4` id, `$5`/`$6` the embedded text)
+    /// once per row in one transaction; returns the ids it stored a vector for.
+    async fn save_vectors(
+        &self,
+        sql: &str,
+        model: &str,
+        rows: impl Iterator<Item = (i32, [Value; 2], Embedding)>,
+    ) -> anyhow::Result<Vec<i32>> {
+        let now = Utc::now();
+        let tx = self.write().await?;
+        let mut saved = Vec::new();
+        for (id, [a, b], embedding) in rows {
+            let values = vec![model.into(), to_bytes(&embedding).into(), now.into(), id.into(), a, b];
+            if tx.execute(self.statement(sql, values)).await?.rows_affected() > 0 {
+                saved.push(id);
+            }
+        }
+        tx.commit().await?;
+        Ok(saved)
+    }
+
+    /// A page of the stored vectors of `model` in `table`, by `key` after `after`.
+    async fn load_vectors(
+        &self,
+        table: &str,
+        key: &str,
+        model: &str,
+        after: i32,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(i32, Embedding)>> {
+        let sql =
+            format!("SELECT {key} AS id, vector FROM {table} WHERE model = $1 AND {key} > $2 ORDER BY {key} LIMIT $3");
+        let rows =
+            self.db.query_all(self.statement(&sql, vec![model.into(), after.into(), i64::from(limit).into()])).await?;
+        rows.into_iter()
+            .map(|row| {
+                let id: i32 = row.try_get("", "id")?;
+                let bytes: Vec<u8> = row.try_get("", "vector")?;
+                Ok((id, from_bytes(id, &bytes)?))
+            })
+            .collect()
+    }
+}
+
 #[async_trait]
 impl EmbeddingRepository for Store {
     async fn pending(&self, model: &str, limit: u32) -> anyhow::Result<Vec<EmbeddingJob>> {
@@ -258,25 +303,10 @@ impl EmbeddingRepository for Store {
                    SELECT id, $1, $2, $3 FROM tickets WHERE id = $4 AND title = $5 AND description = $6 \
                    ON CONFLICT (ticket_id) DO UPDATE SET model = excluded.model, vector = excluded.vector, \
                    embedded_at = excluded.embedded_at";
-        let now = Utc::now();
-        let tx = self.write().await?;
-        let mut saved = Vec::with_capacity(items.len());
-        for (job, embedding) in items {
-            let Some(id) = id32(job.ticket.get()) else { continue };
-            let values = vec![
-                model.into(),
-                to_bytes(&embedding).into(),
-                now.into(),
-                id.into(),
-                job.title.into(),
-                job.description.into(),
-            ];
-            if tx.execute(self.statement(sql, values)).await?.rows_affected() > 0 {
-                saved.push(job.ticket);
-            }
-        }
-        tx.commit().await?;
-        Ok(saved)
+        let rows = items
+            .into_iter()
+            .filter_map(|(job, e)| Some((id32(job.ticket.get())?, [job.title.into(), job.description.into()], e)));
+        Ok(self.save_vectors(sql, model, rows).await?.into_iter().map(|id| TicketId::new(id.into())).collect())
     }
 
     async fn load(
@@ -286,17 +316,8 @@ impl EmbeddingRepository for Store {
         limit: u32,
     ) -> anyhow::Result<Vec<(TicketId, Embedding)>> {
         let after = after.map_or(0, |t| id32(t.get()).unwrap_or(i32::MAX));
-        let sql = "SELECT ticket_id, vector FROM ticket_embeddings WHERE model = $1 AND ticket_id > $2 \
-                   ORDER BY ticket_id LIMIT $3";
-        let rows =
-            self.db.query_all(self.statement(sql, vec![model.into(), after.into(), i64::from(limit).into()])).await?;
-        rows.into_iter()
-            .map(|row| {
-                let id: i32 = row.try_get("", "ticket_id")?;
-                let bytes: Vec<u8> = row.try_get("", "vector")?;
-                Ok((TicketId::new(id.into()), from_bytes(id, &bytes)?))
-            })
-            .collect()
+        let rows = self.load_vectors("ticket_embeddings", "ticket_id", model, after, limit).await?;
+        Ok(rows.into_iter().map(|(id, e)| (TicketId::new(id.into()), e)).collect())
     }
 
     async fn pending_faq(&self, model: &str, limit: u32) -> anyhow::Result<Vec<FaqEmbeddingJob>> {
@@ -324,25 +345,10 @@ impl EmbeddingRepository for Store {
                    SELECT id, $1, $2, $3 FROM faq_entries WHERE id = $4 AND question = $5 AND also_asked = $6 \
                    ON CONFLICT (entry_id) DO UPDATE SET model = excluded.model, vector = excluded.vector, \
                    embedded_at = excluded.embedded_at";
-        let now = Utc::now();
-        let tx = self.write().await?;
-        let mut saved = Vec::with_capacity(items.len());
-        for (job, embedding) in items {
-            let Some(id) = id32(job.entry.get()) else { continue };
-            let values = vec![
-                model.into(),
-                to_bytes(&embedding).into(),
-                now.into(),
-                id.into(),
-                job.question.into(),
-                job.also_asked.into(),
-            ];
-            if tx.execute(self.statement(sql, values)).await?.rows_affected() > 0 {
-                saved.push(job.entry);
-            }
-        }
-        tx.commit().await?;
-        Ok(saved)
+        let rows = items
+            .into_iter()
+            .filter_map(|(job, e)| Some((id32(job.entry.get())?, [job.question.into(), job.also_asked.into()], e)));
+        Ok(self.save_vectors(sql, model, rows).await?.into_iter().map(|id| FaqEntryId::new(id.into())).collect())
     }
 
     async fn load_faq(
@@ -352,17 +358,8 @@ impl EmbeddingRepository for Store {
         limit: u32,
     ) -> anyhow::Result<Vec<(FaqEntryId, Embedding)>> {
         let after = after.map_or(0, |e| id32(e.get()).unwrap_or(i32::MAX));
-        let sql = "SELECT entry_id, vector FROM faq_embeddings WHERE model = $1 AND entry_id > $2 \
-                   ORDER BY entry_id LIMIT $3";
-        let rows =
-            self.db.query_all(self.statement(sql, vec![model.into(), after.into(), i64::from(limit).into()])).await?;
-        rows.into_iter()
-            .map(|row| {
-                let id: i32 = row.try_get("", "entry_id")?;
-                let bytes: Vec<u8> = row.try_get("", "vector")?;
-                Ok((FaqEntryId::new(id.into()), from_bytes(id, &bytes)?))
-            })
-            .collect()
+        let rows = self.load_vectors("faq_embeddings", "entry_id", model, after, limit).await?;
+        Ok(rows.into_iter().map(|(id, e)| (FaqEntryId::new(id.into()), e)).collect())
     }
 }
 

@@ -52,6 +52,24 @@ impl NotificationKind {
         Self::AccountRejected,
     ];
 
+    /// What emails of this kind are about, for people ("new replies"): unsubscribe links and
+    /// pages name it.
+    pub fn topic(self) -> &'static str {
+        match self {
+            Self::Resolved => "resolved tickets",
+            Self::Reopened => "reopened tickets",
+            Self::StatusChanged => "status changes",
+            Self::PriorityChanged => "priority changes",
+            Self::Reply => "new replies",
+            Self::InternalNote => "internal notes",
+            Self::Assigned => "tickets assigned to you",
+            Self::Merged => "merged tickets",
+            Self::FaqPublished => "FAQ entries made from your tickets",
+            Self::EmailConfirmation => "email address confirmations",
+            Self::AccountApproved | Self::AccountRejected => "decisions on your account",
+        }
+    }
+
     /// The stored and wire name.
     pub fn as_str(self) -> &'static str {
         match self {
