@@ -254,11 +254,11 @@ pub enum AccountPageResponse {
 
 error_set!(
     /// Errors of `POST /auth/register`.
-    RegisterErrors = [400, 409, 413, 415, 422, 500]
+    RegisterErrors = [400, 409, 413, 415, 422, 500, 503]
 );
 error_set!(
     /// Errors of `POST /auth/login`.
-    LoginErrors = [400, 401, 403, 413, 415, 429, 500]
+    LoginErrors = [400, 401, 403, 413, 415, 429, 500, 503]
 );
 error_set!(
     /// Errors of `POST /auth/confirm`.
@@ -304,7 +304,9 @@ impl AuthApi {
     /// (valid 24 hours, single use). No one signs in before confirming (`403
     /// email_unconfirmed`). Students whose address is in one of the configured domains are
     /// approved when they confirm; everyone else waits for an admin, and until then can sign
-    /// in and read `/me`, and nothing else.
+    /// in and read `/me`, and nothing else. Password hashing runs on a bounded number of
+    /// slots behind a short queue; when both are full the answer is 503 `busy` with
+    /// `Retry-After`.
     #[oai(path = "/auth/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
@@ -388,7 +390,9 @@ impl AuthApi {
     /// Exchanges email and password for a bearer token. A wrong password and an unknown
     /// email get the same answer. An account whose address is not confirmed gets 403
     /// `email_unconfirmed` (only with the right password). Attempts are limited per email
-    /// and per client address; over the limit the answer is 429 with `Retry-After`.
+    /// and per client address; over the limit the answer is 429 with `Retry-After`. Password
+    /// checks run on a bounded number of slots (one per core) behind a short queue; when
+    /// both are full the answer is 503 `busy` with `Retry-After`.
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,

@@ -34,7 +34,7 @@ pub struct ApiError {
     pub field: Option<String>,
 }
 
-/// An error on its way to a client: status, body and, when throttled, the retry delay.
+/// An error on its way to a client: status, body and, when throttled or busy, the retry delay.
 #[derive(Debug, Clone)]
 pub struct Problem {
     status: StatusCode,
@@ -207,6 +207,10 @@ impl From<domain::Error> for Problem {
                 retry_after_secs: Some(retry_after_secs),
                 ..Self::new(StatusCode::TOO_MANY_REQUESTS, "throttled", message)
             },
+            E::Busy { retry_after_secs } => Self {
+                retry_after_secs: Some(retry_after_secs),
+                ..Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
+            },
             E::Unknown(e) => {
                 // The chain may name tables, hosts or values: it goes to the log only.
                 tracing::error!(error = format!("{e:#}"), "unexpected error in a domain service");
@@ -270,10 +274,10 @@ impl<S: ErrorSet> ApiResponse for Failure<S> {
                 status: Some(status),
                 status_range: None,
                 content: <Json<ApiError> as ResponseContent>::media_types(),
-                headers: if status == 429 {
+                headers: if status == 429 || status == 503 {
                     vec![MetaHeader {
                         name: "Retry-After".to_owned(),
-                        description: Some("Seconds until a new attempt may succeed.".to_owned()),
+                        description: Some("Seconds until a new attempt is likely to succeed.".to_owned()),
                         required: true,
                         deprecated: false,
                         schema: u64::schema_ref(),
@@ -303,6 +307,7 @@ fn describe(status: u16) -> &'static str {
         415 => "The request body's `Content-Type` is not the one the operation takes, or an uploaded file's content is not an accepted type (`unsupported_media_type`; `message` lists the accepted types).",
         422 => "A value is not acceptable; `field` names it and `code` says why.",
         429 => "Too many attempts; retry after `Retry-After` seconds.",
+        503 => "The server is at capacity for this work (`busy`: every password-hashing slot and its short queue are taken); retry after `Retry-After` seconds.",
         500 => "Something broke on our side; quote the `X-Request-Id` response header when reporting it.",
         _ => "An error.",
     }
@@ -331,6 +336,7 @@ mod tests {
                 "unsupported_media_type",
                 Some("file"),
             ),
+            (domain::Error::Busy { retry_after_secs: 1 }, 503, "busy", None),
             (domain::Error::Unknown(anyhow::anyhow!("db password is hunter2")), 500, "internal", None),
         ];
         for (err, status, code, field) in table {
@@ -347,6 +353,13 @@ mod tests {
         let resp = Problem::from(domain::Error::Throttled { retry_after_secs: 7 }).as_response();
         assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(resp.headers().get(header::RETRY_AFTER).unwrap(), "7");
+    }
+
+    #[test]
+    fn busy_says_when_to_retry() {
+        let resp = Problem::from(domain::Error::Busy { retry_after_secs: 2 }).as_response();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(resp.headers().get(header::RETRY_AFTER).unwrap(), "2");
     }
 
     #[test]

@@ -1,100 +1,25 @@
-//! Credential adapters: argon2id password hashing, opaque session tokens and sign-in
+//! Credential adapters: argon2id password hashing with bounded concurrency, opaque session tokens and sign-in
 //! throttling, implementing the ports of `domain::accounts`; and the signed one-click
 //! unsubscribe tokens of `domain::notifications` with their secret key.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 
-use argon2::password_hash::{PasswordHash as PhcHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
-use async_trait::async_trait;
 use base64::Engine as _;
-use domain::accounts::{
-    ClientAddr, LoginThrottle, Password, PasswordHash, PasswordHasher, SessionToken, TokenHash, TokenIssuer,
-};
+use domain::accounts::{ClientAddr, LoginThrottle, SessionToken, TokenHash, TokenIssuer};
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::password::hex;
+
+mod password;
 mod unsubscribe;
 
+pub use password::{Argon2Hasher, HashingLimits};
 pub use unsubscribe::{load_or_create_key, HmacUnsubscribeTokens, SecretKey, MIN_SECRET_KEY_LEN};
-
-/// argon2id with OWASP's recommended parameters (19 MiB, 2 passes, 1 lane), run on the
-/// blocking pool so that hashing never stalls the async workers.
-#[derive(Clone)]
-pub struct Argon2Hasher {
-    params: Params,
-    /// A hash of a random password, verified against when the email is unknown.
-    decoy: String,
-}
-
-impl Argon2Hasher {
-    /// Production parameters.
-    pub fn new() -> Self {
-        Self::with_params(Params::new(19 * 1024, 2, 1, None).expect("valid argon2 parameters"))
-    }
-
-    /// Minimal parameters for tests: still argon2id, just cheap.
-    pub fn fast_for_tests() -> Self {
-        Self::with_params(Params::new(Params::MIN_M_COST.max(64), 1, 1, None).expect("valid argon2 parameters"))
-    }
-
-    fn with_params(params: Params) -> Self {
-        let mut random = [0u8; 16];
-        OsRng.fill_bytes(&mut random);
-        let decoy = hash_with(&params, &hex(&random)).expect("hashing a decoy cannot fail");
-        Self { params, decoy }
-    }
-}
-
-impl Default for Argon2Hasher {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-fn argon2(params: &Params) -> Argon2<'static> {
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
-}
-
-fn hash_with(params: &Params, password: &str) -> anyhow::Result<String> {
-    let salt = SaltString::generate(&mut OsRng);
-    argon2(params)
-        .hash_password(password.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(|e| anyhow::anyhow!("argon2 hashing failed: {e}"))
-}
-
-fn verify_with(params: &Params, password: &str, phc: &str) -> bool {
-    // The parameters stored in the PHC string win, so old hashes keep verifying after a
-    // parameter change.
-    PhcHash::new(phc).is_ok_and(|parsed| argon2(params).verify_password(password.as_bytes(), &parsed).is_ok())
-}
-
-#[async_trait]
-impl PasswordHasher for Argon2Hasher {
-    async fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash> {
-        let params = self.params.clone();
-        let password = password.clone();
-        let phc = tokio::task::spawn_blocking(move || hash_with(&params, password.expose())).await??;
-        Ok(PasswordHash::new(phc))
-    }
-
-    async fn verify(&self, password: &Password, hash: &PasswordHash) -> anyhow::Result<bool> {
-        let params = self.params.clone();
-        let password = password.clone();
-        let phc = hash.as_str().to_owned();
-        Ok(tokio::task::spawn_blocking(move || verify_with(&params, password.expose(), &phc)).await?)
-    }
-
-    async fn waste_time(&self, password: &Password) {
-        let decoy = PasswordHash::new(self.decoy.clone());
-        let _ = self.verify(password, &decoy).await;
-    }
-}
 
 /// 256-bit random session tokens (URL-safe base64), stored as their SHA-256.
 #[derive(Debug, Clone, Copy, Default)]
@@ -113,10 +38,6 @@ impl TokenIssuer for RandomTokens {
         // A fast hash is right here: the token has 256 bits of entropy, unlike a password.
         TokenHash::new(hex(&Sha256::digest(token.as_bytes())))
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Sign-in attempts limited per account and per client address with GCRA (governor), in
@@ -154,20 +75,6 @@ impl LoginThrottle for GovernorThrottle {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn hashes_are_argon2id_and_verify() {
-        let hasher = Argon2Hasher::fast_for_tests();
-        let pw = Password::new("correct horse battery").unwrap();
-        let hash = hasher.hash(&pw).await.unwrap();
-        assert!(hash.as_str().starts_with("$argon2id$"), "{}", hash.as_str());
-        assert!(hasher.verify(&pw, &hash).await.unwrap());
-        let wrong = Password::new("incorrect horse battery").unwrap();
-        assert!(!hasher.verify(&wrong, &hash).await.unwrap());
-        assert!(!hasher.verify(&pw, &PasswordHash::new("garbage".into())).await.unwrap());
-        // Two hashes of one password differ (fresh salt).
-        assert_ne!(hasher.hash(&pw).await.unwrap().as_str(), hash.as_str());
-    }
 
     #[test]
     fn tokens_are_long_random_and_stored_hashed() {

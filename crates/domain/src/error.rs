@@ -3,7 +3,7 @@
 //! Each variant has exactly one meaning for a client (the HTTP layer maps it variant by
 //! variant: invalid → 422, unauthenticated → 401, forbidden → 403, not found → 404,
 //! conflict → 409, too large → 413, unsupported media type → 415, throttled → 429,
-//! unknown → 500). Refusals carry a machine-readable reason.
+//! busy → 503, unknown → 500). Refusals carry a machine-readable reason.
 
 use std::fmt;
 
@@ -55,6 +55,13 @@ pub enum Error {
     #[error("too many attempts, retry in {retry_after_secs} s")]
     Throttled {
         /// Seconds until a new attempt may succeed.
+        retry_after_secs: u64,
+    },
+    /// The server is at capacity for this kind of work (e.g. password hashing); try again
+    /// later.
+    #[error("the server is busy, retry in {retry_after_secs} s")]
+    Busy {
+        /// Seconds after which a new attempt is likely to find room.
         retry_after_secs: u64,
     },
     /// Something broke that the client cannot fix (a store outage, a bug).

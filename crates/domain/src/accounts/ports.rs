@@ -106,18 +106,45 @@ pub trait SessionRepository: Send + Sync {
     async fn revoke(&self, token_hash: &TokenHash, now: DateTime<Utc>) -> anyhow::Result<()>;
 }
 
-/// Password hashing (argon2id in production; deliberately slow).
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every hashing slot and the short queue in front of them are taken: the caller should
+    /// come back later rather than wait without bound.
+    #[error("password hashing is at capacity, retry in {retry_after_secs} s")]
+    Busy {
+        /// Seconds after which a new attempt is likely to find room.
+        retry_after_secs: u64,
+    },
+    /// Something else broke.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+impl From<HashError> for crate::Error {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Busy { retry_after_secs } => Self::Busy { retry_after_secs },
+            HashError::Unknown(e) => Self::Unknown(e),
+        }
+    }
+}
+
+/// Password hashing (argon2id in production; deliberately slow, so its concurrency is
+/// bounded by the adapter).
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait PasswordHasher: Send + Sync {
-    /// Hashes a password with a fresh salt.
-    async fn hash(&self, password: &Password) -> anyhow::Result<PasswordHash>;
+    /// Hashes a password with a fresh salt. MUST return [`HashError::Busy`] instead of
+    /// queueing when its bounded queue is full.
+    async fn hash(&self, password: &Password) -> Result<PasswordHash, HashError>;
     /// Whether `password` matches `hash`. MUST return `Ok(false)` for a mismatch and for a
-    /// hash it cannot parse.
-    async fn verify(&self, password: &Password, hash: &PasswordHash) -> anyhow::Result<bool>;
+    /// hash it cannot parse, and [`HashError::Busy`] when its bounded queue is full.
+    async fn verify(&self, password: &Password, hash: &PasswordHash) -> Result<bool, HashError>;
     /// Spends the same time as a real verification, so that an unknown email cannot be told
-    /// apart from a wrong password by timing.
-    async fn waste_time(&self, password: &Password);
+    /// apart from a wrong password by timing; MUST return [`HashError::Busy`] exactly when
+    /// `verify` would.
+    async fn waste_time(&self, password: &Password) -> Result<(), HashError>;
 }
 
 /// Makes session tokens.

@@ -181,7 +181,7 @@ impl AccountService {
             Err(_) => None,
         };
         let Some((account, hash)) = found else {
-            self.hasher.waste_time(&password).await;
+            self.hasher.waste_time(&password).await?;
             return Err(Error::InvalidCredentials);
         };
         if !self.hasher.verify(&password, &hash).await? {
@@ -389,7 +389,7 @@ mod tests {
         // Unknown email: the hasher still spends its time, and the answer is the same.
         let mut m = Mocks::new();
         m.accounts.expect_find_credentials().returning(|_| Ok(None));
-        m.hasher.expect_waste_time().times(1).returning(|_| ());
+        m.hasher.expect_waste_time().times(1).returning(|_| Ok(()));
         let unknown = m.service().login("nobody@uni.edu", "whatever123", ClientAddr::Unknown).await;
         assert!(matches!(unknown, Err(Error::InvalidCredentials)));
 
@@ -410,6 +410,23 @@ mod tests {
         m.accounts.expect_find_credentials().never();
         let err = m.service().login("ada@uni.edu", "x", ClientAddr::Unknown).await.unwrap_err();
         assert!(matches!(err, Error::Throttled { retry_after_secs: 30 }));
+    }
+
+    #[tokio::test]
+    async fn a_busy_hasher_answers_busy_whether_or_not_the_email_is_known() {
+        let mut m = Mocks::new();
+        m.accounts.expect_find_credentials().returning(|email| {
+            Ok((email.as_str() == "ada@uni.edu")
+                .then(|| (account(AccountStatus::Active), PasswordHash::new("h".into()))))
+        });
+        m.hasher.expect_verify().returning(|_, _| Err(HashError::Busy { retry_after_secs: 1 }));
+        m.hasher.expect_waste_time().returning(|_| Err(HashError::Busy { retry_after_secs: 1 }));
+        m.sessions.expect_create().never();
+        let service = m.service();
+        for email in ["ada@uni.edu", "nobody@uni.edu"] {
+            let err = service.login(email, "correct horse battery", ClientAddr::Unknown).await.unwrap_err();
+            assert!(matches!(err, Error::Busy { retry_after_secs: 1 }), "{email}: {err:?}");
+        }
     }
 
     #[tokio::test]
