@@ -140,6 +140,28 @@ fn spawn_auto_close(services: &Services, interval: Duration) -> tokio::task::Joi
     })
 }
 
+/// How often the planner's statistics are refreshed (cheap when little changed).
+const STATISTICS_EVERY: Duration = Duration::from_secs(10 * 60);
+
+/// Keeps the database's planner statistics current (`Store::refresh_statistics`): at start
+/// and every [`STATISTICS_EVERY`], so list queries keep their indexes as tables grow, also
+/// where PostgreSQL's autovacuum is off.
+fn spawn_statistics(store: &Store) -> tokio::task::JoinHandle<()> {
+    let store = store.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(STATISTICS_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match store.refresh_statistics().await {
+                Ok(tables) if tables.is_empty() => {}
+                Ok(tables) => tracing::info!(tables = tables.join(","), "planner statistics refreshed"),
+                Err(e) => tracing::warn!(error = format!("{e:#}"), "refreshing planner statistics failed"),
+            }
+        }
+    })
+}
+
 /// The `Mailer`: SMTP when `OSTS_SMTP_URL` is set, otherwise `.eml` files under
 /// `<data dir>/outbox-mail/`.
 fn mailer(settings: &Settings) -> anyhow::Result<mailer::LettreMailer> {
@@ -202,6 +224,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let worker = tokio::spawn(similarity::embedding_worker(services.similarity.clone(), semantic.wake.clone()));
     let lexical = tokio::spawn(similarity::lexical_worker(services.similarity.clone(), semantic.lexical_wake.clone()));
     let delivery = spawn_delivery(&settings, &store, unsubscribe)?;
+    let statistics = spawn_statistics(&store);
     let app = api::build(services, Arc::new(StoreHealth(store.clone())));
     let acceptor = TcpListener::bind(settings.bind)
         .into_acceptor()
@@ -223,6 +246,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     worker.abort();
     lexical.abort();
     delivery.abort();
+    statistics.abort();
     store.close().await?;
     tracing::info!("stopped");
     Ok(())

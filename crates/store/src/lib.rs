@@ -368,6 +368,62 @@ impl Store {
         Ok(())
     }
 
+    /// Keeps the planner's statistics current, so list queries keep choosing their indexes as
+    /// tables grow; cheap when nothing changed much. SQLite: `PRAGMA optimize` over every
+    /// table (with `analysis_limit`, so a large table is sampled, not read whole).
+    /// PostgreSQL: `ANALYZE` of each table changed by more than 50 rows + 10 % since it was
+    /// last analysed (autovacuum's default rule, applied here because autovacuum may be off).
+    /// Returns the tables analysed on PostgreSQL (SQLite does not say).
+    pub async fn refresh_statistics(&self) -> anyhow::Result<Vec<String>> {
+        match self.backend() {
+            Backend::Sqlite => {
+                // On one connection: the limit is a per-connection setting.
+                let txn = self.db.begin().await?;
+                txn.execute_unprepared("PRAGMA analysis_limit = 1000").await?;
+                txn.execute_unprepared("PRAGMA optimize = 0x10002").await.context("PRAGMA optimize")?;
+                txn.commit().await?;
+                Ok(vec![])
+            }
+            Backend::Postgres => {
+                let stale = sea_orm::Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT relname::text AS name FROM pg_stat_user_tables \
+                     WHERE schemaname = current_schema() AND n_mod_since_analyze > 50 + 0.1 * GREATEST(n_live_tup, 0) \
+                     ORDER BY relname",
+                );
+                let mut analysed = Vec::new();
+                for row in self.db.query_all(stale).await.context("reading table statistics")? {
+                    let name: String = row.try_get("", "name")?;
+                    let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+                    self.db
+                        .execute_unprepared(&format!("ANALYZE {quoted}"))
+                        .await
+                        .with_context(|| format!("ANALYZE {name}"))?;
+                    analysed.push(name);
+                }
+                Ok(analysed)
+            }
+        }
+    }
+
+    /// Refreshes the planner's statistics of `tables` after a bulk change to them, without
+    /// waiting for the change counters [`Store::refresh_statistics`] reads (PostgreSQL
+    /// publishes them up to a second late). SQLite: `PRAGMA optimize`, as there.
+    pub(crate) async fn analyze(&self, tables: &[&str]) -> anyhow::Result<()> {
+        match self.backend() {
+            Backend::Sqlite => self.refresh_statistics().await.map(drop),
+            Backend::Postgres => {
+                for table in tables {
+                    self.db
+                        .execute_unprepared(&format!("ANALYZE {table}"))
+                        .await
+                        .with_context(|| format!("ANALYZE {table}"))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// Runs one raw query whose first row has an integer column `n` and returns it (tools and
     /// benchmarks: counting rows).
     pub async fn count_raw(&self, sql: &str) -> anyhow::Result<i64> {
