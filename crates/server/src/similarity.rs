@@ -160,12 +160,21 @@ pub async fn lexical_worker(similarity: SimilarityService, wake: Arc<Notify>) {
         ),
         Err(e) => tracing::error!(error = format!("{e:#}"), "lexical index: cannot load, the store ranks meanwhile"),
     }
+    let mut last_full = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = wake.notified() => {}
-            () = tokio::time::sleep(CATCH_UP_EVERY) => {}
+            () = tokio::time::sleep_until(last_full + CATCH_UP_EVERY) => {}
         }
-        if let Err(e) = similarity.refresh_lexical(chrono::Utc::now()).await {
+        // Woken by this server's own commits, look back a few seconds; every
+        // CATCH_UP_EVERY, look back the full margin for other servers' changes.
+        let result = if last_full.elapsed() >= CATCH_UP_EVERY {
+            last_full = tokio::time::Instant::now();
+            similarity.refresh_lexical(chrono::Utc::now()).await
+        } else {
+            similarity.refresh_lexical_recent(chrono::Utc::now()).await
+        };
+        if let Err(e) = result {
             tracing::error!(error = format!("{e:#}"), "lexical index: catch-up failed");
         }
     }
