@@ -170,7 +170,7 @@ pub const CATCH_UP_MARGIN: chrono::Duration = chrono::Duration::minutes(2);
 /// server's clock moments before the commit. Under a stream of creates, re-reading the
 /// full [`CATCH_UP_MARGIN`] on every wake would re-read minutes of tickets many times a
 /// second.
-pub const RECENT_MARGIN: chrono::Duration = chrono::Duration::seconds(10);
+pub const RECENT_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
 
 impl SimilarityService {
     /// Most characters of a snippet.
