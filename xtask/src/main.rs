@@ -7,6 +7,7 @@ use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_api;
 mod bench_notify;
 mod seed;
 
@@ -80,6 +81,25 @@ enum Bench {
         #[arg(long)]
         latency_only: bool,
     },
+    /// The HTTP API under load (create, upvote, sign in, list, filter) beside a bare baseline,
+    /// sign-in memory, and list latency at scale; writes `docs/benchmarks.md`.
+    Api {
+        /// Backends (`postgres` needs OSTS_BENCH_POSTGRES_URL or OSTS_TEST_POSTGRES_URL).
+        #[arg(long, value_delimiter = ',', default_value = "sqlite,postgres")]
+        backends: Vec<String>,
+        /// Seconds per load cell.
+        #[arg(long, default_value_t = 5)]
+        secs: u64,
+        /// Concurrency levels.
+        #[arg(long, value_delimiter = ',', default_value = "1,8,32")]
+        concurrency: Vec<u32>,
+        /// Tickets for the list latency runs (0 skips them).
+        #[arg(long, default_value_t = 1_000_000)]
+        list_size: usize,
+        /// Requests per list latency cell.
+        #[arg(long, default_value_t = 200)]
+        list_requests: u64,
+    },
     /// Resolving a ticket with many upvoters: request latency, rows committed, SMTP drain rate.
     Notify {
         /// Upvoter counts.
@@ -117,6 +137,22 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Openapi { check } => openapi(check),
         Task::Ci => ci(),
+        Task::Bench { what: Bench::Api { backends, secs, concurrency, list_size, list_requests } } => {
+            if cfg!(debug_assertions) {
+                // The server under test is the release binary, built first.
+                cargo(&["build", "--release", "--quiet", "-p", "server", "--bin", "osts"])?;
+                return rerun_in_release();
+            }
+            let options = bench_api::Options {
+                backends,
+                secs,
+                concurrency,
+                list_size,
+                list_requests,
+                doc: root().join("docs").join("benchmarks.md"),
+            };
+            runtime()?.block_on(bench_api::api(options))
+        }
         Task::Bench { what: Bench::Notify { sizes, backends, dev, drain_max } } => {
             if cfg!(debug_assertions) && !dev {
                 return rerun_in_release();
@@ -184,6 +220,11 @@ fn rerun_in_release() -> anyhow::Result<()> {
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+/// Where cargo puts build output (`CARGO_TARGET_DIR`, else `target/` at the root).
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
 fn root() -> PathBuf {
