@@ -21,10 +21,6 @@ const SWEEP_EVERY: Duration = Duration::from_secs(60);
 /// (changes made through another server over the same database, or by `xtask seed`).
 const CATCH_UP_EVERY: Duration = Duration::from_secs(10);
 
-/// How long a woken catch-up waits for more changes to gather: under a stream of creates
-/// it runs a few times a second instead of after every commit.
-const GATHER: Duration = Duration::from_millis(250);
-
 /// Tickets embedded per model call: small, so a query embedding waits little behind a batch.
 const BATCH: u32 = 16;
 
@@ -164,24 +160,12 @@ pub async fn lexical_worker(similarity: SimilarityService, wake: Arc<Notify>) {
         ),
         Err(e) => tracing::error!(error = format!("{e:#}"), "lexical index: cannot load, the store ranks meanwhile"),
     }
-    let mut last_full = tokio::time::Instant::now();
     loop {
         tokio::select! {
             () = wake.notified() => {}
-            () = tokio::time::sleep_until(last_full + CATCH_UP_EVERY) => {}
+            () = tokio::time::sleep(CATCH_UP_EVERY) => {}
         }
-        // Woken by this server's own commits, look back a few seconds; every
-        // CATCH_UP_EVERY, look back the full margin for other servers' changes.
-        if last_full.elapsed() < CATCH_UP_EVERY {
-            tokio::time::sleep(GATHER).await;
-        }
-        let result = if last_full.elapsed() >= CATCH_UP_EVERY {
-            last_full = tokio::time::Instant::now();
-            similarity.refresh_lexical(chrono::Utc::now()).await
-        } else {
-            similarity.refresh_lexical_recent(chrono::Utc::now()).await
-        };
-        if let Err(e) = result {
+        if let Err(e) = similarity.refresh_lexical(chrono::Utc::now()).await {
             tracing::error!(error = format!("{e:#}"), "lexical index: catch-up failed");
         }
     }

@@ -165,13 +165,6 @@ impl DraftCache {
 /// missed. Re-reading an unchanged ticket costs a hash comparison.
 pub const CATCH_UP_MARGIN: chrono::Duration = chrono::Duration::minutes(2);
 
-/// The margin of a catch-up woken by a change this server just committed
-/// ([`SimilarityService::refresh_lexical_recent`]): its `updated_at` was read from this
-/// server's clock moments before the commit. Under a stream of creates, re-reading the
-/// full [`CATCH_UP_MARGIN`] on every wake would re-read minutes of tickets many times a
-/// second.
-pub const RECENT_MARGIN: chrono::Duration = chrono::Duration::seconds(5);
-
 impl SimilarityService {
     /// Most characters of a snippet.
     pub const SNIPPET_CHARS: usize = 160;
@@ -428,20 +421,9 @@ impl SimilarityService {
     /// that several servers over one database stay consistent. Loads fully if the index was
     /// never loaded. Returns how many documents changed.
     pub async fn refresh_lexical(&self, now: DateTime<Utc>) -> Result<usize, Error> {
-        self.catch_up(now, CATCH_UP_MARGIN).await
-    }
-
-    /// [`Self::refresh_lexical`] after a change this server committed: looks back only
-    /// [`RECENT_MARGIN`] before the last catch-up; the periodic `refresh_lexical` covers
-    /// changes made through other servers.
-    pub async fn refresh_lexical_recent(&self, now: DateTime<Utc>) -> Result<usize, Error> {
-        self.catch_up(now, RECENT_MARGIN).await
-    }
-
-    async fn catch_up(&self, now: DateTime<Utc>, margin: chrono::Duration) -> Result<usize, Error> {
         let Some(index) = &self.lexical_index else { return Ok(0) };
         let Some(since) = index.watermark().filter(|_| index.is_loaded()) else { return self.load_lexical(now).await };
-        let n = self.read_tickets(index, Some(since - margin)).await? + self.read_faq(index).await?;
+        let n = self.read_tickets(index, Some(since - CATCH_UP_MARGIN)).await? + self.read_faq(index).await?;
         index.set_watermark(now);
         Ok(n)
     }
