@@ -1,6 +1,7 @@
 //! The FAQ: public reading and search of published entries; drafts, FAQ candidates and
 //! editing for curators (admins, and support members when `OSTS_SUPPORT_CAN_PUBLISH_FAQ`).
 
+use crate::nullable::Nullable;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -69,7 +70,7 @@ pub struct FaqEntry {
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
     /// When it was last published.
-    pub published_at: Option<DateTime<Utc>>,
+    pub published_at: Nullable<DateTime<Utc>>,
     /// Readers who found it helpful.
     pub helpful: u32,
     /// Readers who did not.
@@ -92,7 +93,7 @@ impl From<df::FaqEntry> for FaqEntry {
             author_id: e.author_id.get(),
             created_at: e.created_at,
             updated_at: e.updated_at,
-            published_at: e.published_at,
+            published_at: Nullable(e.published_at),
             helpful: e.helpful,
             not_helpful: e.not_helpful,
         }

@@ -5,11 +5,12 @@
 //! request spans, a body limit and error normalisation, so that every error a client sees is
 //! `{"code", "message", "field"}`. [`openapi_json`] renders the same document offline.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use poem::{
-    middleware::{CatchPanic, RequestId},
+    http::header,
+    middleware::{CatchPanic, RequestId, SetHeader},
     Endpoint, EndpointExt, Response, Route,
 };
 use poem_openapi::{OpenApiService, Tags};
@@ -26,6 +27,7 @@ mod health;
 mod markdown;
 mod middleware;
 mod notifications;
+mod nullable;
 mod similar;
 mod tickets;
 mod votes;
@@ -33,10 +35,17 @@ mod workflow;
 
 pub use attachments::MAX_UPLOAD_BODY_BYTES;
 pub use error::ApiError;
+pub use middleware::inline_scripts;
 
 /// The largest request body we read (256 KiB); larger bodies get 413. Uploads have their
 /// own limit, [`MAX_UPLOAD_BODY_BYTES`].
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The longest a request body may take to arrive (408 after that): 256 KiB at 70 Kbit/s.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest an upload may take to arrive (408 after that): 5 MiB at 350 Kbit/s.
+pub const UPLOAD_READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The domain services the API calls.
 pub use domain::Services as App;
@@ -124,26 +133,29 @@ pub fn openapi_json() -> String {
 /// The full route tree with its middleware.
 pub fn build(app: App, health: Arc<dyn Health>) -> impl Endpoint<Output = Response> {
     let service = service();
-    let routes = Route::new()
-        .at("/api/openapi.json", service.spec_endpoint())
-        .nest("/api/docs", service.swagger_ui())
-        .nest("/", service);
+    // Swagger UI is one page of inline scripts: its policy allows exactly those.
+    let docs_policy = middleware::inline_scripts_policy(&service.swagger_ui_html());
+    let docs = service.swagger_ui().with(SetHeader::new().overriding(header::CONTENT_SECURITY_POLICY, docs_policy));
+    let routes =
+        Route::new().at("/api/openapi.json", service.spec_endpoint()).nest("/api/docs", docs).nest("/", service);
     with_middleware(routes.data(Arc::new(app)).data(health))
 }
 
 /// Wraps routes in what every request goes through, innermost first: the body limit, error
-/// normalisation, panic recovery, the request span and the request id (outermost, so that
-/// even a panic's answer carries one).
+/// normalisation, panic recovery, the request span, the security headers and the request id
+/// (outermost, so that even a panic's answer carries one).
 fn with_middleware(routes: impl Endpoint + 'static) -> impl Endpoint<Output = Response> {
     routes
-        .with(middleware::BodyLimit::new(MAX_BODY_BYTES).with_uploads(middleware::UploadLimit {
+        .with(middleware::BodyLimit::new(MAX_BODY_BYTES, BODY_READ_TIMEOUT).with_uploads(middleware::UploadLimit {
             matches: attachments::is_upload,
             max: MAX_UPLOAD_BODY_BYTES,
+            read_timeout: UPLOAD_READ_TIMEOUT,
             too_large: || domain::attachments::too_large().into(),
         }))
         .with(middleware::NormaliseErrors)
         .with(CatchPanic::new().with_handler(middleware::on_panic))
         .with(middleware::Trace)
+        .with(middleware::SecurityHeaders)
         .with(RequestId::default())
 }
 
@@ -168,9 +180,64 @@ mod tests {
         Err(poem::Error::from_string("db at 10.0.0.5 refused", StatusCode::BAD_GATEWAY))
     }
 
+    #[handler]
+    async fn echo(body: Vec<u8>) -> Vec<u8> {
+        body
+    }
+
     fn client() -> TestClient<impl Endpoint> {
-        let routes = Route::new().at("/panic", get(panics)).at("/teapot", get(teapot)).at("/fail", get(fails));
+        let routes = Route::new()
+            .at("/panic", get(panics))
+            .at("/teapot", get(teapot))
+            .at("/fail", get(fails))
+            .at("/echo", poem::post(echo))
+            .at("/api/v1/tickets/1/attachments", poem::post(echo));
         TestClient::new(with_middleware(routes))
+    }
+
+    /// A request body that sends `prefix` and then nothing, without ever ending, as a client
+    /// feeding a body a byte at a time (or not at all) looks from here.
+    fn stalled_body(prefix: &'static [u8]) -> poem::Body {
+        use tokio::io::AsyncReadExt as _;
+        let (writer, reader) = tokio::io::duplex(64);
+        // The writer stays open (leaked into a task that never ends), so the body never ends.
+        tokio::spawn(async move {
+            let _keep = writer;
+            std::future::pending::<()>().await
+        });
+        poem::Body::from_async_read(prefix.chain(reader))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_does_not_arrive_in_time_is_408() {
+        let started = tokio::time::Instant::now();
+        let resp = client().post("/echo").body(stalled_body(b"{\"a\":")).send().await;
+        resp.assert_status(StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(started.elapsed(), BODY_READ_TIMEOUT, "refused exactly at the bound (virtual time)");
+        assert_eq!(body(resp).await["code"], "request_timeout");
+
+        let started = tokio::time::Instant::now();
+        let resp = client().post("/api/v1/tickets/1/attachments").body(stalled_body(b"--x\r\n")).send().await;
+        resp.assert_status(StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(started.elapsed(), UPLOAD_READ_TIMEOUT, "uploads have a longer bound");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_arrives_in_time_is_read() {
+        let resp = client().post("/echo").body("hello").send().await;
+        resp.assert_status_is_ok();
+        resp.assert_text("hello").await;
+    }
+
+    #[tokio::test]
+    async fn every_answer_carries_the_security_headers_even_a_panic() {
+        for path in ["/panic", "/teapot", "/fail", "/nowhere"] {
+            let resp = client().get(path).send().await;
+            resp.assert_header("x-content-type-options", "nosniff");
+            resp.assert_header("x-frame-options", "DENY");
+            resp.assert_header("referrer-policy", "no-referrer");
+            resp.assert_header("content-security-policy", middleware::DEFAULT_CSP);
+        }
     }
 
     async fn body(resp: poem::test::TestResponse) -> serde_json::Value {

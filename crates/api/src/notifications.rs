@@ -1,6 +1,7 @@
 //! Notifications: the caller's in-app inbox and preferences, one-click unsubscribe links
 //! (no sign-in), and the admins' dead letters.
 
+use crate::nullable::Nullable;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -59,15 +60,15 @@ pub struct Notification {
     /// What happened.
     pub kind: NotificationKind,
     /// The ticket's number (link: `/api/v1/tickets/{ticket_number}`).
-    pub ticket_number: Option<i64>,
+    pub ticket_number: Nullable<i64>,
     /// The ticket's title.
-    pub ticket_title: Option<String>,
+    pub ticket_title: Nullable<String>,
     /// The recorded change, as in the ticket's history.
     pub change: serde_json::Value,
     /// When.
     pub created_at: DateTime<Utc>,
     /// When you read it; `null` while unread.
-    pub read_at: Option<DateTime<Utc>>,
+    pub read_at: Nullable<DateTime<Utc>>,
 }
 
 impl From<dn::Notification> for Notification {
@@ -75,11 +76,11 @@ impl From<dn::Notification> for Notification {
         Self {
             id: n.id.get(),
             kind: n.kind.into(),
-            ticket_number: n.ticket_id.map(|t| t.get()),
-            ticket_title: n.ticket_title,
+            ticket_number: Nullable(n.ticket_id.map(|t| t.get())),
+            ticket_title: Nullable(n.ticket_title),
             change: serde_json::from_str(&n.payload).unwrap_or(serde_json::Value::Null),
             created_at: n.created_at,
-            read_at: n.read_at,
+            read_at: Nullable(n.read_at),
         }
     }
 }
@@ -90,7 +91,7 @@ pub struct NotificationPage {
     /// Newest first.
     pub items: Vec<Notification>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    pub next_cursor: Option<String>,
+    pub next_cursor: Nullable<String>,
 }
 
 /// How many notifications are unread.
@@ -136,11 +137,11 @@ pub struct DeadLetter {
     /// What it was about.
     pub kind: NotificationKind,
     /// The ticket.
-    pub ticket_number: Option<i64>,
+    pub ticket_number: Nullable<i64>,
     /// Attempts made.
     pub attempts: u32,
     /// The last error.
-    pub last_error: Option<String>,
+    pub last_error: Nullable<String>,
     /// When it gave up.
     pub updated_at: DateTime<Utc>,
 }
@@ -278,7 +279,7 @@ impl NotificationApi {
         let page = app.notifications.inbox(&auth.0.principal, PageLimit::new(limit.0)?, cursor.0).await?;
         Ok(InboxResponse::Ok(Json(NotificationPage {
             items: page.items.into_iter().map(Into::into).collect(),
-            next_cursor: page.next_cursor,
+            next_cursor: Nullable(page.next_cursor),
         })))
     }
 
@@ -411,9 +412,9 @@ impl NotificationApi {
                     channel: d.channel,
                     recipient_id: d.recipient.get(),
                     kind: d.kind.into(),
-                    ticket_number: d.ticket_id.map(|t| t.get()),
+                    ticket_number: Nullable(d.ticket_id.map(|t| t.get())),
                     attempts: d.attempts,
-                    last_error: d.last_error,
+                    last_error: Nullable(d.last_error),
                     updated_at: d.updated_at,
                 })
                 .collect(),

@@ -1,5 +1,6 @@
 //! Tickets: raising, reading, editing, listing, and their history.
 
+use crate::nullable::Nullable;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -84,13 +85,13 @@ pub struct Ticket {
     /// Who raised it.
     pub creator: UserSummary,
     /// The staff member working on it.
-    pub assignee: Option<UserSummary>,
+    pub assignee: Nullable<UserSummary>,
     /// The answer staff gave, while the ticket is resolved or closed.
-    pub resolution: Option<ResolutionView>,
+    pub resolution: Nullable<ResolutionView>,
     /// The ticket this one was merged into (status `merged`).
-    pub merged_into: Option<i64>,
+    pub merged_into: Nullable<i64>,
     /// The earlier ticket this one follows up.
-    pub follow_up_of: Option<i64>,
+    pub follow_up_of: Nullable<i64>,
     /// When it was raised.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -135,15 +136,15 @@ impl From<dt::TicketView> for Ticket {
             priority: t.priority.into(),
             status: t.status.into(),
             creator: UserSummary { id: t.creator_id.get(), display_name: t.creator_name },
-            assignee: t.assignee.map(Into::into),
-            resolution: t.resolution.map(|r| ResolutionView {
+            assignee: Nullable(t.assignee.map(Into::into)),
+            resolution: Nullable(t.resolution.map(|r| ResolutionView {
                 answer_html: markdown::to_html(r.answer.as_str()),
                 answer: r.answer.as_str().to_owned(),
                 resolved_by: r.resolved_by.get(),
                 resolved_at: r.resolved_at,
-            }),
-            merged_into: t.merged_into.map(TicketId::get),
-            follow_up_of: t.follow_up_of.map(TicketId::get),
+            })),
+            merged_into: Nullable(t.merged_into.map(TicketId::get)),
+            follow_up_of: Nullable(t.follow_up_of.map(TicketId::get)),
             created_at: t.created_at,
             updated_at: t.updated_at,
             vote_count: t.vote_count,
@@ -160,7 +161,7 @@ pub struct TicketPage {
     pub items: Vec<Ticket>,
     /// Pass as `cursor` (with the same filters and sort) to get the next page; `null` on the
     /// last page.
-    pub next_cursor: Option<String>,
+    pub next_cursor: Nullable<String>,
 }
 
 /// A ticket to raise. The creator is always the caller.
@@ -207,8 +208,10 @@ pub struct TicketEvent {
     pub id: i64,
     /// When.
     pub at: DateTime<Utc>,
-    /// Who; `null` when osts itself acted (closing automatically).
-    pub actor: Option<UserSummary>,
+    /// Who; `null` when osts itself acted (closing automatically), and, for a student, on
+    /// other people's votes and watches (`vote_cast`, `vote_retracted`, `watched`,
+    /// `unwatched`): who votes for or follows a ticket is for staff and the person themselves.
+    pub actor: Nullable<UserSummary>,
     /// What changed.
     pub change: Change,
 }
@@ -290,9 +293,9 @@ pub struct FaqPublished {
 #[derive(Debug, Clone, Object)]
 pub struct AssigneeChanged {
     /// Account id before.
-    pub from: Option<i64>,
+    pub from: Nullable<i64>,
     /// Account id after.
-    pub to: Option<i64>,
+    pub to: Nullable<i64>,
 }
 
 /// `kind: resolved`.
@@ -434,7 +437,9 @@ impl From<dt::Change> for Change {
             C::StatusChanged { from, to } => Change::StatusChanged(StatusChanged { from, to }),
             C::VoteCast => Change::VoteCast(VoteCast {}),
             C::VoteRetracted => Change::VoteRetracted(VoteRetracted {}),
-            C::AssigneeChanged { from, to } => Change::AssigneeChanged(AssigneeChanged { from, to }),
+            C::AssigneeChanged { from, to } => {
+                Change::AssigneeChanged(AssigneeChanged { from: Nullable(from), to: Nullable(to) })
+            }
             C::Resolved { answer } => Change::Resolved(Resolved { answer }),
             C::Reopened { reason } => Change::Reopened(Reopened { reason }),
             C::AutoClosed => Change::AutoClosed(AutoClosed {}),
@@ -451,7 +456,7 @@ impl From<dt::Change> for Change {
 
 impl From<dt::TicketEvent> for TicketEvent {
     fn from(e: dt::TicketEvent) -> Self {
-        Self { id: e.id, at: e.at, actor: e.actor.map(Into::into), change: e.change.into() }
+        Self { id: e.id, at: e.at, actor: Nullable(e.actor.map(Into::into)), change: e.change.into() }
     }
 }
 
@@ -578,7 +583,7 @@ impl TicketApi {
         let page = app.tickets.list(&auth.0.principal, filter).await?;
         Ok(TicketPageResponse::Ok(Json(TicketPage {
             items: page.items.into_iter().map(Into::into).collect(),
-            next_cursor: page.next_cursor,
+            next_cursor: Nullable(page.next_cursor),
         })))
     }
 

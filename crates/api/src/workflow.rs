@@ -1,5 +1,6 @@
 //! The support workflow: the queue, assignment, resolution, reopening and merging.
 
+use crate::nullable::Nullable;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -90,14 +91,14 @@ pub struct Suggestion {
 #[derive(Debug, Clone, Object)]
 pub struct SuggestionView {
     /// `null` when no support member is active.
-    pub suggestion: Option<Suggestion>,
+    pub suggestion: Nullable<Suggestion>,
 }
 
 /// Whom to assign (`null` unassigns).
 #[derive(Debug, Object)]
 pub struct AssigneeBody {
     /// An active staff member's account id, or `null`.
-    pub assignee_id: Option<i64>,
+    pub assignee_id: Nullable<i64>,
 }
 
 /// A resolution.
@@ -249,7 +250,7 @@ impl WorkflowApi {
         let page = app.workflow.queue(&auth.0.principal, filter).await?;
         Ok(QueueResponse::Ok(Json(TicketPage {
             items: page.items.into_iter().map(Into::into).collect(),
-            next_cursor: page.next_cursor,
+            next_cursor: Nullable(page.next_cursor),
         })))
     }
 
@@ -345,7 +346,7 @@ impl WorkflowApi {
         id: Path<i64>,
         body: Json<AssigneeBody>,
     ) -> Result<TicketResponse, Failure<ActionBodyErrors>> {
-        let assignee = body.0.assignee_id.map(UserId::new);
+        let assignee = body.0.assignee_id.0.map(UserId::new);
         let t = app.workflow.assign(&auth.0.principal, TicketId::new(id.0), assignee).await?;
         Ok(TicketResponse::Ok(Json(t.into())))
     }
@@ -364,7 +365,9 @@ impl WorkflowApi {
     ) -> Result<SuggestionResponse, Failure<ReadErrors>> {
         let s = app.workflow.suggest(&auth.0.principal, TicketId::new(id.0)).await?;
         Ok(SuggestionResponse::Ok(Json(SuggestionView {
-            suggestion: s.map(|s| Suggestion { member_id: s.member.get(), reason: s.reason.as_str().to_owned() }),
+            suggestion: Nullable(
+                s.map(|s| Suggestion { member_id: s.member.get(), reason: s.reason.as_str().to_owned() }),
+            ),
         })))
     }
 

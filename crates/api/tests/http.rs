@@ -135,3 +135,71 @@ async fn swagger_ui_is_served() {
     let html = resp.into_body().into_string().await.unwrap();
     assert!(html.to_lowercase().contains("swagger"));
 }
+
+#[tokio::test]
+async fn every_page_and_every_answer_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let owner = app.student().await;
+    let number = app.ticket(&owner).number().await;
+    let file = support::FilePart::file("scan.png", "image/png", support::PNG);
+    let attachment = app.upload(number, Some(&owner.token), file).await.expect(201).body["url"].clone();
+    let unsubscribe = {
+        use domain::notifications::{NotificationKind, UnsubscribeScope, UnsubscribeTokens as _};
+        let scope = UnsubscribeScope::Kind(NotificationKind::Reply);
+        let token = app.unsubscribe.sign(domain::accounts::UserId::new(owner.id), scope);
+        format!("/api/v1/unsubscribe?token={token}")
+    };
+    let pages = [
+        "/api/v1/auth/confirm?token=abc".to_owned(),
+        "/api/v1/auth/confirm".to_owned(),
+        unsubscribe,
+        "/api/docs/".to_owned(),
+    ];
+    let others = [
+        ("/api/v1/me".to_owned(), Some(owner.token.clone())),
+        ("/api/v1/me".to_owned(), None),
+        ("/api/v1/nothing-here".to_owned(), None),
+        ("/api/openapi.json".to_owned(), None),
+        ("/healthz".to_owned(), None),
+        (attachment.as_str().unwrap().to_owned(), Some(owner.token.clone())),
+    ];
+    let requests = pages.iter().map(|p| (p.clone(), None)).chain(others);
+    for (path, token) in requests {
+        let (status, headers, _) = app.get_bytes(&path, token.as_deref()).await;
+        assert!(status < 500, "{path}: {status}");
+        for (name, value) in [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY")] {
+            assert_eq!(headers.get(name).map(|v| v.to_str().unwrap()), Some(value), "{name} on {path}");
+        }
+        assert_eq!(headers.get_all("x-content-type-options").iter().count(), 1, "set once on {path}");
+        assert!(headers.contains_key("referrer-policy"), "referrer-policy on {path}");
+        let csp = headers.get("content-security-policy").map(|v| v.to_str().unwrap().to_owned());
+        let csp = csp.unwrap_or_else(|| panic!("no content-security-policy on {path}"));
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-eval"), "{path}: {csp}");
+        if pages.contains(&path) {
+            let ct = headers["content-type"].to_str().unwrap();
+            assert!(ct.starts_with("text/html"), "{path} is a page: {ct}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn swagger_ui_runs_under_its_policy() {
+    let app = TestApp::spawn().await;
+    let (status, headers, body) = app.get_bytes("/api/docs/", None).await;
+    assert_eq!(status, 200);
+    let page = String::from_utf8(body).unwrap();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    let script_src = csp.split(';').map(str::trim).find_map(|d| d.strip_prefix("script-src ")).expect("script-src");
+    assert!(!script_src.contains("unsafe-inline"), "{csp}");
+    // Every inline script of the page is allowed by its hash, so the browser runs it.
+    let scripts: Vec<&str> = api::inline_scripts(&page).collect();
+    assert_eq!(scripts.len(), 2, "Swagger UI's bundle and its start-up script");
+    for script in scripts {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+        assert!(script_src.split(' ').any(|s| s == format!("'sha256-{hash}'")), "a script is not allowed: {csp}");
+    }
+    assert!(!page.contains("<script src"), "no external script is expected");
+}

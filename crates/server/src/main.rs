@@ -12,11 +12,11 @@ use domain::accounts::Role;
 use domain::clock::{Clock, SystemClock};
 use domain::notifications::UnsubscribeTokens;
 use domain::Services;
-use poem::listener::{Acceptor as _, Listener as _, TcpListener};
 use secrecy::ExposeSecret as _;
 use settings::{LogFormat, Settings};
 use store::{Store, StoreOptions};
 
+mod http;
 mod settings;
 mod similarity;
 
@@ -108,10 +108,11 @@ fn services(
     let ports = store.ports(store::Adapters {
         hasher: Arc::new(credentials::Argon2Hasher::new()),
         tokens: Arc::new(credentials::RandomTokens),
-        throttle: Arc::new(credentials::GovernorThrottle::new(
-            settings.login_attempts_per_account,
-            settings.login_attempts_per_address,
-        )),
+        throttle: Arc::new(credentials::GovernorThrottle::with_limits(credentials::ThrottleLimits {
+            per_account_and_address: settings.login_attempts_per_account,
+            per_address: settings.login_attempts_per_address,
+            per_account: settings.login_attempts_per_account_all_addresses,
+        })),
         // Confirmation resends: a few per email (each replaces the last link), more per address.
         resend_throttle: Arc::new(credentials::GovernorThrottle::new(RESENDS_PER_EMAIL, RESENDS_PER_ADDRESS)),
         blobs: Arc::new(blobs::FsBlobStore::new(settings.data_dir.join("blobs"))),
@@ -203,22 +204,18 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let lexical = tokio::spawn(similarity::lexical_worker(services.similarity.clone(), semantic.lexical_wake.clone()));
     let delivery = spawn_delivery(&settings, &store, unsubscribe)?;
     let app = api::build(services, Arc::new(StoreHealth(store.clone())));
-    let acceptor = TcpListener::bind(settings.bind)
-        .into_acceptor()
+    let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;
-    let addr = acceptor
-        .local_addr()
-        .into_iter()
-        .find_map(|a| a.as_socket_addr().copied())
-        .context("listener has no socket address")?;
+    let addr = listener.local_addr().context("listener has no socket address")?;
     // Printed on stdout as well, so scripts and tests binding port 0 learn the real port.
     println!("osts listening on http://{addr}");
     tracing::info!(%addr, docs = %format!("http://{addr}/api/docs"), "listening");
-    poem::Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(10)))
-        .await
-        .context("server failed")?;
+    let limits = http::Limits {
+        header_read: Duration::from_secs(settings.header_read_timeout_secs),
+        drain: Duration::from_secs(10),
+    };
+    http::serve(listener, app, limits, shutdown_signal()).await.context("server failed")?;
     auto_close.abort();
     worker.abort();
     lexical.abort();

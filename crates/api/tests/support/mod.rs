@@ -351,6 +351,20 @@ impl TestApp {
         read(req.body(body).send().await.0).await
     }
 
+    /// An internal note by `staff` on ticket `number`, with a PNG attached to it; returns the
+    /// attachment's id.
+    pub async fn note_attachment(&self, number: i64, staff: &User) -> i64 {
+        let body = json!({ "body": "Staff only: the scan shows a grading error.", "internal": true });
+        let note = self.post(&format!("/api/v1/tickets/{number}/replies"), &staff.token, body).await.expect(201);
+        let note_id = note.body["id"].as_i64().expect("the note's id").to_string();
+        let parts = [
+            FilePart::file("grading.png", "image/png", PNG),
+            FilePart { name: "reply_id", file_name: None, content_type: None, bytes: note_id.as_bytes() },
+        ];
+        let uploaded = self.upload_body(number, Some(&staff.token), multipart_body(&parts), false).await.expect(201);
+        uploaded.body["id"].as_i64().expect("the attachment's id")
+    }
+
     /// `GET` returning status, headers and the raw body (for downloads).
     pub async fn get_bytes(&self, path: &str, token: Option<&str>) -> (u16, HeaderMap, Vec<u8>) {
         let mut req = self.client.get(path);

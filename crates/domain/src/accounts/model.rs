@@ -90,11 +90,12 @@ impl DisplayName {
                 format!("display name must be at most {} characters", Self::MAX_CHARS),
             ));
         }
-        if name.chars().any(char::is_control) {
+        if name.chars().any(|c| c.is_control() || crate::text::reorders_or_breaks_text(c)) {
             return Err(Error::invalid(
                 "display_name",
                 "invalid_characters",
-                "display name must not contain control characters",
+                "display name must not contain control characters, line separators or characters that reorder \
+                 text (such as U+202E)",
             ));
         }
         Ok(Self(name.to_owned()))
@@ -482,6 +483,10 @@ mod tests {
     fn display_names_are_trimmed_and_bounded() {
         assert_eq!(DisplayName::parse("  Ada  ").unwrap().as_str(), "Ada");
         assert!(DisplayName::parse("   ").is_err());
+        for c in crate::text::REORDERING_OR_BREAKING {
+            let err = DisplayName::parse(&format!("Ada{c}Admin")).unwrap_err();
+            assert!(matches!(err, Error::Invalid { code: "invalid_characters", .. }), "{:04x}", c as u32);
+        }
         assert!(DisplayName::parse(&"a".repeat(81)).is_err());
         assert!(DisplayName::parse("a\u{0}b").is_err());
     }

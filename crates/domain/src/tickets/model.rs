@@ -58,8 +58,12 @@ impl Title {
                 format!("title must be at most {} characters", Self::MAX_CHARS),
             ));
         }
-        if title.chars().any(char::is_control) {
-            return Err(Error::invalid("title", "invalid_characters", "title must be a single line of text"));
+        if title.chars().any(|c| c.is_control() || crate::text::reorders_or_breaks_text(c)) {
+            return Err(Error::invalid(
+                "title",
+                "invalid_characters",
+                "title must be a single line of text, without characters that reorder it (such as U+202E)",
+            ));
         }
         Ok(Self(title.to_owned()))
     }
@@ -417,6 +421,31 @@ impl Change {
         }
     }
 
+    /// Whether who made this change is private: votes and watches say what a person cares
+    /// about, so other students see that they happened (and the counts) but not by whom;
+    /// staff and the person themselves see the actor.
+    pub fn actor_is_private(&self) -> bool {
+        match self {
+            Change::VoteCast | Change::VoteRetracted | Change::Watched | Change::Unwatched => true,
+            Change::Created { .. }
+            | Change::TitleChanged { .. }
+            | Change::DescriptionChanged
+            | Change::CategoryChanged { .. }
+            | Change::TagsChanged { .. }
+            | Change::PriorityChanged { .. }
+            | Change::StatusChanged { .. }
+            | Change::AssigneeChanged { .. }
+            | Change::Resolved { .. }
+            | Change::Reopened { .. }
+            | Change::AutoClosed
+            | Change::ReplyAdded { .. }
+            | Change::MergedInto { .. }
+            | Change::MergedFrom { .. }
+            | Change::Unmerged { .. }
+            | Change::FaqPublished { .. } => false,
+        }
+    }
+
     /// The stable name of the change's kind (as stored and as sent to clients).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -451,7 +480,8 @@ pub struct TicketEvent {
     pub id: i64,
     /// The ticket.
     pub ticket_id: TicketId,
-    /// Who; `None` when osts itself acted (e.g. closing automatically).
+    /// Who; `None` when osts itself acted (e.g. closing automatically), or when the actor
+    /// is private to the viewer ([`Change::actor_is_private`]).
     pub actor: Option<UserRef>,
     /// When.
     pub at: DateTime<Utc>,
@@ -544,6 +574,10 @@ mod tests {
         assert!(Title::parse(&"é".repeat(150)).is_ok());
         assert!(Title::parse(&"é".repeat(151)).is_err());
         assert!(Title::parse("two\nlines").is_err());
+        for c in crate::text::REORDERING_OR_BREAKING {
+            let err = Title::parse(&format!("Exam results{c}gpj.exe")).unwrap_err();
+            assert!(matches!(err, Error::Invalid { code: "invalid_characters", .. }), "{:04x}", c as u32);
+        }
     }
 
     #[test]

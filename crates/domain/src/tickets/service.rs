@@ -359,11 +359,26 @@ impl TicketService {
         Ok(self.tickets.list(query).await?)
     }
 
-    /// The ticket's history, oldest first; events about internal notes for staff only.
+    /// The ticket's history, oldest first; events about internal notes for staff only, and
+    /// the voters and watchers in it for staff and for themselves only (other students see
+    /// the events without their actor).
     pub async fn history(&self, principal: &Principal, id: TicketId) -> Result<Vec<TicketEvent>, Error> {
         self.get(principal, id).await?;
         let staff = principal.role.is_staff();
-        Ok(self.tickets.history(id).await?.into_iter().filter(|e| staff || !e.change.is_internal()).collect())
+        Ok(self
+            .tickets
+            .history(id)
+            .await?
+            .into_iter()
+            .filter(|e| staff || !e.change.is_internal())
+            .map(|mut e| {
+                let own = e.actor.as_ref().is_some_and(|a| a.id == principal.id);
+                if !staff && !own && e.change.actor_is_private() {
+                    e.actor = None;
+                }
+                e
+            })
+            .collect())
     }
 }
 
