@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_notify;
+mod contract;
 mod seed;
 
 #[derive(Parser)]
@@ -47,6 +48,19 @@ enum Task {
     },
     /// What CI runs: formatting, lints, the OpenAPI freshness check and every test.
     Ci,
+    /// schemathesis against `osts serve` on loopback, as an admin and as a student: fails on
+    /// any 5xx, any answer the OpenAPI document does not describe, or bad input accepted.
+    Contract {
+        /// The schemathesis executable (`.ci/run` installs a pinned version).
+        #[arg(long, env = "OSTS_SCHEMATHESIS", default_value = "schemathesis")]
+        schemathesis: PathBuf,
+        /// Test cases per operation and phase.
+        #[arg(long, default_value_t = 20)]
+        max_examples: u32,
+        /// Tickets the seed raises for the run.
+        #[arg(long, default_value_t = 60)]
+        tickets: u32,
+    },
     /// Benchmarks (built and run in release mode).
     Bench {
         #[command(subcommand)]
@@ -117,6 +131,9 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Openapi { check } => openapi(check),
         Task::Ci => ci(),
+        Task::Contract { schemathesis, max_examples, tickets } => {
+            contract::run(contract::Options { schemathesis, max_examples, tickets })
+        }
         Task::Bench { what: Bench::Notify { sizes, backends, dev, drain_max } } => {
             if cfg!(debug_assertions) && !dev {
                 return rerun_in_release();

@@ -20,6 +20,7 @@ mod attachments;
 mod auth;
 mod categories;
 mod confirm_page;
+mod contract;
 mod conversation;
 mod error;
 mod faq;
@@ -136,16 +137,22 @@ pub fn build(app: App, health: Arc<dyn Health>) -> impl Endpoint<Output = Respon
     // Swagger UI is one page of inline scripts: its policy allows exactly those.
     let docs_policy = middleware::inline_scripts_policy(&service.swagger_ui_html());
     let docs = service.swagger_ui().with(SetHeader::new().overriding(header::CONTENT_SECURITY_POLICY, docs_policy));
+    let contract = Arc::new(contract::Contract::from_document(&service.spec()));
     let routes =
         Route::new().at("/api/openapi.json", service.spec_endpoint()).nest("/api/docs", docs).nest("/", service);
-    with_middleware(routes.data(Arc::new(app)).data(health))
+    with_middleware(routes.data(Arc::new(app)).data(health), contract)
 }
 
-/// Wraps routes in what every request goes through, innermost first: the body limit, error
-/// normalisation, panic recovery, the request span, the security headers and the request id
-/// (outermost, so that even a panic's answer carries one).
-fn with_middleware(routes: impl Endpoint + 'static) -> impl Endpoint<Output = Response> {
+/// Wraps routes in what every request goes through, innermost first: the document's checks
+/// (string fields, `Allow`), the body limit, error normalisation, panic recovery, the request
+/// span, the security headers and the request id (outermost, so that even a panic's answer
+/// carries one).
+fn with_middleware(
+    routes: impl Endpoint + 'static,
+    contract: Arc<contract::Contract>,
+) -> impl Endpoint<Output = Response> {
     routes
+        .with(contract::ContractChecks(contract))
         .with(middleware::BodyLimit::new(MAX_BODY_BYTES, BODY_READ_TIMEOUT).with_uploads(middleware::UploadLimit {
             matches: attachments::is_upload,
             max: MAX_UPLOAD_BODY_BYTES,
@@ -192,7 +199,7 @@ mod tests {
             .at("/fail", get(fails))
             .at("/echo", poem::post(echo))
             .at("/api/v1/tickets/1/attachments", poem::post(echo));
-        TestClient::new(with_middleware(routes))
+        TestClient::new(with_middleware(routes, Arc::new(contract::Contract::from_document(&openapi_json()))))
     }
 
     /// A request body that sends `prefix` and then nothing, without ever ending, as a client

@@ -250,6 +250,10 @@ error_set!(
     OwnErrors = [400, 401, 403, 500]
 );
 error_set!(
+    /// Errors of changing one's own preferences (a JSON body).
+    PreferenceErrors = [400, 401, 403, 413, 415, 422, 500]
+);
+error_set!(
     /// Errors of marking one notification read.
     MarkErrors = [400, 401, 403, 404, 500]
 );
@@ -334,7 +338,7 @@ impl NotificationApi {
         auth: Session,
         app: Data<&Arc<App>>,
         body: Json<Vec<Preference>>,
-    ) -> Result<PreferencesResponse, Failure<OwnErrors>> {
+    ) -> Result<PreferencesResponse, Failure<PreferenceErrors>> {
         let changes = body
             .0
             .into_iter()

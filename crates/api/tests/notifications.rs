@@ -77,9 +77,12 @@ async fn email_flags(app: &TestApp, token: &str) -> Vec<(String, bool, bool)> {
         .collect()
 }
 
-async fn html(resp: poem::test::TestResponse) -> (u16, String, poem::http::HeaderMap) {
+/// Reads a page answered to `method path`, checked against the OpenAPI document.
+async fn html(method: &str, path: &str, resp: poem::test::TestResponse) -> (u16, String, poem::http::HeaderMap) {
     let status = resp.0.status().as_u16();
     let headers = resp.0.headers().clone();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+    support::contract::check(method, path, status, content_type, &serde_json::Value::Null);
     (status, resp.0.into_body().into_string().await.unwrap(), headers)
 }
 
@@ -91,7 +94,7 @@ async fn opening_the_link_only_asks_and_posting_it_unsubscribes_without_signing_
     let path = unsubscribe_path(&app, student.id, UnsubscribeScope::Kind(NotificationKind::Reply));
 
     // A mail scanner (or the person) opens the link: a page, and nothing changes.
-    let (status, page, headers) = html(app.client.get(&path).send().await).await;
+    let (status, page, headers) = html("GET", &path, app.client.get(&path).send().await).await;
     assert_eq!(status, 200, "{page}");
     assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
     assert_eq!(headers["cache-control"], "no-store");
@@ -106,7 +109,7 @@ async fn opening_the_link_only_asks_and_posting_it_unsubscribes_without_signing_
             .body("List-Unsubscribe=One-Click")
             .send()
     };
-    let (status, page, _) = html(post().await).await;
+    let (status, page, _) = html("POST", &path, post().await).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("emails about new replies turned off"), "{page}");
     let after = email_flags(&app, &student.token).await;
@@ -118,7 +121,7 @@ async fn opening_the_link_only_asks_and_posting_it_unsubscribes_without_signing_
         }
         assert_eq!(digest, digest_before, "{kind}: the digest flag is kept");
     }
-    let (status, _, _) = html(post().await).await;
+    let (status, _, _) = html("POST", &path, post().await).await;
     assert_eq!(status, 200, "unsubscribing twice is fine");
     assert_eq!(email_flags(&app, &student.token).await, after);
 }
@@ -139,7 +142,7 @@ async fn the_digest_link_turns_off_every_digest_kind_and_nothing_else() {
     .await
     .expect(200);
     let path = unsubscribe_path(&app, student.id, UnsubscribeScope::Digest);
-    let (status, page, _) = html(app.client.post(&path).send().await).await;
+    let (status, page, _) = html("POST", &path, app.client.post(&path).send().await).await;
     assert_eq!(status, 200, "a POST without a body works too: {page}");
     let off: Vec<String> =
         email_flags(&app, &student.token).await.into_iter().filter(|(_, email, _)| !email).map(|(k, ..)| k).collect();

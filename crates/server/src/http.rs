@@ -107,7 +107,7 @@ async fn connection<E: Endpoint + 'static>(
     tokio::pin!(conn);
     tokio::select! {
         result = conn.as_mut() => log_end(result),
-        _ = stopping.wait_for(|stop| *stop) => {
+        () = async { drop(stopping.wait_for(|stop| *stop).await) } => {
             // Closes an idle connection at once; one with a request in flight after its response.
             conn.as_mut().graceful_shutdown();
             log_end(conn.await);

@@ -4,6 +4,8 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod contract;
+
 use std::path::{Path, PathBuf};
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
@@ -256,14 +258,14 @@ impl TestApp {
 
     /// Sends a request; `token` goes in `Authorization: Bearer`, `body` as JSON.
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
-        let mut req = self.client.request(method, path);
+        let mut req = self.client.request(method.clone(), path);
         if let Some(token) = token {
             req = req.header("Authorization", format!("Bearer {token}"));
         }
         if let Some(body) = body {
             req = req.body_json(&body);
         }
-        read(req.send().await.0).await
+        read(method.as_str(), path, req.send().await.0).await
     }
 
     /// `GET`.
@@ -300,11 +302,11 @@ impl TestApp {
         content_type: &str,
         body: Vec<u8>,
     ) -> Reply {
-        let mut req = self.client.request(method, path).content_type(content_type).body(body);
+        let mut req = self.client.request(method.clone(), path).content_type(content_type).body(body);
         if let Some(token) = token {
             req = req.header("Authorization", format!("Bearer {token}"));
         }
-        read(req.send().await.0).await
+        read(method.as_str(), path, req.send().await.0).await
     }
 
     /// `POST` with a JSON body and an explicit `Content-Length`.
@@ -316,17 +318,23 @@ impl TestApp {
             .header("Content-Length", body.len().to_string())
             .content_type("application/json")
             .body(body);
-        read(req.send().await.0).await
+        read("POST", path, req.send().await.0).await
     }
 
     /// `GET` with one extra header and no token.
     pub async fn get_with_header(&self, path: &str, name: &str, value: &str) -> Reply {
-        read(self.client.get(path).header(name, value).send().await.0).await
+        read("GET", path, self.client.get(path).header(name, value).send().await.0).await
     }
 
     /// Sends a `GET` and returns the raw response (for endpoints that do not answer JSON).
     pub async fn get_raw(&self, path: &str) -> Response {
-        self.client.get(path).send().await.0
+        let resp = self.client.get(path).send().await.0;
+        let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok());
+        let is_json = content_type.is_some_and(|ct| ct.starts_with("application/json"));
+        if !is_json {
+            contract::check("GET", path, resp.status().as_u16(), content_type, &Value::Null);
+        }
+        resp
     }
 
     /// Uploads one part (usually a file) to a ticket's attachments, streamed without
@@ -338,17 +346,15 @@ impl TestApp {
 
     /// Sends a prepared multipart body (see [`multipart_body`]) to a ticket's upload route.
     pub async fn upload_body(&self, ticket: i64, token: Option<&str>, body: Vec<u8>, content_length: bool) -> Reply {
-        let mut req = self
-            .client
-            .post(format!("/api/v1/tickets/{ticket}/attachments"))
-            .content_type(format!("multipart/form-data; boundary={BOUNDARY}"));
+        let path = format!("/api/v1/tickets/{ticket}/attachments");
+        let mut req = self.client.post(&path).content_type(format!("multipart/form-data; boundary={BOUNDARY}"));
         if content_length {
             req = req.header("Content-Length", body.len().to_string());
         }
         if let Some(token) = token {
             req = req.header("Authorization", format!("Bearer {token}"));
         }
-        read(req.body(body).send().await.0).await
+        read("POST", &path, req.body(body).send().await.0).await
     }
 
     /// An internal note by `staff` on ticket `number`, with a PNG attached to it; returns the
@@ -373,7 +379,14 @@ impl TestApp {
         }
         let resp = req.send().await.0;
         let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
-        (status, headers, resp.into_body().into_vec().await.expect("response body"))
+        let bytes = resp.into_body().into_vec().await.expect("response body");
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+        let body = match content_type {
+            Some(ct) if ct.starts_with("application/json") => serde_json::from_slice(&bytes).expect("a JSON body"),
+            _ => Value::Null,
+        };
+        contract::check("GET", path, status, content_type, &body);
+        (status, headers, bytes)
     }
 
     /// Every file in the blob directory (temporary files included).
@@ -577,7 +590,8 @@ pub fn multipart_body(parts: &[FilePart<'_>]) -> Vec<u8> {
 /// The first bytes of a PNG: enough for the type to be detected.
 pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
 
-async fn read(resp: Response) -> Reply {
+/// Reads an answer to `method path`, checking it against the OpenAPI document.
+async fn read(method: &str, path: &str, resp: Response) -> Reply {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().into_bytes().await.expect("response body");
@@ -592,5 +606,8 @@ async fn read(resp: Response) -> Reply {
         serde_json::from_slice(&bytes)
             .unwrap_or_else(|e| panic!("{status} body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
     };
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+    let parsed = if is_json { &body } else { &Value::Null };
+    contract::check(method, path, status, content_type, parsed);
     Reply { status, headers, body }
 }
