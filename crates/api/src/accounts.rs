@@ -2,6 +2,7 @@
 //! verification of accounts.
 
 use crate::nullable::Nullable;
+use crate::nullable::PageSize;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -447,7 +448,7 @@ impl AdminApi {
         /// Only accounts whose address is (`true`) or is not (`false`) confirmed.
         email_confirmed: Query<Option<bool>>,
         /// Page size, 1–100 (default 25).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<PageSize>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<AccountPageResponse, Failure<ListAccountsErrors>> {
@@ -456,7 +457,8 @@ impl AdminApi {
             role: role.0.map(Into::into),
             email_confirmed: email_confirmed.0,
         };
-        let page = app.accounts.list(&auth.0.principal, filter, PageLimit::new(limit.0)?, cursor.0).await?;
+        let page =
+            app.accounts.list(&auth.0.principal, filter, PageLimit::new(limit.0.map(|l| l.0))?, cursor.0).await?;
         Ok(AccountPageResponse::Ok(Json(AccountPage {
             items: page.items.into_iter().map(Into::into).collect(),
             next_cursor: Nullable(page.next_cursor),

@@ -1,8 +1,9 @@
 //! Holding requests and answers to the OpenAPI document where poem-openapi is lenient.
 //!
 //! - poem-openapi reads a JSON number or boolean where a string is declared (`{"name": 12345.5}`
-//!   made a category named "12345.5"); [`ContractChecks`] refuses such a body with 400, naming
-//!   the field, before the operation parses it.
+//!   made a category named "12345.5"), and `null` for any optional field; [`ContractChecks`]
+//!   refuses such a body with 400, naming the field, before the operation parses it. (An
+//!   optional field is left out, not sent as `null`, unless the document says `nullable`.)
 //! - poem answers a method a path does not take with 405 but no `Allow` header; this adds the
 //!   methods the document lists for the path.
 
@@ -94,8 +95,12 @@ impl Contract {
     }
 
     /// The first place in `value` where the schema declares a string and the JSON has a
-    /// number or a boolean: its field path (`name`, `tags[2]`, `[0].kind`).
+    /// number or a boolean, or where the JSON has `null` and the schema does not say
+    /// `nullable`: its field path (`name`, `tags[2]`, `[0].kind`).
     fn string_mismatch(&self, schema: &Value, value: &Value, at: &str) -> Option<String> {
+        if value.is_null() && schema["nullable"] != Value::Bool(true) && !at.is_empty() {
+            return Some(at.to_owned());
+        }
         let schema = self.resolve(schema);
         for part in schema["allOf"].as_array().into_iter().flatten() {
             if let Some(found) = self.string_mismatch(part, value, at) {
@@ -150,7 +155,7 @@ impl<E: Endpoint> Endpoint for ContractChecksEndpoint<E> {
                     let problem = Problem::new(
                         StatusCode::BAD_REQUEST,
                         "bad_request",
-                        format!("`{field}` must be a JSON string"),
+                        format!("`{field}` must be a JSON string, or is null where the document does not allow it"),
                     );
                     return Err(if field.is_empty() { problem } else { problem.with_field(&field) }.into());
                 }
@@ -203,5 +208,9 @@ mod tests {
         let draft = json!({ "title": "Quiz", "category_id": 1, "tags": ["a", 2] });
         assert_eq!(c.string_mismatch(schema, &draft, ""), Some("tags[1]".into()));
         assert_eq!(c.string_mismatch(schema, &json!({ "title": "Quiz", "category_id": 1 }), ""), None);
+        let schema = c.request_schema(&Method::POST, "/api/v1/tickets/similar").unwrap();
+        assert_eq!(c.string_mismatch(schema, &json!({ "title": "Quiz", "limit": null }), ""), Some("limit".into()));
+        let schema = c.request_schema(&Method::PUT, "/api/v1/tickets/{id}/assignee").unwrap();
+        assert_eq!(c.string_mismatch(schema, &json!({ "assignee_id": null }), ""), None, "nullable");
     }
 }

@@ -2,6 +2,7 @@
 //! editing for curators (admins, and support members when `OSTS_SUPPORT_CAN_PUBLISH_FAQ`).
 
 use crate::nullable::Nullable;
+use crate::nullable::PageSize;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -279,9 +280,9 @@ impl FaqApi {
         auth: Session,
         app: Data<&Arc<App>>,
         /// How many, 1–100 (default 25).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<PageSize>>,
     ) -> Result<CandidatesResponse, Failure<CuratorListErrors>> {
-        let ranked = app.faq.candidates(&auth.0.principal, limit.0).await?;
+        let ranked = app.faq.candidates(&auth.0.principal, limit.0.map(|l| l.0)).await?;
         Ok(CandidatesResponse::Ok(Json(
             ranked
                 .into_iter()

@@ -2,6 +2,7 @@
 //! (no sign-in), and the admins' dead letters.
 
 use crate::nullable::Nullable;
+use crate::nullable::PageSize;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -276,11 +277,11 @@ impl NotificationApi {
         auth: Session,
         app: Data<&Arc<App>>,
         /// Page size, 1–100 (default 25).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<PageSize>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<InboxResponse, Failure<InboxErrors>> {
-        let page = app.notifications.inbox(&auth.0.principal, PageLimit::new(limit.0)?, cursor.0).await?;
+        let page = app.notifications.inbox(&auth.0.principal, PageLimit::new(limit.0.map(|l| l.0))?, cursor.0).await?;
         Ok(InboxResponse::Ok(Json(NotificationPage {
             items: page.items.into_iter().map(Into::into).collect(),
             next_cursor: Nullable(page.next_cursor),

@@ -140,3 +140,66 @@ mod tests {
         assert_eq!(schema["properties"]["inner"]["allOf"][0]["$ref"], "#/components/schemas/Inner");
     }
 }
+
+/// A whole number the document bounds to `MIN..=MAX` (`minimum`, `maximum`), parsed as any
+/// `u32`: the domain decides about values outside (422 `out_of_range`), the document tells
+/// clients and generated tests what is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InRange<const MIN: u32, const MAX: u32>(pub u32);
+
+impl<const MIN: u32, const MAX: u32> Type for InRange<MIN, MAX> {
+    const IS_REQUIRED: bool = true;
+
+    type RawValueType = u32;
+
+    type RawElementValueType = u32;
+
+    fn name() -> Cow<'static, str> {
+        format!("integer_{MIN}_to_{MAX}").into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            minimum: Some(f64::from(MIN)),
+            maximum: Some(f64::from(MAX)),
+            ..MetaSchema::new_with_format("integer", "uint32")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&u32> {
+        Some(&self.0)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a u32> + 'a> {
+        Box::new(std::iter::once(&self.0))
+    }
+}
+
+impl<const MIN: u32, const MAX: u32> poem_openapi::types::ParseFromParameter for InRange<MIN, MAX> {
+    fn parse_from_parameter(value: &str) -> ParseResult<Self> {
+        <u32 as poem_openapi::types::ParseFromParameter>::parse_from_parameter(value)
+            .map(Self)
+            .map_err(ParseError::propagate)
+    }
+}
+
+impl<const MIN: u32, const MAX: u32> ParseFromJSON for InRange<MIN, MAX> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        u32::parse_from_json(value).map(Self).map_err(ParseError::propagate)
+    }
+}
+
+impl<const MIN: u32, const MAX: u32> ToJSON for InRange<MIN, MAX> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::from(self.0))
+    }
+}
+
+/// A page size: 1 to [`domain::page::PageLimit::MAX`].
+pub type PageSize = InRange<1, { domain::page::PageLimit::MAX }>;
+
+/// A number of days looked back: 1 to 366.
+pub type Days = InRange<1, 366>;
+
+/// How many suggestions: 1 to 20.
+pub type SuggestionCount = InRange<1, 20>;

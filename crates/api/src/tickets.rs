@@ -1,6 +1,7 @@
 //! Tickets: raising, reading, editing, listing, and their history.
 
 use crate::nullable::Nullable;
+use crate::nullable::PageSize;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -563,7 +564,7 @@ impl TicketApi {
         /// Order (default `newest`).
         sort: Query<Option<TicketSort>>,
         /// Page size, 1–100 (default 25).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<PageSize>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<TicketPageResponse, Failure<ListErrors>> {
@@ -577,7 +578,7 @@ impl TicketApi {
             unresolved: false,
             q: q.0,
             sort: sort.0.map(Into::into).unwrap_or_default(),
-            limit: limit.0,
+            limit: limit.0.map(|l| l.0),
             cursor: cursor.0,
         };
         let page = app.tickets.list(&auth.0.principal, filter).await?;

@@ -1,6 +1,7 @@
 //! The support workflow: the queue, assignment, resolution, reopening and merging.
 
 use crate::nullable::Nullable;
+use crate::nullable::{Days, PageSize};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -232,7 +233,7 @@ impl WorkflowApi {
         /// `me`, `unassigned` or `anyone` (default).
         assigned: Query<Option<Assigned>>,
         /// Page size, 1–100 (default 25).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<PageSize>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<QueueResponse, Failure<ReportErrors>> {
@@ -244,7 +245,7 @@ impl WorkflowApi {
                 Some(Assigned::Me) => QueueAssigned::Me,
                 Some(Assigned::Unassigned) => QueueAssigned::Unassigned,
             },
-            limit: limit.0,
+            limit: limit.0.map(|l| l.0),
             cursor: cursor.0,
         };
         let page = app.workflow.queue(&auth.0.principal, filter).await?;
@@ -279,9 +280,9 @@ impl WorkflowApi {
         auth: Session,
         app: Data<&Arc<App>>,
         /// The period in days, 1–366 (default 30).
-        days: Query<Option<u32>>,
+        days: Query<Option<Days>>,
     ) -> Result<ActivityResponse, Failure<ReportErrors>> {
-        let days = days.0.unwrap_or(30);
+        let days = days.0.map_or(30, |d| d.0);
         let a = app.workflow.activity(&auth.0.principal, days).await?;
         let since = Utc::now() - chrono::Duration::days(i64::from(days));
         Ok(ActivityResponse::Ok(Json(Activity {
@@ -302,9 +303,9 @@ impl WorkflowApi {
         auth: Session,
         app: Data<&Arc<App>>,
         /// The period in days, 1–366 (default 30).
-        days: Query<Option<u32>>,
+        days: Query<Option<Days>>,
     ) -> Result<StaffResponse, Failure<ReportErrors>> {
-        let rows = app.workflow.staff_load(&auth.0.principal, days.0.unwrap_or(30)).await?;
+        let rows = app.workflow.staff_load(&auth.0.principal, days.0.map_or(30, |d| d.0)).await?;
         Ok(StaffResponse::Ok(Json(
             rows.into_iter()
                 .map(|r| StaffLoad {
