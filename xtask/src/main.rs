@@ -54,8 +54,8 @@ enum Task {
         /// The schemathesis executable (`.ci/run` installs a pinned version).
         #[arg(long, env = "OSTS_SCHEMATHESIS", default_value = "schemathesis")]
         schemathesis: PathBuf,
-        /// Test cases per operation and phase.
-        #[arg(long, default_value_t = 20)]
+        /// Test cases per operation and phase (50: about 40 s per caller here).
+        #[arg(long, default_value_t = 50)]
         max_examples: u32,
         /// Tickets the seed raises for the run.
         #[arg(long, default_value_t = 60)]
