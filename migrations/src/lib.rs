@@ -15,6 +15,7 @@ mod m20261125_000007_faq;
 mod m20261125_000008_email_confirmation;
 mod m20261125_000009_digests;
 mod m20261125_000010_faq_similarity;
+mod m20261201_000011_event_actors;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000008_email_confirmation::Migration),
             Box::new(m20261125_000009_digests::Migration),
             Box::new(m20261125_000010_faq_similarity::Migration),
+            Box::new(m20261201_000011_event_actors::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@
 //! crates (`store`, `credentials`) and wired together by the `server` composition root.
 
 pub mod accounts;
+pub mod actor;
 pub mod attachments;
 pub mod categories;
 pub mod clock;
@@ -16,6 +17,8 @@ pub mod notifications;
 pub mod page;
 pub mod services;
 pub mod similarity;
+#[cfg(any(test, feature = "mocks"))]
+pub mod testing;
 pub mod tickets;
 pub mod votes;
 pub mod workflow;

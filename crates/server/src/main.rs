@@ -17,6 +17,7 @@ use secrecy::ExposeSecret as _;
 use settings::{LogFormat, Settings};
 use store::{Store, StoreOptions};
 
+mod routes;
 mod settings;
 mod similarity;
 
@@ -144,11 +145,11 @@ fn spawn_auto_close(services: &Services, interval: Duration) -> tokio::task::Joi
 /// `<data dir>/outbox-mail/`.
 fn mailer(settings: &Settings) -> anyhow::Result<mailer::LettreMailer> {
     match &settings.smtp_url {
-        Some(url) => mailer::LettreMailer::smtp(url.expose_secret(), &settings.mail_from, &settings.public_url),
+        Some(url) => mailer::LettreMailer::smtp(url.expose_secret(), &settings.mail_from, settings.links()),
         None => {
             let dir = settings.data_dir.join("outbox-mail");
             tracing::info!(dir = %dir.display(), "no SMTP relay configured; emails are written as .eml files");
-            mailer::LettreMailer::files(dir, &settings.mail_from, &settings.public_url)
+            mailer::LettreMailer::files(dir, &settings.mail_from, settings.links())
         }
     }
 }
@@ -202,7 +203,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let worker = tokio::spawn(similarity::embedding_worker(services.similarity.clone(), semantic.wake.clone()));
     let lexical = tokio::spawn(similarity::lexical_worker(services.similarity.clone(), semantic.lexical_wake.clone()));
     let delivery = spawn_delivery(&settings, &store, unsubscribe)?;
-    let app = api::build(services, Arc::new(StoreHealth(store.clone())));
+    let app = routes::tree(api::routes(services, Arc::new(StoreHealth(store.clone()))));
     let acceptor = TcpListener::bind(settings.bind)
         .into_acceptor()
         .await

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use domain::accounts::*;
+use domain::actor::Actor;
 use domain::conversation::NewReply;
 use domain::notifications::*;
 use domain::page::PageLimit;
@@ -31,15 +32,8 @@ async fn unread(store: &Store, who: &Account) -> u64 {
 }
 
 async fn resolve(store: &Store, t: &Ticket, staff: &Account) -> Result<Ticket, UpdateTicketError> {
-    let mut after = t.clone();
-    after.status = Status::Resolved;
-    after.resolution = Some(Resolution {
-        answer: Answer::parse("Done.", "answer").unwrap(),
-        resolved_by: staff.id,
-        resolved_at: support::t(3),
-    });
-    after.updated_at = support::t(3);
-    store.tickets().update(after, vec![Change::Resolved { answer: "Done.".into() }], staff.id).await
+    let resolved = t.resolve(staff.id, Answer::parse("Done.", "answer").unwrap(), support::t(3)).unwrap();
+    store.tickets().update(resolved, Actor::User(staff.id)).await
 }
 
 /// A ticket by `creator` with `voters` voting on it.
@@ -47,9 +41,9 @@ async fn voted_ticket(store: &Store, creator: &Account, voters: &[&Account]) -> 
     let cat = category(store, "Exams").await;
     let ticket = ticket(store, creator, &cat, "Exam room is too cold", Priority::Medium, 2).await;
     for v in voters {
-        store.votes().cast(ticket.id, v.id, support::t(2)).await.unwrap();
+        store.votes().cast(ticket.id(), v.id, support::t(2)).await.unwrap();
     }
-    store.tickets().get(ticket.id, creator.id).await.unwrap().unwrap().ticket
+    store.tickets().get(ticket.id(), creator.id).await.unwrap().unwrap().ticket
 }
 
 async fn claim_all(store: &Store) -> Vec<ClaimedDelivery> {
@@ -64,14 +58,14 @@ async fn resolving_notifies_each_watcher_once_but_not_the_actor(store: Store) {
     let staff = account(&store, "staff@uni.edu", Role::Support, AccountStatus::Active).await;
     let t = voted_ticket(&store, &creator, &[&a, &b, &quiet]).await;
     // The creator "voting" too (as after a merge) must not make two notifications.
-    store.votes().cast(t.id, creator.id, support::t(2)).await.unwrap();
-    store.watchers().watch(t.id, staff.id, support::t(2)).await.unwrap();
+    store.votes().cast(t.id(), creator.id, support::t(2)).await.unwrap();
+    store.watchers().watch(t.id(), staff.id, support::t(2)).await.unwrap();
     store
         .set_preference(quiet.id, Preference { kind: NotificationKind::Resolved, email: false, digest: false })
         .await
         .unwrap();
 
-    let t = store.tickets().get(t.id, creator.id).await.unwrap().unwrap().ticket;
+    let t = store.tickets().get(t.id(), creator.id).await.unwrap().unwrap().ticket;
     resolve(&store, &t, &staff).await.unwrap();
 
     for who in [&creator, &a, &b, &quiet] {
@@ -80,7 +74,7 @@ async fn resolving_notifies_each_watcher_once_but_not_the_actor(store: Store) {
     assert_eq!(unread(&store, &staff).await, 0, "the actor is not notified");
     let page = store.inbox(a.id, PageLimit::new(None).unwrap(), None).await.unwrap();
     assert_eq!(page.items[0].kind, NotificationKind::Resolved);
-    assert_eq!(page.items[0].ticket_id, Some(t.id));
+    assert_eq!(page.items[0].ticket_id, Some(t.id()));
     assert!(page.items[0].payload.contains("Done."), "the answer travels with it");
 
     let jobs = claim_all(&store).await;
@@ -97,10 +91,10 @@ async fn internal_notes_reach_staff_watchers_only(store: Store) {
     let agent = account(&store, "agent@uni.edu", Role::Support, AccountStatus::Active).await;
     let admin = account(&store, "admin@uni.edu", Role::Admin, AccountStatus::Active).await;
     let t = voted_ticket(&store, &creator, &[&voter]).await;
-    store.watchers().watch(t.id, agent.id, support::t(2)).await.unwrap();
-    store.watchers().watch(t.id, admin.id, support::t(2)).await.unwrap();
+    store.watchers().watch(t.id(), agent.id, support::t(2)).await.unwrap();
+    store.watchers().watch(t.id(), admin.id, support::t(2)).await.unwrap();
     let note = |internal| NewReply {
-        ticket_id: t.id,
+        ticket_id: t.id(),
         author: admin.id,
         body: Answer::parse("Checked with facilities.", "body").unwrap(),
         internal,
@@ -128,10 +122,16 @@ async fn the_change_and_its_outbox_rows_roll_back_together(store: Store) {
     assert!(resolve(&store, &t, &staff).await.is_err());
     store.execute_raw("ALTER TABLE deliveries_gone RENAME TO deliveries").await.unwrap();
 
-    let now = store.tickets().get(t.id, creator.id).await.unwrap().unwrap().ticket;
-    assert_eq!(now.status, Status::Open, "the change rolled back");
+    let now = store.tickets().get(t.id(), creator.id).await.unwrap().unwrap().ticket;
+    assert_eq!(now.status(), Status::Open, "the change rolled back");
     assert_eq!(unread(&store, &voter).await, 0, "the notifications rolled back");
-    assert!(!store.tickets().history(t.id).await.unwrap().iter().any(|e| matches!(e.change, Change::Resolved { .. })));
+    assert!(!store
+        .tickets()
+        .history(t.id())
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e.change, Change::Resolved { .. })));
 
     resolve(&store, &now, &staff).await.unwrap();
     assert_eq!(unread(&store, &voter).await, 1);
@@ -206,7 +206,7 @@ async fn the_inbox_pages_newest_first_and_marks_read(store: Store) {
     let t = voted_ticket(&store, &creator, &[]).await;
     for i in 0..3 {
         let reply = NewReply {
-            ticket_id: t.id,
+            ticket_id: t.id(),
             author: staff.id,
             body: Answer::parse(&format!("Reply number {i}."), "body").unwrap(),
             internal: false,
@@ -249,11 +249,8 @@ async fn a_commit_that_enqueued_deliveries_wakes_the_worker(store: Store) {
         let off = Preference { kind: NotificationKind::PriorityChanged, email: false, digest: false };
         store.set_preference(who.id, off).await.unwrap();
     }
-    let mut changed = t.clone();
-    changed.priority = Priority::High;
-    changed.updated_at = support::t(3);
-    let change = Change::PriorityChanged { from: "medium".into(), to: "high".into() };
-    let t = store.tickets().update(changed, vec![change], staff.id).await.unwrap();
+    let changed = t.set_priority(Priority::High, support::t(3)).unwrap();
+    let t = store.tickets().update(changed, Actor::User(staff.id)).await.unwrap();
     assert_eq!(unread(&store, &voter).await, 1);
     assert!(!woken(&store).await, "no delivery, no wake-up");
 
@@ -279,7 +276,7 @@ async fn digests_gather_a_days_digest_kinds_once_per_user_and_day(store: Store) 
     }
     let t = voted_ticket(&store, &creator, &[&both, &replies, &muted]).await;
     let reply = NewReply {
-        ticket_id: t.id,
+        ticket_id: t.id(),
         author: staff.id,
         body: Answer::parse("We are on it.", "body").unwrap(),
         internal: false,
@@ -329,5 +326,5 @@ async fn digests_gather_a_days_digest_kinds_once_per_user_and_day(store: Store) 
     assert_eq!(kinds(both_digest), vec![NotificationKind::Reply, NotificationKind::Resolved]);
     assert_eq!(kinds(of(&replies)), vec![NotificationKind::Reply]);
     let item = &both_digest.digest.as_ref().unwrap()[0];
-    assert_eq!((item.ticket_id, item.ticket_title.as_deref()), (Some(t.id), Some("Exam room is too cold")));
+    assert_eq!((item.ticket_id, item.ticket_title.as_deref()), (Some(t.id()), Some("Exam room is too cold")));
 }
