@@ -12,6 +12,7 @@ pub mod categories;
 pub mod clock;
 pub mod conversation;
 pub mod error;
+pub mod escalation;
 pub mod faq;
 pub mod notifications;
 pub mod page;
