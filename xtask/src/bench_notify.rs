@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use domain::accounts::{AccountService, ClientAddr, Role};
 use domain::categories::NewCategory;
 use domain::clock::SystemClock;
-use domain::notifications::{DeliveryWorker, WorkerSettings};
+use domain::notifications::{Channels, DeliveryWorker, WorkerSettings};
 use domain::tickets::{Description, NewTicket, Priority, Tags, Title};
 use poem::{test::TestClient, EndpointExt};
 use store::Store;
@@ -290,7 +290,7 @@ async fn run(backend: &str, n: usize, drain_max: usize) -> anyhow::Result<Figure
     )?;
     let worker = DeliveryWorker::new(
         store.outbox(),
-        Arc::new(mailer),
+        Channels::new(Arc::new(mailer)),
         Arc::new(unsubscribe_tokens()?),
         Arc::new(SystemClock),
         Arc::new(|| 1.0),
@@ -299,7 +299,7 @@ async fn run(backend: &str, n: usize, drain_max: usize) -> anyhow::Result<Figure
     let started = Instant::now();
     let mut sent = 0;
     while sent < drain_max {
-        let report = worker.deliver_due().await?;
+        let report = worker.deliver_due(&domain::stop::Stop::never()).await?;
         anyhow::ensure!(report.retried == 0 && report.dead == 0, "a delivery failed: {report:?}");
         if report.handled() == 0 {
             break;

@@ -16,6 +16,7 @@ pub mod notifications;
 pub mod page;
 pub mod services;
 pub mod similarity;
+pub mod stop;
 pub mod tickets;
 pub mod votes;
 pub mod workflow;

@@ -513,6 +513,55 @@ impl SimilarityService {
         saved.len()
     }
 
+    /// When the in-memory lexical index last read the store; `None` before its load (or
+    /// without an in-memory index).
+    pub fn lexical_watermark(&self) -> Option<DateTime<Utc>> {
+        self.lexical_index.as_ref().and_then(|i| i.watermark().filter(|_| i.is_loaded()))
+    }
+
+    /// When the in-memory vector index last read the store; `None` before its load.
+    pub fn vectors_watermark(&self) -> Option<DateTime<Utc>> {
+        self.vectors.watermark()
+    }
+
+    /// Catches the in-memory vector index up with the embeddings stored since its last read
+    /// (minus [`CATCH_UP_MARGIN`]) by any server, tickets and FAQ entries, so that a ticket
+    /// embedded by another server over the same database is suggested by meaning here too;
+    /// loads every stored embedding the first time. `now` is when the reading starts (the
+    /// next catch-up looks from there). Returns how many vectors were added or changed.
+    pub async fn refresh_vectors(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let Some(since) = self.vectors.watermark() else {
+            let n = self.load_vectors().await?;
+            self.vectors.set_watermark(now);
+            return Ok(n);
+        };
+        const PAGE: u32 = 2_000;
+        let (model, since) = (self.embedder.model_id(), since - CATCH_UP_MARGIN);
+        let mut changed = 0;
+        let mut after = None;
+        loop {
+            let page = self.embeddings.load_since(&model, since, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.0);
+            changed += page.iter().filter(|(id, v)| self.vectors.upsert(*id, v)).count();
+            if page.len() < PAGE as usize {
+                break;
+            }
+        }
+        let mut after = None;
+        loop {
+            let page = self.embeddings.load_faq_since(&model, since, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.0);
+            changed += page.iter().filter(|(id, v)| self.vectors.upsert(*id, v)).count();
+            if page.len() < PAGE as usize {
+                break;
+            }
+        }
+        self.vectors.set_watermark(now);
+        Ok(changed)
+    }
+
     /// Fills the in-memory index from the stored embeddings of the current model, tickets
     /// and FAQ entries (at start). Returns how many were loaded.
     pub async fn load_vectors(&self) -> Result<usize, Error> {
@@ -858,6 +907,38 @@ mod tests {
         assert_eq!(svc.load_vectors().await.unwrap(), 3);
         assert_eq!(vectors.len(), 3, "ticket 1 and entry 1 are different documents");
         assert!(vectors.cosine(FaqEntryId::new(1), &e(&[0.6, 0.8])).is_some());
+    }
+
+    #[tokio::test]
+    async fn refresh_vectors_loads_once_then_reads_what_any_server_stored_since_the_last_read() {
+        let t0 = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 5, 1, 9, 0, 0).unwrap();
+        let t1 = t0 + chrono::Duration::seconds(5);
+        let mut repo = MockEmbeddingRepository::new();
+        repo.expect_load().times(1).returning(|_, _, _| Ok(vec![(TicketId::new(1), e(&[1.0, 0.0]))]));
+        repo.expect_load_faq().times(1).returning(|_, _, _| Ok(vec![]));
+        // Another server embedded ticket 2 after this one's load.
+        repo.expect_load_since()
+            .times(1)
+            .withf(move |_, since, after, _| *since == t0 - CATCH_UP_MARGIN && after.is_none())
+            .returning(|_, _, _, _| Ok(vec![(TicketId::new(2), e(&[0.0, 1.0]))]));
+        repo.expect_load_faq_since()
+            .times(1)
+            .withf(move |_, since, _, _| *since == t0 - CATCH_UP_MARGIN)
+            .returning(|_, _, _, _| Ok(vec![]));
+        let vectors = Arc::new(VectorIndex::new());
+        let svc = SimilarityService::new(
+            Arc::new(MockSimilarityIndex::new()),
+            Arc::new(repo),
+            Arc::new(embedder(SemanticState::Ready, None)),
+            vectors.clone(),
+            SimilarityConfig::default(),
+        );
+        assert_eq!(svc.refresh_vectors(t0).await.unwrap(), 1, "the first call loads everything");
+        assert_eq!(vectors.watermark(), Some(t0));
+        assert!(vectors.cosine(TicketId::new(2), &e(&[0.0, 1.0])).is_none());
+        assert_eq!(svc.refresh_vectors(t1).await.unwrap(), 1);
+        assert_eq!(vectors.watermark(), Some(t1));
+        assert!(vectors.cosine(TicketId::new(2), &e(&[0.0, 1.0])).is_some(), "ticket 2 is searchable here now");
     }
 
     #[tokio::test]
