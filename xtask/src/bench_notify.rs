@@ -216,7 +216,7 @@ async fn run(backend: &str, n: usize, drain_max: usize) -> anyhow::Result<Figure
         .await?;
     store.execute_raw(&format!("UPDATE tickets SET vote_count = {n} WHERE id = {ticket}")).await?;
 
-    let ports = store.ports(store::Adapters {
+    let adapters = domain::services::Adapters {
         hasher: Arc::new(credentials::Argon2Hasher::fast_for_tests()),
         tokens: Arc::new(credentials::RandomTokens),
         throttle: Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
@@ -224,7 +224,8 @@ async fn run(backend: &str, n: usize, drain_max: usize) -> anyhow::Result<Figure
         blobs: Arc::new(blobs::FsBlobStore::new(std::env::temp_dir().join("osts-bench-blobs"))),
         unsubscribe: Arc::new(unsubscribe_tokens()?),
         clock: Arc::new(SystemClock),
-    });
+    };
+    let ports = domain::Ports::new(store.repositories(), adapters, domain::services::Semantic::off());
     let app = api::App::new(ports, domain::ServiceSettings::default());
     let session = app.accounts.login("agent@bench.example", PASSWORD, ClientAddr::Unknown).await.map_err(err)?;
     let client = TestClient::new(api::build(app, Arc::new(Up)).boxed());

@@ -107,7 +107,7 @@ fn services(
     unsubscribe: Arc<dyn UnsubscribeTokens>,
 ) -> Services {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ports = store.ports(store::Adapters {
+    let adapters = domain::services::Adapters {
         hasher: Arc::new(credentials::Argon2Hasher::new()),
         tokens: Arc::new(credentials::RandomTokens),
         throttle: Arc::new(credentials::GovernorThrottle::new(
@@ -119,9 +119,8 @@ fn services(
         blobs: Arc::new(blobs::FsBlobStore::new(settings.data_dir.join("blobs"))),
         unsubscribe,
         clock,
-    });
-    let ports = domain::Ports { semantic: semantic.ports(), ..ports };
-    Services::new(ports, settings.services())
+    };
+    Services::new(domain::Ports::new(store.repositories(), adapters, semantic.ports()), settings.services())
 }
 
 /// The `Mailer`: SMTP when `OSTS_SMTP_URL` is set, otherwise `.eml` files under

@@ -109,8 +109,8 @@ impl Semantic {
         domain::services::Semantic {
             embedder: self.embedder.clone(),
             vectors: self.vectors.clone(),
-            queue: Some(self.queue()),
-            lexical: Some(self.lexical.clone()),
+            queue: self.queue(),
+            lexical: self.lexical.clone(),
         }
     }
 }

@@ -27,6 +27,7 @@ store_tests!(
     digests_gather_a_days_digest_kinds_once_per_user_and_day,
     a_tickets_jobs_on_a_channel_run_in_order_and_other_tickets_never_wait,
     dead_letters_show_their_channel_and_every_channel_can_be_retried_or_released,
+    concurrent_workers_keep_each_tickets_order,
 );
 
 async fn unread(store: &Store, who: &Account) -> u64 {
@@ -479,4 +480,80 @@ impl Mailer for NoMail {
     async fn send(&self, _: &OutgoingEmail) -> Result<(), DeliveryError> {
         Err(DeliveryError::Never("no email in this test".into()))
     }
+}
+
+async fn concurrent_workers_keep_each_tickets_order(store: Store) {
+    let creator = account(&store, "creator@uni.edu", Role::Student, AccountStatus::Active).await;
+    let cat = category(&store, "Exams").await;
+    let now = support::t(4);
+    let outbox = store.outbox();
+    let mut ids = std::collections::HashMap::new();
+    for n in 0..6 {
+        let t = ticket(&store, &creator, &cat, &format!("Concern number {n}"), Priority::Medium, 2).await;
+        for step in 1..=4 {
+            let id = outbox.enqueue(&format!("probe:{n}:{step}"), t.id, &probe(step), now).await.unwrap().unwrap();
+            ids.insert((t.id, step), id);
+        }
+    }
+    let ids = Arc::new(ids);
+    // Each worker claims a few jobs at a time and marks them sent; whenever it holds step k
+    // of a ticket, step k-1 must already be sent (committed), whoever sent it.
+    let worker = |store: Store, ids: Arc<std::collections::HashMap<(TicketId, u32), DeliveryId>>| {
+        tokio::spawn(async move {
+            let mut sent = 0;
+            let mut idle = 0;
+            while idle < 3 {
+                let got = store.outbox().claim(now, Duration::minutes(5), 3).await.unwrap();
+                if got.is_empty() {
+                    idle += 1;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                idle = 0;
+                for job in got {
+                    let DeliveryPayload::Integration { ticket, job: IntegrationJob::Probe(ProbeJob { step }) } =
+                        job.payload.clone()
+                    else {
+                        panic!("{job:?}")
+                    };
+                    if step > 1 {
+                        let before = ids[&(ticket, step - 1)].get();
+                        let done = store
+                            .count_raw(&format!(
+                                "SELECT COUNT(*) AS n FROM deliveries WHERE id = {before} AND status = 'sent'"
+                            ))
+                            .await
+                            .unwrap();
+                        assert_eq!(
+                            done,
+                            1,
+                            "step {step} of ticket {} started before step {} was sent",
+                            ticket.get(),
+                            step - 1
+                        );
+                    }
+                    store.outbox().mark_sent(job.id, now).await.unwrap();
+                    sent += 1;
+                }
+            }
+            sent
+        })
+    };
+    let (one, two) = tokio::join!(worker(store.clone(), ids.clone()), worker(store.clone(), ids.clone()));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    // A worker may see nothing due three times in a row while the other holds every
+    // ticket's next step; whatever is left is then delivered by a last round.
+    let mut rest = 0;
+    loop {
+        let got = outbox.claim(now, Duration::minutes(5), 100).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        for job in got {
+            outbox.mark_sent(job.id, now).await.unwrap();
+            rest += 1;
+        }
+    }
+    assert_eq!(one + two + rest, 24, "every job was delivered once");
+    assert_eq!(store.count_raw("SELECT COUNT(*) AS n FROM deliveries WHERE status = 'sent'").await.unwrap(), 24);
 }

@@ -196,7 +196,7 @@ impl TestApp {
         let unsubscribe = credentials::HmacUnsubscribeTokens::new(
             credentials::SecretKey::new("test key, not a secret: 0123456789abcdef").expect("a long enough key"),
         );
-        let ports = store.ports(store::Adapters {
+        let adapters = domain::services::Adapters {
             hasher: Arc::new(credentials::Argon2Hasher::fast_for_tests()),
             tokens: Arc::new(credentials::RandomTokens),
             throttle: Arc::new(credentials::GovernorThrottle::new(per_account, per_addr)),
@@ -204,15 +204,13 @@ impl TestApp {
             blobs: Arc::new(blobs::FsBlobStore::new(&blob_dir)),
             unsubscribe: Arc::new(unsubscribe.clone()),
             clock: options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
-        });
-        let settings = domain::ServiceSettings { session_ttl: chrono::Duration::hours(12), ..options.settings };
-        let ports = domain::Ports {
-            semantic: domain::services::Semantic {
-                embedder: options.embedder.clone().unwrap_or_else(|| Arc::new(NoModel)),
-                ..domain::services::Semantic::off()
-            },
-            ..ports
         };
+        let settings = domain::ServiceSettings { session_ttl: chrono::Duration::hours(12), ..options.settings };
+        let semantic = domain::services::Semantic {
+            embedder: options.embedder.clone().unwrap_or_else(|| Arc::new(NoModel)),
+            ..domain::services::Semantic::off()
+        };
+        let ports = domain::Ports::new(store.repositories(), adapters, semantic);
         let app = App::new(ports, settings);
         let similarity = app.similarity.clone();
         let accounts = app.accounts.clone();
