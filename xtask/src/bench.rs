@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::Utc;
-use domain::accounts::{AccountService, AccountStatus, Principal, Role};
+use domain::accounts::{AccountService, Principal, Role};
 use domain::categories::{CategoryId, NewCategory};
 use domain::clock::SystemClock;
 use domain::faq::{NewFaqEntry, Question};
@@ -289,7 +289,7 @@ impl Bed {
                 position: 0,
             })
             .await?;
-        let student = Principal { id: account.id, role: Role::Student, status: AccountStatus::Active };
+        let student = domain::testing::PrincipalBuilder::of(&account).build();
         Ok(Self { store, student, category: category.id, cleanup, file })
     }
 
@@ -309,7 +309,7 @@ impl Bed {
                         category_id: self.category,
                         tags: Tags::default(),
                         priority: Priority::Medium,
-                        creator_id: self.student.id,
+                        creator_id: self.student.id(),
                         created_at: now,
                         follow_up_of: None,
                     })
@@ -334,11 +334,11 @@ impl Bed {
                     tags: Tags::default(),
                     position: 0,
                     sources: vec![],
-                    author_id: self.student.id,
+                    author_id: self.student.id(),
                     at: now,
                 })
                 .await?;
-            faq.publish(entry.id, self.student.id, now).await?.context("entry vanished")?;
+            faq.publish(entry.id, self.student.id(), now).await?.context("entry vanished")?;
             keys.push(DocKey::Faq(entry.id));
         }
         Ok(keys)

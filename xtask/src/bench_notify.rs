@@ -287,7 +287,7 @@ async fn run(backend: &str, n: usize, drain_max: usize) -> anyhow::Result<Figure
     let mailer = mailer::LettreMailer::smtp(
         &format!("smtp://127.0.0.1:{port}"),
         "osts <osts@bench.example>",
-        "http://127.0.0.1:8080",
+        mailer::Links::new("http://127.0.0.1:8080"),
     )?;
     let worker = DeliveryWorker::new(
         store.outbox(),

@@ -13,7 +13,8 @@ use domain::notifications::{DeliveryError, Mailer, OutgoingEmail};
 use lettre::message::{header, Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-pub use template::{render, unsubscribe_url, Rendered};
+pub use markup::Links;
+pub use template::{render, Rendered};
 
 /// Where emails go.
 pub enum Backend {
@@ -27,32 +28,32 @@ pub enum Backend {
 pub struct LettreMailer {
     backend: Backend,
     from: Mailbox,
-    public_url: String,
+    links: Links,
 }
 
 impl LettreMailer {
     /// An SMTP mailer. `url` is `smtp://host:port` (no TLS), `smtp://host?tls=required`
     /// (STARTTLS) or `smtps://host` (TLS from the start), with optional `user:pass@`.
-    pub fn smtp(url: &str, from: &str, public_url: &str) -> anyhow::Result<Self> {
+    pub fn smtp(url: &str, from: &str, links: Links) -> anyhow::Result<Self> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|_| anyhow::anyhow!("OSTS_SMTP_URL is not a valid SMTP URL"))?
             .build();
-        Self::new(Backend::Smtp(transport), from, public_url)
+        Self::new(Backend::Smtp(transport), from, links)
     }
 
     /// A mailer that writes `.eml` files into `dir`.
-    pub fn files(dir: PathBuf, from: &str, public_url: &str) -> anyhow::Result<Self> {
-        Self::new(Backend::Files(dir), from, public_url)
+    pub fn files(dir: PathBuf, from: &str, links: Links) -> anyhow::Result<Self> {
+        Self::new(Backend::Files(dir), from, links)
     }
 
-    fn new(backend: Backend, from: &str, public_url: &str) -> anyhow::Result<Self> {
+    fn new(backend: Backend, from: &str, links: Links) -> anyhow::Result<Self> {
         let from = from.parse().map_err(|e| anyhow::anyhow!("invalid from address: {e}"))?;
-        Ok(Self { backend, from, public_url: public_url.trim_end_matches('/').to_owned() })
+        Ok(Self { backend, from, links })
     }
 
     /// The message for `email`, as it will be sent.
     pub fn message(&self, email: &OutgoingEmail) -> Result<Message, DeliveryError> {
-        let content = render(email, &self.public_url);
+        let content = render(email, &self.links);
         let to = Mailbox::new(
             Some(email.to_name.clone()),
             email

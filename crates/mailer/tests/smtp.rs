@@ -84,8 +84,12 @@ fn email(n: i64) -> OutgoingEmail {
 }
 
 fn mailer(port: u16) -> LettreMailer {
-    LettreMailer::smtp(&format!("smtp://127.0.0.1:{port}"), "osts <support@osts.example>", "https://osts.example")
-        .unwrap()
+    LettreMailer::smtp(
+        &format!("smtp://127.0.0.1:{port}"),
+        "osts <support@osts.example>",
+        mailer::Links::new("https://osts.example"),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -127,8 +131,12 @@ async fn a_refused_connection_is_transient() {
 #[tokio::test]
 async fn the_file_backend_writes_one_eml_per_job() {
     let dir = tempfile::tempdir().unwrap();
-    let m =
-        LettreMailer::files(dir.path().join("outbox-mail"), "support@osts.example", "http://127.0.0.1:8080").unwrap();
+    let m = LettreMailer::files(
+        dir.path().join("outbox-mail"),
+        "support@osts.example",
+        mailer::Links::new("http://127.0.0.1:8080"),
+    )
+    .unwrap();
     m.send(&email(3)).await.unwrap();
     m.send(&email(3)).await.unwrap();
     let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox-mail")).unwrap().collect();

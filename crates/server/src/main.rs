@@ -19,6 +19,7 @@ use server::workers;
 use settings::{LogFormat, Settings};
 use store::{Store, StoreOptions};
 
+mod routes;
 mod settings;
 mod similarity;
 
@@ -127,11 +128,11 @@ fn services(
 /// `<data dir>/outbox-mail/`.
 fn mailer(settings: &Settings) -> anyhow::Result<mailer::LettreMailer> {
     match &settings.smtp_url {
-        Some(url) => mailer::LettreMailer::smtp(url.expose_secret(), &settings.mail_from, &settings.public_url),
+        Some(url) => mailer::LettreMailer::smtp(url.expose_secret(), &settings.mail_from, settings.links()),
         None => {
             let dir = settings.data_dir.join("outbox-mail");
             tracing::info!(dir = %dir.display(), "no SMTP relay configured; emails are written as .eml files");
-            mailer::LettreMailer::files(dir, &settings.mail_from, &settings.public_url)
+            mailer::LettreMailer::files(dir, &settings.mail_from, settings.links())
         }
     }
 }
@@ -220,7 +221,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         Arc::new(credentials::HmacUnsubscribeTokens::new(settings.secret_key()?));
     let services = services(&settings, &store, &semantic, unsubscribe.clone());
     let jobs = start_jobs(&settings, &store, &services, &semantic, unsubscribe)?;
-    let app = api::build(services, Arc::new(StoreHealth(store.clone())));
+    let app = routes::tree(api::routes(services, Arc::new(StoreHealth(store.clone()))));
     let acceptor = TcpListener::bind(settings.bind)
         .into_acceptor()
         .await

@@ -77,38 +77,38 @@ fn new(uploader: &Account, target: Target, name: &str, minute: u32) -> NewAttach
 async fn attachments_round_trip(store: Store) {
     let (ada, tk) = ticket(&store).await;
     let repo = store.attachments();
-    let first = repo.insert(new(&ada, Target::Ticket(tk.id), "scan.png", 1), 5).await.unwrap();
-    let on_reply = repo.insert(new(&ada, Target::Reply(tk.id, 42), "résumé.png", 2), 5).await.unwrap();
+    let first = repo.insert(new(&ada, Target::Ticket(tk.id()), "scan.png", 1), 5).await.unwrap();
+    let on_reply = repo.insert(new(&ada, Target::Reply(tk.id(), 42), "résumé.png", 2), 5).await.unwrap();
     assert_eq!(first.file_name.as_str(), "scan.png");
     assert_eq!(first.size_bytes, 1234);
     assert_eq!(first.created_at, at(1));
     assert_eq!(first.sha256, BlobKey::from_digest([1; 32]));
-    assert_eq!(on_reply.target, Target::Reply(tk.id, 42));
+    assert_eq!(on_reply.target, Target::Reply(tk.id(), 42));
 
-    let listed = repo.list(tk.id).await.unwrap();
+    let listed = repo.list(tk.id()).await.unwrap();
     assert_eq!(listed, vec![first.clone(), on_reply.clone()], "oldest first, replies' files included");
     assert_eq!(repo.find(first.id).await.unwrap(), Some(first));
     assert_eq!(repo.find(AttachmentId::new(on_reply.id.get() + 100)).await.unwrap(), None);
     assert_eq!(repo.find(AttachmentId::new(i64::MAX)).await.unwrap(), None);
-    assert!(repo.list(TicketId::new(tk.id.get() + 1)).await.unwrap().is_empty());
+    assert!(repo.list(TicketId::new(tk.id().get() + 1)).await.unwrap().is_empty());
 }
 
 async fn the_limit_holds_per_target(store: Store) {
     let (ada, tk) = ticket(&store).await;
     let repo = store.attachments();
     for i in 0..5 {
-        repo.insert(new(&ada, Target::Ticket(tk.id), "a.png", i), 5).await.unwrap();
+        repo.insert(new(&ada, Target::Ticket(tk.id()), "a.png", i), 5).await.unwrap();
     }
-    let sixth = repo.insert(new(&ada, Target::Ticket(tk.id), "a.png", 6), 5).await;
+    let sixth = repo.insert(new(&ada, Target::Ticket(tk.id()), "a.png", 6), 5).await;
     assert!(matches!(sixth, Err(InsertAttachmentError::LimitReached)), "{sixth:?}");
     // A reply has a limit of its own.
     for i in 0..5 {
-        repo.insert(new(&ada, Target::Reply(tk.id, 1), "r.png", 10 + i), 5).await.unwrap();
+        repo.insert(new(&ada, Target::Reply(tk.id(), 1), "r.png", 10 + i), 5).await.unwrap();
     }
-    let full_reply = repo.insert(new(&ada, Target::Reply(tk.id, 1), "r.png", 20), 5).await;
+    let full_reply = repo.insert(new(&ada, Target::Reply(tk.id(), 1), "r.png", 20), 5).await;
     assert!(matches!(full_reply, Err(InsertAttachmentError::LimitReached)), "{full_reply:?}");
-    repo.insert(new(&ada, Target::Reply(tk.id, 2), "r.png", 21), 5).await.unwrap();
-    assert_eq!(repo.list(tk.id).await.unwrap().len(), 11);
+    repo.insert(new(&ada, Target::Reply(tk.id(), 2), "r.png", 21), 5).await.unwrap();
+    assert_eq!(repo.list(tk.id()).await.unwrap().len(), 11);
 }
 
 async fn concurrent_inserts_respect_the_limit(store: Store) {
@@ -117,7 +117,7 @@ async fn concurrent_inserts_respect_the_limit(store: Store) {
     let tasks: Vec<_> = (0..8)
         .map(|i| {
             let repo = repo.clone();
-            let new = new(&ada, Target::Ticket(tk.id), "race.png", i);
+            let new = new(&ada, Target::Ticket(tk.id()), "race.png", i);
             tokio::spawn(async move { repo.insert(new, 5).await })
         })
         .collect();
@@ -130,12 +130,12 @@ async fn concurrent_inserts_respect_the_limit(store: Store) {
         }
     }
     assert_eq!((stored, refused), (5, 3));
-    assert_eq!(repo.list(tk.id).await.unwrap().len(), 5);
+    assert_eq!(repo.list(tk.id()).await.unwrap().len(), 5);
 }
 
 async fn attachments_need_an_existing_ticket(store: Store) {
     let (ada, tk) = ticket(&store).await;
-    let missing = TicketId::new(tk.id.get() + 1);
+    let missing = TicketId::new(tk.id().get() + 1);
     let err = store.attachments().insert(new(&ada, Target::Ticket(missing), "a.png", 1), 5).await;
     assert!(matches!(err, Err(InsertAttachmentError::TicketNotFound)), "{err:?}");
     assert!(store.attachments().list(missing).await.unwrap().is_empty());

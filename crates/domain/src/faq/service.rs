@@ -177,19 +177,19 @@ impl FaqService {
     /// ticket (following a merge to its target) and the tickets merged into it.
     pub async fn draft_from_ticket(&self, principal: &Principal, ticket: TicketId) -> Result<FaqEntry, Error> {
         self.curate(principal)?;
-        let view = self.tickets.get(ticket, principal.id).await?.ok_or(Error::NotFound(Resource::Ticket))?;
-        let view = crate::tickets::follow_merges(self.tickets.as_ref(), view, principal.id).await?;
-        let duplicates = self.faq.merged_duplicates(view.ticket.id).await?;
+        let view = self.tickets.get(ticket, principal.id()).await?.ok_or(Error::NotFound(Resource::Ticket))?;
+        let view = crate::tickets::follow_merges(self.tickets.as_ref(), view, principal.id()).await?;
+        let duplicates = self.faq.merged_duplicates(view.ticket.id()).await?;
         let prefill = rules::prefill(&view.ticket, &duplicates)?;
         let entry = NewFaqEntry {
             question: prefill.question,
             also_asked: prefill.also_asked,
             answer: prefill.answer,
-            category_id: view.ticket.category_id,
-            tags: view.ticket.tags.clone(),
+            category_id: view.ticket.category_id(),
+            tags: view.ticket.tags().clone(),
             position: 0,
             sources: prefill.sources,
-            author_id: principal.id,
+            author_id: principal.id(),
             at: self.clock.now(),
         };
         Ok(self.faq.insert(entry).await?)
@@ -206,7 +206,7 @@ impl FaqService {
             tags: Tags::parse(&draft.tags)?,
             position: draft.position.unwrap_or(0),
             sources: vec![],
-            author_id: principal.id,
+            author_id: principal.id(),
             at: self.clock.now(),
         };
         Ok(self.faq.insert(entry).await?)
@@ -242,7 +242,7 @@ impl FaqService {
     /// Step two: publishes an entry; its source tickets record `faq_published`.
     pub async fn publish(&self, principal: &Principal, id: FaqEntryId) -> Result<FaqEntry, Error> {
         self.curate(principal)?;
-        let entry = self.faq.publish(id, principal.id, self.clock.now()).await?.ok_or_else(not_found)?;
+        let entry = self.faq.publish(id, principal.id(), self.clock.now()).await?.ok_or_else(not_found)?;
         self.changed(&entry);
         Ok(entry)
     }
@@ -259,7 +259,7 @@ impl FaqService {
     pub async fn feedback(&self, principal: &Principal, id: FaqEntryId, helpful: bool) -> Result<FaqEntry, Error> {
         principal.require_active()?;
         self.get(Some(principal), id).await?;
-        self.faq.feedback(id, principal.id, helpful).await?.ok_or_else(not_found)
+        self.faq.feedback(id, principal.id(), helpful).await?.ok_or_else(not_found)
     }
 
     /// Published entries matching a student's draft, best first, for the similar-ticket
@@ -277,15 +277,16 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::accounts::{AccountStatus, Role, UserId};
+    use crate::accounts::{Role, UserId};
     use crate::categories::MockCategoryRepository;
     use crate::clock::FixedClock;
     use crate::error::Forbidden;
     use crate::faq::MockFaqRepository;
+    use crate::testing::PrincipalBuilder;
     use crate::tickets::MockTicketRepository;
 
     fn principal(role: Role) -> Principal {
-        Principal { id: UserId::new(7), role, status: AccountStatus::Active }
+        PrincipalBuilder::new(7, role).build()
     }
 
     fn entry(state: FaqState) -> FaqEntry {

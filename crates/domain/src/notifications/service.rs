@@ -40,19 +40,19 @@ impl NotificationService {
         cursor: Option<String>,
     ) -> Result<Page<Notification>, Error> {
         principal.require_active()?;
-        Ok(self.notifications.inbox(principal.id, limit, cursor).await?)
+        Ok(self.notifications.inbox(principal.id(), limit, cursor).await?)
     }
 
     /// How many of the caller's notifications are unread.
     pub async fn unread(&self, principal: &Principal) -> Result<u64, Error> {
         principal.require_active()?;
-        Ok(self.notifications.unread(principal.id).await?)
+        Ok(self.notifications.unread(principal.id()).await?)
     }
 
     /// Marks one of the caller's notifications read; someone else's is "not found".
     pub async fn mark_read(&self, principal: &Principal, id: NotificationId) -> Result<(), Error> {
         principal.require_active()?;
-        if self.notifications.mark_read(principal.id, id, self.clock.now()).await? {
+        if self.notifications.mark_read(principal.id(), id, self.clock.now()).await? {
             Ok(())
         } else {
             Err(Error::NotFound(Resource::Notification))
@@ -62,13 +62,13 @@ impl NotificationService {
     /// Marks all the caller's notifications read; returns how many were unread.
     pub async fn mark_all_read(&self, principal: &Principal) -> Result<u64, Error> {
         principal.require_active()?;
-        Ok(self.notifications.mark_all_read(principal.id, self.clock.now()).await?)
+        Ok(self.notifications.mark_all_read(principal.id(), self.clock.now()).await?)
     }
 
     /// The caller's preferences for every kind.
     pub async fn preferences(&self, principal: &Principal) -> Result<Vec<Preference>, Error> {
         principal.require_active()?;
-        let mut all = self.notifications.preferences(principal.id).await?;
+        let mut all = self.notifications.preferences(principal.id()).await?;
         all.retain(|p| p.kind.has_preference());
         Ok(all)
     }
@@ -82,7 +82,7 @@ impl NotificationService {
     ) -> Result<Vec<Preference>, Error> {
         principal.require_active()?;
         for preference in changes.into_iter().filter(|p| p.kind.has_preference()) {
-            self.notifications.set_preference(principal.id, preference).await?;
+            self.notifications.set_preference(principal.id(), preference).await?;
         }
         self.preferences(principal).await
     }
@@ -168,6 +168,7 @@ mod tests {
     use crate::notifications::{
         MockNotificationRepository, MockOutboxRepository, MockUnsubscribeTokens, NotificationKind,
     };
+    use crate::testing::PrincipalBuilder;
 
     fn service(n: MockNotificationRepository, o: MockOutboxRepository) -> NotificationService {
         with_tokens(n, o, MockUnsubscribeTokens::new())
@@ -181,7 +182,7 @@ mod tests {
         NotificationService::new(Arc::new(n), Arc::new(o), Arc::new(t), Arc::new(clock))
     }
     fn who(role: Role, status: AccountStatus) -> Principal {
-        Principal { id: UserId::new(5), role, status }
+        PrincipalBuilder::new(5, role).status(status).build()
     }
 
     #[tokio::test]

@@ -35,7 +35,7 @@ pub mod visibility {
     /// Whether `principal` may see `ticket` among suggestions. Today every active account may
     /// see every ticket (as `TicketService::get` allows).
     pub fn may_see(principal: &Principal, ticket: &TicketView) -> bool {
-        principal.require_active().is_ok() && suggestable(ticket.ticket.status)
+        principal.require_active().is_ok() && suggestable(ticket.ticket.status())
     }
 }
 
@@ -202,7 +202,7 @@ impl SimilarityService {
         principal.require_active()?;
         let statuses = visibility::suggestable_statuses();
         let (ranked, ranking) = self
-            .rank(draft, &statuses, true, Some(principal.id), limit.get() as usize, |view| {
+            .rank(draft, &statuses, true, Some(principal.id()), limit.get() as usize, |view| {
                 visibility::may_see(principal, view)
             })
             .await?;
@@ -210,10 +210,10 @@ impl SimilarityService {
             .into_iter()
             .map(|r| match r.candidate {
                 Candidate::Ticket(view) => {
-                    let text = if view.ticket.description.as_str().is_empty() {
-                        view.ticket.title.as_str()
+                    let text = if view.ticket.description().as_str().is_empty() {
+                        view.ticket.title().as_str()
                     } else {
-                        view.ticket.description.as_str()
+                        view.ticket.description().as_str()
                     };
                     Suggestion {
                         snippet: snippet(text, Self::SNIPPET_CHARS),
@@ -238,11 +238,11 @@ impl SimilarityService {
     pub async fn similar_resolved(&self, draft: &Draft, limit: usize) -> Result<Vec<ResolvedMatch>, Error> {
         let statuses = [Status::Resolved, Status::Closed];
         let (ranked, _) =
-            self.rank(draft, &statuses, false, None, limit, |view| statuses.contains(&view.ticket.status)).await?;
+            self.rank(draft, &statuses, false, None, limit, |view| statuses.contains(&view.ticket.status())).await?;
         Ok(ranked
             .into_iter()
             .filter_map(|r| match r.candidate {
-                Candidate::Ticket(view) => Some(ResolvedMatch { ticket: view.ticket.id, score: r.score }),
+                Candidate::Ticket(view) => Some(ResolvedMatch { ticket: view.ticket.id(), score: r.score }),
                 Candidate::Faq(_) => None,
             })
             .collect())
@@ -334,7 +334,7 @@ impl SimilarityService {
         let mut views: HashMap<TicketId, TicketView> = if ticket_ids.is_empty() {
             HashMap::new()
         } else {
-            self.index.views(&ticket_ids, viewer).await?.into_iter().map(|v| (v.ticket.id, v)).collect()
+            self.index.views(&ticket_ids, viewer).await?.into_iter().map(|v| (v.ticket.id(), v)).collect()
         };
         let mut entries: HashMap<FaqEntryId, FaqView> = if entry_ids.is_empty() {
             HashMap::new()
@@ -355,7 +355,7 @@ impl SimilarityService {
                     if !visible(&view) {
                         continue;
                     }
-                    let text = format!("{} {}", view.ticket.title.as_str(), view.ticket.description.as_str());
+                    let text = format!("{} {}", view.ticket.title().as_str(), view.ticket.description().as_str());
                     (Candidate::Ticket(view), text)
                 }
                 DocKey::Faq(id) => {
@@ -611,35 +611,24 @@ mod tests {
     use super::*;
     use crate::accounts::{AccountStatus, Role};
     use crate::categories::CategoryId;
-    use crate::tickets::{Description, Priority, Tags, Ticket, Title};
+
+    use crate::testing::{PrincipalBuilder, TicketBuilder};
     use chrono::{TimeZone, Utc};
 
     fn student(id: i64) -> Principal {
-        Principal { id: UserId::new(id), role: Role::Student, status: AccountStatus::Active }
+        PrincipalBuilder::new(id, Role::Student).build()
     }
 
     fn view(id: i64, status: Status, title: &str, description: &str) -> TicketView {
         let t = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
         TicketView {
-            ticket: Ticket {
-                id: TicketId::new(id),
-                title: Title::parse(title).unwrap(),
-                description: Description::parse(description).unwrap(),
-                category_id: CategoryId::new(1),
-                tags: Tags::default(),
-                priority: Priority::Medium,
-                status,
-                creator_id: UserId::new(1),
-                creator_name: "Ada".into(),
-                created_at: t,
-                updated_at: t,
-                vote_count: 2,
-                version: 1,
-                assignee: None,
-                resolution: None,
-                merged_into: None,
-                follow_up_of: None,
-            },
+            ticket: TicketBuilder::new(id)
+                .title(title)
+                .description(description)
+                .status(status)
+                .created_at(t)
+                .votes(2)
+                .build(),
             voted: false,
             watching: false,
         }
@@ -675,7 +664,7 @@ mod tests {
         index.expect_lexical().returning(move |_, _, _| Ok(lexical.clone()));
         index
             .expect_views()
-            .returning(move |ids, _| Ok(tickets.iter().filter(|v| ids.contains(&v.ticket.id)).cloned().collect()));
+            .returning(move |ids, _| Ok(tickets.iter().filter(|v| ids.contains(&v.ticket.id())).cloned().collect()));
         let faq_hits: Vec<FaqLexicalHit> =
             faq_lexical.iter().map(|&(id, score)| FaqLexicalHit { entry: FaqEntryId::new(id), score }).collect();
         index.expect_lexical_faq().returning(move |_, _| Ok(faq_hits.clone()));
@@ -813,7 +802,7 @@ mod tests {
         let mut idx = MockSimilarityIndex::new();
         idx.expect_lexical().never();
         let svc = service(idx, embedder(SemanticState::Disabled, None), Arc::default());
-        let pending = Principal { status: AccountStatus::Pending, ..student(9) };
+        let pending = PrincipalBuilder::student(9).status(AccountStatus::Pending).build();
         assert!(svc.suggest(&pending, &draft("exam"), SuggestionLimit::new(None).unwrap()).await.is_err());
     }
 
@@ -830,7 +819,7 @@ mod tests {
         for status in Status::ALL {
             assert_eq!(visibility::suggestable(status), status != Status::Merged, "{status:?}");
         }
-        let pending = Principal { status: AccountStatus::Pending, ..student(9) };
+        let pending = PrincipalBuilder::student(9).status(AccountStatus::Pending).build();
         assert!(!visibility::may_see(&pending, &corpus()[0]));
         assert!(visibility::may_see(&student(9), &corpus()[0]));
     }
@@ -1055,7 +1044,7 @@ mod tests {
         let mut tickets = corpus();
         tickets[2] = view(3, Status::Open, "Exam results not published", "Marks for the midterm never appeared");
         idx.expect_views()
-            .returning(move |ids, _| Ok(tickets.iter().filter(|v| ids.contains(&v.ticket.id)).cloned().collect()));
+            .returning(move |ids, _| Ok(tickets.iter().filter(|v| ids.contains(&v.ticket.id())).cloned().collect()));
         idx.expect_faq_views()
             .returning(move |ids| Ok(entries.iter().filter(|e| ids.contains(&e.id)).cloned().collect()));
         idx.expect_ticket_texts().returning(|after, since, _| {
@@ -1065,7 +1054,9 @@ mod tests {
             Ok(match since {
                 None => corpus()
                     .into_iter()
-                    .map(|v| ticket_doc(v.ticket.id.get(), v.ticket.title.as_str(), v.ticket.description.as_str()))
+                    .map(|v| {
+                        ticket_doc(v.ticket.id().get(), v.ticket.title().as_str(), v.ticket.description().as_str())
+                    })
                     .collect(),
                 // Ticket 3 was edited since.
                 Some(_) => vec![ticket_doc(3, "Exam results not published", "Marks for the midterm never appeared")],
