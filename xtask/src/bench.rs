@@ -372,11 +372,9 @@ impl Bed {
         lexical: Option<Arc<LexicalIndex>>,
         config: SimilarityConfig,
     ) -> SimilarityService {
-        let svc = SimilarityService::new(self.store.similarity(), self.store.embeddings(), embedder, vectors, config);
-        match lexical {
-            Some(index) => svc.with_lexical_index(index),
-            None => svc,
-        }
+        // Without a loaded in-memory index, the store's full-text query ranks lexically.
+        let lexical = lexical.unwrap_or_else(|| Arc::new(domain::similarity::LexicalIndex::new()));
+        SimilarityService::new(self.store.similarity(), self.store.embeddings(), embedder, vectors, lexical, config)
     }
 
     /// A loaded in-memory lexical index of everything stored.
@@ -522,7 +520,7 @@ async fn endpoint(
     similarity: SimilarityService,
 ) -> anyhow::Result<(TestClient<BoxEndpoint<'static, Response>>, String)> {
     let blob_dir = std::env::temp_dir().join("osts-bench-blobs");
-    let ports = bed.store.ports(store::Adapters {
+    let adapters = domain::services::Adapters {
         hasher: Arc::new(credentials::Argon2Hasher::fast_for_tests()),
         tokens: Arc::new(credentials::RandomTokens),
         throttle: Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
@@ -532,7 +530,8 @@ async fn endpoint(
             "bench key, not a secret: 0123456789abcdef",
         )?)),
         clock: Arc::new(SystemClock),
-    });
+    };
+    let ports = domain::Ports::new(bed.store.repositories(), adapters, domain::services::Semantic::off());
     let mut app = api::App::new(ports, domain::ServiceSettings::default());
     // The service under measurement, with its own model, vectors and ranking settings.
     app.similarity = similarity;

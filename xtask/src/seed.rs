@@ -445,7 +445,7 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.join("seed.db").display());
         run(&url, 120, 42).await.unwrap();
         let store = store::Store::connect(&url).await.unwrap();
-        let ports = store.ports(store::Adapters {
+        let adapters = domain::services::Adapters {
             hasher: Arc::new(credentials::Argon2Hasher::new()),
             tokens: Arc::new(credentials::RandomTokens),
             throttle: Arc::new(credentials::GovernorThrottle::new(5, 30)),
@@ -455,7 +455,8 @@ mod tests {
                 credentials::SecretKey::new("test key, not a secret: 0123456789abcdef").unwrap(),
             )),
             clock: Arc::new(SystemClock),
-        });
+        };
+        let ports = domain::Ports::new(store.repositories(), adapters, domain::services::Semantic::off());
         (domain::Services::new(ports, domain::ServiceSettings::default()), store, dir)
     }
 

@@ -18,6 +18,7 @@ pub mod notifications;
 pub mod page;
 pub mod services;
 pub mod similarity;
+pub mod stop;
 #[cfg(any(test, feature = "mocks"))]
 pub mod testing;
 pub mod tickets;

@@ -130,7 +130,7 @@ pub(crate) async fn record(
     .insert(&**tx)
     .await?;
     // Notifications and their deliveries commit or roll back with the change itself.
-    if crate::notifications::fan_out(&**tx, ticket, event.id, actor.0, at, change).await? > 0 {
+    if crate::notifications::write_effects(&**tx, ticket, event.id, actor.0, at, change).await? > 0 {
         tx.enqueued();
     }
     Ok(())

@@ -186,7 +186,10 @@ mod tests {
             Ok((id.get() == 10).then(|| TicketView { ticket: ticket(1), voted: false, watching: false }))
         });
         let clock = Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()));
-        let tickets = TicketService::new(Arc::new(tickets), Arc::new(MockCategoryRepository::new()), clock.clone());
+        // Attachments never change a ticket's text: nothing may reach the embedding queue.
+        let queue = Arc::new(crate::similarity::MockEmbeddingQueue::new());
+        let tickets =
+            TicketService::new(Arc::new(tickets), Arc::new(MockCategoryRepository::new()), clock.clone(), queue);
         // Ticket 10 has reply 7 (public) and reply 8 (an internal note).
         let mut replies = crate::conversation::MockReplyRepository::new();
         replies.expect_list().returning(|ticket, include_internal| {

@@ -62,7 +62,7 @@ pub struct FaqService {
     categories: Arc<dyn CategoryRepository>,
     clock: Arc<dyn Clock>,
     settings: FaqSettings,
-    embedding_queue: Option<Arc<dyn EmbeddingQueue>>,
+    embedding_queue: Arc<dyn EmbeddingQueue>,
 }
 
 fn not_found() -> Error {
@@ -91,27 +91,22 @@ fn also_asked(raw: &[String]) -> Result<Vec<Question>, Error> {
 }
 
 impl FaqService {
-    /// Wires the service to its ports.
+    /// Wires the service to its ports; `embedding_queue` is told after an entry is edited,
+    /// published or unpublished, so that the similarity ranking catches up soon (suggestions
+    /// include published entries).
     pub fn new(
         faq: Arc<dyn FaqRepository>,
         tickets: Arc<dyn TicketRepository>,
         categories: Arc<dyn CategoryRepository>,
         clock: Arc<dyn Clock>,
         settings: FaqSettings,
+        embedding_queue: Arc<dyn EmbeddingQueue>,
     ) -> Self {
-        Self { faq, tickets, categories, clock, settings, embedding_queue: None }
-    }
-
-    /// Tells `queue` after an entry is edited, published or unpublished, so that the
-    /// similarity ranking catches up soon (suggestions include published entries).
-    pub fn with_embedding_queue(self, queue: Arc<dyn EmbeddingQueue>) -> Self {
-        Self { embedding_queue: Some(queue), ..self }
+        Self { faq, tickets, categories, clock, settings, embedding_queue }
     }
 
     fn changed(&self, entry: &FaqEntry) {
-        if let Some(queue) = &self.embedding_queue {
-            queue.faq_changed(entry.id);
-        }
+        self.embedding_queue.faq_changed(entry.id);
     }
 
     fn curate(&self, principal: &Principal) -> Result<(), Error> {
@@ -316,12 +311,23 @@ mod tests {
     }
 
     fn service(faq: MockFaqRepository, support_can_publish: bool) -> FaqService {
+        let mut queue = crate::similarity::MockEmbeddingQueue::new();
+        queue.expect_faq_changed().return_const(());
+        service_with_queue(faq, support_can_publish, queue)
+    }
+
+    fn service_with_queue(
+        faq: MockFaqRepository,
+        support_can_publish: bool,
+        queue: crate::similarity::MockEmbeddingQueue,
+    ) -> FaqService {
         FaqService::new(
             Arc::new(faq),
             Arc::new(MockTicketRepository::new()),
             Arc::new(MockCategoryRepository::new()),
             Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 9, 2, 0, 0, 0).unwrap())),
             FaqSettings { support_can_publish },
+            Arc::new(queue),
         )
     }
 
@@ -388,7 +394,7 @@ mod tests {
         faq.expect_unpublish().returning(|_, _| Ok(Some(entry(FaqState::Draft))));
         let mut queue = crate::similarity::MockEmbeddingQueue::new();
         queue.expect_faq_changed().withf(|id| id.get() == 3).times(2).return_const(());
-        let svc = service(faq, false).with_embedding_queue(Arc::new(queue));
+        let svc = service_with_queue(faq, false, queue);
         svc.publish(&principal(Role::Admin), FaqEntryId::new(3)).await.unwrap();
         svc.unpublish(&principal(Role::Admin), FaqEntryId::new(3)).await.unwrap();
         assert!(svc.publish(&principal(Role::Student), FaqEntryId::new(3)).await.is_err());

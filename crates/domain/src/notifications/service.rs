@@ -8,8 +8,8 @@ use crate::error::{Error, Resource};
 use crate::page::{Page, PageLimit};
 
 use super::{
-    DeadLetter, DeliveryId, Notification, NotificationId, NotificationRepository, OutboxRepository, Preference,
-    UnsubscribeScope, UnsubscribeTokens,
+    Channel, DeadLetter, DeliveryId, Notification, NotificationId, NotificationRepository, OutboxRepository,
+    Preference, UnsubscribeScope, UnsubscribeTokens,
 };
 
 /// Notifications as their recipients and admins see them.
@@ -119,10 +119,23 @@ impl NotificationService {
         Ok(scope)
     }
 
-    /// Deliveries that gave up (admins).
-    pub async fn dead_letters(&self, principal: &Principal) -> Result<Vec<DeadLetter>, Error> {
+    /// Deliveries that gave up (admins), newest first, on the channel named `channel` or on
+    /// every channel; an unknown channel name is invalid.
+    pub async fn dead_letters(&self, principal: &Principal, channel: Option<&str>) -> Result<Vec<DeadLetter>, Error> {
         principal.require_admin()?;
-        Ok(self.outbox.dead_letters(100).await?)
+        let channel = channel
+            .map(|raw| {
+                Channel::parse(raw).ok_or_else(|| {
+                    let known: Vec<&str> = Channel::all().into_iter().map(Channel::as_str).collect();
+                    Error::invalid(
+                        "channel",
+                        "unknown_channel",
+                        format!("no such channel; channels: {}", known.join(", ")),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(self.outbox.dead_letters(channel, 100).await?)
     }
 
     /// Queues a dead delivery again (admins).
@@ -186,11 +199,16 @@ mod tests {
     #[tokio::test]
     async fn dead_letters_are_for_admins_only() {
         let mut o = MockOutboxRepository::new();
-        o.expect_dead_letters().times(1).returning(|_| Ok(vec![]));
+        o.expect_dead_letters().times(1).withf(|c, _| c.is_none()).returning(|_, _| Ok(vec![]));
+        o.expect_dead_letters().times(1).withf(|c, _| *c == Some(Channel::Email)).returning(|_, _| Ok(vec![]));
         let s = service(MockNotificationRepository::new(), o);
-        let err = s.dead_letters(&who(Role::Support, AccountStatus::Active)).await.unwrap_err();
+        let err = s.dead_letters(&who(Role::Support, AccountStatus::Active), None).await.unwrap_err();
         assert!(matches!(err, Error::Forbidden(Forbidden::RoleNotAllowed)), "{err:?}");
-        assert!(s.dead_letters(&who(Role::Admin, AccountStatus::Active)).await.unwrap().is_empty());
+        let admin = who(Role::Admin, AccountStatus::Active);
+        assert!(s.dead_letters(&admin, None).await.unwrap().is_empty());
+        assert!(s.dead_letters(&admin, Some("email")).await.unwrap().is_empty());
+        let err = s.dead_letters(&admin, Some("fax")).await.unwrap_err();
+        assert!(matches!(err, Error::Invalid { code: "unknown_channel", .. }), "{err:?}");
     }
 
     #[tokio::test]

@@ -20,6 +20,15 @@ pub enum UpdateTicketError {
 }
 
 /// Storage of tickets and their history.
+///
+/// Every ticket event an adapter records (here, and in the other repositories that record
+/// ticket events: votes, replies, watchers, the workflow, the FAQ) MUST be written with
+/// exactly the effects [`crate::notifications::effects`] returns for its change, in the same
+/// transaction, and nothing else: for `Notify`, one notification per member of the audience
+/// (each user once; never the actor; `StaffWatchers` only support and admin watchers; `User`
+/// that user) and an email delivery for each of them whose preference for the kind has email
+/// on and digest off (the default); for `Integrate`, one pending job on its channel for the
+/// ticket. After the commit the adapter MUST wake the delivery worker if it wrote a delivery.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait TicketRepository: Send + Sync {

@@ -161,17 +161,20 @@ pub struct TicketService {
     categories: Arc<dyn CategoryRepository>,
     clock: Arc<dyn Clock>,
     workflow: Option<crate::workflow::WorkflowService>,
-    embedding_queue: Option<Arc<dyn EmbeddingQueue>>,
+    embedding_queue: Arc<dyn EmbeddingQueue>,
 }
 
 impl TicketService {
-    /// Wires the service to its ports.
+    /// Wires the service to its ports; `embedding_queue` is signalled after a ticket is
+    /// raised or its title or description is edited, so that its embedding for
+    /// similar-ticket suggestions (and the in-memory lexical index) catch up soon.
     pub fn new(
         tickets: Arc<dyn TicketRepository>,
         categories: Arc<dyn CategoryRepository>,
         clock: Arc<dyn Clock>,
+        embedding_queue: Arc<dyn EmbeddingQueue>,
     ) -> Self {
-        Self { tickets, categories, clock, workflow: None, embedding_queue: None }
+        Self { tickets, categories, clock, workflow: None, embedding_queue }
     }
 
     /// Lets new tickets be assigned automatically (when the workflow is set to).
@@ -180,16 +183,8 @@ impl TicketService {
         self
     }
 
-    /// Also signals `queue` after a ticket is raised or its title or description is edited,
-    /// so that its embedding for similar-ticket suggestions is (re)computed soon.
-    pub fn with_embedding_queue(self, queue: Arc<dyn EmbeddingQueue>) -> Self {
-        Self { embedding_queue: Some(queue), ..self }
-    }
-
     fn content_changed(&self, id: TicketId) {
-        if let Some(queue) = &self.embedding_queue {
-            queue.content_changed(id);
-        }
+        self.embedding_queue.content_changed(id);
     }
 
     async fn category(&self, id: i64) -> Result<CategoryId, Error> {
@@ -444,6 +439,15 @@ mod tests {
     }
 
     fn service(tickets: MockTicketRepository) -> TicketService {
+        let mut queue = crate::similarity::MockEmbeddingQueue::new();
+        queue.expect_content_changed().return_const(());
+        service_with_queue(tickets, queue)
+    }
+
+    fn service_with_queue(
+        tickets: MockTicketRepository,
+        queue: crate::similarity::MockEmbeddingQueue,
+    ) -> TicketService {
         let mut categories = MockCategoryRepository::new();
         categories.expect_find().returning(|id| {
             Ok((id.get() == 1).then(|| Category {
@@ -458,6 +462,7 @@ mod tests {
             Arc::new(tickets),
             Arc::new(categories),
             Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap())),
+            Arc::new(queue),
         )
     }
 
@@ -543,7 +548,7 @@ mod tests {
             repo.expect_update().returning(|t, _| Ok(t.ticket));
             let mut queue = crate::similarity::MockEmbeddingQueue::new();
             queue.expect_content_changed().withf(|id| id.get() == 10).times(signals).return_const(());
-            let svc = service(repo).with_embedding_queue(Arc::new(queue));
+            let svc = service_with_queue(repo, queue);
             svc.edit(&principal(1, Role::Student), TicketId::new(10), patch).await.unwrap();
         }
     }
