@@ -18,7 +18,6 @@ use poem_openapi::{
 use crate::{
     auth::Session,
     error::{error_set, Failure},
-    markdown::to_html,
     ApiTags, App,
 };
 
@@ -84,7 +83,7 @@ impl From<df::FaqEntry> for FaqEntry {
             id: e.id.get(),
             question: e.question.as_str().to_owned(),
             also_asked: e.also_asked.iter().map(|q| q.as_str().to_owned()).collect(),
-            answer_html: to_html(e.answer.as_str()),
+            answer_html: markup::markdown_to_html(e.answer.as_str()),
             answer: e.answer.as_str().to_owned(),
             category_id: e.category_id.get(),
             tags: e.tags.to_strings(),

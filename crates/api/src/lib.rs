@@ -1,9 +1,12 @@
 //! The osts HTTP API: poem-openapi operations over the domain services.
 //!
-//! [`build`] returns the whole route tree (`/api/v1/...`, the OpenAPI document at
-//! `/api/openapi.json`, Swagger UI at `/api/docs` and `GET /healthz`) wrapped in request ids,
-//! request spans, a body limit and error normalisation, so that every error a client sees is
-//! `{"code", "message", "field"}`. [`openapi_json`] renders the same document offline.
+//! [`routes`] is the API's part of the route tree: `/api/v1/...`, the OpenAPI document at
+//! `/api/openapi.json`, Swagger UI at `/api/docs` and `GET /healthz`, with error
+//! normalisation, so that every error an API client sees is `{"code", "message", "field"}`.
+//! The server mounts it beside the other parts (`/webhooks`, `/`) and wraps the whole tree in
+//! [`shared_middleware`] (request ids, request spans, panics, body limits); [`build`] is the
+//! API alone with that middleware, as tests and benchmarks use it. [`openapi_json`] renders
+//! the document offline.
 
 use std::{sync::Arc, time::Duration};
 
@@ -25,7 +28,6 @@ mod conversation;
 mod error;
 mod faq;
 mod health;
-mod markdown;
 mod middleware;
 mod notifications;
 mod nullable;
@@ -131,35 +133,43 @@ pub fn openapi_json() -> String {
     service().spec()
 }
 
-/// The full route tree with its middleware.
-pub fn build(app: App, health: Arc<dyn Health>) -> impl Endpoint<Output = Response> {
+/// The API's routes (`/api/...` and `/healthz`) with JSON error normalisation, to be mounted
+/// without stripping the prefix (`Route::nest_no_strip("/api", ...)`) and wrapped in
+/// [`shared_middleware`].
+pub fn routes(app: App, health: Arc<dyn Health>) -> impl Endpoint<Output = Response> {
     let service = service();
     // Swagger UI is one page of inline scripts: its policy allows exactly those.
     let docs_policy = middleware::inline_scripts_policy(&service.swagger_ui_html());
     let docs = service.swagger_ui().with(SetHeader::new().overriding(header::CONTENT_SECURITY_POLICY, docs_policy));
     let contract = Arc::new(contract::Contract::from_document(&service.spec()));
-    let routes =
-        Route::new().at("/api/openapi.json", service.spec_endpoint()).nest("/api/docs", docs).nest("/", service);
-    with_middleware(routes.data(Arc::new(app)).data(health), contract)
+    Route::new()
+        .at("/api/openapi.json", service.spec_endpoint())
+        .nest("/api/docs", docs)
+        .nest("/", service)
+        .data(Arc::new(app))
+        .data(health)
+        // Inside the body limit (shared_middleware), so the body is already buffered.
+        .with(contract::ContractChecks(contract))
+        .with(middleware::NormaliseErrors)
 }
 
-/// Wraps routes in what every request goes through, innermost first: the document's checks
-/// (string fields, `Allow`), the body limit, error normalisation, panic recovery, the request
-/// span, the security headers and the request id (outermost, so that even a panic's answer
-/// carries one).
-fn with_middleware(
-    routes: impl Endpoint + 'static,
-    contract: Arc<contract::Contract>,
-) -> impl Endpoint<Output = Response> {
+/// The API alone with the shared middleware, as the API tests and benchmarks serve it.
+pub fn build(app: App, health: Arc<dyn Health>) -> impl Endpoint<Output = Response> {
+    shared_middleware(routes(app, health))
+}
+
+/// Wraps a route tree in what every request goes through, innermost first: the body limit
+/// (uploads get theirs), panic recovery, the request span, the security headers (so every
+/// page and answer of any tree mounted here has them) and the request id (outermost, so that
+/// even a panic's answer carries one).
+pub fn shared_middleware(routes: impl Endpoint + 'static) -> impl Endpoint<Output = Response> {
     routes
-        .with(contract::ContractChecks(contract))
         .with(middleware::BodyLimit::new(MAX_BODY_BYTES, BODY_READ_TIMEOUT).with_uploads(middleware::UploadLimit {
             matches: attachments::is_upload,
             max: MAX_UPLOAD_BODY_BYTES,
             read_timeout: UPLOAD_READ_TIMEOUT,
             too_large: || domain::attachments::too_large().into(),
         }))
-        .with(middleware::NormaliseErrors)
         .with(CatchPanic::new().with_handler(middleware::on_panic))
         .with(middleware::Trace)
         .with(middleware::SecurityHeaders)
@@ -199,7 +209,7 @@ mod tests {
             .at("/fail", get(fails))
             .at("/echo", poem::post(echo))
             .at("/api/v1/tickets/1/attachments", poem::post(echo));
-        TestClient::new(with_middleware(routes, Arc::new(contract::Contract::from_document(&openapi_json()))))
+        TestClient::new(shared_middleware(routes.with(middleware::NormaliseErrors)))
     }
 
     /// A request body that sends `prefix` and then nothing, without ever ending, as a client

@@ -14,6 +14,7 @@ use std::{
 };
 
 use poem::{
+    error::ReadBodyError,
     http::{header, HeaderValue, Method},
     web::headers::{ContentLength, HeaderMapExt},
     Body, Endpoint, IntoResponse, Middleware, Request, Response,
@@ -232,9 +233,15 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
                 return Err(Problem::payload_too_large().into());
             }
         }
-        let body = tokio::time::timeout(self.read_timeout, req.take_body().into_bytes_limit(self.max))
+        // The shared middleware sits outside the API's error normaliser, so the answer is
+        // made JSON here.
+        let read = tokio::time::timeout(self.read_timeout, req.take_body().into_bytes_limit(self.max))
             .await
-            .map_err(|_| Problem::request_timeout(self.read_timeout))??;
+            .map_err(|_| poem::Error::from(Problem::request_timeout(self.read_timeout)))?;
+        let body = read.map_err(|e| match e {
+            ReadBodyError::PayloadTooLarge => poem::Error::from(Problem::payload_too_large()),
+            other => poem::Error::from(Problem::from_poem(&poem::Error::from(other))),
+        })?;
         req.set_body(body);
         self.inner.call(req).await
     }

@@ -131,12 +131,14 @@ impl From<dn::Preference> for Preference {
 pub struct DeadLetter {
     /// Identifier (for retrying).
     pub id: i64,
-    /// The channel (`email`).
+    /// The channel it was for: `email` (one email per event, or a daily digest) now; the
+    /// forum and chat channels join it.
     pub channel: String,
-    /// The recipient's account id.
-    pub recipient_id: i64,
-    /// What it was about.
-    pub kind: NotificationKind,
+    /// The recipient's account id (deliveries to one user, such as emails; none for a
+    /// ticket's integration job).
+    pub recipient_id: Nullable<i64>,
+    /// What it was about (deliveries to one user).
+    pub kind: Nullable<NotificationKind>,
     /// The ticket.
     pub ticket_number: Nullable<i64>,
     /// Attempts made.
@@ -260,7 +262,7 @@ error_set!(
 );
 error_set!(
     /// Errors of the dead-letter calls.
-    AdminErrors = [400, 401, 403, 404, 500]
+    AdminErrors = [400, 401, 403, 404, 422, 500]
 );
 
 /// Notifications.
@@ -401,22 +403,26 @@ impl NotificationApi {
 
     /// Deliveries that gave up
     ///
-    /// Admins only. Emails that failed `max_attempts` times, were refused permanently, or
-    /// whose sending worker died mid-send (outcome unknown, so not resent automatically).
+    /// Admins only. Deliveries on any channel that failed their channel's maximum number of
+    /// attempts, were refused permanently by the remote system, or whose worker stopped
+    /// mid-call (outcome unknown, so not resent automatically). An unknown `channel` is a
+    /// 422 `unknown_channel`.
     #[oai(path = "/admin/deliveries/dead", method = "get", operation_id = "list_dead_letters")]
     async fn dead_letters(
         &self,
         auth: Session,
         app: Data<&Arc<App>>,
+        /// Only this channel's dead letters (`email`).
+        channel: Query<Option<String>>,
     ) -> Result<DeadLettersResponse, Failure<AdminErrors>> {
-        let dead = app.notifications.dead_letters(&auth.0.principal).await?;
+        let dead = app.notifications.dead_letters(&auth.0.principal, channel.0.as_deref()).await?;
         Ok(DeadLettersResponse::Ok(Json(
             dead.into_iter()
                 .map(|d| DeadLetter {
                     id: d.id.get(),
-                    channel: d.channel,
-                    recipient_id: d.recipient.get(),
-                    kind: d.kind.into(),
+                    channel: d.channel.as_str().to_owned(),
+                    recipient_id: Nullable(d.recipient.map(|r| r.get())),
+                    kind: Nullable(d.kind.map(Into::into)),
                     ticket_number: Nullable(d.ticket_id.map(|t| t.get())),
                     attempts: d.attempts,
                     last_error: Nullable(d.last_error),
@@ -428,7 +434,8 @@ impl NotificationApi {
 
     /// Retry a dead letter
     ///
-    /// Admins only. The delivery starts again with no attempts counted.
+    /// Admins only, on every channel. The delivery starts again with no attempts counted
+    /// (a ticket's later jobs on its channel that were delivered meanwhile are not undone).
     #[oai(path = "/admin/deliveries/:id/retry", method = "post", operation_id = "retry_dead_letter")]
     async fn retry(
         &self,

@@ -84,13 +84,13 @@ impl From<Suggestion> for SimilarTicket {
                 let t = view.ticket;
                 Self {
                     kind: SuggestionKind::Ticket,
-                    number: Some(t.id.get()),
+                    number: Some(t.id().get()),
                     faq_entry_id: None,
                     question: None,
-                    title: t.title.as_str().to_owned(),
-                    status: Some(t.status.into()),
-                    category_id: t.category_id.get(),
-                    vote_count: t.vote_count,
+                    title: t.title().as_str().to_owned(),
+                    status: Some(t.status().into()),
+                    category_id: t.category_id().get(),
+                    vote_count: t.vote_count(),
                     voted: view.voted,
                     may_vote,
                     score: s.score,

@@ -17,7 +17,7 @@ use crate::{
     accounts::UserSummary,
     auth::Session,
     error::{error_set, Failure},
-    markdown, ApiTags, App,
+    ApiTags, App,
 };
 
 /// How urgent a ticket is. Students may ask for up to `high`.
@@ -128,27 +128,27 @@ impl From<dt::TicketView> for Ticket {
     fn from(view: dt::TicketView) -> Self {
         let t = view.ticket;
         Self {
-            number: t.id.get(),
-            title: t.title.as_str().to_owned(),
-            description_html: markdown::to_html(t.description.as_str()),
-            description: t.description.as_str().to_owned(),
-            category_id: t.category_id.get(),
-            tags: t.tags.to_strings(),
-            priority: t.priority.into(),
-            status: t.status.into(),
-            creator: UserSummary { id: t.creator_id.get(), display_name: t.creator_name },
-            assignee: Nullable(t.assignee.map(Into::into)),
-            resolution: Nullable(t.resolution.map(|r| ResolutionView {
-                answer_html: markdown::to_html(r.answer.as_str()),
+            number: t.id().get(),
+            title: t.title().as_str().to_owned(),
+            description_html: markup::markdown_to_html(t.description().as_str()),
+            description: t.description().as_str().to_owned(),
+            category_id: t.category_id().get(),
+            tags: t.tags().to_strings(),
+            priority: t.priority().into(),
+            status: t.status().into(),
+            creator: UserSummary { id: t.creator_id().get(), display_name: t.creator_name().to_owned() },
+            assignee: Nullable(t.assignee().cloned().map(Into::into)),
+            resolution: Nullable(t.resolution().map(|r| ResolutionView {
+                answer_html: markup::markdown_to_html(r.answer.as_str()),
                 answer: r.answer.as_str().to_owned(),
                 resolved_by: r.resolved_by.get(),
                 resolved_at: r.resolved_at,
             })),
-            merged_into: Nullable(t.merged_into.map(TicketId::get)),
-            follow_up_of: Nullable(t.follow_up_of.map(TicketId::get)),
-            created_at: t.created_at,
-            updated_at: t.updated_at,
-            vote_count: t.vote_count,
+            merged_into: Nullable(t.merged_into().map(TicketId::get)),
+            follow_up_of: Nullable(t.follow_up_of().map(TicketId::get)),
+            created_at: t.created_at(),
+            updated_at: t.updated_at(),
+            vote_count: t.vote_count(),
             voted: view.voted,
             watching: view.watching,
         }
@@ -209,12 +209,41 @@ pub struct TicketEvent {
     pub id: i64,
     /// When.
     pub at: DateTime<Utc>,
-    /// Who; `null` when osts itself acted (closing automatically), and, for a student, on
-    /// other people's votes and watches (`vote_cast`, `vote_retracted`, `watched`,
-    /// `unwatched`): who votes for or follows a ticket is for staff and the person themselves.
+    /// What kind of actor: a `user`, osts itself (`system`: closing automatically and other
+    /// scheduled jobs), or an integration (`forum`, `chat`).
+    pub actor_kind: ActorKind,
+    /// The user who acted; `null` unless `actor_kind` is `user`, and, for a student, on other
+    /// people's votes and watches (`vote_cast`, `vote_retracted`, `watched`, `unwatched`):
+    /// who votes for or follows a ticket is for staff and the person themselves.
     pub actor: Nullable<UserSummary>,
     /// What changed.
     pub change: Change,
+}
+
+/// Who acted on a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// A signed-in user.
+    User,
+    /// osts itself.
+    System,
+    /// The Discourse forum integration.
+    Forum,
+    /// The chat escalation integration.
+    Chat,
+}
+
+impl From<domain::actor::Actor> for ActorKind {
+    fn from(actor: domain::actor::Actor) -> Self {
+        use domain::actor::{Actor, Integration};
+        match actor {
+            Actor::User(_) => ActorKind::User,
+            Actor::System => ActorKind::System,
+            Actor::Integration(Integration::Forum) => ActorKind::Forum,
+            Actor::Integration(Integration::Chat) => ActorKind::Chat,
+        }
+    }
 }
 
 /// What changed; `kind` tells which.
@@ -429,13 +458,19 @@ impl From<dt::Change> for Change {
     fn from(change: dt::Change) -> Self {
         use dt::Change as C;
         match change {
-            C::Created { title, priority } => Change::Created(TicketCreated { title, priority }),
+            C::Created { title, priority } => {
+                Change::Created(TicketCreated { title, priority: priority.as_str().to_owned() })
+            }
             C::TitleChanged { from, to } => Change::TitleChanged(TitleChanged { from, to }),
             C::DescriptionChanged => Change::DescriptionChanged(DescriptionChanged {}),
             C::CategoryChanged { from, to } => Change::CategoryChanged(CategoryChanged { from, to }),
             C::TagsChanged { from, to } => Change::TagsChanged(TagsChanged { from, to }),
-            C::PriorityChanged { from, to } => Change::PriorityChanged(PriorityChanged { from, to }),
-            C::StatusChanged { from, to } => Change::StatusChanged(StatusChanged { from, to }),
+            C::PriorityChanged { from, to } => {
+                Change::PriorityChanged(PriorityChanged { from: from.as_str().to_owned(), to: to.as_str().to_owned() })
+            }
+            C::StatusChanged { from, to } => {
+                Change::StatusChanged(StatusChanged { from: from.as_str().to_owned(), to: to.as_str().to_owned() })
+            }
             C::VoteCast => Change::VoteCast(VoteCast {}),
             C::VoteRetracted => Change::VoteRetracted(VoteRetracted {}),
             C::AssigneeChanged { from, to } => {
@@ -457,7 +492,13 @@ impl From<dt::Change> for Change {
 
 impl From<dt::TicketEvent> for TicketEvent {
     fn from(e: dt::TicketEvent) -> Self {
-        Self { id: e.id, at: e.at, actor: Nullable(e.actor.map(Into::into)), change: e.change.into() }
+        Self {
+            id: e.id,
+            at: e.at,
+            actor_kind: e.actor.actor().map_or(ActorKind::User, Into::into),
+            actor: Nullable(e.actor.user().cloned().map(Into::into)),
+            change: e.change.into(),
+        }
     }
 }
 
@@ -665,13 +706,13 @@ mod tests {
     #[test]
     fn changes_serialise_like_the_domain_with_kind() {
         let changes = vec![
-            dt::Change::Created { title: "Portal down".into(), priority: "high".into() },
+            dt::Change::Created { title: "Portal down".into(), priority: dt::Priority::High },
             dt::Change::TitleChanged { from: "a".into(), to: "b".into() },
             dt::Change::DescriptionChanged,
             dt::Change::CategoryChanged { from: 1, to: 2 },
             dt::Change::TagsChanged { from: vec!["x".into()], to: vec![] },
-            dt::Change::PriorityChanged { from: "low".into(), to: "high".into() },
-            dt::Change::StatusChanged { from: "open".into(), to: "resolved".into() },
+            dt::Change::PriorityChanged { from: dt::Priority::Low, to: dt::Priority::High },
+            dt::Change::StatusChanged { from: dt::Status::Open, to: dt::Status::Resolved },
             dt::Change::VoteCast,
             dt::Change::VoteRetracted,
             dt::Change::FaqPublished { entry_id: 4 },

@@ -188,3 +188,44 @@ async fn forged_altered_and_missing_tokens_are_refused_with_a_code_and_change_no
     }
     assert_eq!(email_flags(&app, &victim.token).await, before, "nothing changed");
 }
+
+#[tokio::test]
+async fn dead_letters_show_their_channel_filter_by_it_and_can_be_retried() {
+    let app = TestApp::spawn().await;
+    let owner = app.student().await;
+    let voter = app.student().await;
+    let agent = app.support().await;
+    let n = app.ticket(&owner).number().await;
+    app.call(poem::http::Method::PUT, &format!("/api/v1/tickets/{n}/vote"), Some(&voter.token), None).await.expect(200);
+    app.deliver().await;
+    // The relay refuses everything from now on.
+    *app.mail.1.lock().unwrap() = Some("550 mailbox unavailable".into());
+    app.post(&format!("/api/v1/tickets/{n}/resolve"), &agent.token, json!({ "answer": "Room 4 is heated now." }))
+        .await
+        .expect(200);
+    app.deliver().await;
+
+    let admin = app.admin.token.clone();
+    let all = app.get("/api/v1/admin/deliveries/dead", &admin).await.expect(200);
+    let dead = all.body.as_array().unwrap();
+    assert_eq!(dead.len(), 2, "the creator's and the voter's emails: {dead:?}");
+    for d in dead {
+        assert_eq!((d["channel"].as_str(), d["kind"].as_str()), (Some("email"), Some("resolved")), "{d}");
+        assert_eq!(d["ticket_number"], n);
+        assert!(d["recipient_id"].is_i64());
+        assert_eq!(d["last_error"], "permanent: 550 mailbox unavailable");
+    }
+    let email = app.get("/api/v1/admin/deliveries/dead?channel=email", &admin).await.expect(200);
+    assert_eq!(email.body, all.body, "every dead letter here is an email");
+    let unknown = app.get("/api/v1/admin/deliveries/dead?channel=fax", &admin).await;
+    let body = unknown.expect_error(422, "unknown_channel");
+    assert_eq!(body["field"], "channel");
+
+    *app.mail.1.lock().unwrap() = None;
+    let id = dead[0]["id"].as_i64().unwrap();
+    app.post(&format!("/api/v1/admin/deliveries/{id}/retry"), &admin, json!({})).await.expect(204);
+    app.deliver().await;
+    let left = app.get("/api/v1/admin/deliveries/dead", &admin).await.expect(200);
+    assert_eq!(left.body.as_array().unwrap().len(), 1, "the retried email went out");
+    app.post(&format!("/api/v1/admin/deliveries/{id}/retry"), &admin, json!({})).await.expect(404);
+}

@@ -234,6 +234,11 @@ impl Settings {
         Ok(())
     }
 
+    /// The links shown to people (in emails, notifications and pages), under `OSTS_PUBLIC_URL`.
+    pub fn links(&self) -> markup::Links {
+        markup::Links::new(&self.public_url)
+    }
+
     /// The domain services' settings.
     pub fn services(&self) -> domain::ServiceSettings {
         domain::ServiceSettings {

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use domain::{
     accounts::{AccountService, Role},
     clock::{Clock, FixedClock, SystemClock},
-    notifications::{DeliveryWorker, MailError, Mailer, NotificationKind, OutgoingEmail, WorkerSettings},
+    notifications::{Channels, DeliveryError, DeliveryWorker, Mailer, NotificationKind, OutgoingEmail, WorkerSettings},
     similarity::{EmbedError, Embedder, Embedding, SemanticState, SimilarityService},
     workflow::WorkflowService,
 };
@@ -58,13 +58,17 @@ impl Embedder for NoModel {
     }
 }
 
-/// A mailer that keeps what it is given.
+/// A mailer that keeps what it is given, or refuses everything permanently with the reply
+/// set in its second field.
 #[derive(Default)]
-pub struct MailBag(std::sync::Mutex<Vec<OutgoingEmail>>);
+pub struct MailBag(std::sync::Mutex<Vec<OutgoingEmail>>, pub std::sync::Mutex<Option<String>>);
 
 #[async_trait]
 impl Mailer for MailBag {
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), DeliveryError> {
+        if let Some(reply) = self.1.lock().unwrap().clone() {
+            return Err(DeliveryError::Never(reply));
+        }
         self.0.lock().unwrap().push(email.clone());
         Ok(())
     }
@@ -194,7 +198,7 @@ impl TestApp {
         let unsubscribe = credentials::HmacUnsubscribeTokens::new(
             credentials::SecretKey::new("test key, not a secret: 0123456789abcdef").expect("a long enough key"),
         );
-        let ports = store.ports(store::Adapters {
+        let adapters = domain::services::Adapters {
             hasher: Arc::new(credentials::Argon2Hasher::fast_for_tests()),
             tokens: Arc::new(credentials::RandomTokens),
             throttle: Arc::new(credentials::GovernorThrottle::new(per_account, per_addr)),
@@ -202,15 +206,13 @@ impl TestApp {
             blobs: Arc::new(blobs::FsBlobStore::new(&blob_dir)),
             unsubscribe: Arc::new(unsubscribe.clone()),
             clock: options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
-        });
-        let settings = domain::ServiceSettings { session_ttl: chrono::Duration::hours(12), ..options.settings };
-        let ports = domain::Ports {
-            semantic: domain::services::Semantic {
-                embedder: options.embedder.clone().unwrap_or_else(|| Arc::new(NoModel)),
-                ..domain::services::Semantic::off()
-            },
-            ..ports
         };
+        let settings = domain::ServiceSettings { session_ttl: chrono::Duration::hours(12), ..options.settings };
+        let semantic = domain::services::Semantic {
+            embedder: options.embedder.clone().unwrap_or_else(|| Arc::new(NoModel)),
+            ..domain::services::Semantic::off()
+        };
+        let ports = domain::Ports::new(store.repositories(), adapters, semantic);
         let app = App::new(ports, settings);
         let similarity = app.similarity.clone();
         let accounts = app.accounts.clone();
@@ -219,7 +221,7 @@ impl TestApp {
         // Far in the future, so every queued delivery is due whatever clock the app runs on.
         let worker = DeliveryWorker::new(
             store.outbox(),
-            mail.clone(),
+            Channels::new(mail.clone()),
             Arc::new(unsubscribe.clone()),
             Arc::new(FixedClock(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2100, 1, 1, 0, 0, 0).unwrap())),
             Arc::new(|| 0.5),
@@ -422,7 +424,7 @@ impl TestApp {
     /// Runs the delivery worker until the outbox has nothing due; the emails land in
     /// [`TestApp::mail`].
     pub async fn deliver(&self) {
-        while self.worker.deliver_due().await.expect("delivery round").handled() > 0 {}
+        while self.worker.deliver_due(&domain::stop::Stop::never()).await.expect("delivery round").handled() > 0 {}
     }
 
     /// The emails of `kind` delivered to `email` so far, oldest first (delivers first).

@@ -298,19 +298,47 @@ pub struct NewAccount {
     pub created_at: DateTime<Utc>,
 }
 
-/// The authenticated caller, resolved from a session token by the store; never from
-/// anything else the client sent.
+/// The authenticated caller, resolved from a session token by the accounts service; never
+/// from anything else the client sent. Only [`crate::accounts::AccountService`] (and, in
+/// tests, [`crate::testing::PrincipalBuilder`]) can make one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
-    /// Who.
-    pub id: UserId,
-    /// Their role now (read on every request, so a role change applies at once).
-    pub role: Role,
-    /// Their account status now.
-    pub status: AccountStatus,
+    id: UserId,
+    role: Role,
+    status: AccountStatus,
 }
 
 impl Principal {
+    /// The principal of an account as it is now.
+    pub(crate) fn of(account: &Account) -> Self {
+        Self { id: account.id, role: account.role, status: account.status }
+    }
+
+    #[cfg(any(test, feature = "mocks"))]
+    pub(crate) fn from_parts(id: UserId, role: Role, status: AccountStatus) -> Self {
+        Self { id, role, status }
+    }
+
+    /// Who.
+    pub fn id(&self) -> UserId {
+        self.id
+    }
+
+    /// Their role now (read on every request, so a role change applies at once).
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Their account status now.
+    pub fn status(&self) -> AccountStatus {
+        self.status
+    }
+
+    /// The principal as the actor of what they do.
+    pub fn actor(&self) -> crate::actor::Actor {
+        crate::actor::Actor::User(self.id)
+    }
+
     /// Refuses anything but an active account.
     pub fn require_active(&self) -> Result<&Self, Error> {
         match self.status {
@@ -459,6 +487,7 @@ pub fn parse_reason(raw: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::PrincipalBuilder;
 
     #[test]
     fn emails_are_normalised_and_checked() {
@@ -519,7 +548,7 @@ mod tests {
 
     #[test]
     fn principal_gates() {
-        let p = |role, status| Principal { id: UserId::new(1), role, status };
+        let p = |role, status| PrincipalBuilder::new(1, role).status(status).build();
         assert!(p(Role::Student, AccountStatus::Active).require_active().is_ok());
         assert!(matches!(
             p(Role::Admin, AccountStatus::Pending).require_admin(),

@@ -25,9 +25,9 @@ pub mod policy {
     /// Whether `principal` may attach a file to `ticket` (or to a reply on it): its creator
     /// and staff.
     pub fn may_upload(principal: &Principal, ticket: &Ticket) -> Result<(), Forbidden> {
-        match principal.role {
+        match principal.role() {
             Role::Support | Role::Admin => Ok(()),
-            Role::Student if ticket.creator_id == principal.id => Ok(()),
+            Role::Student if ticket.creator_id() == principal.id() => Ok(()),
             Role::Student => Err(Forbidden::NotOwner),
         }
     }
@@ -84,7 +84,7 @@ impl AttachmentService {
             Some(r) => {
                 let on_ticket = match &self.replies {
                     Some(replies) => replies
-                        .list(ticket, principal.role.is_staff())
+                        .list(ticket, principal.role().is_staff())
                         .await?
                         .iter()
                         .any(|reply| reply.id.get() == r && reply.ticket_id == ticket),
@@ -106,7 +106,7 @@ impl AttachmentService {
         let sha256 = self.blobs.put(draft.bytes).await?;
         let new = NewAttachment {
             target,
-            uploader_id: principal.id,
+            uploader_id: principal.id(),
             file_name,
             media_type,
             size_bytes,
@@ -126,15 +126,18 @@ impl AttachmentService {
     /// it), oldest first; files on internal notes for staff only, as the notes themselves.
     pub async fn list(&self, principal: &Principal, ticket: TicketId) -> Result<Vec<Attachment>, Error> {
         self.tickets.get(principal, ticket).await?;
-        Ok(self.attachments.list(ticket, principal.role.is_staff()).await?)
+        Ok(self.attachments.list(ticket, principal.role().is_staff()).await?)
     }
 
     /// One attachment with its bytes, for whoever may see its ticket (and, for a file on an
     /// internal note, only for staff: to a student it does not exist).
     pub async fn download(&self, principal: &Principal, id: AttachmentId) -> Result<(Attachment, Vec<u8>), Error> {
         principal.require_active()?;
-        let attachment =
-            self.attachments.find(id, principal.role.is_staff()).await?.ok_or(Error::NotFound(Resource::Attachment))?;
+        let attachment = self
+            .attachments
+            .find(id, principal.role().is_staff())
+            .await?
+            .ok_or(Error::NotFound(Resource::Attachment))?;
         self.tickets.get(principal, attachment.target.ticket()).await.map_err(|e| match e {
             // Hiding a ticket hides its files; say "attachment", not which ticket it is on.
             Error::NotFound(Resource::Ticket) => Error::NotFound(Resource::Attachment),
@@ -155,37 +158,19 @@ mod tests {
 
     use super::*;
     use crate::accounts::{AccountStatus, UserId};
-    use crate::categories::{CategoryId, MockCategoryRepository};
+    use crate::categories::MockCategoryRepository;
     use crate::clock::FixedClock;
-    use crate::tickets::{Description, MockTicketRepository, Priority, Status, Tags, TicketView, Title};
+    use crate::testing::{PrincipalBuilder, TicketBuilder};
+    use crate::tickets::{MockTicketRepository, TicketView};
 
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
 
     fn principal(id: i64, role: Role) -> Principal {
-        Principal { id: UserId::new(id), role, status: AccountStatus::Active }
+        PrincipalBuilder::new(id, role).build()
     }
 
     fn ticket(creator: i64) -> Ticket {
-        let t = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
-        Ticket {
-            id: TicketId::new(10),
-            title: Title::parse("Exam results missing").unwrap(),
-            description: Description::parse("My quiz 2 grade is not shown").unwrap(),
-            category_id: CategoryId::new(1),
-            tags: Tags::default(),
-            priority: Priority::Medium,
-            status: Status::Open,
-            creator_id: UserId::new(creator),
-            creator_name: "Ada".into(),
-            created_at: t,
-            updated_at: t,
-            vote_count: 0,
-            version: 1,
-            assignee: None,
-            resolution: None,
-            merged_into: None,
-            follow_up_of: None,
-        }
+        TicketBuilder::new(10).creator(creator).build()
     }
 
     fn attachment(id: i64, target: Target) -> Attachment {
@@ -207,7 +192,10 @@ mod tests {
             Ok((id.get() == 10).then(|| TicketView { ticket: ticket(1), voted: false, watching: false }))
         });
         let clock = Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()));
-        let tickets = TicketService::new(Arc::new(tickets), Arc::new(MockCategoryRepository::new()), clock.clone());
+        // Attachments never change a ticket's text: nothing may reach the embedding queue.
+        let queue = Arc::new(crate::similarity::MockEmbeddingQueue::new());
+        let tickets =
+            TicketService::new(Arc::new(tickets), Arc::new(MockCategoryRepository::new()), clock.clone(), queue);
         // Ticket 10 has reply 7 (public) and reply 8 (an internal note).
         let mut replies = crate::conversation::MockReplyRepository::new();
         replies.expect_list().returning(|ticket, include_internal| {
@@ -260,7 +248,7 @@ mod tests {
         let cases: Vec<(Principal, i64, UploadDraft, &str)> = vec![
             (principal(2, Role::Student), 10, draft(PNG), "not_owner"),
             (
-                Principal { status: AccountStatus::Pending, ..principal(1, Role::Student) },
+                PrincipalBuilder::new(1, Role::Student).status(AccountStatus::Pending).build(),
                 10,
                 draft(PNG),
                 "account_pending",
@@ -349,7 +337,7 @@ mod tests {
         assert_eq!((att.id.get(), bytes.as_slice()), (1, PNG));
         assert_eq!(code(svc.download(&other, AttachmentId::new(2)).await.unwrap_err()), "attachment_not_found");
         assert_eq!(code(svc.download(&other, AttachmentId::new(3)).await.unwrap_err()), "attachment_not_found");
-        let pending = Principal { status: AccountStatus::Pending, ..other };
+        let pending = PrincipalBuilder::student(2).status(AccountStatus::Pending).build();
         assert_eq!(code(svc.download(&pending, AttachmentId::new(1)).await.unwrap_err()), "account_pending");
         // A file on an internal note exists for staff only, even for the ticket's creator.
         let creator = principal(1, Role::Student);
