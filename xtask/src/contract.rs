@@ -78,7 +78,9 @@ pub fn run(options: Options) -> anyhow::Result<()> {
             // a title of blanks, an email without a domain, deciding about oneself) is a 422
             // here by design, and the document cannot say all of that; see the README.
             .args(["--exclude-checks", "positive_data_acceptance"])
-            .args(["--seed", "11", "--workers", "2", "--request-timeout", "30"])
+            // One worker: with several threads, CPython 3.11 sometimes fails inside schemathesis
+            // ("AST constructor recursion depth mismatch"), an error of the tool, not a finding.
+            .args(["--seed", "11", "--workers", "1", "--request-timeout", "30"])
             // Signing out would end the session the rest of the run uses; the API tests
             // cover it.
             .args(["--exclude-operation-id", "logout"])

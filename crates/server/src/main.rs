@@ -44,6 +44,19 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Copy the database (SQLite: online, consistent; PostgreSQL: use pg_dump, as printed)
+    /// and the attachment blobs it names into a new folder.
+    Backup {
+        /// The folder to create (missing or empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore an SQLite backup into the configured data dir, which must hold no database.
+    Restore {
+        /// The backup folder.
+        #[arg(long)]
+        from: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -69,6 +82,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::Admin { command: AdminCommand::Create { email, name } } => create_admin(settings, &email, &name).await,
+        Command::Backup { to } => backup(settings, &to).await,
+        Command::Restore { from } => restore(settings, &from).await,
     };
     if let Err(e) = &result {
         tracing::error!(error = format!("{e:#}"), "osts failed");
@@ -264,6 +279,37 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn backup(settings: Settings, to: &std::path::Path) -> anyhow::Result<()> {
+    let store = open_store(&settings, false).await?;
+    let report = server::backup::backup(&store, &settings.data_dir.join("blobs"), to).await?;
+    if !report.database_copied {
+        println!(
+            "PostgreSQL is backed up with pg_dump, e.g.: pg_dump --format=custom --file {}/osts.dump \"$DATABASE_URL\"",
+            to.display()
+        );
+    }
+    println!(
+        "backed up into {}: database {}, {} blobs",
+        to.display(),
+        if report.database_copied { "copied" } else { "left to pg_dump" },
+        report.blobs
+    );
+    store.close().await
+}
+
+async fn restore(settings: Settings, from: &std::path::Path) -> anyhow::Result<()> {
+    if settings.database_url.is_some() {
+        anyhow::bail!("restore writes the default SQLite file of the data dir; unset OSTS_DATABASE_URL (PostgreSQL: use pg_restore)");
+    }
+    let report = server::backup::restore(from, &settings.data_dir).await?;
+    println!(
+        "restored into {}: {} blobs; the database passed its integrity check",
+        settings.data_dir.display(),
+        report.blobs
+    );
+    Ok(())
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod attachments;
+mod backup;
 mod categories;
 mod conversation;
 mod entity;
