@@ -15,7 +15,11 @@ mod m20261125_000007_faq;
 mod m20261125_000008_email_confirmation;
 mod m20261125_000009_digests;
 mod m20261125_000010_faq_similarity;
-mod m20261201_000011_list_indexes;
+mod m20261201_000011_event_actors;
+mod m20261201_000012_outbox_channels;
+mod m20261201_000013_embedding_times;
+mod m20261201_000014_one_line_texts;
+mod m20261201_000015_list_indexes;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -35,7 +39,11 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000008_email_confirmation::Migration),
             Box::new(m20261125_000009_digests::Migration),
             Box::new(m20261125_000010_faq_similarity::Migration),
-            Box::new(m20261201_000011_list_indexes::Migration),
+            Box::new(m20261201_000011_event_actors::Migration),
+            Box::new(m20261201_000012_outbox_channels::Migration),
+            Box::new(m20261201_000013_embedding_times::Migration),
+            Box::new(m20261201_000014_one_line_texts::Migration),
+            Box::new(m20261201_000015_list_indexes::Migration),
         ]
     }
 }

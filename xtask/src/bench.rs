@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use async_trait::async_trait;
 use chrono::Utc;
-use domain::accounts::{AccountService, AccountStatus, Principal, Role};
+use domain::accounts::{AccountService, Principal, Role};
 use domain::categories::{CategoryId, NewCategory};
 use domain::clock::SystemClock;
 use domain::faq::{NewFaqEntry, Question};
@@ -289,7 +289,7 @@ impl Bed {
                 position: 0,
             })
             .await?;
-        let student = Principal { id: account.id, role: Role::Student, status: AccountStatus::Active };
+        let student = domain::testing::PrincipalBuilder::of(&account).build();
         Ok(Self { store, student, category: category.id, cleanup, file })
     }
 
@@ -309,7 +309,7 @@ impl Bed {
                         category_id: self.category,
                         tags: Tags::default(),
                         priority: Priority::Medium,
-                        creator_id: self.student.id,
+                        creator_id: self.student.id(),
                         created_at: now,
                         follow_up_of: None,
                     })
@@ -334,11 +334,11 @@ impl Bed {
                     tags: Tags::default(),
                     position: 0,
                     sources: vec![],
-                    author_id: self.student.id,
+                    author_id: self.student.id(),
                     at: now,
                 })
                 .await?;
-            faq.publish(entry.id, self.student.id, now).await?.context("entry vanished")?;
+            faq.publish(entry.id, self.student.id(), now).await?.context("entry vanished")?;
             keys.push(DocKey::Faq(entry.id));
         }
         Ok(keys)
@@ -372,11 +372,9 @@ impl Bed {
         lexical: Option<Arc<LexicalIndex>>,
         config: SimilarityConfig,
     ) -> SimilarityService {
-        let svc = SimilarityService::new(self.store.similarity(), self.store.embeddings(), embedder, vectors, config);
-        match lexical {
-            Some(index) => svc.with_lexical_index(index),
-            None => svc,
-        }
+        // Without a loaded in-memory index, the store's full-text query ranks lexically.
+        let lexical = lexical.unwrap_or_else(|| Arc::new(domain::similarity::LexicalIndex::new()));
+        SimilarityService::new(self.store.similarity(), self.store.embeddings(), embedder, vectors, lexical, config)
     }
 
     /// A loaded in-memory lexical index of everything stored.
@@ -522,7 +520,7 @@ async fn endpoint(
     similarity: SimilarityService,
 ) -> anyhow::Result<(TestClient<BoxEndpoint<'static, Response>>, String)> {
     let blob_dir = std::env::temp_dir().join("osts-bench-blobs");
-    let ports = bed.store.ports(store::Adapters {
+    let adapters = domain::services::Adapters {
         hasher: Arc::new(credentials::Argon2Hasher::fast_for_tests()),
         tokens: Arc::new(credentials::RandomTokens),
         throttle: Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
@@ -532,7 +530,8 @@ async fn endpoint(
             "bench key, not a secret: 0123456789abcdef",
         )?)),
         clock: Arc::new(SystemClock),
-    });
+    };
+    let ports = domain::Ports::new(bed.store.repositories(), adapters, domain::services::Semantic::off());
     let mut app = api::App::new(ports, domain::ServiceSettings::default());
     // The service under measurement, with its own model, vectors and ranking settings.
     app.similarity = similarity;

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 use domain::accounts::{AccountService, ClientAddr, Role};
 use domain::categories::NewCategory;
 use domain::clock::SystemClock;
-use domain::notifications::{DeliveryWorker, WorkerSettings};
+use domain::notifications::{Channels, DeliveryWorker, WorkerSettings};
 use domain::tickets::{Description, NewTicket, Priority, Tags, Title};
 use poem::{test::TestClient, EndpointExt};
 use store::Store;
@@ -216,7 +216,7 @@ async fn run(backend: &str, n: usize, drain_max: usize) -> anyhow::Result<Figure
         .await?;
     store.execute_raw(&format!("UPDATE tickets SET vote_count = {n} WHERE id = {ticket}")).await?;
 
-    let ports = store.ports(store::Adapters {
+    let adapters = domain::services::Adapters {
         hasher: Arc::new(credentials::Argon2Hasher::fast_for_tests()),
         tokens: Arc::new(credentials::RandomTokens),
         throttle: Arc::new(credentials::GovernorThrottle::new(1000, 1000)),
@@ -224,7 +224,8 @@ async fn run(backend: &str, n: usize, drain_max: usize) -> anyhow::Result<Figure
         blobs: Arc::new(blobs::FsBlobStore::new(std::env::temp_dir().join("osts-bench-blobs"))),
         unsubscribe: Arc::new(unsubscribe_tokens()?),
         clock: Arc::new(SystemClock),
-    });
+    };
+    let ports = domain::Ports::new(store.repositories(), adapters, domain::services::Semantic::off());
     let app = api::App::new(ports, domain::ServiceSettings::default());
     let session = app.accounts.login("agent@bench.example", PASSWORD, ClientAddr::Unknown).await.map_err(err)?;
     let client = TestClient::new(api::build(app, Arc::new(Up)).boxed());
@@ -286,11 +287,11 @@ async fn run(backend: &str, n: usize, drain_max: usize) -> anyhow::Result<Figure
     let mailer = mailer::LettreMailer::smtp(
         &format!("smtp://127.0.0.1:{port}"),
         "osts <osts@bench.example>",
-        "http://127.0.0.1:8080",
+        mailer::Links::new("http://127.0.0.1:8080"),
     )?;
     let worker = DeliveryWorker::new(
         store.outbox(),
-        Arc::new(mailer),
+        Channels::new(Arc::new(mailer)),
         Arc::new(unsubscribe_tokens()?),
         Arc::new(SystemClock),
         Arc::new(|| 1.0),
@@ -299,7 +300,7 @@ async fn run(backend: &str, n: usize, drain_max: usize) -> anyhow::Result<Figure
     let started = Instant::now();
     let mut sent = 0;
     while sent < drain_max {
-        let report = worker.deliver_due().await?;
+        let report = worker.deliver_due(&domain::stop::Stop::never()).await?;
         anyhow::ensure!(report.retried == 0 && report.dead == 0, "a delivery failed: {report:?}");
         if report.handled() == 0 {
             break;

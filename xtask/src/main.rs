@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bench_api;
 mod bench_notify;
+mod contract;
 mod seed;
 
 #[derive(Parser)]
@@ -48,6 +49,19 @@ enum Task {
     },
     /// What CI runs: formatting, lints, the OpenAPI freshness check and every test.
     Ci,
+    /// schemathesis against `osts serve` on loopback, as an admin and as a student: fails on
+    /// any 5xx, any answer the OpenAPI document does not describe, or bad input accepted.
+    Contract {
+        /// The schemathesis executable (`.ci/run` installs a pinned version).
+        #[arg(long, env = "OSTS_SCHEMATHESIS", default_value = "schemathesis")]
+        schemathesis: PathBuf,
+        /// Test cases per operation and phase (50: about 40 s per caller here).
+        #[arg(long, default_value_t = 50)]
+        max_examples: u32,
+        /// Tickets the seed raises for the run.
+        #[arg(long, default_value_t = 60)]
+        tickets: u32,
+    },
     /// Benchmarks (built and run in release mode).
     Bench {
         #[command(subcommand)]
@@ -152,6 +166,9 @@ fn main() -> anyhow::Result<()> {
                 doc: root().join("docs").join("benchmarks.md"),
             };
             runtime()?.block_on(bench_api::api(options))
+        }
+        Task::Contract { schemathesis, max_examples, tickets } => {
+            contract::run(contract::Options { schemathesis, max_examples, tickets })
         }
         Task::Bench { what: Bench::Notify { sizes, backends, dev, drain_max } } => {
             if cfg!(debug_assertions) && !dev {

@@ -3,6 +3,7 @@
 use anyhow::{bail, Context as _};
 use chrono::{Duration, Utc};
 use domain::accounts::*;
+use domain::actor::Actor;
 use domain::categories::{CategoryName, NewCategory};
 use domain::conversation::NewReply;
 use domain::faq::{NewFaqEntry, Question};
@@ -272,7 +273,7 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
             })
             .await?;
         for (i, voter) in students.iter().filter(|s| s.id != creator.id).take(*votes).enumerate() {
-            store.votes().cast(ticket.id, voter.id, created_at + Duration::minutes(10 * i as i64 + 1)).await?;
+            store.votes().cast(ticket.id(), voter.id, created_at + Duration::minutes(10 * i as i64 + 1)).await?;
         }
     }
     // The resolved tickets of each concern, with their votes: the FAQ is made from them.
@@ -315,7 +316,7 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
         for voter in students.choose_multiple(&mut rng, voters) {
             if voter.id != creator.id {
                 let at = created_at + Duration::minutes(rng.gen_range(1..=age_minutes.max(2)));
-                store.votes().cast(ticket.id, voter.id, at.min(now)).await?;
+                store.votes().cast(ticket.id(), voter.id, at.min(now)).await?;
             }
         }
         // Older tickets have moved along the workflow.
@@ -330,35 +331,19 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
         let mut at = created_at;
         for next in path {
             at += Duration::minutes(rng.gen_range(30..60 * 48)).min(now - at);
-            let mut updated = current.clone();
-            updated.status = current.status.transition(*next)?;
-            updated.updated_at = at;
-            let mut changes = Vec::new();
-            match next {
-                Status::InProgress => {
-                    updated.assignee = Some(UserRef { id: staff.id, display_name: String::new() });
-                    changes.push(Change::AssigneeChanged { from: None, to: Some(staff.id.get()) });
-                    changes
-                        .push(Change::StatusChanged { from: current.status.as_str().into(), to: next.as_str().into() });
-                }
+            let transition = match next {
+                Status::InProgress => current.claim(staff.id, at)?,
                 Status::Resolved => {
-                    let answer = ANSWERS[cat % ANSWERS.len()];
-                    updated.resolution = Some(Resolution {
-                        answer: Answer::parse(answer, "answer")?,
-                        resolved_by: staff.id,
-                        resolved_at: at,
-                    });
-                    changes.push(Change::Resolved { answer: answer.into() });
+                    current.resolve(staff.id, Answer::parse(ANSWERS[cat % ANSWERS.len()], "answer")?, at)?
                 }
-                _ => changes
-                    .push(Change::StatusChanged { from: current.status.as_str().into(), to: next.as_str().into() }),
-            }
-            current = store.tickets().update(updated, changes, staff.id).await?;
+                other => current.edit(&[TicketEdit::Status(*other)], at)?,
+            };
+            current = store.tickets().update(transition, Actor::User(staff.id)).await?;
             if *next == Status::InProgress {
                 store
                     .replies()
                     .add(NewReply {
-                        ticket_id: current.id,
+                        ticket_id: current.id(),
                         author: staff.id,
                         body: Answer::parse("Thanks for raising this. We are looking into it.", "body")?,
                         internal: false,
@@ -367,8 +352,8 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
                     .await?;
             }
         }
-        if matches!(current.status, Status::Resolved | Status::Closed) {
-            resolved.push((concern, current.id, voters));
+        if matches!(current.status(), Status::Resolved | Status::Closed) {
+            resolved.push((concern, current.id(), voters));
         }
         bar.inc(1);
     }
@@ -397,16 +382,11 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
                     follow_up_of: None,
                 })
                 .await?;
-            let mut updated = ticket.clone();
             let resolved_at = raised_at + Duration::days(1);
-            updated.status = ticket.status.transition(Status::Resolved)?;
-            updated.updated_at = resolved_at;
-            let answer = ANSWERS[cat % ANSWERS.len()];
-            updated.resolution =
-                Some(Resolution { answer: Answer::parse(answer, "answer")?, resolved_by: staff.id, resolved_at });
+            let answer = Answer::parse(ANSWERS[cat % ANSWERS.len()], "answer")?;
             let ticket =
-                store.tickets().update(updated, vec![Change::Resolved { answer: answer.into() }], staff.id).await?;
-            resolved.push((*concern, ticket.id, 0));
+                store.tickets().update(ticket.resolve(staff.id, answer, resolved_at)?, Actor::User(staff.id)).await?;
+            resolved.push((*concern, ticket.id(), 0));
         }
         let mut sources: Vec<(TicketId, usize)> =
             resolved.iter().filter(|(c, ..)| c == concern).map(|(_, id, votes)| (*id, *votes)).collect();
@@ -465,7 +445,7 @@ mod tests {
         let url = format!("sqlite://{}?mode=rwc", dir.join("seed.db").display());
         run(&url, 120, 42).await.unwrap();
         let store = store::Store::connect(&url).await.unwrap();
-        let ports = store.ports(store::Adapters {
+        let adapters = domain::services::Adapters {
             hasher: Arc::new(credentials::Argon2Hasher::new()),
             tokens: Arc::new(credentials::RandomTokens),
             throttle: Arc::new(credentials::GovernorThrottle::new(5, 30)),
@@ -475,7 +455,8 @@ mod tests {
                 credentials::SecretKey::new("test key, not a secret: 0123456789abcdef").unwrap(),
             )),
             clock: Arc::new(SystemClock),
-        });
+        };
+        let ports = domain::Ports::new(store.repositories(), adapters, domain::services::Semantic::off());
         (domain::Services::new(ports, domain::ServiceSettings::default()), store, dir)
     }
 
@@ -489,14 +470,14 @@ mod tests {
             .unwrap()
             .expect("seeded student")
             .0;
-        let principal = Principal { id: student.id, role: student.role, status: student.status };
+        let principal = domain::testing::PrincipalBuilder::of(&student).build();
 
         let draft = Draft::parse("cant find my hall ticket for the quiz", "").unwrap();
         let found = services.similarity.suggest(&principal, &draft, SuggestionLimit::new(None).unwrap()).await.unwrap();
         let first = found.items.first().map(|s| &s.item);
         let Some(Suggested::Ticket { view, may_vote }) = first else { panic!("a ticket first, got {first:?}") };
-        assert_eq!(view.ticket.title.as_str(), "Hall ticket not downloadable for Quiz 1");
-        assert_eq!(view.ticket.vote_count, 31);
+        assert_eq!(view.ticket.title().as_str(), "Hall ticket not downloadable for Quiz 1");
+        assert_eq!(view.ticket.vote_count(), 31);
         assert!(*may_vote || view.voted, "the student can +1 it from the suggestion");
 
         // The FAQ answers a concern before it is filed.

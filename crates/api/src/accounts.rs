@@ -1,6 +1,8 @@
 //! Accounts: registration, sign-in and sign-out, the caller's own account, and the admin's
 //! verification of accounts.
 
+use crate::nullable::Nullable;
+use crate::nullable::PageSize;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -62,7 +64,7 @@ pub struct Account {
     /// Whether the email address has been confirmed.
     pub email_confirmed: bool,
     /// The admin's reason when the account was rejected or deactivated.
-    pub status_reason: Option<String>,
+    pub status_reason: Nullable<String>,
     /// When the account was registered.
     pub created_at: DateTime<Utc>,
 }
@@ -76,7 +78,7 @@ impl From<da::Account> for Account {
             role: a.role.into(),
             status: a.status.into(),
             email_confirmed: a.email_confirmed_at.is_some(),
-            status_reason: a.status_reason,
+            status_reason: Nullable(a.status_reason),
             created_at: a.created_at,
         }
     }
@@ -103,7 +105,7 @@ pub struct AccountPage {
     /// The accounts, oldest first.
     pub items: Vec<Account>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
-    pub next_cursor: Option<String>,
+    pub next_cursor: Nullable<String>,
 }
 
 /// A self-registration.
@@ -450,7 +452,7 @@ impl AdminApi {
         /// Only accounts whose address is (`true`) or is not (`false`) confirmed.
         email_confirmed: Query<Option<bool>>,
         /// Page size, 1–100 (default 25).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<PageSize>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<AccountPageResponse, Failure<ListAccountsErrors>> {
@@ -459,10 +461,11 @@ impl AdminApi {
             role: role.0.map(Into::into),
             email_confirmed: email_confirmed.0,
         };
-        let page = app.accounts.list(&auth.0.principal, filter, PageLimit::new(limit.0)?, cursor.0).await?;
+        let page =
+            app.accounts.list(&auth.0.principal, filter, PageLimit::new(limit.0.map(|l| l.0))?, cursor.0).await?;
         Ok(AccountPageResponse::Ok(Json(AccountPage {
             items: page.items.into_iter().map(Into::into).collect(),
-            next_cursor: page.next_cursor,
+            next_cursor: Nullable(page.next_cursor),
         })))
     }
 

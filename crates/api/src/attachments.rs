@@ -1,6 +1,7 @@
 //! Attachments: images and PDFs on a ticket or a reply, uploaded as `multipart/form-data` and
 //! served back with the detected type and headers that keep browsers from reinterpreting them.
 
+use crate::nullable::Nullable;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -69,7 +70,7 @@ pub struct Attachment {
     /// The ticket it is on.
     pub ticket_number: i64,
     /// The reply it belongs to, if it belongs to one rather than to the ticket itself.
-    pub reply_id: Option<i64>,
+    pub reply_id: Nullable<i64>,
     /// The name to show (cleaned of any path; it never decides the type).
     pub file_name: String,
     /// The type detected from the content.
@@ -89,7 +90,7 @@ impl From<da::Attachment> for Attachment {
         Self {
             id: a.id.get(),
             ticket_number: a.target.ticket().get(),
-            reply_id: a.target.reply(),
+            reply_id: Nullable(a.target.reply()),
             file_name: a.file_name.as_str().to_owned(),
             media_type: a.media_type.into(),
             size_bytes: a.size_bytes,
@@ -242,7 +243,8 @@ impl AttachmentApi {
 
     /// List a ticket's attachments
     ///
-    /// Everyone who may see the ticket, oldest first, including files on its replies.
+    /// Everyone who may see the ticket, oldest first, including files on its replies and on
+    /// the tickets merged into it. Files on internal notes are listed to staff only.
     #[oai(path = "/tickets/:id/attachments", method = "get", operation_id = "list_attachments")]
     async fn list(
         &self,
@@ -257,8 +259,10 @@ impl AttachmentApi {
 
     /// Download an attachment
     ///
-    /// Everyone who may see its ticket. Served with the detected `Content-Type`,
-    /// `Content-Disposition: attachment`, `X-Content-Type-Options: nosniff` and
+    /// Everyone who may see its ticket; a file on an internal note, staff only (404 to
+    /// students). Served with the detected `Content-Type`, `Content-Disposition: attachment`
+    /// with the file name ending in the detected type's extension (a PNG uploaded as
+    /// `page.html` downloads as `page.png`), `X-Content-Type-Options: nosniff` and
     /// `Cache-Control: private`.
     #[oai(path = "/attachments/:id", method = "get", operation_id = "download_attachment")]
     async fn download(
@@ -269,7 +273,8 @@ impl AttachmentApi {
         id: Path<i64>,
     ) -> Result<Download, Failure<ReadErrors>> {
         let (attachment, bytes) = app.attachments.download(&auth.0.principal, AttachmentId::new(id.0)).await?;
-        Ok(Download { media_type: attachment.media_type, file_name: attachment.file_name.as_str().to_owned(), bytes })
+        let file_name = attachment.file_name.for_download(attachment.media_type);
+        Ok(Download { media_type: attachment.media_type, file_name, bytes })
     }
 }
 

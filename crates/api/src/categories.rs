@@ -1,5 +1,6 @@
 //! Categories that tickets belong to.
 
+use crate::nullable::Nullable;
 use std::sync::Arc;
 
 use domain::categories as dc;
@@ -24,7 +25,7 @@ pub struct Category {
     /// Sort position (ascending).
     pub position: i32,
     /// The support member who owns it (new tickets fall back to them for assignment).
-    pub owner_id: Option<i64>,
+    pub owner_id: Nullable<i64>,
 }
 
 impl From<dc::Category> for Category {
@@ -34,7 +35,7 @@ impl From<dc::Category> for Category {
             name: c.name.as_str().to_owned(),
             description: c.description,
             position: c.position,
-            owner_id: c.owner_id.map(|o| o.get()),
+            owner_id: Nullable(c.owner_id.map(|o| o.get())),
         }
     }
 }
@@ -43,7 +44,7 @@ impl From<dc::Category> for Category {
 #[derive(Debug, Object)]
 pub struct CategoryOwner {
     /// An active support member's account id, or `null`.
-    pub owner_id: Option<i64>,
+    pub owner_id: Nullable<i64>,
 }
 
 /// `PUT /categories/{id}/owner` succeeded.
@@ -140,7 +141,7 @@ impl CategoryApi {
         id: poem_openapi::param::Path<i64>,
         body: Json<CategoryOwner>,
     ) -> Result<CategoryResponse, Failure<SetOwnerErrors>> {
-        let owner = body.0.owner_id.map(domain::accounts::UserId::new);
+        let owner = body.0.owner_id.0.map(domain::accounts::UserId::new);
         let category = app.categories.set_owner(&auth.0.principal, dc::CategoryId::new(id.0), owner).await?;
         Ok(CategoryResponse::Ok(Json(category.into())))
     }

@@ -4,13 +4,13 @@
 /// The page for a link's `token`, or for the `result` of a posted form.
 pub fn render(token: Option<&str>, result: Option<&str>) -> String {
     let body = match (result, token) {
-        (Some(result), _) => format!("<p>{}</p>", escape(outcome(result))),
+        (Some(result), _) => format!("<p>{}</p>", markup::escape_html(outcome(result))),
         (None, Some(token)) if !token.trim().is_empty() => format!(
             "<p>Confirm the email address of your osts account.</p>\
              <form method=\"post\" action=\"/api/v1/auth/confirm\">\
              <input type=\"hidden\" name=\"token\" value=\"{}\">\
              <button type=\"submit\">Confirm my email address</button></form>",
-            escape(token.trim())
+            markup::escape_html(token.trim())
         ),
         (None, _) => "<p>This page needs the link from your confirmation email.</p>".to_owned(),
     };
@@ -31,21 +31,6 @@ fn outcome(result: &str) -> &'static str {
         "confirmation_invalid" => "This link is not valid (a newer one may have replaced it). Use the latest link, or ask for a new one.",
         _ => "Something went wrong. Please try again, or ask for a new link.",
     }
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use crate::{
     accounts::UserSummary,
     auth::Session,
     error::{error_set, Failure},
-    markdown, ApiTags, App,
+    ApiTags, App,
 };
 
 /// A message on a ticket.
@@ -40,7 +40,7 @@ impl From<dc::Reply> for Reply {
             id: r.id.get(),
             ticket_number: r.ticket_id.get(),
             author: r.author.into(),
-            body_html: markdown::to_html(r.body.as_str()),
+            body_html: markup::markdown_to_html(r.body.as_str()),
             body: r.body.as_str().to_owned(),
             internal: r.internal,
             created_at: r.created_at,
@@ -152,7 +152,7 @@ impl ConversationApi {
         id: Path<i64>,
     ) -> Result<WatchResponse, Failure<ReadErrors>> {
         let t = app.conversation.watch(&auth.0.principal, TicketId::new(id.0)).await?;
-        Ok(WatchResponse::Ok(Json(WatchState { number: t.id.get(), watching: true })))
+        Ok(WatchResponse::Ok(Json(WatchState { number: t.id().get(), watching: true })))
     }
 
     /// Stop watching a ticket
@@ -165,6 +165,6 @@ impl ConversationApi {
         id: Path<i64>,
     ) -> Result<WatchResponse, Failure<ReadErrors>> {
         let t = app.conversation.unwatch(&auth.0.principal, TicketId::new(id.0)).await?;
-        Ok(WatchResponse::Ok(Json(WatchState { number: t.id.get(), watching: false })))
+        Ok(WatchResponse::Ok(Json(WatchState { number: t.id().get(), watching: false })))
     }
 }

@@ -5,6 +5,7 @@
 //! or parsing a request map in [`Problem::from_poem`]. Each operation documents the statuses
 //! it can answer with through an [`ErrorSet`] marker on its [`Failure`] type.
 
+use crate::nullable::Nullable;
 use std::{fmt, marker::PhantomData};
 
 use poem::{
@@ -31,7 +32,7 @@ pub struct ApiError {
     /// A sentence for people.
     pub message: String,
     /// The request field (as the client named it) the error is about, if there is one.
-    pub field: Option<String>,
+    pub field: Nullable<String>,
 }
 
 /// An error on its way to a client: status, body and, when throttled or busy, the retry delay.
@@ -47,14 +48,14 @@ impl Problem {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ApiError { code: code.to_owned(), message: message.into(), field: None },
+            body: ApiError { code: code.to_owned(), message: message.into(), field: Nullable(None) },
             retry_after_secs: None,
         }
     }
 
     /// Names the field the problem is about.
     pub fn with_field(mut self, field: &str) -> Self {
-        self.body.field = Some(field.to_owned());
+        self.body.field = Nullable(Some(field.to_owned()));
         self
     }
 
@@ -140,6 +141,15 @@ impl Problem {
                 Self::new(s, &code, if detail.is_empty() { reason } else { detail })
             }
         }
+    }
+
+    /// The request body did not fully arrive within `limit`.
+    pub fn request_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!("the request body must arrive within {} seconds", limit.as_secs()),
+        )
     }
 
     /// The request body is over the limit.
@@ -343,7 +353,7 @@ mod tests {
             let p = Problem::from(err);
             assert_eq!(p.status.as_u16(), status, "{code}");
             assert_eq!(p.body.code, code);
-            assert_eq!(p.body.field.as_deref(), field);
+            assert_eq!(p.body.field.0.as_deref(), field);
             assert!(!p.body.message.contains("hunter2"));
         }
     }

@@ -1,6 +1,8 @@
 //! The FAQ: public reading and search of published entries; drafts, FAQ candidates and
 //! editing for curators (admins, and support members when `OSTS_SUPPORT_CAN_PUBLISH_FAQ`).
 
+use crate::nullable::Nullable;
+use crate::nullable::PageSize;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -16,7 +18,6 @@ use poem_openapi::{
 use crate::{
     auth::Session,
     error::{error_set, Failure},
-    markdown::to_html,
     ApiTags, App,
 };
 
@@ -69,7 +70,7 @@ pub struct FaqEntry {
     /// When it last changed.
     pub updated_at: DateTime<Utc>,
     /// When it was last published.
-    pub published_at: Option<DateTime<Utc>>,
+    pub published_at: Nullable<DateTime<Utc>>,
     /// Readers who found it helpful.
     pub helpful: u32,
     /// Readers who did not.
@@ -82,7 +83,7 @@ impl From<df::FaqEntry> for FaqEntry {
             id: e.id.get(),
             question: e.question.as_str().to_owned(),
             also_asked: e.also_asked.iter().map(|q| q.as_str().to_owned()).collect(),
-            answer_html: to_html(e.answer.as_str()),
+            answer_html: markup::markdown_to_html(e.answer.as_str()),
             answer: e.answer.as_str().to_owned(),
             category_id: e.category_id.get(),
             tags: e.tags.to_strings(),
@@ -92,7 +93,7 @@ impl From<df::FaqEntry> for FaqEntry {
             author_id: e.author_id.get(),
             created_at: e.created_at,
             updated_at: e.updated_at,
-            published_at: e.published_at,
+            published_at: Nullable(e.published_at),
             helpful: e.helpful,
             not_helpful: e.not_helpful,
         }
@@ -278,9 +279,9 @@ impl FaqApi {
         auth: Session,
         app: Data<&Arc<App>>,
         /// How many, 1–100 (default 25).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<PageSize>>,
     ) -> Result<CandidatesResponse, Failure<CuratorListErrors>> {
-        let ranked = app.faq.candidates(&auth.0.principal, limit.0).await?;
+        let ranked = app.faq.candidates(&auth.0.principal, limit.0.map(|l| l.0)).await?;
         Ok(CandidatesResponse::Ok(Json(
             ranked
                 .into_iter()

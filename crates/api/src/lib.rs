@@ -1,15 +1,19 @@
 //! The osts HTTP API: poem-openapi operations over the domain services.
 //!
-//! [`build`] returns the whole route tree (`/api/v1/...`, the OpenAPI document at
-//! `/api/openapi.json`, Swagger UI at `/api/docs` and `GET /healthz`) wrapped in request ids,
-//! request spans, a body limit and error normalisation, so that every error a client sees is
-//! `{"code", "message", "field"}`. [`openapi_json`] renders the same document offline.
+//! [`routes`] is the API's part of the route tree: `/api/v1/...`, the OpenAPI document at
+//! `/api/openapi.json`, Swagger UI at `/api/docs` and `GET /healthz`, with error
+//! normalisation, so that every error an API client sees is `{"code", "message", "field"}`.
+//! The server mounts it beside the other parts (`/webhooks`, `/`) and wraps the whole tree in
+//! [`shared_middleware`] (request ids, request spans, panics, body limits); [`build`] is the
+//! API alone with that middleware, as tests and benchmarks use it. [`openapi_json`] renders
+//! the document offline.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use poem::{
-    middleware::{CatchPanic, RequestId},
+    http::header,
+    middleware::{CatchPanic, RequestId, SetHeader},
     Endpoint, EndpointExt, Response, Route,
 };
 use poem_openapi::{OpenApiService, Tags};
@@ -19,13 +23,14 @@ mod attachments;
 mod auth;
 mod categories;
 mod confirm_page;
+mod contract;
 mod conversation;
 mod error;
 mod faq;
 mod health;
-mod markdown;
 mod middleware;
 mod notifications;
+mod nullable;
 mod similar;
 mod tickets;
 mod votes;
@@ -33,10 +38,17 @@ mod workflow;
 
 pub use attachments::MAX_UPLOAD_BODY_BYTES;
 pub use error::ApiError;
+pub use middleware::inline_scripts;
 
 /// The largest request body we read (256 KiB); larger bodies get 413. Uploads have their
 /// own limit, [`MAX_UPLOAD_BODY_BYTES`].
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// The longest a request body may take to arrive (408 after that): 256 KiB at 70 Kbit/s.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest an upload may take to arrive (408 after that): 5 MiB at 350 Kbit/s.
+pub const UPLOAD_READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The domain services the API calls.
 pub use domain::Services as App;
@@ -121,29 +133,46 @@ pub fn openapi_json() -> String {
     service().spec()
 }
 
-/// The full route tree with its middleware.
-pub fn build(app: App, health: Arc<dyn Health>) -> impl Endpoint<Output = Response> {
+/// The API's routes (`/api/...` and `/healthz`) with JSON error normalisation, to be mounted
+/// without stripping the prefix (`Route::nest_no_strip("/api", ...)`) and wrapped in
+/// [`shared_middleware`].
+pub fn routes(app: App, health: Arc<dyn Health>) -> impl Endpoint<Output = Response> {
     let service = service();
-    let routes = Route::new()
+    // Swagger UI is one page of inline scripts: its policy allows exactly those.
+    let docs_policy = middleware::inline_scripts_policy(&service.swagger_ui_html());
+    let docs = service.swagger_ui().with(SetHeader::new().overriding(header::CONTENT_SECURITY_POLICY, docs_policy));
+    let contract = Arc::new(contract::Contract::from_document(&service.spec()));
+    Route::new()
         .at("/api/openapi.json", service.spec_endpoint())
-        .nest("/api/docs", service.swagger_ui())
-        .nest("/", service);
-    with_middleware(routes.data(Arc::new(app)).data(health))
+        .nest("/api/docs", docs)
+        .nest("/", service)
+        .data(Arc::new(app))
+        .data(health)
+        // Inside the body limit (shared_middleware), so the body is already buffered.
+        .with(contract::ContractChecks(contract))
+        .with(middleware::NormaliseErrors)
 }
 
-/// Wraps routes in what every request goes through, innermost first: the body limit, error
-/// normalisation, panic recovery, the request span and the request id (outermost, so that
+/// The API alone with the shared middleware, as the API tests and benchmarks serve it.
+pub fn build(app: App, health: Arc<dyn Health>) -> impl Endpoint<Output = Response> {
+    shared_middleware(routes(app, health))
+}
+
+/// Wraps a route tree in what every request goes through, innermost first: the body limit
+/// (uploads get theirs), panic recovery, the request span, the security headers (so every
+/// page and answer of any tree mounted here has them) and the request id (outermost, so that
 /// even a panic's answer carries one).
-fn with_middleware(routes: impl Endpoint + 'static) -> impl Endpoint<Output = Response> {
+pub fn shared_middleware(routes: impl Endpoint + 'static) -> impl Endpoint<Output = Response> {
     routes
-        .with(middleware::BodyLimit::new(MAX_BODY_BYTES).with_uploads(middleware::UploadLimit {
+        .with(middleware::BodyLimit::new(MAX_BODY_BYTES, BODY_READ_TIMEOUT).with_uploads(middleware::UploadLimit {
             matches: attachments::is_upload,
             max: MAX_UPLOAD_BODY_BYTES,
+            read_timeout: UPLOAD_READ_TIMEOUT,
             too_large: || domain::attachments::too_large().into(),
         }))
-        .with(middleware::NormaliseErrors)
         .with(CatchPanic::new().with_handler(middleware::on_panic))
         .with(middleware::Trace)
+        .with(middleware::SecurityHeaders)
         .with(RequestId::default())
 }
 
@@ -168,9 +197,64 @@ mod tests {
         Err(poem::Error::from_string("db at 10.0.0.5 refused", StatusCode::BAD_GATEWAY))
     }
 
+    #[handler]
+    async fn echo(body: Vec<u8>) -> Vec<u8> {
+        body
+    }
+
     fn client() -> TestClient<impl Endpoint> {
-        let routes = Route::new().at("/panic", get(panics)).at("/teapot", get(teapot)).at("/fail", get(fails));
-        TestClient::new(with_middleware(routes))
+        let routes = Route::new()
+            .at("/panic", get(panics))
+            .at("/teapot", get(teapot))
+            .at("/fail", get(fails))
+            .at("/echo", poem::post(echo))
+            .at("/api/v1/tickets/1/attachments", poem::post(echo));
+        TestClient::new(shared_middleware(routes.with(middleware::NormaliseErrors)))
+    }
+
+    /// A request body that sends `prefix` and then nothing, without ever ending, as a client
+    /// feeding a body a byte at a time (or not at all) looks from here.
+    fn stalled_body(prefix: &'static [u8]) -> poem::Body {
+        use tokio::io::AsyncReadExt as _;
+        let (writer, reader) = tokio::io::duplex(64);
+        // The writer stays open (leaked into a task that never ends), so the body never ends.
+        tokio::spawn(async move {
+            let _keep = writer;
+            std::future::pending::<()>().await
+        });
+        poem::Body::from_async_read(prefix.chain(reader))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_does_not_arrive_in_time_is_408() {
+        let started = tokio::time::Instant::now();
+        let resp = client().post("/echo").body(stalled_body(b"{\"a\":")).send().await;
+        resp.assert_status(StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(started.elapsed(), BODY_READ_TIMEOUT, "refused exactly at the bound (virtual time)");
+        assert_eq!(body(resp).await["code"], "request_timeout");
+
+        let started = tokio::time::Instant::now();
+        let resp = client().post("/api/v1/tickets/1/attachments").body(stalled_body(b"--x\r\n")).send().await;
+        resp.assert_status(StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(started.elapsed(), UPLOAD_READ_TIMEOUT, "uploads have a longer bound");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_arrives_in_time_is_read() {
+        let resp = client().post("/echo").body("hello").send().await;
+        resp.assert_status_is_ok();
+        resp.assert_text("hello").await;
+    }
+
+    #[tokio::test]
+    async fn every_answer_carries_the_security_headers_even_a_panic() {
+        for path in ["/panic", "/teapot", "/fail", "/nowhere"] {
+            let resp = client().get(path).send().await;
+            resp.assert_header("x-content-type-options", "nosniff");
+            resp.assert_header("x-frame-options", "DENY");
+            resp.assert_header("referrer-policy", "no-referrer");
+            resp.assert_header("content-security-policy", middleware::DEFAULT_CSP);
+        }
     }
 
     async fn body(resp: poem::test::TestResponse) -> serde_json::Value {

@@ -1,5 +1,5 @@
-//! Middleware around the whole route tree: request spans, error normalisation, panics and
-//! the request body limit.
+//! Middleware around the whole route tree: request spans, error normalisation, panics, the
+//! request body limit and the security headers.
 
 use std::{
     any::Any,
@@ -10,14 +10,16 @@ use std::{
         Arc,
     },
     task::{ready, Context, Poll},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use poem::{
-    http::{header, Method},
+    error::ReadBodyError,
+    http::{header, HeaderValue, Method},
     web::headers::{ContentLength, HeaderMapExt},
     Body, Endpoint, IntoResponse, Middleware, Request, Response,
 };
+use std::future::Future as _;
 use tokio::io::{AsyncRead, ReadBuf};
 use tracing::Instrument;
 
@@ -109,10 +111,12 @@ impl<E: Endpoint> Endpoint for NormaliseErrorsEndpoint<E> {
 
 /// Refuses request bodies over `max` bytes with 413, whether announced by `Content-Length`
 /// or streamed; poem's `SizeLimit` would also refuse every request without `Content-Length`.
-/// Upload requests (see [`UploadLimit`]) get their own, larger limit and are streamed
-/// rather than buffered.
+/// A body that has not fully arrived within `read_timeout` is refused with 408, so a client
+/// feeding it a byte at a time cannot hold a request open. Upload requests (see
+/// [`UploadLimit`]) get their own, larger limits and are streamed rather than buffered.
 pub struct BodyLimit {
     max: usize,
+    read_timeout: Duration,
     uploads: Option<UploadLimit>,
 }
 
@@ -123,14 +127,16 @@ pub struct UploadLimit {
     pub matches: fn(&Method, &str) -> bool,
     /// The most bytes an upload body may have.
     pub max: usize,
+    /// The longest an upload body may take to arrive.
+    pub read_timeout: Duration,
     /// The answer to an upload over `max`.
     pub too_large: fn() -> Problem,
 }
 
 impl BodyLimit {
-    /// A limit of `max` bytes.
-    pub fn new(max: usize) -> Self {
-        Self { max, uploads: None }
+    /// A limit of `max` bytes arriving within `read_timeout`.
+    pub fn new(max: usize, read_timeout: Duration) -> Self {
+        Self { max, read_timeout, uploads: None }
     }
 
     /// Gives upload requests their own limit.
@@ -143,7 +149,7 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
     type Output = BodyLimitEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        BodyLimitEndpoint { inner, max: self.max, uploads: self.uploads }
+        BodyLimitEndpoint { inner, max: self.max, read_timeout: self.read_timeout, uploads: self.uploads }
     }
 }
 
@@ -151,6 +157,7 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
 pub struct BodyLimitEndpoint<E> {
     inner: E,
     max: usize,
+    read_timeout: Duration,
     uploads: Option<UploadLimit>,
 }
 
@@ -166,25 +173,42 @@ impl<E: Endpoint> BodyLimitEndpoint<E> {
             }
         }
         let over = Arc::new(AtomicBool::new(false));
-        let capped = Capped { inner: req.take_body().into_async_read(), left: limit.max, over: over.clone() };
+        let late = Arc::new(AtomicBool::new(false));
+        let capped = Capped {
+            inner: req.take_body().into_async_read(),
+            left: limit.max,
+            over: over.clone(),
+            deadline: Box::pin(tokio::time::sleep(limit.read_timeout)),
+            late: late.clone(),
+        };
         req.set_body(Body::from_async_read(capped));
         let result = self.inner.call(req).await;
         if over.load(Ordering::SeqCst) {
             return Err((limit.too_large)().into());
         }
+        if late.load(Ordering::SeqCst) {
+            return Err(Problem::request_timeout(limit.read_timeout).into());
+        }
         result
     }
 }
 
-/// A reader that fails once more than `left` bytes came through, and says so in `over`.
+/// A reader that fails once more than `left` bytes came through, and says so in `over`, or
+/// once `deadline` passed before the end, and says so in `late`.
 struct Capped<R> {
     inner: R,
     left: usize,
     over: Arc<AtomicBool>,
+    deadline: Pin<Box<tokio::time::Sleep>>,
+    late: Arc<AtomicBool>,
 }
 
 impl<R: AsyncRead + Unpin> AsyncRead for Capped<R> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            self.late.store(true, Ordering::SeqCst);
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the upload did not arrive in time")));
+        }
         let before = buf.filled().len();
         ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
         let n = buf.filled().len() - before;
@@ -209,7 +233,15 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
                 return Err(Problem::payload_too_large().into());
             }
         }
-        let body = req.take_body().into_bytes_limit(self.max).await?;
+        // The shared middleware sits outside the API's error normaliser, so the answer is
+        // made JSON here.
+        let read = tokio::time::timeout(self.read_timeout, req.take_body().into_bytes_limit(self.max))
+            .await
+            .map_err(|_| poem::Error::from(Problem::request_timeout(self.read_timeout)))?;
+        let body = read.map_err(|e| match e {
+            ReadBodyError::PayloadTooLarge => poem::Error::from(Problem::payload_too_large()),
+            other => poem::Error::from(Problem::from_poem(&poem::Error::from(other))),
+        })?;
         req.set_body(body);
         self.inner.call(req).await
     }
@@ -224,4 +256,75 @@ pub fn on_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
         .unwrap_or_default();
     tracing::error!(panic = message, "a handler panicked");
     Problem::internal().into_response()
+}
+
+/// The `Content-Security-Policy` of every response that does not bring its own: nothing may
+/// load or run, forms post only to osts, no page may be framed (clickjacking an unsubscribe
+/// or confirmation button), and `<base>` cannot redirect relative links.
+pub const DEFAULT_CSP: &str = "default-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+/// Sets the security headers every response gets, pages and JSON alike, once for the whole
+/// route tree (a web app mounted beside the API inherits them): `X-Content-Type-Options:
+/// nosniff`, `X-Frame-Options: DENY`, `Referrer-Policy: no-referrer` (links in emails carry
+/// tokens in their query) and, unless the route set its own, [`DEFAULT_CSP`].
+pub struct SecurityHeaders;
+
+impl<E: Endpoint> Middleware<E> for SecurityHeaders {
+    type Output = SecurityHeadersEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        SecurityHeadersEndpoint { inner }
+    }
+}
+
+/// See [`SecurityHeaders`].
+pub struct SecurityHeadersEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for SecurityHeadersEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let mut resp = match self.inner.call(req).await {
+            Ok(out) => out.into_response(),
+            Err(err) => err.into_response(),
+        };
+        let headers = resp.headers_mut();
+        headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));
+        headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(DEFAULT_CSP));
+        Ok(resp)
+    }
+}
+
+/// The `Content-Security-Policy` of a page whose only scripts are inline ones (Swagger UI at
+/// `/api/docs`): those scripts by their SHA-256 and nothing else (no `unsafe-inline`, no
+/// `eval`), its inline styles, images from osts and `data:` URLs, requests ("Try it out") to
+/// osts only, and no framing.
+pub fn inline_scripts_policy(page: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hashes: Vec<String> = inline_scripts(page)
+        .map(|script| {
+            let digest = sha2::Sha256::digest(script.as_bytes());
+            format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest))
+        })
+        .collect();
+    format!(
+        "default-src 'none'; script-src {}; style-src 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; \
+         connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+        hashes.join(" ")
+    )
+}
+
+/// The contents of the page's `<script>` elements that have no `src`, as a browser hashes
+/// them for `script-src`.
+pub fn inline_scripts(page: &str) -> impl Iterator<Item = &str> {
+    page.split("<script").skip(1).filter_map(|rest| {
+        let (attributes, rest) = rest.split_once('>')?;
+        let (content, _) = rest.split_once("</script>")?;
+        (!attributes.contains("src=")).then_some(content)
+    })
 }

@@ -1,6 +1,8 @@
 //! Notifications: the caller's in-app inbox and preferences, one-click unsubscribe links
 //! (no sign-in), and the admins' dead letters.
 
+use crate::nullable::Nullable;
+use crate::nullable::PageSize;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -59,15 +61,15 @@ pub struct Notification {
     /// What happened.
     pub kind: NotificationKind,
     /// The ticket's number (link: `/api/v1/tickets/{ticket_number}`).
-    pub ticket_number: Option<i64>,
+    pub ticket_number: Nullable<i64>,
     /// The ticket's title.
-    pub ticket_title: Option<String>,
+    pub ticket_title: Nullable<String>,
     /// The recorded change, as in the ticket's history.
     pub change: serde_json::Value,
     /// When.
     pub created_at: DateTime<Utc>,
     /// When you read it; `null` while unread.
-    pub read_at: Option<DateTime<Utc>>,
+    pub read_at: Nullable<DateTime<Utc>>,
 }
 
 impl From<dn::Notification> for Notification {
@@ -75,11 +77,11 @@ impl From<dn::Notification> for Notification {
         Self {
             id: n.id.get(),
             kind: n.kind.into(),
-            ticket_number: n.ticket_id.map(|t| t.get()),
-            ticket_title: n.ticket_title,
+            ticket_number: Nullable(n.ticket_id.map(|t| t.get())),
+            ticket_title: Nullable(n.ticket_title),
             change: serde_json::from_str(&n.payload).unwrap_or(serde_json::Value::Null),
             created_at: n.created_at,
-            read_at: n.read_at,
+            read_at: Nullable(n.read_at),
         }
     }
 }
@@ -90,7 +92,7 @@ pub struct NotificationPage {
     /// Newest first.
     pub items: Vec<Notification>,
     /// Pass as `cursor` for the next page; `null` on the last.
-    pub next_cursor: Option<String>,
+    pub next_cursor: Nullable<String>,
 }
 
 /// How many notifications are unread.
@@ -129,18 +131,20 @@ impl From<dn::Preference> for Preference {
 pub struct DeadLetter {
     /// Identifier (for retrying).
     pub id: i64,
-    /// The channel (`email`).
+    /// The channel it was for: `email` (one email per event, or a daily digest) now; the
+    /// forum and chat channels join it.
     pub channel: String,
-    /// The recipient's account id.
-    pub recipient_id: i64,
-    /// What it was about.
-    pub kind: NotificationKind,
+    /// The recipient's account id (deliveries to one user, such as emails; none for a
+    /// ticket's integration job).
+    pub recipient_id: Nullable<i64>,
+    /// What it was about (deliveries to one user).
+    pub kind: Nullable<NotificationKind>,
     /// The ticket.
-    pub ticket_number: Option<i64>,
+    pub ticket_number: Nullable<i64>,
     /// Attempts made.
     pub attempts: u32,
     /// The last error.
-    pub last_error: Option<String>,
+    pub last_error: Nullable<String>,
     /// When it gave up.
     pub updated_at: DateTime<Utc>,
 }
@@ -249,12 +253,16 @@ error_set!(
     OwnErrors = [400, 401, 403, 500]
 );
 error_set!(
+    /// Errors of changing one's own preferences (a JSON body).
+    PreferenceErrors = [400, 401, 403, 413, 415, 422, 500]
+);
+error_set!(
     /// Errors of marking one notification read.
     MarkErrors = [400, 401, 403, 404, 500]
 );
 error_set!(
     /// Errors of the dead-letter calls.
-    AdminErrors = [400, 401, 403, 404, 500]
+    AdminErrors = [400, 401, 403, 404, 422, 500]
 );
 
 /// Notifications.
@@ -271,14 +279,14 @@ impl NotificationApi {
         auth: Session,
         app: Data<&Arc<App>>,
         /// Page size, 1–100 (default 25).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<PageSize>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<InboxResponse, Failure<InboxErrors>> {
-        let page = app.notifications.inbox(&auth.0.principal, PageLimit::new(limit.0)?, cursor.0).await?;
+        let page = app.notifications.inbox(&auth.0.principal, PageLimit::new(limit.0.map(|l| l.0))?, cursor.0).await?;
         Ok(InboxResponse::Ok(Json(NotificationPage {
             items: page.items.into_iter().map(Into::into).collect(),
-            next_cursor: page.next_cursor,
+            next_cursor: Nullable(page.next_cursor),
         })))
     }
 
@@ -333,7 +341,7 @@ impl NotificationApi {
         auth: Session,
         app: Data<&Arc<App>>,
         body: Json<Vec<Preference>>,
-    ) -> Result<PreferencesResponse, Failure<OwnErrors>> {
+    ) -> Result<PreferencesResponse, Failure<PreferenceErrors>> {
         let changes = body
             .0
             .into_iter()
@@ -395,25 +403,29 @@ impl NotificationApi {
 
     /// Deliveries that gave up
     ///
-    /// Admins only. Emails that failed `max_attempts` times, were refused permanently, or
-    /// whose sending worker died mid-send (outcome unknown, so not resent automatically).
+    /// Admins only. Deliveries on any channel that failed their channel's maximum number of
+    /// attempts, were refused permanently by the remote system, or whose worker stopped
+    /// mid-call (outcome unknown, so not resent automatically). An unknown `channel` is a
+    /// 422 `unknown_channel`.
     #[oai(path = "/admin/deliveries/dead", method = "get", operation_id = "list_dead_letters")]
     async fn dead_letters(
         &self,
         auth: Session,
         app: Data<&Arc<App>>,
+        /// Only this channel's dead letters (`email`).
+        channel: Query<Option<String>>,
     ) -> Result<DeadLettersResponse, Failure<AdminErrors>> {
-        let dead = app.notifications.dead_letters(&auth.0.principal).await?;
+        let dead = app.notifications.dead_letters(&auth.0.principal, channel.0.as_deref()).await?;
         Ok(DeadLettersResponse::Ok(Json(
             dead.into_iter()
                 .map(|d| DeadLetter {
                     id: d.id.get(),
-                    channel: d.channel,
-                    recipient_id: d.recipient.get(),
-                    kind: d.kind.into(),
-                    ticket_number: d.ticket_id.map(|t| t.get()),
+                    channel: d.channel.as_str().to_owned(),
+                    recipient_id: Nullable(d.recipient.map(|r| r.get())),
+                    kind: Nullable(d.kind.map(Into::into)),
+                    ticket_number: Nullable(d.ticket_id.map(|t| t.get())),
                     attempts: d.attempts,
-                    last_error: d.last_error,
+                    last_error: Nullable(d.last_error),
                     updated_at: d.updated_at,
                 })
                 .collect(),
@@ -422,7 +434,8 @@ impl NotificationApi {
 
     /// Retry a dead letter
     ///
-    /// Admins only. The delivery starts again with no attempts counted.
+    /// Admins only, on every channel. The delivery starts again with no attempts counted
+    /// (a ticket's later jobs on its channel that were delivered meanwhile are not undone).
     #[oai(path = "/admin/deliveries/:id/retry", method = "post", operation_id = "retry_dead_letter")]
     async fn retry(
         &self,

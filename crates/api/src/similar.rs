@@ -2,6 +2,7 @@
 //! entries), so that they can vote on an existing ticket or read an answer instead of filing
 //! a duplicate.
 
+use crate::nullable::SuggestionCount;
 use std::sync::Arc;
 
 use domain::similarity::{Draft, RankingMode, Suggested, Suggestion, SuggestionLimit};
@@ -83,13 +84,13 @@ impl From<Suggestion> for SimilarTicket {
                 let t = view.ticket;
                 Self {
                     kind: SuggestionKind::Ticket,
-                    number: Some(t.id.get()),
+                    number: Some(t.id().get()),
                     faq_entry_id: None,
                     question: None,
-                    title: t.title.as_str().to_owned(),
-                    status: Some(t.status.into()),
-                    category_id: t.category_id.get(),
-                    vote_count: t.vote_count,
+                    title: t.title().as_str().to_owned(),
+                    status: Some(t.status().into()),
+                    category_id: t.category_id().get(),
+                    vote_count: t.vote_count(),
                     voted: view.voted,
                     may_vote,
                     score: s.score,
@@ -134,7 +135,7 @@ pub struct DraftBody {
     #[oai(default)]
     pub description: String,
     /// How many suggestions, 1–20 (default 5).
-    pub limit: Option<u32>,
+    pub limit: Option<SuggestionCount>,
 }
 
 /// Suggestions found.
@@ -192,10 +193,10 @@ impl SimilarApi {
         /// The description so far (use the POST form for long texts).
         description: Query<Option<String>>,
         /// How many suggestions, 1–20 (default 5).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<SuggestionCount>>,
     ) -> Result<SimilarResponse, Failure<SimilarErrors>> {
         let (title, description) = (title.0.unwrap_or_default(), description.0.unwrap_or_default());
-        Self::suggest(&app, &auth, &title, &description, limit.0).await
+        Self::suggest(&app, &auth, &title, &description, limit.0.map(|l| l.0)).await
     }
 
     /// Find similar tickets for a long draft
@@ -208,6 +209,6 @@ impl SimilarApi {
         app: Data<&Arc<App>>,
         body: Json<DraftBody>,
     ) -> Result<SimilarResponse, Failure<SimilarErrors>> {
-        Self::suggest(&app, &auth, &body.0.title, &body.0.description, body.0.limit).await
+        Self::suggest(&app, &auth, &body.0.title, &body.0.description, body.0.limit.map(|l| l.0)).await
     }
 }

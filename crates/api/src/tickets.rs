@@ -1,5 +1,7 @@
 //! Tickets: raising, reading, editing, listing, and their history.
 
+use crate::nullable::Nullable;
+use crate::nullable::PageSize;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -15,7 +17,7 @@ use crate::{
     accounts::UserSummary,
     auth::Session,
     error::{error_set, Failure},
-    markdown, ApiTags, App,
+    ApiTags, App,
 };
 
 /// How urgent a ticket is. Students may ask for up to `high`.
@@ -84,13 +86,13 @@ pub struct Ticket {
     /// Who raised it.
     pub creator: UserSummary,
     /// The staff member working on it.
-    pub assignee: Option<UserSummary>,
+    pub assignee: Nullable<UserSummary>,
     /// The answer staff gave, while the ticket is resolved or closed.
-    pub resolution: Option<ResolutionView>,
+    pub resolution: Nullable<ResolutionView>,
     /// The ticket this one was merged into (status `merged`).
-    pub merged_into: Option<i64>,
+    pub merged_into: Nullable<i64>,
     /// The earlier ticket this one follows up.
-    pub follow_up_of: Option<i64>,
+    pub follow_up_of: Nullable<i64>,
     /// When it was raised.
     pub created_at: DateTime<Utc>,
     /// When it last changed.
@@ -126,27 +128,27 @@ impl From<dt::TicketView> for Ticket {
     fn from(view: dt::TicketView) -> Self {
         let t = view.ticket;
         Self {
-            number: t.id.get(),
-            title: t.title.as_str().to_owned(),
-            description_html: markdown::to_html(t.description.as_str()),
-            description: t.description.as_str().to_owned(),
-            category_id: t.category_id.get(),
-            tags: t.tags.to_strings(),
-            priority: t.priority.into(),
-            status: t.status.into(),
-            creator: UserSummary { id: t.creator_id.get(), display_name: t.creator_name },
-            assignee: t.assignee.map(Into::into),
-            resolution: t.resolution.map(|r| ResolutionView {
-                answer_html: markdown::to_html(r.answer.as_str()),
+            number: t.id().get(),
+            title: t.title().as_str().to_owned(),
+            description_html: markup::markdown_to_html(t.description().as_str()),
+            description: t.description().as_str().to_owned(),
+            category_id: t.category_id().get(),
+            tags: t.tags().to_strings(),
+            priority: t.priority().into(),
+            status: t.status().into(),
+            creator: UserSummary { id: t.creator_id().get(), display_name: t.creator_name().to_owned() },
+            assignee: Nullable(t.assignee().cloned().map(Into::into)),
+            resolution: Nullable(t.resolution().map(|r| ResolutionView {
+                answer_html: markup::markdown_to_html(r.answer.as_str()),
                 answer: r.answer.as_str().to_owned(),
                 resolved_by: r.resolved_by.get(),
                 resolved_at: r.resolved_at,
-            }),
-            merged_into: t.merged_into.map(TicketId::get),
-            follow_up_of: t.follow_up_of.map(TicketId::get),
-            created_at: t.created_at,
-            updated_at: t.updated_at,
-            vote_count: t.vote_count,
+            })),
+            merged_into: Nullable(t.merged_into().map(TicketId::get)),
+            follow_up_of: Nullable(t.follow_up_of().map(TicketId::get)),
+            created_at: t.created_at(),
+            updated_at: t.updated_at(),
+            vote_count: t.vote_count(),
             voted: view.voted,
             watching: view.watching,
         }
@@ -160,7 +162,7 @@ pub struct TicketPage {
     pub items: Vec<Ticket>,
     /// Pass as `cursor` (with the same filters and sort) to get the next page; `null` on the
     /// last page.
-    pub next_cursor: Option<String>,
+    pub next_cursor: Nullable<String>,
 }
 
 /// A ticket to raise. The creator is always the caller.
@@ -207,10 +209,41 @@ pub struct TicketEvent {
     pub id: i64,
     /// When.
     pub at: DateTime<Utc>,
-    /// Who; `null` when osts itself acted (closing automatically).
-    pub actor: Option<UserSummary>,
+    /// What kind of actor: a `user`, osts itself (`system`: closing automatically and other
+    /// scheduled jobs), or an integration (`forum`, `chat`).
+    pub actor_kind: ActorKind,
+    /// The user who acted; `null` unless `actor_kind` is `user`, and, for a student, on other
+    /// people's votes and watches (`vote_cast`, `vote_retracted`, `watched`, `unwatched`):
+    /// who votes for or follows a ticket is for staff and the person themselves.
+    pub actor: Nullable<UserSummary>,
     /// What changed.
     pub change: Change,
+}
+
+/// Who acted on a ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum ActorKind {
+    /// A signed-in user.
+    User,
+    /// osts itself.
+    System,
+    /// The Discourse forum integration.
+    Forum,
+    /// The chat escalation integration.
+    Chat,
+}
+
+impl From<domain::actor::Actor> for ActorKind {
+    fn from(actor: domain::actor::Actor) -> Self {
+        use domain::actor::{Actor, Integration};
+        match actor {
+            Actor::User(_) => ActorKind::User,
+            Actor::System => ActorKind::System,
+            Actor::Integration(Integration::Forum) => ActorKind::Forum,
+            Actor::Integration(Integration::Chat) => ActorKind::Chat,
+        }
+    }
 }
 
 /// What changed; `kind` tells which.
@@ -290,9 +323,9 @@ pub struct FaqPublished {
 #[derive(Debug, Clone, Object)]
 pub struct AssigneeChanged {
     /// Account id before.
-    pub from: Option<i64>,
+    pub from: Nullable<i64>,
     /// Account id after.
-    pub to: Option<i64>,
+    pub to: Nullable<i64>,
 }
 
 /// `kind: resolved`.
@@ -425,16 +458,24 @@ impl From<dt::Change> for Change {
     fn from(change: dt::Change) -> Self {
         use dt::Change as C;
         match change {
-            C::Created { title, priority } => Change::Created(TicketCreated { title, priority }),
+            C::Created { title, priority } => {
+                Change::Created(TicketCreated { title, priority: priority.as_str().to_owned() })
+            }
             C::TitleChanged { from, to } => Change::TitleChanged(TitleChanged { from, to }),
             C::DescriptionChanged => Change::DescriptionChanged(DescriptionChanged {}),
             C::CategoryChanged { from, to } => Change::CategoryChanged(CategoryChanged { from, to }),
             C::TagsChanged { from, to } => Change::TagsChanged(TagsChanged { from, to }),
-            C::PriorityChanged { from, to } => Change::PriorityChanged(PriorityChanged { from, to }),
-            C::StatusChanged { from, to } => Change::StatusChanged(StatusChanged { from, to }),
+            C::PriorityChanged { from, to } => {
+                Change::PriorityChanged(PriorityChanged { from: from.as_str().to_owned(), to: to.as_str().to_owned() })
+            }
+            C::StatusChanged { from, to } => {
+                Change::StatusChanged(StatusChanged { from: from.as_str().to_owned(), to: to.as_str().to_owned() })
+            }
             C::VoteCast => Change::VoteCast(VoteCast {}),
             C::VoteRetracted => Change::VoteRetracted(VoteRetracted {}),
-            C::AssigneeChanged { from, to } => Change::AssigneeChanged(AssigneeChanged { from, to }),
+            C::AssigneeChanged { from, to } => {
+                Change::AssigneeChanged(AssigneeChanged { from: Nullable(from), to: Nullable(to) })
+            }
             C::Resolved { answer } => Change::Resolved(Resolved { answer }),
             C::Reopened { reason } => Change::Reopened(Reopened { reason }),
             C::AutoClosed => Change::AutoClosed(AutoClosed {}),
@@ -451,7 +492,13 @@ impl From<dt::Change> for Change {
 
 impl From<dt::TicketEvent> for TicketEvent {
     fn from(e: dt::TicketEvent) -> Self {
-        Self { id: e.id, at: e.at, actor: e.actor.map(Into::into), change: e.change.into() }
+        Self {
+            id: e.id,
+            at: e.at,
+            actor_kind: e.actor.actor().map_or(ActorKind::User, Into::into),
+            actor: Nullable(e.actor.user().cloned().map(Into::into)),
+            change: e.change.into(),
+        }
     }
 }
 
@@ -558,7 +605,7 @@ impl TicketApi {
         /// Order (default `newest`).
         sort: Query<Option<TicketSort>>,
         /// Page size, 1–100 (default 25).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<PageSize>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<TicketPageResponse, Failure<ListErrors>> {
@@ -572,13 +619,13 @@ impl TicketApi {
             unresolved: false,
             q: q.0,
             sort: sort.0.map(Into::into).unwrap_or_default(),
-            limit: limit.0,
+            limit: limit.0.map(|l| l.0),
             cursor: cursor.0,
         };
         let page = app.tickets.list(&auth.0.principal, filter).await?;
         Ok(TicketPageResponse::Ok(Json(TicketPage {
             items: page.items.into_iter().map(Into::into).collect(),
-            next_cursor: page.next_cursor,
+            next_cursor: Nullable(page.next_cursor),
         })))
     }
 
@@ -659,13 +706,13 @@ mod tests {
     #[test]
     fn changes_serialise_like_the_domain_with_kind() {
         let changes = vec![
-            dt::Change::Created { title: "Portal down".into(), priority: "high".into() },
+            dt::Change::Created { title: "Portal down".into(), priority: dt::Priority::High },
             dt::Change::TitleChanged { from: "a".into(), to: "b".into() },
             dt::Change::DescriptionChanged,
             dt::Change::CategoryChanged { from: 1, to: 2 },
             dt::Change::TagsChanged { from: vec!["x".into()], to: vec![] },
-            dt::Change::PriorityChanged { from: "low".into(), to: "high".into() },
-            dt::Change::StatusChanged { from: "open".into(), to: "resolved".into() },
+            dt::Change::PriorityChanged { from: dt::Priority::Low, to: dt::Priority::High },
+            dt::Change::StatusChanged { from: dt::Status::Open, to: dt::Status::Resolved },
             dt::Change::VoteCast,
             dt::Change::VoteRetracted,
             dt::Change::FaqPublished { entry_id: 4 },

@@ -1,5 +1,7 @@
 //! The support workflow: the queue, assignment, resolution, reopening and merging.
 
+use crate::nullable::Nullable;
+use crate::nullable::{Days, PageSize};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -90,14 +92,14 @@ pub struct Suggestion {
 #[derive(Debug, Clone, Object)]
 pub struct SuggestionView {
     /// `null` when no support member is active.
-    pub suggestion: Option<Suggestion>,
+    pub suggestion: Nullable<Suggestion>,
 }
 
 /// Whom to assign (`null` unassigns).
 #[derive(Debug, Object)]
 pub struct AssigneeBody {
     /// An active staff member's account id, or `null`.
-    pub assignee_id: Option<i64>,
+    pub assignee_id: Nullable<i64>,
 }
 
 /// A resolution.
@@ -231,7 +233,7 @@ impl WorkflowApi {
         /// `me`, `unassigned` or `anyone` (default).
         assigned: Query<Option<Assigned>>,
         /// Page size, 1–100 (default 25).
-        limit: Query<Option<u32>>,
+        limit: Query<Option<PageSize>>,
         /// `next_cursor` of the previous page.
         cursor: Query<Option<String>>,
     ) -> Result<QueueResponse, Failure<ReportErrors>> {
@@ -243,13 +245,13 @@ impl WorkflowApi {
                 Some(Assigned::Me) => QueueAssigned::Me,
                 Some(Assigned::Unassigned) => QueueAssigned::Unassigned,
             },
-            limit: limit.0,
+            limit: limit.0.map(|l| l.0),
             cursor: cursor.0,
         };
         let page = app.workflow.queue(&auth.0.principal, filter).await?;
         Ok(QueueResponse::Ok(Json(TicketPage {
             items: page.items.into_iter().map(Into::into).collect(),
-            next_cursor: page.next_cursor,
+            next_cursor: Nullable(page.next_cursor),
         })))
     }
 
@@ -278,9 +280,9 @@ impl WorkflowApi {
         auth: Session,
         app: Data<&Arc<App>>,
         /// The period in days, 1–366 (default 30).
-        days: Query<Option<u32>>,
+        days: Query<Option<Days>>,
     ) -> Result<ActivityResponse, Failure<ReportErrors>> {
-        let days = days.0.unwrap_or(30);
+        let days = days.0.map_or(30, |d| d.0);
         let a = app.workflow.activity(&auth.0.principal, days).await?;
         let since = Utc::now() - chrono::Duration::days(i64::from(days));
         Ok(ActivityResponse::Ok(Json(Activity {
@@ -301,9 +303,9 @@ impl WorkflowApi {
         auth: Session,
         app: Data<&Arc<App>>,
         /// The period in days, 1–366 (default 30).
-        days: Query<Option<u32>>,
+        days: Query<Option<Days>>,
     ) -> Result<StaffResponse, Failure<ReportErrors>> {
-        let rows = app.workflow.staff_load(&auth.0.principal, days.0.unwrap_or(30)).await?;
+        let rows = app.workflow.staff_load(&auth.0.principal, days.0.map_or(30, |d| d.0)).await?;
         Ok(StaffResponse::Ok(Json(
             rows.into_iter()
                 .map(|r| StaffLoad {
@@ -345,7 +347,7 @@ impl WorkflowApi {
         id: Path<i64>,
         body: Json<AssigneeBody>,
     ) -> Result<TicketResponse, Failure<ActionBodyErrors>> {
-        let assignee = body.0.assignee_id.map(UserId::new);
+        let assignee = body.0.assignee_id.0.map(UserId::new);
         let t = app.workflow.assign(&auth.0.principal, TicketId::new(id.0), assignee).await?;
         Ok(TicketResponse::Ok(Json(t.into())))
     }
@@ -364,7 +366,9 @@ impl WorkflowApi {
     ) -> Result<SuggestionResponse, Failure<ReadErrors>> {
         let s = app.workflow.suggest(&auth.0.principal, TicketId::new(id.0)).await?;
         Ok(SuggestionResponse::Ok(Json(SuggestionView {
-            suggestion: s.map(|s| Suggestion { member_id: s.member.get(), reason: s.reason.as_str().to_owned() }),
+            suggestion: Nullable(
+                s.map(|s| Suggestion { member_id: s.member.get(), reason: s.reason.as_str().to_owned() }),
+            ),
         })))
     }
 

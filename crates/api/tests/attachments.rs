@@ -42,7 +42,10 @@ async fn a_png_named_pdf_is_stored_and_served_as_png() {
     assert_eq!(status, 200);
     assert_eq!(bytes, PNG);
     assert_eq!(headers["content-type"], "image/png");
-    assert_eq!(headers["content-disposition"], "attachment; filename=\"x.pdf\"; filename*=UTF-8''x.pdf");
+    assert_eq!(
+        headers["content-disposition"], "attachment; filename=\"x.png\"; filename*=UTF-8''x.png",
+        "saved under the detected type's extension"
+    );
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert_eq!(headers["cache-control"], "private");
 
@@ -215,4 +218,51 @@ async fn file_names_lose_their_paths_and_download_safely() {
         (meta["file_name"].as_str(), meta["media_type"].as_str()),
         (Some("attachment.pdf"), Some("application/pdf"))
     );
+}
+
+#[tokio::test]
+async fn a_png_uploaded_as_html_downloads_as_png() {
+    let app = TestApp::spawn().await;
+    let owner = app.student().await;
+    let number = app.ticket(&owner).number().await;
+    let meta = app.upload(number, Some(&owner.token), FilePart::file("file.html", "text/html", PNG)).await.expect(201);
+    assert_eq!(meta.body["file_name"], "file.html", "shown as the uploader named it");
+    let (status, headers, _) = app.get_bytes(meta.body["url"].as_str().unwrap(), Some(&owner.token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "image/png");
+    assert_eq!(headers["content-disposition"], "attachment; filename=\"file.png\"; filename*=UTF-8''file.png");
+}
+
+#[tokio::test]
+async fn files_on_internal_notes_are_listed_to_staff_only_on_the_ticket_and_its_merge_target() {
+    let app = TestApp::spawn().await;
+    let owner = app.student().await;
+    let other = app.student().await;
+    let support = app.support().await;
+    let number = app.ticket(&owner).number().await;
+    let public = app.upload(number, Some(&owner.token), FilePart::file("scan.png", "image/png", PNG)).await;
+    let public = public.expect(201).body["id"].as_i64().unwrap();
+    let hidden = app.note_attachment(number, &support).await;
+    let ids = |reply: support::Reply| -> Vec<i64> {
+        reply.expect(200).body.as_array().unwrap().iter().map(|a| a["id"].as_i64().unwrap()).collect()
+    };
+    let list = format!("/api/v1/tickets/{number}/attachments");
+    for student in [&owner, &other] {
+        assert_eq!(ids(app.get(&list, &student.token).await), [public], "{}", student.email);
+    }
+    assert_eq!(ids(app.get(&list, &support.token).await), [public, hidden]);
+    assert_eq!(ids(app.get(&list, &app.admin.token).await), [public, hidden]);
+
+    // Merged into another ticket: listed with the target's, and still hidden from students.
+    let target = app.ticket(&other).number().await;
+    app.post(&format!("/api/v1/tickets/{number}/merge"), &support.token, serde_json::json!({ "target": target }))
+        .await
+        .expect(200);
+    let target_list = format!("/api/v1/tickets/{target}/attachments");
+    for student in [&owner, &other] {
+        assert_eq!(ids(app.get(&target_list, &student.token).await), [public]);
+        assert_eq!(ids(app.get(&list, &student.token).await), [public]);
+        app.get(&format!("/api/v1/attachments/{hidden}"), &student.token).await.expect(404);
+    }
+    assert_eq!(ids(app.get(&target_list, &support.token).await), [public, hidden]);
 }

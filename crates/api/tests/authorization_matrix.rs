@@ -53,6 +53,12 @@ enum Setup {
     Category,
     /// `{id}` is a new attachment the owner uploaded to a new ticket of theirs.
     Attachment,
+    /// `{id}` is a new attachment a support member put on an internal note on a new ticket of
+    /// the owner's: hidden like the note, even from the ticket's creator.
+    NoteAttachment,
+    /// `{id}` is a new attachment a support member put on an internal note on a ticket of the
+    /// owner's that was then merged into another one.
+    MergedNoteAttachment,
     /// `{id}` is a notification of the owner's (an admin replied on their new ticket).
     OwnersNotification,
     /// `{id}` is a delivery id that does not exist (no dead letters in this test).
@@ -131,6 +137,8 @@ const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
     ("post", "/api/v1/tickets/{id}/attachments", Setup::Ticket, Body::Upload, [401, 403, 201, 403, 201, 201]),
     ("get", "/api/v1/tickets/{id}/attachments", Setup::Ticket, Body::None, [401, 403, 200, 200, 200, 200]),
     ("get", "/api/v1/attachments/{id}", Setup::Attachment, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("get", "/api/v1/attachments/{id}", Setup::NoteAttachment, Body::None, [401, 403, 404, 404, 200, 200]),
+    ("get", "/api/v1/attachments/{id}", Setup::MergedNoteAttachment, Body::None, [401, 403, 404, 404, 200, 200]),
     ("get", "/api/v1/tickets/similar", Setup::Nothing, Body::None, [401, 403, 200, 200, 200, 200]),
     ("post", "/api/v1/tickets/similar", Setup::Nothing, Body::Draft, [401, 403, 200, 200, 200, 200]),
     ("get", "/healthz", Setup::Nothing, Body::None, [200, 200, 200, 200, 200, 200]),
@@ -257,6 +265,17 @@ async fn prepare(app: &TestApp, cast: &Cast, actor: Actor, template: &str, setup
             let reply = app.upload(number, Some(&cast.owner.token), file).await.expect(201);
             Some(reply.body["id"].as_i64().unwrap())
         }
+        Setup::NoteAttachment | Setup::MergedNoteAttachment => {
+            let number = app.ticket(&cast.owner).number().await;
+            let id = app.note_attachment(number, &cast.support).await;
+            if matches!(setup, Setup::MergedNoteAttachment) {
+                let target = app.ticket(&cast.other).number().await;
+                app.post(&format!("/api/v1/tickets/{number}/merge"), &app.admin.token, json!({ "target": target }))
+                    .await
+                    .expect(200);
+            }
+            Some(id)
+        }
     };
     let path = match id {
         Some(id) => template.replace("{id}", &id.to_string()),
@@ -336,7 +355,10 @@ async fn the_table_covers_every_operation_in_the_openapi_document() {
         .collect();
     let tabled: BTreeSet<(String, String)> =
         TABLE.iter().map(|(m, p, ..)| ((*m).to_owned(), (*p).to_owned())).collect();
-    assert_eq!(tabled.len(), TABLE.len(), "an operation appears twice in the table");
+    // An operation may have several rows, one per kind of resource it is tried on.
+    let rows: BTreeSet<(String, String, String)> =
+        TABLE.iter().map(|(m, p, setup, ..)| ((*m).to_owned(), (*p).to_owned(), format!("{setup:?}"))).collect();
+    assert_eq!(rows.len(), TABLE.len(), "a row appears twice in the table");
     assert_eq!(tabled, documented, "table and OpenAPI document differ");
 }
 

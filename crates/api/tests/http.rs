@@ -22,6 +22,46 @@ async fn unknown_routes_and_methods_answer_json() {
 }
 
 #[tokio::test]
+async fn method_not_allowed_says_what_is() {
+    let app = TestApp::spawn().await;
+    let token = Some(app.admin.token.as_str());
+    let reply = app.call(Method::DELETE, "/api/v1/tickets", token, None).await;
+    assert_eq!(reply.headers.get("allow").map(|v| v.to_str().unwrap()), Some("GET, POST"));
+    reply.expect_error(405, "method_not_allowed");
+    let reply = app.call(Method::PATCH, "/api/v1/me", token, None).await;
+    assert_eq!(reply.headers.get("allow").map(|v| v.to_str().unwrap()), Some("GET"));
+    let reply = app.call(Method::DELETE, "/api/v1/tickets/12", token, None).await;
+    assert_eq!(reply.headers.get("allow").map(|v| v.to_str().unwrap()), Some("GET, PATCH"));
+}
+
+#[tokio::test]
+async fn numbers_and_booleans_are_not_strings() {
+    let app = TestApp::spawn().await;
+    let admin = &app.admin.token;
+    for name in [json!(12345.5), json!(7), json!(true)] {
+        let err = app.post("/api/v1/categories", admin, json!({ "name": name })).await.expect_error(400, "bad_request");
+        assert_eq!(err["field"], "name");
+    }
+    let bad_tag = json!({ "title": "Quiz 2 grade", "category_id": app.category_id, "tags": ["quiz", 2] });
+    let err = app.post("/api/v1/tickets", admin, bad_tag).await.expect_error(400, "bad_request");
+    assert_eq!(err["field"], "tags[1]");
+    let categories = app.get("/api/v1/categories", admin).await.expect(200).body;
+    assert!(categories.as_array().unwrap().iter().all(|c| c["name"] != "12345.5"), "nothing was made");
+    // Numbers where numbers are declared are fine.
+    app.post("/api/v1/categories", admin, json!({ "name": "12345.5", "position": 3 })).await.expect(201);
+}
+
+#[tokio::test]
+async fn a_json_body_without_a_json_content_type_is_a_documented_415() {
+    let app = TestApp::spawn().await;
+    let user = app.student().await;
+    let body = br#"[{"kind":"reply","email":false,"digest":false}]"#.to_vec();
+    let reply =
+        app.raw(Method::PUT, "/api/v1/me/notification-preferences", Some(&user.token), "text/plain", body).await;
+    reply.expect_error(415, "unsupported_media_type");
+}
+
+#[tokio::test]
 async fn oversized_bodies_are_413() {
     let app = TestApp::spawn().await;
     let big = json!({ "title": "Big one", "category_id": app.category_id, "description": "x".repeat(300 * 1024) });
@@ -134,4 +174,112 @@ async fn swagger_ui_is_served() {
     assert_eq!(resp.status(), 200);
     let html = resp.into_body().into_string().await.unwrap();
     assert!(html.to_lowercase().contains("swagger"));
+}
+
+#[tokio::test]
+async fn every_page_and_every_answer_carries_the_security_headers() {
+    let app = TestApp::spawn().await;
+    let owner = app.student().await;
+    let number = app.ticket(&owner).number().await;
+    let file = support::FilePart::file("scan.png", "image/png", support::PNG);
+    let attachment = app.upload(number, Some(&owner.token), file).await.expect(201).body["url"].clone();
+    let unsubscribe = {
+        use domain::notifications::{NotificationKind, UnsubscribeScope, UnsubscribeTokens as _};
+        let scope = UnsubscribeScope::Kind(NotificationKind::Reply);
+        let token = app.unsubscribe.sign(domain::accounts::UserId::new(owner.id), scope);
+        format!("/api/v1/unsubscribe?token={token}")
+    };
+    let pages = [
+        "/api/v1/auth/confirm?token=abc".to_owned(),
+        "/api/v1/auth/confirm".to_owned(),
+        unsubscribe,
+        "/api/docs/".to_owned(),
+    ];
+    let others = [
+        ("/api/v1/me".to_owned(), Some(owner.token.clone())),
+        ("/api/v1/me".to_owned(), None),
+        ("/api/v1/nothing-here".to_owned(), None),
+        ("/api/openapi.json".to_owned(), None),
+        ("/healthz".to_owned(), None),
+        (attachment.as_str().unwrap().to_owned(), Some(owner.token.clone())),
+    ];
+    let requests = pages.iter().map(|p| (p.clone(), None)).chain(others);
+    for (path, token) in requests {
+        let (status, headers, _) = app.get_bytes(&path, token.as_deref()).await;
+        assert!(status < 500, "{path}: {status}");
+        for (name, value) in [("x-content-type-options", "nosniff"), ("x-frame-options", "DENY")] {
+            assert_eq!(headers.get(name).map(|v| v.to_str().unwrap()), Some(value), "{name} on {path}");
+        }
+        assert_eq!(headers.get_all("x-content-type-options").iter().count(), 1, "set once on {path}");
+        assert!(headers.contains_key("referrer-policy"), "referrer-policy on {path}");
+        let csp = headers.get("content-security-policy").map(|v| v.to_str().unwrap().to_owned());
+        let csp = csp.unwrap_or_else(|| panic!("no content-security-policy on {path}"));
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
+        assert!(!csp.contains("unsafe-eval"), "{path}: {csp}");
+        if pages.contains(&path) {
+            let ct = headers["content-type"].to_str().unwrap();
+            assert!(ct.starts_with("text/html"), "{path} is a page: {ct}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn swagger_ui_runs_under_its_policy() {
+    let app = TestApp::spawn().await;
+    let (status, headers, body) = app.get_bytes("/api/docs/", None).await;
+    assert_eq!(status, 200);
+    let page = String::from_utf8(body).unwrap();
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    let script_src = csp.split(';').map(str::trim).find_map(|d| d.strip_prefix("script-src ")).expect("script-src");
+    assert!(!script_src.contains("unsafe-inline"), "{csp}");
+    // Every inline script of the page is allowed by its hash, so the browser runs it.
+    let scripts: Vec<&str> = api::inline_scripts(&page).collect();
+    assert_eq!(scripts.len(), 2, "Swagger UI's bundle and its start-up script");
+    for script in scripts {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+        assert!(script_src.split(' ').any(|s| s == format!("'sha256-{hash}'")), "a script is not allowed: {csp}");
+    }
+    assert!(!page.contains("<script src"), "no external script is expected");
+}
+
+#[test]
+fn nullable_is_translated_and_enforced() {
+    let schema = json!({ "type": "object", "required": ["a"], "properties": {
+        "a": { "type": "integer", "nullable": true },
+        "b": { "allOf": [{ "$ref": "#/definitions/X" }], "nullable": true },
+        "c": { "type": "string" },
+    }, "definitions": { "X": { "type": "object", "required": ["n"], "properties": { "n": { "type": "integer" } } } } });
+    let v = jsonschema::draft7::new(&support::contract::translate(&schema)).unwrap();
+    assert!(v.is_valid(&json!({ "a": null, "b": null })));
+    assert!(v.is_valid(&json!({ "a": 1, "b": { "n": 2 }, "c": "x" })));
+    assert!(!v.is_valid(&json!({ "a": 1, "c": null })), "an undocumented null fails");
+    assert!(!v.is_valid(&json!({ "a": 1, "b": { "n": null } })));
+    assert!(!v.is_valid(&json!({ "a": "1" })));
+}
+
+#[test]
+fn the_contract_check_catches_what_the_document_does_not_say() {
+    use support::contract::check;
+    let json_ct = Some("application/json; charset=utf-8");
+    let fails = |f: &dyn Fn()| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err();
+    let error = |field: Value| json!({ "code": "unauthenticated", "message": "sign in", "field": field });
+    assert!(!fails(&|| check("GET", "/api/v1/me", 401, json_ct, &error(Value::Null))), "field may be null");
+    assert!(fails(&|| check("GET", "/api/v1/me", 401, json_ct, &error(json!(3)))), "field is a string");
+    assert!(fails(&|| check("GET", "/api/v1/me", 418, json_ct, &error(Value::Null))), "an undocumented status");
+    assert!(fails(&|| check("GET", "/api/v1/me", 401, Some("text/html"), &Value::Null)), "an undocumented type");
+    // References are followed: a ticket whose assignee is not a user summary fails.
+    let ticket = |assignee: Value| {
+        json!({ "number": 1, "title": "Quiz grade", "description": "", "description_html": "", "category_id": 1,
+            "tags": [], "priority": "low", "status": "open", "creator": { "id": 1, "display_name": "A" },
+            "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z", "vote_count": 0,
+            "voted": false, "watching": false, "version": 1, "assignee": assignee, "resolution": null,
+            "merged_into": null, "follow_up_of": null })
+    };
+    assert!(!fails(&|| check("GET", "/api/v1/tickets/1", 200, json_ct, &ticket(Value::Null))));
+    let sam = json!({ "id": 2, "display_name": "Sam" });
+    assert!(!fails(&|| check("GET", "/api/v1/tickets/1", 200, json_ct, &ticket(sam.clone()))));
+    assert!(fails(&|| check("GET", "/api/v1/tickets/1", 200, json_ct, &ticket(json!("nobody")))));
+    assert!(fails(&|| check("GET", "/api/v1/tickets/1", 200, json_ct, &json!({ "number": 1 }))), "missing fields");
 }

@@ -77,9 +77,12 @@ async fn email_flags(app: &TestApp, token: &str) -> Vec<(String, bool, bool)> {
         .collect()
 }
 
-async fn html(resp: poem::test::TestResponse) -> (u16, String, poem::http::HeaderMap) {
+/// Reads a page answered to `method path`, checked against the OpenAPI document.
+async fn html(method: &str, path: &str, resp: poem::test::TestResponse) -> (u16, String, poem::http::HeaderMap) {
     let status = resp.0.status().as_u16();
     let headers = resp.0.headers().clone();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+    support::contract::check(method, path, status, content_type, &serde_json::Value::Null);
     (status, resp.0.into_body().into_string().await.unwrap(), headers)
 }
 
@@ -91,7 +94,7 @@ async fn opening_the_link_only_asks_and_posting_it_unsubscribes_without_signing_
     let path = unsubscribe_path(&app, student.id, UnsubscribeScope::Kind(NotificationKind::Reply));
 
     // A mail scanner (or the person) opens the link: a page, and nothing changes.
-    let (status, page, headers) = html(app.client.get(&path).send().await).await;
+    let (status, page, headers) = html("GET", &path, app.client.get(&path).send().await).await;
     assert_eq!(status, 200, "{page}");
     assert!(headers["content-type"].to_str().unwrap().starts_with("text/html"));
     assert_eq!(headers["cache-control"], "no-store");
@@ -106,7 +109,7 @@ async fn opening_the_link_only_asks_and_posting_it_unsubscribes_without_signing_
             .body("List-Unsubscribe=One-Click")
             .send()
     };
-    let (status, page, _) = html(post().await).await;
+    let (status, page, _) = html("POST", &path, post().await).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("emails about new replies turned off"), "{page}");
     let after = email_flags(&app, &student.token).await;
@@ -118,7 +121,7 @@ async fn opening_the_link_only_asks_and_posting_it_unsubscribes_without_signing_
         }
         assert_eq!(digest, digest_before, "{kind}: the digest flag is kept");
     }
-    let (status, _, _) = html(post().await).await;
+    let (status, _, _) = html("POST", &path, post().await).await;
     assert_eq!(status, 200, "unsubscribing twice is fine");
     assert_eq!(email_flags(&app, &student.token).await, after);
 }
@@ -139,7 +142,7 @@ async fn the_digest_link_turns_off_every_digest_kind_and_nothing_else() {
     .await
     .expect(200);
     let path = unsubscribe_path(&app, student.id, UnsubscribeScope::Digest);
-    let (status, page, _) = html(app.client.post(&path).send().await).await;
+    let (status, page, _) = html("POST", &path, app.client.post(&path).send().await).await;
     assert_eq!(status, 200, "a POST without a body works too: {page}");
     let off: Vec<String> =
         email_flags(&app, &student.token).await.into_iter().filter(|(_, email, _)| !email).map(|(k, ..)| k).collect();
@@ -184,4 +187,45 @@ async fn forged_altered_and_missing_tokens_are_refused_with_a_code_and_change_no
         }
     }
     assert_eq!(email_flags(&app, &victim.token).await, before, "nothing changed");
+}
+
+#[tokio::test]
+async fn dead_letters_show_their_channel_filter_by_it_and_can_be_retried() {
+    let app = TestApp::spawn().await;
+    let owner = app.student().await;
+    let voter = app.student().await;
+    let agent = app.support().await;
+    let n = app.ticket(&owner).number().await;
+    app.call(poem::http::Method::PUT, &format!("/api/v1/tickets/{n}/vote"), Some(&voter.token), None).await.expect(200);
+    app.deliver().await;
+    // The relay refuses everything from now on.
+    *app.mail.1.lock().unwrap() = Some("550 mailbox unavailable".into());
+    app.post(&format!("/api/v1/tickets/{n}/resolve"), &agent.token, json!({ "answer": "Room 4 is heated now." }))
+        .await
+        .expect(200);
+    app.deliver().await;
+
+    let admin = app.admin.token.clone();
+    let all = app.get("/api/v1/admin/deliveries/dead", &admin).await.expect(200);
+    let dead = all.body.as_array().unwrap();
+    assert_eq!(dead.len(), 2, "the creator's and the voter's emails: {dead:?}");
+    for d in dead {
+        assert_eq!((d["channel"].as_str(), d["kind"].as_str()), (Some("email"), Some("resolved")), "{d}");
+        assert_eq!(d["ticket_number"], n);
+        assert!(d["recipient_id"].is_i64());
+        assert_eq!(d["last_error"], "permanent: 550 mailbox unavailable");
+    }
+    let email = app.get("/api/v1/admin/deliveries/dead?channel=email", &admin).await.expect(200);
+    assert_eq!(email.body, all.body, "every dead letter here is an email");
+    let unknown = app.get("/api/v1/admin/deliveries/dead?channel=fax", &admin).await;
+    let body = unknown.expect_error(422, "unknown_channel");
+    assert_eq!(body["field"], "channel");
+
+    *app.mail.1.lock().unwrap() = None;
+    let id = dead[0]["id"].as_i64().unwrap();
+    app.post(&format!("/api/v1/admin/deliveries/{id}/retry"), &admin, json!({})).await.expect(204);
+    app.deliver().await;
+    let left = app.get("/api/v1/admin/deliveries/dead", &admin).await.expect(200);
+    assert_eq!(left.body.as_array().unwrap().len(), 1, "the retried email went out");
+    app.post(&format!("/api/v1/admin/deliveries/{id}/retry"), &admin, json!({})).await.expect(404);
 }

@@ -70,3 +70,47 @@ async fn refused_votes() {
     let ticket = app.get(&path, &owner.token).await.expect(200).body;
     assert_eq!(ticket["vote_count"], 0, "no refused vote was counted");
 }
+
+#[tokio::test]
+async fn voters_are_hidden_from_other_students_but_not_from_staff_or_themselves() {
+    let app = TestApp::spawn().await;
+    let owner = app.student().await;
+    let voter = app.student().await;
+    let bystander = app.student().await;
+    let support = app.support().await;
+    let number = app.ticket(&owner).number().await;
+    app.put(&format!("/api/v1/tickets/{number}/vote"), &voter.token).await.expect(200);
+    app.put(&format!("/api/v1/tickets/{number}/watch"), &bystander.token).await.expect(200);
+    let history = format!("/api/v1/tickets/{number}/history");
+
+    // (kind, actor id) of every vote and watch event as `viewer` sees them.
+    let seen = |body: serde_json::Value| -> Vec<(String, Option<i64>)> {
+        body.as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["change"]["kind"] != "created")
+            .map(|e| (e["change"]["kind"].as_str().unwrap().to_owned(), e["actor"]["id"].as_i64()))
+            .collect()
+    };
+    let all = vec![("vote_cast".to_owned(), Some(voter.id)), ("watched".to_owned(), Some(bystander.id))];
+    assert_eq!(seen(app.get(&history, &support.token).await.expect(200).body), all);
+    assert_eq!(seen(app.get(&history, &app.admin.token).await.expect(200).body), all);
+    assert_eq!(
+        seen(app.get(&history, &owner.token).await.expect(200).body),
+        vec![("vote_cast".to_owned(), None), ("watched".to_owned(), None)],
+        "the creator sees that someone voted and watched, not who"
+    );
+    assert_eq!(
+        seen(app.get(&history, &voter.token).await.expect(200).body),
+        vec![("vote_cast".to_owned(), Some(voter.id)), ("watched".to_owned(), None)],
+        "the voter sees their own vote"
+    );
+    assert_eq!(
+        seen(app.get(&history, &bystander.token).await.expect(200).body),
+        vec![("vote_cast".to_owned(), None), ("watched".to_owned(), Some(bystander.id))]
+    );
+    let ticket = app.get(&format!("/api/v1/tickets/{number}"), &owner.token).await.expect(200).body;
+    assert_eq!(ticket["vote_count"], 1, "counts stay");
+    let created = app.get(&history, &bystander.token).await.expect(200).body[0].clone();
+    assert_eq!(created["actor"]["id"], owner.id, "other events keep their actor");
+}

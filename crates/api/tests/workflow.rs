@@ -99,7 +99,10 @@ async fn a_ticket_worked_end_to_end_then_closed_by_the_job() {
     let history = app.get(&format!("/api/v1/tickets/{n}/history"), &ada.token).await.expect(200);
     let last = history.body.as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["change"]["kind"], "auto_closed");
+    assert_eq!(last["actor_kind"], "system", "osts itself closed it: {last}");
     assert!(last["actor"].is_null());
+    let first = &history.body[0];
+    assert_eq!((first["actor_kind"].as_str(), first["actor"]["id"].is_i64()), (Some("user"), true));
     assert_eq!(
         kinds(&history.body),
         [

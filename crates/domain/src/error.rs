@@ -123,7 +123,7 @@ impl fmt::Display for Forbidden {
             Self::AccountInactive => "your account is not active",
             Self::EmailUnconfirmed => {
                 "confirm your email address first with the link we emailed you; \
-                 if it expired or did not arrive, ask for a new one (POST /api/v1/auth/confirm/resend)"
+                 if it expired or did not arrive, ask for a new one"
             }
             Self::RoleNotAllowed => "your role does not allow this action",
             Self::NotOwner => "only the ticket's creator or staff may do this",
@@ -273,9 +273,7 @@ impl fmt::Display for Conflict {
             ),
             Self::NotResolved => f.write_str("only a resolved or closed ticket can become an FAQ entry"),
             Self::ConfirmationUsed => f.write_str("this confirmation link was used already; sign in"),
-            Self::ConfirmationExpired => {
-                f.write_str("this confirmation link has expired; ask for a new one (POST /api/v1/auth/confirm/resend)")
-            }
+            Self::ConfirmationExpired => f.write_str("this confirmation link has expired; ask for a new one"),
         }
     }
 }

@@ -6,16 +6,22 @@
 //! crates (`store`, `credentials`) and wired together by the `server` composition root.
 
 pub mod accounts;
+pub mod actor;
 pub mod attachments;
 pub mod categories;
 pub mod clock;
 pub mod conversation;
 pub mod error;
+pub mod escalation;
 pub mod faq;
 pub mod notifications;
 pub mod page;
 pub mod services;
 pub mod similarity;
+pub mod stop;
+#[cfg(any(test, feature = "mocks"))]
+pub mod testing;
+pub mod text;
 pub mod tickets;
 pub mod votes;
 pub mod workflow;

@@ -71,26 +71,144 @@ pub struct Ports {
     pub semantic: Semantic,
 }
 
-/// The semantic stage's parts: the model, the in-memory vectors, and the signal that a
-/// ticket's text changed.
+/// The repositories a storage adapter supplies (the store: one database, one adapter).
+#[derive(Clone)]
+pub struct Repositories {
+    /// Accounts.
+    pub accounts: Arc<dyn AccountRepository>,
+    /// Sessions.
+    pub sessions: Arc<dyn SessionRepository>,
+    /// Categories.
+    pub categories: Arc<dyn CategoryRepository>,
+    /// Tickets.
+    pub tickets: Arc<dyn TicketRepository>,
+    /// Votes.
+    pub votes: Arc<dyn VoteRepository>,
+    /// Replies.
+    pub replies: Arc<dyn ReplyRepository>,
+    /// Watchers.
+    pub watchers: Arc<dyn WatcherRepository>,
+    /// The workflow's set-based operations.
+    pub workflow: Arc<dyn WorkflowRepository>,
+    /// Attachment metadata.
+    pub attachments: Arc<dyn AttachmentRepository>,
+    /// FAQ entries.
+    pub faq: Arc<dyn FaqRepository>,
+    /// The in-app inbox and notification preferences.
+    pub notifications: Arc<dyn NotificationRepository>,
+    /// The outbox of deliveries.
+    pub outbox: Arc<dyn OutboxRepository>,
+    /// Full-text search and batched reads for similar tickets.
+    pub similarity: Arc<dyn SimilarityIndex>,
+    /// Stored ticket embeddings.
+    pub embeddings: Arc<dyn EmbeddingRepository>,
+}
+
+/// The adapters that are not storage, built by the composition root (named, since two of
+/// them share a type).
+#[derive(Clone)]
+pub struct Adapters {
+    /// Password hashing.
+    pub hasher: Arc<dyn PasswordHasher>,
+    /// Session and confirmation tokens.
+    pub tokens: Arc<dyn TokenIssuer>,
+    /// The sign-in throttle.
+    pub throttle: Arc<dyn LoginThrottle>,
+    /// The throttle of confirmation-email resends.
+    pub resend_throttle: Arc<dyn LoginThrottle>,
+    /// Attachment contents.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Signed one-click unsubscribe tokens.
+    pub unsubscribe: Arc<dyn UnsubscribeTokens>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Ports {
+    /// Every port, from the storage adapter's repositories, the other adapters and the
+    /// semantic stage; each is given, none defaults.
+    pub fn new(repositories: Repositories, adapters: Adapters, semantic: Semantic) -> Self {
+        let Repositories {
+            accounts,
+            sessions,
+            categories,
+            tickets,
+            votes,
+            replies,
+            watchers,
+            workflow,
+            attachments,
+            faq,
+            notifications,
+            outbox,
+            similarity,
+            embeddings,
+        } = repositories;
+        let Adapters { hasher, tokens, throttle, resend_throttle, blobs, unsubscribe, clock } = adapters;
+        Self {
+            accounts,
+            sessions,
+            categories,
+            tickets,
+            votes,
+            replies,
+            watchers,
+            workflow,
+            attachments,
+            blobs,
+            faq,
+            hasher,
+            tokens,
+            throttle,
+            resend_throttle,
+            clock,
+            notifications,
+            outbox,
+            unsubscribe,
+            similarity,
+            embeddings,
+            semantic,
+        }
+    }
+}
+
+/// The semantic stage's parts: the model, the in-memory indexes, and the signal that a
+/// ticket's or an entry's text changed.
 #[derive(Clone)]
 pub struct Semantic {
     /// The sentence-embedding model (or a stand-in that is disabled).
     pub embedder: Arc<dyn Embedder>,
-    /// Ticket embeddings in memory.
+    /// Ticket and FAQ entry embeddings in memory.
     pub vectors: Arc<VectorIndex>,
-    /// Told after a ticket is raised or its text edited; `None` when no worker listens.
-    pub queue: Option<Arc<dyn EmbeddingQueue>>,
-    /// The in-memory lexical index, when a worker loads and refreshes it; `None`: the
-    /// store's full-text query ranks lexically.
-    pub lexical: Option<Arc<LexicalIndex>>,
+    /// Told after a ticket is raised or its text edited, and after an FAQ entry changes, so
+    /// that the embedding and lexical jobs catch up.
+    pub queue: Arc<dyn EmbeddingQueue>,
+    /// The in-memory lexical index; until a job loads it, the store's full-text query ranks
+    /// lexically.
+    pub lexical: Arc<LexicalIndex>,
 }
 
 impl Semantic {
-    /// No model: suggestions are lexical.
+    /// No model and no background jobs (operator commands, tests): suggestions are lexical,
+    /// from the store's full-text query (nothing loads the in-memory lexical index), and
+    /// content changes are signalled to nobody.
     pub fn off() -> Self {
-        Self { embedder: Arc::new(DisabledEmbedder), vectors: Arc::new(VectorIndex::new()), queue: None, lexical: None }
+        Self {
+            embedder: Arc::new(DisabledEmbedder),
+            vectors: Arc::new(VectorIndex::new()),
+            queue: Arc::new(NobodyListens),
+            lexical: Arc::new(LexicalIndex::new()),
+        }
     }
+}
+
+/// The embedding queue where no job runs ([`Semantic::off`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NobodyListens;
+
+impl EmbeddingQueue for NobodyListens {
+    fn content_changed(&self, _ticket: TicketId) {}
+    fn faq_changed(&self, _entry: crate::faq::FaqEntryId) {}
 }
 
 /// The services' settings.
@@ -148,16 +266,14 @@ pub struct Services {
 impl Services {
     /// Wires every service to the given ports.
     pub fn new(ports: Ports, settings: ServiceSettings) -> Self {
-        let mut similarity = SimilarityService::new(
+        let similarity = SimilarityService::new(
             ports.similarity.clone(),
             ports.embeddings.clone(),
             ports.semantic.embedder.clone(),
             ports.semantic.vectors.clone(),
+            ports.semantic.lexical.clone(),
             settings.similarity,
         );
-        if let Some(index) = ports.semantic.lexical.clone() {
-            similarity = similarity.with_lexical_index(index);
-        }
         let workflow = WorkflowService::new(
             ports.tickets.clone(),
             ports.accounts.clone(),
@@ -166,19 +282,21 @@ impl Services {
             settings.workflow,
         )
         .with_similarity(Arc::new(similarity.clone()));
-        let mut tickets = TicketService::new(ports.tickets.clone(), ports.categories.clone(), ports.clock.clone())
-            .with_workflow(workflow.clone());
-        let mut faq = FaqService::new(
+        let tickets = TicketService::new(
+            ports.tickets.clone(),
+            ports.categories.clone(),
+            ports.clock.clone(),
+            ports.semantic.queue.clone(),
+        )
+        .with_workflow(workflow.clone());
+        let faq = FaqService::new(
             ports.faq.clone(),
             ports.tickets.clone(),
             ports.categories.clone(),
             ports.clock.clone(),
             settings.faq,
+            ports.semantic.queue.clone(),
         );
-        if let Some(queue) = ports.semantic.queue.clone() {
-            tickets = tickets.with_embedding_queue(queue.clone());
-            faq = faq.with_embedding_queue(queue);
-        }
         Self {
             attachments: AttachmentService::new(
                 tickets.clone(),

@@ -2,15 +2,16 @@
 //! rejection. They have no ticket.
 
 use domain::notifications::{NotificationKind, OutgoingEmail};
+use markup::Links;
 
 use crate::template::{escape, Rendered};
 
 /// The email for an account kind; `None` for ticket kinds.
-pub fn render(email: &OutgoingEmail, public_url: &str) -> Option<Rendered> {
+pub fn render(email: &OutgoingEmail, links: &Links) -> Option<Rendered> {
     let payload: serde_json::Value = serde_json::from_str(&email.payload).unwrap_or(serde_json::Value::Null);
     let field = |name: &str| payload.get(name).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
-    let preferences_url = format!("{public_url}/api/v1/me/notification-preferences");
-    let sign_in = format!("{public_url}/");
+    let preferences_url = links.notification_preferences();
+    let sign_in = links.home();
     let (subject, lines, link, why) = match email.kind {
         NotificationKind::EmailConfirmation => (
             "[osts] Confirm your email address".to_owned(),
@@ -19,7 +20,7 @@ pub fn render(email: &OutgoingEmail, public_url: &str) -> Option<Rendered> {
                     .to_owned(),
                 "If you did not register, ignore this email: nothing happens without the link.".to_owned(),
             ],
-            (format!("{public_url}/api/v1/auth/confirm?token={}", field("token")), "Confirm my email address"),
+            (links.confirm_email(&field("token")), "Confirm my email address"),
             "You get this email because this address was used to register at osts.",
         ),
         NotificationKind::AccountApproved => (
@@ -91,7 +92,7 @@ mod tests {
     #[test]
     fn the_confirmation_email_carries_the_link_in_both_parts() {
         let e = email(NotificationKind::EmailConfirmation, r#"{"kind":"email_confirmation","token":"Ab-_9"}"#);
-        let r = crate::render(&e, "https://osts.example");
+        let r = crate::render(&e, &markup::Links::new("https://osts.example"));
         let link = "https://osts.example/api/v1/auth/confirm?token=Ab-_9";
         assert_eq!(r.subject, "[osts] Confirm your email address");
         assert_eq!(r.unsubscribe_url, None, "an email about the account itself is not optional");
@@ -101,16 +102,21 @@ mod tests {
 
     #[test]
     fn decisions_say_what_was_decided() {
-        let approved = crate::render(&email(NotificationKind::AccountApproved, r#"{"automatic":true}"#), "https://o.x");
+        let approved = crate::render(
+            &email(NotificationKind::AccountApproved, r#"{"automatic":true}"#),
+            &markup::Links::new("https://o.x"),
+        );
         assert!(approved.subject.contains("approved") && approved.text.contains("confirmed address"));
-        let rejected =
-            crate::render(&email(NotificationKind::AccountRejected, r#"{"reason":"not <enrolled>"}"#), "https://o.x");
+        let rejected = crate::render(
+            &email(NotificationKind::AccountRejected, r#"{"reason":"not <enrolled>"}"#),
+            &markup::Links::new("https://o.x"),
+        );
         assert!(rejected.text.contains("Reason: not <enrolled>"));
         assert!(rejected.html.contains("not &lt;enrolled&gt;"));
     }
 
     #[test]
     fn ticket_kinds_are_left_to_the_ticket_template() {
-        assert!(render(&email(NotificationKind::Resolved, "{}"), "https://o.x").is_none());
+        assert!(render(&email(NotificationKind::Resolved, "{}"), &markup::Links::new("https://o.x")).is_none());
     }
 }

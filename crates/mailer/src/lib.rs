@@ -9,11 +9,12 @@ mod template;
 use std::path::PathBuf;
 
 use async_trait::async_trait;
-use domain::notifications::{MailError, Mailer, OutgoingEmail};
+use domain::notifications::{DeliveryError, Mailer, OutgoingEmail};
 use lettre::message::{header, Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-pub use template::{render, unsubscribe_url, Rendered};
+pub use markup::Links;
+pub use template::{render, Rendered};
 
 /// Where emails go.
 pub enum Backend {
@@ -27,39 +28,39 @@ pub enum Backend {
 pub struct LettreMailer {
     backend: Backend,
     from: Mailbox,
-    public_url: String,
+    links: Links,
 }
 
 impl LettreMailer {
     /// An SMTP mailer. `url` is `smtp://host:port` (no TLS), `smtp://host?tls=required`
     /// (STARTTLS) or `smtps://host` (TLS from the start), with optional `user:pass@`.
-    pub fn smtp(url: &str, from: &str, public_url: &str) -> anyhow::Result<Self> {
+    pub fn smtp(url: &str, from: &str, links: Links) -> anyhow::Result<Self> {
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(|_| anyhow::anyhow!("OSTS_SMTP_URL is not a valid SMTP URL"))?
             .build();
-        Self::new(Backend::Smtp(transport), from, public_url)
+        Self::new(Backend::Smtp(transport), from, links)
     }
 
     /// A mailer that writes `.eml` files into `dir`.
-    pub fn files(dir: PathBuf, from: &str, public_url: &str) -> anyhow::Result<Self> {
-        Self::new(Backend::Files(dir), from, public_url)
+    pub fn files(dir: PathBuf, from: &str, links: Links) -> anyhow::Result<Self> {
+        Self::new(Backend::Files(dir), from, links)
     }
 
-    fn new(backend: Backend, from: &str, public_url: &str) -> anyhow::Result<Self> {
+    fn new(backend: Backend, from: &str, links: Links) -> anyhow::Result<Self> {
         let from = from.parse().map_err(|e| anyhow::anyhow!("invalid from address: {e}"))?;
-        Ok(Self { backend, from, public_url: public_url.trim_end_matches('/').to_owned() })
+        Ok(Self { backend, from, links })
     }
 
     /// The message for `email`, as it will be sent.
-    pub fn message(&self, email: &OutgoingEmail) -> Result<Message, MailError> {
-        let content = render(email, &self.public_url);
+    pub fn message(&self, email: &OutgoingEmail) -> Result<Message, DeliveryError> {
+        let content = render(email, &self.links);
         let to = Mailbox::new(
             Some(email.to_name.clone()),
             email
                 .to
                 .as_str()
                 .parse()
-                .map_err(|_| MailError::Permanent("the recipient's address is not valid for SMTP".into()))?,
+                .map_err(|_| DeliveryError::Never("the recipient's address is not valid for SMTP".into()))?,
         );
         let host = self.from.email.domain().to_owned();
         let mut message = Message::builder()
@@ -74,7 +75,7 @@ impl LettreMailer {
         }
         message
             .multipart(MultiPart::alternative_plain_html(content.text, content.html))
-            .map_err(|e| MailError::Permanent(format!("cannot build the message: {e}")))
+            .map_err(|e| DeliveryError::Never(format!("cannot build the message: {e}")))
     }
 }
 
@@ -112,7 +113,7 @@ impl header::Header for ListUnsubscribePost {
 
 #[async_trait]
 impl Mailer for LettreMailer {
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), DeliveryError> {
         let message = self.message(email)?;
         let domain = email.to.domain().to_owned();
         match &self.backend {
@@ -122,9 +123,9 @@ impl Mailer for LettreMailer {
                     Ok(())
                 }
                 // 5xx: the relay refused for good.
-                Err(e) if e.is_permanent() => Err(MailError::Permanent(describe(&e))),
+                Err(e) if e.is_permanent() => Err(DeliveryError::Never(describe(&e))),
                 // 4xx, refused connections, TLS and I/O failures: try again later.
-                Err(e) => Err(MailError::Transient(describe(&e))),
+                Err(e) => Err(DeliveryError::later(describe(&e))),
             },
             Backend::Files(dir) => {
                 let path = dir.join(format!("{}.eml", email.idempotency_key.replace(':', "-")));
@@ -132,7 +133,7 @@ impl Mailer for LettreMailer {
                     tokio::fs::create_dir_all(dir).await?;
                     tokio::fs::write(&path, message.formatted()).await
                 };
-                write.await.map_err(|e| MailError::Transient(format!("cannot write the .eml file: {e}")))?;
+                write.await.map_err(|e| DeliveryError::later(format!("cannot write the .eml file: {e}")))?;
                 tracing::info!(to_domain = %domain, kind = email.kind.as_str(), file = %path.display(), "email written");
                 Ok(())
             }

@@ -1,6 +1,7 @@
 //! The emails' words: a subject, a plain-text part and an HTML part per kind.
 
 use domain::notifications::{DigestItem, NotificationKind, OutgoingEmail};
+use markup::Links;
 
 /// A rendered email.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,11 +17,6 @@ pub struct Rendered {
     /// The one-click unsubscribe link (this kind, or the digest), no sign-in needed; `None`
     /// for emails about the account itself, which are not optional.
     pub unsubscribe_url: Option<String>,
-}
-
-/// The unsubscribe link for a signed token (the token is URL-safe as it is).
-pub fn unsubscribe_url(public_url: &str, token: &str) -> String {
-    format!("{public_url}/api/v1/unsubscribe?token={token}")
 }
 
 /// How an event reads after the ticket's name, without details.
@@ -42,17 +38,17 @@ fn headline(kind: NotificationKind) -> &'static str {
     }
 }
 
-fn ticket_link(public_url: &str, ticket: Option<i64>) -> String {
+fn ticket_link(links: &Links, ticket: Option<i64>) -> String {
     match ticket {
-        Some(n) => format!("{public_url}/api/v1/tickets/{n}"),
-        None => public_url.to_owned(),
+        Some(n) => links.ticket(n),
+        None => links.home(),
     }
 }
 
 /// Renders a daily digest: one line per notification, each linking to its ticket.
-fn render_digest(email: &OutgoingEmail, items: &[DigestItem], public_url: &str) -> Rendered {
-    let preferences_url = format!("{public_url}/api/v1/me/notification-preferences");
-    let unsubscribe_url = unsubscribe_url(public_url, &email.unsubscribe_token);
+fn render_digest(email: &OutgoingEmail, items: &[DigestItem], links: &Links) -> Rendered {
+    let preferences_url = links.notification_preferences();
+    let unsubscribe_url = links.unsubscribe(&email.unsubscribe_token);
     let subject =
         format!("[osts] Your daily digest: {} notification{}", items.len(), if items.len() == 1 { "" } else { "s" });
     let mut text =
@@ -65,7 +61,7 @@ fn render_digest(email: &OutgoingEmail, items: &[DigestItem], public_url: &str) 
             Some(n) => format!("#{n} {title}"),
             None => title,
         };
-        let link = ticket_link(public_url, number);
+        let link = ticket_link(links, number);
         let when = item.created_at.format("%Y-%m-%d %H:%M UTC");
         text.push_str(&format!("- {when}: {about} {}\n  {link}\n", headline(item.kind)));
         list.push_str(&format!(
@@ -93,28 +89,17 @@ fn render_digest(email: &OutgoingEmail, items: &[DigestItem], public_url: &str) 
 }
 
 /// Escapes text for HTML element content and attribute values.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+pub(crate) fn escape(s: &str) -> String {
+    markup::escape_html(s)
 }
 
-/// Renders `email` with links under `public_url`.
-pub fn render(email: &OutgoingEmail, public_url: &str) -> Rendered {
-    if let Some(rendered) = crate::account::render(email, public_url) {
+/// Renders `email` with `links`.
+pub fn render(email: &OutgoingEmail, links: &Links) -> Rendered {
+    if let Some(rendered) = crate::account::render(email, links) {
         return rendered;
     }
     if let Some(items) = &email.digest {
-        return render_digest(email, items, public_url);
+        return render_digest(email, items, links);
     }
     let change: serde_json::Value = serde_json::from_str(&email.payload).unwrap_or(serde_json::Value::Null);
     let field = |name: &str| change.get(name).and_then(serde_json::Value::as_str).unwrap_or_default().to_owned();
@@ -139,9 +124,9 @@ pub fn render(email: &OutgoingEmail, public_url: &str) -> Rendered {
             (String::new(), String::new())
         }
     };
-    let link = ticket_link(public_url, number);
-    let preferences_url = format!("{public_url}/api/v1/me/notification-preferences");
-    let unsubscribe_url = unsubscribe_url(public_url, &email.unsubscribe_token);
+    let link = ticket_link(links, number);
+    let preferences_url = links.notification_preferences();
+    let unsubscribe_url = links.unsubscribe(&email.unsubscribe_token);
     let stop = email.kind.topic();
     let subject = format!("[osts] {about} {headline}");
     let mut text = format!("Hello {},\n\nTicket {about} {headline}.\n", email.to_name);
@@ -192,7 +177,7 @@ mod tests {
             digest: None,
             unsubscribe_token: "v1.1.resolved.MAC".into(),
         };
-        let r = render(&email, "https://osts.example");
+        let r = render(&email, &markup::Links::new("https://osts.example"));
         assert!(r.subject.contains("#42 <script>"), "{}", r.subject);
         assert!(r.text.contains("Use \"room\" 4 & 5"));
         assert!(r.text.contains("https://osts.example/api/v1/tickets/42"));
@@ -228,7 +213,7 @@ mod tests {
             ]),
             unsubscribe_token: "v1.1.digest.MAC".into(),
         };
-        let r = render(&email, "https://osts.example");
+        let r = render(&email, &markup::Links::new("https://osts.example"));
         assert_eq!(r.subject, "[osts] Your daily digest: 2 notifications");
         assert!(
             r.text.contains(

@@ -9,6 +9,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use domain::accounts::{Email, UserId};
 use domain::clock::ManualClock;
 use domain::notifications::*;
+use domain::stop::Stop;
 use domain::tickets::TicketId;
 use mailer::LettreMailer;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -83,8 +84,12 @@ fn email(n: i64) -> OutgoingEmail {
 }
 
 fn mailer(port: u16) -> LettreMailer {
-    LettreMailer::smtp(&format!("smtp://127.0.0.1:{port}"), "osts <support@osts.example>", "https://osts.example")
-        .unwrap()
+    LettreMailer::smtp(
+        &format!("smtp://127.0.0.1:{port}"),
+        "osts <support@osts.example>",
+        mailer::Links::new("https://osts.example"),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -119,15 +124,19 @@ async fn a_refused_connection_is_transient() {
     // Bind then drop: nothing listens on the port any more.
     let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
     let err = mailer(port).send(&email(1)).await.unwrap_err();
-    assert!(matches!(err, MailError::Transient(_)), "{err:?}");
+    assert!(matches!(err, DeliveryError::Later { at: None, .. }), "{err:?}");
     assert!(!err.to_string().contains("student1"), "errors never name the address");
 }
 
 #[tokio::test]
 async fn the_file_backend_writes_one_eml_per_job() {
     let dir = tempfile::tempdir().unwrap();
-    let m =
-        LettreMailer::files(dir.path().join("outbox-mail"), "support@osts.example", "http://127.0.0.1:8080").unwrap();
+    let m = LettreMailer::files(
+        dir.path().join("outbox-mail"),
+        "support@osts.example",
+        mailer::Links::new("http://127.0.0.1:8080"),
+    )
+    .unwrap();
     m.send(&email(3)).await.unwrap();
     m.send(&email(3)).await.unwrap();
     let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox-mail")).unwrap().collect();
@@ -174,8 +183,21 @@ impl OutboxRepository for MemoryOutbox {
         self.set(id, DeliveryStatus::Dead, None);
         Ok(())
     }
-    async fn dead_letters(&self, _limit: u32) -> anyhow::Result<Vec<DeadLetter>> {
+    async fn release(&self, id: DeliveryId, _at: DateTime<Utc>) -> anyhow::Result<()> {
+        self.set(id, DeliveryStatus::Pending, None);
+        Ok(())
+    }
+    async fn dead_letters(&self, _channel: Option<Channel>, _limit: u32) -> anyhow::Result<Vec<DeadLetter>> {
         Ok(vec![])
+    }
+    async fn enqueue(
+        &self,
+        _key: &str,
+        _ticket: TicketId,
+        _job: &IntegrationJob,
+        _at: DateTime<Utc>,
+    ) -> anyhow::Result<Option<DeliveryId>> {
+        anyhow::bail!("this outbox holds emails only")
     }
     async fn retry(&self, _id: DeliveryId, _at: DateTime<Utc>) -> anyhow::Result<bool> {
         Ok(false)
@@ -212,14 +234,16 @@ impl MemoryOutbox {
                     id: DeliveryId::new(i),
                     idempotency_key: e.idempotency_key,
                     attempts: 0,
-                    recipient: e.recipient,
-                    to: e.to,
-                    to_name: e.to_name,
-                    kind: e.kind,
-                    ticket_id: e.ticket_id,
-                    ticket_title: e.ticket_title,
-                    payload: e.payload,
-                    digest: None,
+                    payload: DeliveryPayload::Email(EmailPayload {
+                        recipient: e.recipient,
+                        to: e.to,
+                        to_name: e.to_name,
+                        kind: e.kind,
+                        ticket_id: e.ticket_id,
+                        ticket_title: e.ticket_title,
+                        payload: e.payload,
+                        digest: None,
+                    }),
                 };
                 (job, DeliveryStatus::Pending, due)
             })
@@ -243,11 +267,14 @@ fn worker(outbox: Arc<MemoryOutbox>, port: u16, clock: Arc<ManualClock>, max_att
     let settings = WorkerSettings {
         batch: 50,
         lease: Duration::minutes(5),
-        max_attempts,
-        backoff: Backoff { base: Duration::seconds(10), max: Duration::minutes(10) },
+        email: RetryPolicy {
+            max_attempts,
+            backoff: Backoff { base: Duration::seconds(10), max: Duration::minutes(10) },
+        },
         ..WorkerSettings::default()
     };
-    DeliveryWorker::new(outbox, Arc::new(mailer(port)), Arc::new(PlainTokens), clock, Arc::new(|| 1.0), settings)
+    let channels = Channels::new(Arc::new(mailer(port)));
+    DeliveryWorker::new(outbox, channels, Arc::new(PlainTokens), clock, Arc::new(|| 1.0), settings)
 }
 
 #[tokio::test]
@@ -259,21 +286,24 @@ async fn while_smtp_refuses_jobs_back_off_then_each_email_arrives_exactly_once()
     let port = TcpListener::bind("127.0.0.1:0").await.unwrap().local_addr().unwrap().port();
     let w = worker(outbox.clone(), port, clock.clone(), 5);
 
-    let first = w.deliver_due().await.unwrap();
-    assert_eq!(first, DeliveryReport { sent: 0, retried: 5, dead: 0 });
-    assert_eq!(w.deliver_due().await.unwrap().handled(), 0, "nothing is due before the backoff");
+    let first = w.deliver_due(&Stop::never()).await.unwrap();
+    assert_eq!(first, DeliveryReport { sent: 0, retried: 5, dead: 0, released: 0 });
+    assert_eq!(w.deliver_due(&Stop::never()).await.unwrap().handled(), 0, "nothing is due before the backoff");
     clock.advance(Duration::seconds(10));
-    assert_eq!(w.deliver_due().await.unwrap().retried, 5, "second attempt after 10 s");
+    assert_eq!(w.deliver_due(&Stop::never()).await.unwrap().retried, 5, "second attempt after 10 s");
     clock.advance(Duration::seconds(10));
-    assert_eq!(w.deliver_due().await.unwrap().handled(), 0, "the third waits 20 s");
+    assert_eq!(w.deliver_due(&Stop::never()).await.unwrap().handled(), 0, "the third waits 20 s");
 
     let inbox = Arc::new(Mutex::new(Vec::new()));
     let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     tokio::spawn(sink(listener, inbox.clone()));
     clock.advance(Duration::seconds(10));
-    assert_eq!(w.deliver_due().await.unwrap(), DeliveryReport { sent: 5, retried: 0, dead: 0 });
+    assert_eq!(
+        w.deliver_due(&Stop::never()).await.unwrap(),
+        DeliveryReport { sent: 5, retried: 0, dead: 0, released: 0 }
+    );
     clock.advance(Duration::hours(1));
-    assert_eq!(w.deliver_due().await.unwrap().handled(), 0);
+    assert_eq!(w.deliver_due(&Stop::never()).await.unwrap().handled(), 0);
 
     let got = inbox.lock().unwrap().clone();
     let mut to: Vec<String> = got.iter().flat_map(|r| r.rcpt.clone()).collect();
@@ -292,7 +322,7 @@ async fn after_the_last_attempt_a_job_is_a_dead_letter() {
     let w = worker(outbox.clone(), port, clock.clone(), 3);
     let mut reports = Vec::new();
     for _ in 0..3 {
-        reports.push(w.deliver_due().await.unwrap());
+        reports.push(w.deliver_due(&Stop::never()).await.unwrap());
         clock.advance(Duration::minutes(10));
     }
     assert_eq!(reports.iter().map(|r| (r.retried, r.dead)).collect::<Vec<_>>(), vec![(1, 0), (1, 0), (0, 1)]);

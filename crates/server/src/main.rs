@@ -12,11 +12,14 @@ use domain::accounts::Role;
 use domain::clock::{Clock, SystemClock};
 use domain::notifications::UnsubscribeTokens;
 use domain::Services;
-use poem::listener::{Acceptor as _, Listener as _, TcpListener};
 use secrecy::ExposeSecret as _;
+use server::jobs::{Registry, Schedule};
+use server::workers;
 use settings::{LogFormat, Settings};
 use store::{Store, StoreOptions};
 
+mod http;
+mod routes;
 mod settings;
 mod similarity;
 
@@ -40,6 +43,19 @@ enum Command {
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// Copy the database (SQLite: online, consistent; PostgreSQL: use pg_dump, as printed)
+    /// and the attachment blobs it names into a new folder.
+    Backup {
+        /// The folder to create (missing or empty).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore an SQLite backup into the configured data dir, which must hold no database.
+    Restore {
+        /// The backup folder.
+        #[arg(long)]
+        from: PathBuf,
     },
 }
 
@@ -66,6 +82,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::Admin { command: AdminCommand::Create { email, name } } => create_admin(settings, &email, &name).await,
+        Command::Backup { to } => backup(settings, &to).await,
+        Command::Restore { from } => restore(settings, &from).await,
     };
     if let Err(e) = &result {
         tracing::error!(error = format!("{e:#}"), "osts failed");
@@ -105,87 +123,49 @@ fn services(
     unsubscribe: Arc<dyn UnsubscribeTokens>,
 ) -> Services {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let ports = store.ports(store::Adapters {
+    let adapters = domain::services::Adapters {
         hasher: Arc::new(credentials::Argon2Hasher::new()),
         tokens: Arc::new(credentials::RandomTokens),
-        throttle: Arc::new(credentials::GovernorThrottle::new(
-            settings.login_attempts_per_account,
-            settings.login_attempts_per_address,
-        )),
+        throttle: Arc::new(credentials::GovernorThrottle::with_limits(credentials::ThrottleLimits {
+            per_account_and_address: settings.login_attempts_per_account,
+            per_address: settings.login_attempts_per_address,
+            per_account: settings.login_attempts_per_account_all_addresses,
+        })),
         // Confirmation resends: a few per email (each replaces the last link), more per address.
         resend_throttle: Arc::new(credentials::GovernorThrottle::new(RESENDS_PER_EMAIL, RESENDS_PER_ADDRESS)),
         blobs: Arc::new(blobs::FsBlobStore::new(settings.data_dir.join("blobs"))),
         unsubscribe,
         clock,
-    });
-    let ports = domain::Ports { semantic: semantic.ports(), ..ports };
-    Services::new(ports, settings.services())
-}
-
-/// Closes resolved tickets after their reopen window, every `interval`, until shutdown.
-/// Safe with several servers: the store closes each ticket exactly once.
-fn spawn_auto_close(services: &Services, interval: Duration) -> tokio::task::JoinHandle<()> {
-    let workflow = services.workflow.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match workflow.auto_close().await {
-                Ok(closed) if closed.is_empty() => {}
-                Ok(closed) => tracing::info!(count = closed.len(), "closed resolved tickets after their window"),
-                Err(e) => tracing::warn!(error = %e, "auto-close failed; retrying at the next tick"),
-            }
-        }
-    })
+    };
+    Services::new(domain::Ports::new(store.repositories(), adapters, semantic.ports()), settings.services())
 }
 
 /// How often the planner's statistics are refreshed (cheap when little changed).
 const STATISTICS_EVERY: Duration = Duration::from_secs(10 * 60);
 
-/// Keeps the database's planner statistics current (`Store::refresh_statistics`): at start
-/// and every [`STATISTICS_EVERY`], so list queries keep their indexes as tables grow, also
-/// where PostgreSQL's autovacuum is off.
-fn spawn_statistics(store: &Store) -> tokio::task::JoinHandle<()> {
-    let store = store.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(STATISTICS_EVERY);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match store.refresh_statistics().await {
-                Ok(tables) if tables.is_empty() => {}
-                Ok(tables) => tracing::info!(tables = tables.join(","), "planner statistics refreshed"),
-                Err(e) => tracing::warn!(error = format!("{e:#}"), "refreshing planner statistics failed"),
-            }
-        }
-    })
-}
-
 /// The `Mailer`: SMTP when `OSTS_SMTP_URL` is set, otherwise `.eml` files under
 /// `<data dir>/outbox-mail/`.
 fn mailer(settings: &Settings) -> anyhow::Result<mailer::LettreMailer> {
     match &settings.smtp_url {
-        Some(url) => mailer::LettreMailer::smtp(url.expose_secret(), &settings.mail_from, &settings.public_url),
+        Some(url) => mailer::LettreMailer::smtp(url.expose_secret(), &settings.mail_from, settings.links()),
         None => {
             let dir = settings.data_dir.join("outbox-mail");
             tracing::info!(dir = %dir.display(), "no SMTP relay configured; emails are written as .eml files");
-            mailer::LettreMailer::files(dir, &settings.mail_from, &settings.public_url)
+            mailer::LettreMailer::files(dir, &settings.mail_from, settings.links())
         }
     }
 }
 
-/// Delivers the outbox as soon as a commit enqueues deliveries, and every `interval` as a
-/// fallback; enqueues the daily digests at the digest hour. Safe with several servers: claims
-/// are leased and skip each other's rows, and a digest's key is unique per user and day.
-fn spawn_delivery(
+/// The outbox's worker: every channel's port (email through the `Mailer` now).
+fn delivery_worker(
     settings: &Settings,
     store: &Store,
     unsubscribe: Arc<dyn UnsubscribeTokens>,
-) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let worker = domain::notifications::DeliveryWorker::new(
+) -> anyhow::Result<domain::notifications::DeliveryWorker> {
+    let channels = domain::notifications::Channels::new(Arc::new(mailer(settings)?));
+    Ok(domain::notifications::DeliveryWorker::new(
         store.outbox(),
-        Arc::new(mailer(settings)?),
+        channels,
         unsubscribe,
         Arc::new(SystemClock),
         // Jitter only has to differ between jobs and servers, not be unpredictable.
@@ -196,13 +176,53 @@ fn spawn_delivery(
             ) / 1000.0
         }),
         domain::notifications::WorkerSettings {
-            max_attempts: settings.delivery_max_attempts,
+            email: domain::notifications::RetryPolicy {
+                max_attempts: settings.delivery_max_attempts,
+                ..domain::notifications::RetryPolicy::email()
+            },
             digest_hour: settings.digest_hour,
             ..Default::default()
         },
+    ))
+}
+
+/// How often the digest job looks whether the day's digest is due.
+const DIGESTS_EVERY: Duration = Duration::from_secs(60);
+
+/// How long a stop waits for the jobs to finish their runs before cancelling them.
+const JOBS_GRACE: Duration = Duration::from_secs(15);
+
+/// Every background job, registered in one place.
+fn start_jobs(
+    settings: &Settings,
+    store: &Store,
+    services: &Services,
+    semantic: &similarity::Semantic,
+    unsubscribe: Arc<dyn UnsubscribeTokens>,
+) -> anyhow::Result<Registry> {
+    let worker = delivery_worker(settings, store, unsubscribe)?;
+    let mut jobs = Registry::new();
+    // As soon as a commit enqueues deliveries, and every interval for retries coming due and
+    // deliveries enqueued by other servers.
+    let every = Duration::from_secs(settings.delivery_interval_secs);
+    jobs.spawn("delivery", Arc::new(workers::Delivery(worker.clone())), Schedule::woken(every, store.delivery_wake()));
+    jobs.spawn("digests", Arc::new(workers::Digests(worker)), Schedule::every(DIGESTS_EVERY));
+    let every = Duration::from_secs(settings.auto_close_interval_secs);
+    jobs.spawn("auto_close", Arc::new(workers::AutoClose(services.workflow.clone())), Schedule::every(every));
+    let similarity = &services.similarity;
+    jobs.spawn(
+        "embedding",
+        Arc::new(workers::Embedding(similarity.clone())),
+        Schedule::woken(similarity::SWEEP_EVERY, semantic.wake.clone()),
     );
-    let interval = Duration::from_secs(settings.delivery_interval_secs);
-    Ok(tokio::spawn(worker.run(store.delivery_wake(), interval)))
+    jobs.spawn(
+        "lexical",
+        Arc::new(workers::Lexical(similarity.clone())),
+        Schedule::woken(similarity::CATCH_UP_EVERY, semantic.lexical_wake.clone()),
+    );
+    jobs.spawn("vectors", Arc::new(workers::Vectors(similarity.clone())), Schedule::every(similarity::VECTORS_EVERY));
+    jobs.spawn("statistics", Arc::new(workers::Statistics(store.clone())), Schedule::every(STATISTICS_EVERY));
+    Ok(jobs)
 }
 
 struct StoreHealth(Store);
@@ -220,33 +240,24 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let unsubscribe: Arc<dyn UnsubscribeTokens> =
         Arc::new(credentials::HmacUnsubscribeTokens::new(settings.secret_key()?));
     let services = services(&settings, &store, &semantic, unsubscribe.clone());
-    let auto_close = spawn_auto_close(&services, Duration::from_secs(settings.auto_close_interval_secs));
-    let worker = tokio::spawn(similarity::embedding_worker(services.similarity.clone(), semantic.wake.clone()));
-    let lexical = tokio::spawn(similarity::lexical_worker(services.similarity.clone(), semantic.lexical_wake.clone()));
-    let delivery = spawn_delivery(&settings, &store, unsubscribe)?;
-    let statistics = spawn_statistics(&store);
-    let app = api::build(services, Arc::new(StoreHealth(store.clone())));
-    let acceptor = TcpListener::bind(settings.bind)
-        .into_acceptor()
+    let jobs = start_jobs(&settings, &store, &services, &semantic, unsubscribe)?;
+    let app = routes::tree(api::routes(services, Arc::new(StoreHealth(store.clone()))));
+    let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;
-    let addr = acceptor
-        .local_addr()
-        .into_iter()
-        .find_map(|a| a.as_socket_addr().copied())
-        .context("listener has no socket address")?;
+    let addr = listener.local_addr().context("listener has no socket address")?;
     // Printed on stdout as well, so scripts and tests binding port 0 learn the real port.
     println!("osts listening on http://{addr}");
     tracing::info!(%addr, docs = %format!("http://{addr}/api/docs"), "listening");
-    poem::Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(app, shutdown_signal(), Some(Duration::from_secs(10)))
-        .await
-        .context("server failed")?;
-    auto_close.abort();
-    worker.abort();
-    lexical.abort();
-    delivery.abort();
-    statistics.abort();
+    let limits = http::Limits {
+        header_read: Duration::from_secs(settings.header_read_timeout_secs),
+        drain: Duration::from_secs(10),
+    };
+    http::serve(listener, app, limits, shutdown_signal()).await.context("server failed")?;
+    // Each job finishes what it started and gives back what it had not (no delivery stays
+    // leased), before the pool closes.
+    let report = jobs.shutdown(JOBS_GRACE).await;
+    tracing::info!(stopped = ?report.stopped, cancelled = ?report.cancelled, "background jobs stopped");
     store.close().await?;
     tracing::info!("stopped");
     Ok(())
@@ -272,6 +283,37 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down: finishing requests in flight");
+}
+
+async fn backup(settings: Settings, to: &std::path::Path) -> anyhow::Result<()> {
+    let store = open_store(&settings, false).await?;
+    let report = server::backup::backup(&store, &settings.data_dir.join("blobs"), to).await?;
+    if !report.database_copied {
+        println!(
+            "PostgreSQL is backed up with pg_dump, e.g.: pg_dump --format=custom --file {}/osts.dump \"$DATABASE_URL\"",
+            to.display()
+        );
+    }
+    println!(
+        "backed up into {}: database {}, {} blobs",
+        to.display(),
+        if report.database_copied { "copied" } else { "left to pg_dump" },
+        report.blobs
+    );
+    store.close().await
+}
+
+async fn restore(settings: Settings, from: &std::path::Path) -> anyhow::Result<()> {
+    if settings.database_url.is_some() {
+        anyhow::bail!("restore writes the default SQLite file of the data dir; unset OSTS_DATABASE_URL (PostgreSQL: use pg_restore)");
+    }
+    let report = server::backup::restore(from, &settings.data_dir).await?;
+    println!(
+        "restored into {}: {} blobs; the database passed its integrity check",
+        settings.data_dir.display(),
+        report.blobs
+    );
+    Ok(())
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {

@@ -51,12 +51,23 @@ pub struct Settings {
     /// Hours a sign-in lasts (`OSTS_SESSION_TTL_HOURS`).
     #[serde(default = "defaults::session_ttl_hours")]
     pub session_ttl_hours: u32,
-    /// Sign-in attempts per account per minute (`OSTS_LOGIN_ATTEMPTS_PER_ACCOUNT`).
+    /// Sign-in attempts per account from one client address per minute
+    /// (`OSTS_LOGIN_ATTEMPTS_PER_ACCOUNT`).
     #[serde(default = "defaults::login_per_account")]
     pub login_attempts_per_account: u32,
     /// Sign-in attempts per client address per minute (`OSTS_LOGIN_ATTEMPTS_PER_ADDRESS`).
     #[serde(default = "defaults::login_per_address")]
     pub login_attempts_per_address: u32,
+    /// Sign-in attempts per account from all addresses together per minute
+    /// (`OSTS_LOGIN_ATTEMPTS_PER_ACCOUNT_ALL_ADDRESSES`); much higher than the per-address
+    /// limit, since reaching it refuses the account's owner too.
+    #[serde(default = "defaults::login_per_account_all_addresses")]
+    pub login_attempts_per_account_all_addresses: u32,
+    /// Seconds a connection has to send a complete request head, from its opening or from
+    /// its previous response, so also how long an idle keep-alive connection stays open
+    /// (`OSTS_HEADER_READ_TIMEOUT_SECS`).
+    #[serde(default = "defaults::header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
     /// Log filter in `tracing` syntax (`OSTS_LOG`), e.g. `info,sqlx=warn`.
     #[serde(default = "defaults::log")]
     pub log: String,
@@ -150,6 +161,12 @@ mod defaults {
     pub fn login_per_address() -> u32 {
         30
     }
+    pub fn login_per_account_all_addresses() -> u32 {
+        100
+    }
+    pub fn header_read_timeout_secs() -> u64 {
+        10
+    }
     pub fn log() -> String {
         "info,sqlx=warn,sea_orm=warn".into()
     }
@@ -204,6 +221,10 @@ impl Settings {
         anyhow::ensure!(self.delivery_interval_secs >= 1, "delivery_interval_secs must be at least 1");
         anyhow::ensure!(self.delivery_max_attempts >= 1, "delivery_max_attempts must be at least 1");
         anyhow::ensure!(self.digest_hour <= 23, "digest_hour must be an hour of the day, 0 to 23");
+        anyhow::ensure!(
+            (1..=3600).contains(&self.header_read_timeout_secs),
+            "header_read_timeout_secs must be 1 to 3600"
+        );
         if let Some(key) = &self.secret_key {
             credentials::SecretKey::new(key.expose_secret()).context("invalid secret_key")?;
         }
@@ -211,6 +232,11 @@ impl Settings {
             store::Backend::of(url.expose_secret())?;
         }
         Ok(())
+    }
+
+    /// The links shown to people (in emails, notifications and pages), under `OSTS_PUBLIC_URL`.
+    pub fn links(&self) -> markup::Links {
+        markup::Links::new(&self.public_url)
     }
 
     /// The domain services' settings.
@@ -272,6 +298,7 @@ mod tests {
             assert_eq!(s.session_ttl_hours, 3, "the environment wins over the file");
             assert_eq!(s.log_format, LogFormat::Json);
             assert_eq!(s.login_attempts_per_account, 5);
+            assert_eq!(s.login_attempts_per_account_all_addresses, 100);
             // The secret never prints.
             assert!(!format!("{s:?}").contains("hunter2"));
             Ok(())

@@ -1,28 +1,31 @@
 //! Wiring of similar-ticket suggestions: the embedder loading in the background, the
-//! in-memory vector and lexical indexes, and the workers that keep them up to date.
+//! in-memory vector and lexical indexes, and how often the jobs that keep them up to date
+//! (`server::workers`) run.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use domain::faq::FaqEntryId;
-use domain::similarity::{EmbeddingQueue, LexicalIndex, SimilarityService, VectorIndex};
+use domain::similarity::{EmbeddingQueue, LexicalIndex, VectorIndex};
 use domain::tickets::TicketId;
 use embedder::{LazyEmbedder, ModelSpec};
 use tokio::sync::Notify;
 
 use crate::settings::{Settings, Switch};
 
-/// How often the worker looks for tickets and published FAQ entries lacking an embedding
-/// even without a signal (a
-/// signal lost to a crash, tickets written by another instance or by `xtask seed`).
-const SWEEP_EVERY: Duration = Duration::from_secs(60);
+/// How often the embedding job looks for tickets and published FAQ entries lacking an
+/// embedding even without a signal (a signal lost to a crash, tickets written by another
+/// instance or by `xtask seed`).
+pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// How often the in-memory lexical index catches up with the store even without a signal
 /// (changes made through another server over the same database, or by `xtask seed`).
-const CATCH_UP_EVERY: Duration = Duration::from_secs(10);
+pub const CATCH_UP_EVERY: Duration = Duration::from_secs(10);
 
-/// Tickets embedded per model call: small, so a query embedding waits little behind a batch.
-const BATCH: u32 = 16;
+/// How often the in-memory vector index catches up with the embeddings other servers
+/// stored (this server's own are added as it makes them): a ticket embedded through
+/// another server is suggested by meaning here within this much (plus a catch-up's time).
+pub const VECTORS_EVERY: Duration = Duration::from_secs(5);
 
 /// The semantic stage's parts, shared by the service and the worker.
 pub struct Semantic {
@@ -106,67 +109,8 @@ impl Semantic {
         domain::services::Semantic {
             embedder: self.embedder.clone(),
             vectors: self.vectors.clone(),
-            queue: Some(self.queue()),
-            lexical: Some(self.lexical.clone()),
-        }
-    }
-}
-
-/// Loads stored embeddings into memory, then embeds tickets and published FAQ entries lacking
-/// one (the backfill), and
-/// again whenever woken or every [`SWEEP_EVERY`]. Runs until aborted.
-pub async fn embedding_worker(similarity: SimilarityService, wake: Arc<Notify>) {
-    match similarity.load_vectors().await {
-        Ok(n) => tracing::info!(embeddings = n, "semantic search: stored embeddings loaded"),
-        Err(e) => tracing::error!(error = format!("{e:#}"), "semantic search: cannot load stored embeddings"),
-    }
-    loop {
-        let mut done = 0usize;
-        loop {
-            match similarity.embed_pending(BATCH).await {
-                Ok(0) => break,
-                Ok(n) => {
-                    done += n;
-                    if done % 1_000 < n {
-                        tracing::info!(embedded = done, "semantic search: embedding tickets");
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = format!("{e:#}"), "semantic search: embedding tickets failed");
-                    break;
-                }
-            }
-        }
-        if done > 0 {
-            tracing::info!(embedded = done, "semantic search: tickets embedded");
-        }
-        tokio::select! {
-            () = wake.notified() => {}
-            () = tokio::time::sleep(SWEEP_EVERY) => {}
-        }
-    }
-}
-
-/// Loads the in-memory lexical index from the store (suggestions use the store's full-text
-/// query until then), then catches it up whenever woken or every [`CATCH_UP_EVERY`]. Runs
-/// until aborted.
-pub async fn lexical_worker(similarity: SimilarityService, wake: Arc<Notify>) {
-    let started = std::time::Instant::now();
-    match similarity.load_lexical(chrono::Utc::now()).await {
-        Ok(n) => tracing::info!(
-            documents = n,
-            ms = started.elapsed().as_millis() as u64,
-            "lexical index: loaded, suggestions are ranked in memory"
-        ),
-        Err(e) => tracing::error!(error = format!("{e:#}"), "lexical index: cannot load, the store ranks meanwhile"),
-    }
-    loop {
-        tokio::select! {
-            () = wake.notified() => {}
-            () = tokio::time::sleep(CATCH_UP_EVERY) => {}
-        }
-        if let Err(e) = similarity.refresh_lexical(chrono::Utc::now()).await {
-            tracing::error!(error = format!("{e:#}"), "lexical index: catch-up failed");
+            queue: self.queue(),
+            lexical: self.lexical.clone(),
         }
     }
 }

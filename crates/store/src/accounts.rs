@@ -308,7 +308,7 @@ impl SessionRepository for Store {
         Ok(())
     }
 
-    async fn principal(&self, token_hash: &TokenHash, now: DateTime<Utc>) -> anyhow::Result<Option<Principal>> {
+    async fn session_account(&self, token_hash: &TokenHash, now: DateTime<Utc>) -> anyhow::Result<Option<Account>> {
         let found = sessions::Entity::find_by_id(token_hash.as_str().to_owned())
             .filter(sessions::Column::RevokedAt.is_null())
             .filter(sessions::Column::ExpiresAt.gt(now))
@@ -316,11 +316,7 @@ impl SessionRepository for Store {
             .one(&self.db)
             .await?;
         let Some((_, Some(user))) = found else { return Ok(None) };
-        let account = Account::try_from(user)?;
-        if !account.status.may_sign_in() {
-            return Ok(None);
-        }
-        Ok(Some(Principal { id: account.id, role: account.role, status: account.status }))
+        Ok(Some(Account::try_from(user)?))
     }
 
     async fn revoke(&self, token_hash: &TokenHash, now: DateTime<Utc>) -> anyhow::Result<()> {

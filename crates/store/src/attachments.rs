@@ -5,9 +5,12 @@ use async_trait::async_trait;
 use domain::accounts::UserId;
 use domain::attachments::*;
 use domain::tickets::TicketId;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set};
+use sea_orm::sea_query::Query;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
 
-use crate::entity::{attachments, tickets};
+use crate::entity::{attachments, replies, tickets};
 use crate::{id32, Store};
 
 impl TryFrom<attachments::Model> for Attachment {
@@ -81,20 +84,43 @@ impl AttachmentRepository for Store {
         Ok(Attachment::try_from(row)?)
     }
 
-    async fn list(&self, ticket: TicketId) -> anyhow::Result<Vec<Attachment>> {
+    async fn list(&self, ticket: TicketId, include_internal: bool) -> anyhow::Result<Vec<Attachment>> {
         let Some(ticket) = id32(ticket.get()) else { return Ok(vec![]) };
-        attachments::Entity::find()
-            .filter(attachments::Column::TicketId.eq(ticket))
-            .order_by_asc(attachments::Column::Id)
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .map(Attachment::try_from)
-            .collect()
+        let merged_here = Query::select()
+            .column(tickets::Column::Id)
+            .from(tickets::Entity)
+            .and_where(tickets::Column::MergedInto.eq(ticket))
+            .to_owned();
+        let mut q = attachments::Entity::find().filter(
+            Condition::any()
+                .add(attachments::Column::TicketId.eq(ticket))
+                .add(attachments::Column::TicketId.in_subquery(merged_here)),
+        );
+        if !include_internal {
+            q = q.filter(not_on_an_internal_note());
+        }
+        q.order_by_asc(attachments::Column::Id).all(&self.db).await?.into_iter().map(Attachment::try_from).collect()
     }
 
-    async fn find(&self, id: AttachmentId) -> anyhow::Result<Option<Attachment>> {
+    async fn find(&self, id: AttachmentId, include_internal: bool) -> anyhow::Result<Option<Attachment>> {
         let Some(id) = id32(id.get()) else { return Ok(None) };
-        attachments::Entity::find_by_id(id).one(&self.db).await?.map(Attachment::try_from).transpose()
+        let mut q = attachments::Entity::find_by_id(id);
+        if !include_internal {
+            q = q.filter(not_on_an_internal_note());
+        }
+        q.one(&self.db).await?.map(Attachment::try_from).transpose()
     }
+}
+
+/// On the ticket itself or on a public reply. Listed as what is allowed rather than what is
+/// not, so a file whose reply cannot be found is hidden too.
+fn not_on_an_internal_note() -> Condition {
+    let public_replies = Query::select()
+        .column(replies::Column::Id)
+        .from(replies::Entity)
+        .and_where(replies::Column::Internal.eq(false))
+        .to_owned();
+    Condition::any()
+        .add(attachments::Column::ReplyId.is_null())
+        .add(attachments::Column::ReplyId.in_subquery(public_replies))
 }

@@ -11,7 +11,7 @@ use sea_orm::sea_query::{OnConflict, Query};
 use sea_orm::{ActiveModelTrait, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, Set};
 
 use crate::entity::{replies, tickets, users, watchers};
-use crate::tickets::record;
+use crate::tickets::{record, user_actor};
 use crate::{id32, Store};
 
 fn to_reply(m: replies::Model, names: &HashMap<i32, String>) -> anyhow::Result<Reply> {
@@ -73,7 +73,7 @@ impl ReplyRepository for Store {
             add_watcher(&*tx, ticket, author, reply.created_at).await?;
         }
         let change = Change::ReplyAdded { reply_id: row.id.into(), internal: reply.internal };
-        record(&tx, ticket, Some(author), reply.created_at, &change).await?;
+        record(&tx, ticket, user_actor(author), reply.created_at, &change).await?;
         let name = users::Entity::find_by_id(author).one(&*tx).await?.map(|u| u.display_name).unwrap_or_default();
         tx.commit().await?;
         to_reply(row, &HashMap::from([(author, name)]))
@@ -114,7 +114,7 @@ impl WatcherRepository for Store {
         let tx = self.write().await?;
         let added = add_watcher(&*tx, ticket, user, at).await?;
         if added {
-            record(&tx, ticket, Some(user), at, &Change::Watched).await?;
+            record(&tx, ticket, user_actor(user), at, &Change::Watched).await?;
         }
         tx.commit().await?;
         Ok(added)
@@ -130,7 +130,7 @@ impl WatcherRepository for Store {
             .await?;
         let removed = deleted.rows_affected > 0;
         if removed {
-            record(&tx, ticket, Some(user), at, &Change::Unwatched).await?;
+            record(&tx, ticket, user_actor(user), at, &Change::Unwatched).await?;
         }
         tx.commit().await?;
         Ok(removed)

@@ -14,7 +14,7 @@ use sea_orm::{
 };
 
 use crate::entity::{categories, faq_entries, faq_feedback, faq_sources, tickets, watchers};
-use crate::tickets::{like_pattern, record, views};
+use crate::tickets::{like_pattern, record, user_actor, views};
 use crate::{id32, Store};
 
 const RESOLVED: [&str; 2] = ["resolved", "closed"];
@@ -192,7 +192,7 @@ impl FaqRepository for Store {
             let sources = faq_sources::Entity::find().filter(faq_sources::Column::EntryId.eq(id)).all(&*tx).await?;
             let change = Change::FaqPublished { entry_id: id.into() };
             for s in sources {
-                record(&tx, s.ticket_id, Some(actor), at, &change).await?;
+                record(&tx, s.ticket_id, user_actor(actor), at, &change).await?;
             }
         }
         let out = one(&*tx, id).await?;

@@ -8,6 +8,7 @@
 
 mod accounts;
 mod attachments;
+mod backup;
 mod categories;
 mod conversation;
 mod entity;
@@ -86,25 +87,6 @@ pub struct Store {
     write_lock: Option<Arc<Mutex<()>>>,
     /// Signalled after a commit that enqueued deliveries (see [`Store::delivery_wake`]).
     wake: Arc<Notify>,
-}
-
-/// The adapters that are not storage, which [`Store::ports`] joins to the store's own: named,
-/// since two of them share a type.
-pub struct Adapters {
-    /// Password hashing.
-    pub hasher: Arc<dyn domain::accounts::PasswordHasher>,
-    /// Session and confirmation tokens.
-    pub tokens: Arc<dyn domain::accounts::TokenIssuer>,
-    /// The sign-in throttle.
-    pub throttle: Arc<dyn domain::accounts::LoginThrottle>,
-    /// The throttle of confirmation-email resends.
-    pub resend_throttle: Arc<dyn domain::accounts::LoginThrottle>,
-    /// Attachment contents.
-    pub blobs: Arc<dyn domain::attachments::BlobStore>,
-    /// Signed one-click unsubscribe tokens.
-    pub unsubscribe: Arc<dyn domain::notifications::UnsubscribeTokens>,
-    /// The time.
-    pub clock: Arc<dyn domain::clock::Clock>,
 }
 
 impl Store {
@@ -249,11 +231,10 @@ impl Store {
         Arc::new(self.clone())
     }
 
-    /// The store's adapters beside the given non-storage ones, ready for
-    /// [`domain::Services::new`].
-    pub fn ports(&self, adapters: Adapters) -> domain::Ports {
-        let Adapters { hasher, tokens, throttle, resend_throttle, blobs, unsubscribe, clock } = adapters;
-        domain::Ports {
+    /// Every repository the store implements, for the composition root to join with the
+    /// other adapters ([`domain::Ports::new`]).
+    pub fn repositories(&self) -> domain::services::Repositories {
+        domain::services::Repositories {
             accounts: self.accounts(),
             sessions: self.sessions(),
             categories: self.categories(),
@@ -263,21 +244,14 @@ impl Store {
             watchers: self.watchers(),
             workflow: self.workflow(),
             attachments: self.attachments(),
+            faq: self.faq(),
             notifications: Arc::new(self.clone()),
             outbox: self.outbox(),
-            unsubscribe,
-            faq: self.faq(),
-            blobs,
-            hasher,
-            tokens,
-            throttle,
-            resend_throttle,
-            clock,
             similarity: self.similarity(),
             embeddings: self.embeddings(),
-            semantic: domain::services::Semantic::off(),
         }
     }
+
     /// Full-text search and batched reads for similar tickets.
     pub fn similarity(&self) -> Arc<dyn SimilarityIndex> {
         Arc::new(self.clone())

@@ -15,10 +15,10 @@ use sea_orm::{ConnectionTrait, DbBackend, QueryResult, Statement, Value};
 
 use crate::{id32, Store};
 
-/// Channel name of email deliveries (one per event).
-const EMAIL: &str = "email";
-/// Channel name of daily digest deliveries (one per user and day).
-const DIGEST: &str = "digest";
+/// The stored name of the email channel (one email per event, and the daily digests).
+fn email() -> &'static str {
+    Channel::Email.as_str()
+}
 
 fn statement(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     let sql = match backend {
@@ -40,12 +40,12 @@ pub(crate) async fn query(
     Ok(conn.query_all(statement(conn.get_database_backend(), sql, values)).await?)
 }
 
-/// Writes the notifications and email deliveries `change` causes, as two set-based
-/// statements in the caller's transaction. Mirrors [`audience`] and [`recipients`]: watchers
-/// (a primary key per user, so each user once), staff watchers for internal notes, or the
-/// assignee; never the actor. Deliveries go to those whose email preference for the kind is
-/// on (the default) and who did not ask for a digest. Returns how many deliveries it wrote.
-pub(crate) async fn fan_out(
+/// Writes exactly the effects [`effects`] returns for `change` (the one source of truth for
+/// who is told what), in the caller's transaction: for each `Notify`, two set-based
+/// statements (the audience's notifications, then the email deliveries of those whose
+/// preference asks for one); for each `Integrate`, one per-ticket job. See
+/// `TicketRepository`'s contract. Returns how many deliveries it wrote.
+pub(crate) async fn write_effects(
     conn: &impl ConnectionTrait,
     ticket: i32,
     event: i32,
@@ -53,7 +53,34 @@ pub(crate) async fn fan_out(
     at: DateTime<Utc>,
     change: &Change,
 ) -> anyhow::Result<u64> {
-    let Some((kind, audience)) = audience(change) else { return Ok(0) };
+    let mut deliveries = 0;
+    for (n, effect) in effects(change).into_iter().enumerate() {
+        deliveries += match effect {
+            Effect::Notify { kind, audience } => notify(conn, ticket, event, actor, at, change, kind, audience).await?,
+            Effect::Integrate(job) => {
+                let key = format!("{}:{event}:{n}", job.channel().as_str());
+                u64::from(enqueue_job(conn, &key, ticket, &job, at).await?.is_some())
+            }
+        };
+    }
+    Ok(deliveries)
+}
+
+/// Writes the notifications of one `Notify` effect and their email deliveries: watchers (a
+/// primary key per user, so each user once), staff watchers, or one user; never the actor.
+/// Deliveries go to those whose email preference for the kind is on (the default) and who
+/// did not ask for a digest. Returns how many deliveries it wrote.
+#[allow(clippy::too_many_arguments)]
+async fn notify(
+    conn: &impl ConnectionTrait,
+    ticket: i32,
+    event: i32,
+    actor: Option<i32>,
+    at: DateTime<Utc>,
+    change: &Change,
+    kind: NotificationKind,
+    audience: Audience,
+) -> anyhow::Result<u64> {
     let payload = serde_json::to_string(change)?;
     // No user has id -1, so "not the actor" holds for everyone when osts itself acted.
     let actor = actor.unwrap_or(-1);
@@ -92,10 +119,38 @@ pub(crate) async fn fan_out(
          next_attempt_at, created_at, updated_at) \
          SELECT $2 || ':' || CAST(n.id AS TEXT), $2, n.id, n.user_id, $3, 0, $4, $4, $4 \
          FROM notifications n LEFT JOIN notification_preferences p ON p.user_id = n.user_id AND p.kind = n.kind \
-         WHERE n.event_id = $1 AND (p.user_id IS NULL OR (p.email AND NOT p.digest))",
-        vec![event.into(), EMAIL.into(), DeliveryStatus::Pending.as_str().into(), at.into()],
+         WHERE n.event_id = $1 AND n.kind = $5 AND (p.user_id IS NULL OR (p.email AND NOT p.digest)) \
+         ON CONFLICT (idempotency_key) DO NOTHING",
+        vec![event.into(), email().into(), DeliveryStatus::Pending.as_str().into(), at.into(), kind.as_str().into()],
     )
     .await
+}
+
+/// Writes one pending per-ticket job, due at `at`, unless its key exists; part of the
+/// caller's transaction. Returns its id, or `None` if the key was taken.
+async fn enqueue_job(
+    conn: &impl ConnectionTrait,
+    key: &str,
+    ticket: i32,
+    job: &IntegrationJob,
+    at: DateTime<Utc>,
+) -> anyhow::Result<Option<DeliveryId>> {
+    let rows = query(
+        conn,
+        "INSERT INTO deliveries (idempotency_key, channel, ticket_id, payload, status, attempts, next_attempt_at, \
+         created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, $6, $6, $6) \
+         ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+        vec![
+            key.to_owned().into(),
+            job.channel().as_str().into(),
+            ticket.into(),
+            job.encode()?.into(),
+            DeliveryStatus::Pending.as_str().into(),
+            at.into(),
+        ],
+    )
+    .await?;
+    rows.first().map(|r| Ok(DeliveryId::new(r.try_get::<i32>("", "id")?.into()))).transpose()
 }
 
 /// Writes one notification about an account to its holder (no ticket), and its email
@@ -123,7 +178,7 @@ pub(crate) async fn notify_account(
          SELECT $2 || ':' || CAST(n.id AS TEXT), $2, n.id, n.user_id, $3, 0, $4, $4, $4 \
          FROM notifications n LEFT JOIN notification_preferences p ON p.user_id = n.user_id AND p.kind = n.kind \
          WHERE n.id = $1 AND ($5 OR p.user_id IS NULL OR (p.email AND NOT p.digest))",
-        vec![id.into(), EMAIL.into(), DeliveryStatus::Pending.as_str().into(), at.into(), always_email.into()],
+        vec![id.into(), email().into(), DeliveryStatus::Pending.as_str().into(), at.into(), always_email.into()],
     )
     .await?;
     Ok(())
@@ -276,20 +331,46 @@ impl NotificationRepository for Store {
     }
 }
 
-fn to_claimed(row: &QueryResult) -> anyhow::Result<ClaimedDelivery> {
-    let email: String = row.try_get("", "email")?;
-    Ok(ClaimedDelivery {
-        id: DeliveryId::new(row.try_get::<i32>("", "id")?.into()),
-        idempotency_key: row.try_get("", "idempotency_key")?,
-        attempts: u32::try_from(row.try_get::<i32>("", "attempts")?)?,
-        recipient: UserId::new(row.try_get::<i32>("", "user_id")?.into()),
+/// A claimed per-user delivery's email (the digest's items are added by the caller).
+fn to_email(row: &QueryResult) -> anyhow::Result<EmailPayload> {
+    let email: Option<String> = row.try_get("", "email")?;
+    let (Some(email), Some(user)) = (email, row.try_get::<Option<i32>>("", "user_id")?) else {
+        anyhow::bail!("a per-user delivery without its user")
+    };
+    Ok(EmailPayload {
+        recipient: UserId::new(user.into()),
         to: Email::parse(&email).map_err(|_| anyhow::anyhow!("stored account has an invalid email"))?,
-        to_name: row.try_get("", "display_name")?,
-        kind: kind_of(&row.try_get::<String>("", "kind")?)?,
+        to_name: row.try_get::<Option<String>>("", "display_name")?.unwrap_or_default(),
+        kind: kind_of(&row.try_get::<Option<String>>("", "kind")?.unwrap_or_default())?,
         ticket_id: row.try_get::<Option<i32>>("", "ticket_id")?.map(|t| TicketId::new(t.into())),
         ticket_title: row.try_get("", "title")?,
-        payload: row.try_get("", "payload")?,
+        payload: row.try_get::<Option<String>>("", "payload")?.unwrap_or_default(),
         digest: None,
+    })
+}
+
+/// A claimed per-user delivery: its email, with the digest's items read from its window
+/// when it is a digest.
+async fn claimed_email(conn: &impl ConnectionTrait, row: &QueryResult) -> anyhow::Result<DeliveryPayload> {
+    let mut email = to_email(row)?;
+    let since: Option<DateTime<Utc>> = row.try_get("", "window_start")?;
+    let until: Option<DateTime<Utc>> = row.try_get("", "window_end")?;
+    if let (Some(since), Some(until)) = (since, until) {
+        email.digest = Some(digest_items(conn, user32(email.recipient)?, since, until).await?);
+    }
+    Ok(DeliveryPayload::Email(email))
+}
+
+/// A claimed per-ticket job.
+fn to_integration(row: &QueryResult, channel: Channel) -> anyhow::Result<DeliveryPayload> {
+    let ticket: Option<i32> = row.try_get("", "job_ticket_id")?;
+    let raw: Option<String> = row.try_get("", "job_payload")?;
+    let (Some(ticket), Some(raw)) = (ticket, raw) else {
+        anyhow::bail!("a per-ticket job without its ticket or payload")
+    };
+    Ok(DeliveryPayload::Integration {
+        ticket: TicketId::new(ticket.into()),
+        job: IntegrationJob::decode(channel, &raw)?,
     })
 }
 
@@ -346,12 +427,13 @@ impl Store {
 impl OutboxRepository for Store {
     async fn claim(&self, now: DateTime<Utc>, lease: Duration, limit: u32) -> anyhow::Result<Vec<ClaimedDelivery>> {
         let tx = self.write().await?;
-        // A claim whose lease ran out may have sent its email before the worker died: the
-        // outcome is unknown, so it is not sent again (at most once) but left to an admin.
+        // A claim whose lease ran out may have reached the remote system before the worker
+        // died: the outcome is unknown, so it is not sent again (at most once) but left to
+        // an admin.
         exec(
             &*tx,
             "UPDATE deliveries SET status = $1, lease_until = NULL, updated_at = $3, \
-             last_error = 'lease expired while sending; the email may or may not have gone out' \
+             last_error = 'lease expired while sending; it may or may not have gone out' \
              WHERE status = $2 AND lease_until < $3",
             vec![DeliveryStatus::Dead.as_str().into(), DeliveryStatus::Sending.as_str().into(), now.into()],
         )
@@ -361,12 +443,19 @@ impl OutboxRepository for Store {
             DbBackend::Sqlite => "",
             DbBackend::Postgres | DbBackend::MySql => "FOR UPDATE SKIP LOCKED",
         };
+        // Per-ticket jobs run in order: none starts while an earlier job (lower id) of its
+        // ticket and channel is pending (due or retrying later) or sending. On PostgreSQL a
+        // job another worker is claiming right now is still `pending` to this snapshot, so
+        // its successors wait as well. Per-user deliveries (no ticket) are never held back.
         let claimed = query(
             &*tx,
             &format!(
                 "UPDATE deliveries SET status = $1, lease_until = $2, attempts = attempts + 1, updated_at = $3 \
-                 WHERE id IN (SELECT id FROM deliveries WHERE status = $4 AND next_attempt_at <= $3 \
-                 ORDER BY next_attempt_at, id LIMIT $5 {lock}) RETURNING id"
+                 WHERE id IN (SELECT d.id FROM deliveries d WHERE d.status = $4 AND d.next_attempt_at <= $3 \
+                 AND (d.ticket_id IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries e \
+                 WHERE e.ticket_id = d.ticket_id AND e.channel = d.channel AND e.id < d.id \
+                 AND e.status IN ($4, $1))) \
+                 ORDER BY d.next_attempt_at, d.id LIMIT $5 {lock}) RETURNING id"
             ),
             vec![
                 DeliveryStatus::Sending.as_str().into(),
@@ -386,10 +475,11 @@ impl OutboxRepository for Store {
         let rows = query(
             &*tx,
             &format!(
-                "SELECT d.id, d.idempotency_key, d.attempts, d.user_id, u.email, u.display_name, n.kind, \
-                 n.ticket_id, t.title, n.payload, d.channel, d.window_start, d.window_end \
-                 FROM deliveries d JOIN notifications n ON n.id = d.notification_id \
-                 JOIN users u ON u.id = d.user_id LEFT JOIN tickets t ON t.id = n.ticket_id \
+                "SELECT d.id, d.idempotency_key, d.attempts, d.channel, d.user_id, d.ticket_id AS job_ticket_id, \
+                 d.payload AS job_payload, d.window_start, d.window_end, u.email, u.display_name, n.kind, \
+                 n.ticket_id, t.title, n.payload \
+                 FROM deliveries d LEFT JOIN notifications n ON n.id = d.notification_id \
+                 LEFT JOIN users u ON u.id = d.user_id LEFT JOIN tickets t ON t.id = n.ticket_id \
                  WHERE d.id IN ({}) ORDER BY d.id",
                 placeholders.join(", ")
             ),
@@ -398,16 +488,34 @@ impl OutboxRepository for Store {
         .await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
-            let mut job = to_claimed(row)?;
-            if row.try_get::<String>("", "channel")? == DIGEST {
-                let since: Option<DateTime<Utc>> = row.try_get("", "window_start")?;
-                let until: Option<DateTime<Utc>> = row.try_get("", "window_end")?;
-                let (Some(since), Some(until)) = (since, until) else {
-                    anyhow::bail!("digest delivery {} has no window", job.id.get())
-                };
-                job.digest = Some(digest_items(&*tx, user32(job.recipient)?, since, until).await?);
+            let id: i32 = row.try_get("", "id")?;
+            let channel = row.try_get::<String>("", "channel")?;
+            let payload = match Channel::parse(&channel) {
+                Some(channel) => match channel.scope() {
+                    JobScope::User => claimed_email(&*tx, row).await,
+                    JobScope::Ticket => to_integration(row, channel),
+                },
+                None => Err(anyhow::anyhow!("unknown channel {channel:?}")),
+            };
+            match payload {
+                Ok(payload) => claimed.push(ClaimedDelivery {
+                    id: DeliveryId::new(id.into()),
+                    idempotency_key: row.try_get("", "idempotency_key")?,
+                    attempts: u32::try_from(row.try_get::<i32>("", "attempts")?)?,
+                    payload,
+                }),
+                // A row no port can take (written by a newer version, damaged) would fail
+                // every claim: it becomes a dead letter with the reason instead.
+                Err(e) => {
+                    tracing::error!(delivery = id, error = format!("{e:#}"), "undeliverable outbox row");
+                    exec(
+                        &*tx,
+                        "UPDATE deliveries SET status = $2, lease_until = NULL, last_error = $3 WHERE id = $1",
+                        vec![id.into(), DeliveryStatus::Dead.as_str().into(), format!("undeliverable: {e:#}").into()],
+                    )
+                    .await?;
+                }
             }
-            claimed.push(job);
         }
         tx.commit().await?;
         Ok(claimed)
@@ -431,22 +539,52 @@ impl OutboxRepository for Store {
         self.set_outcome(id, DeliveryStatus::Dead, None, Some(error), at).await
     }
 
-    async fn dead_letters(&self, limit: u32) -> anyhow::Result<Vec<DeadLetter>> {
+    async fn release(&self, id: DeliveryId, at: DateTime<Utc>) -> anyhow::Result<()> {
+        let id = id32(id.get()).ok_or_else(|| anyhow::anyhow!("delivery id out of range"))?;
+        let tx = self.write().await?;
+        let n = exec(
+            &*tx,
+            "UPDATE deliveries SET status = $2, attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, \
+             next_attempt_at = $3, lease_until = NULL, updated_at = $3 WHERE id = $1 AND status = $4",
+            vec![
+                id.into(),
+                DeliveryStatus::Pending.as_str().into(),
+                at.into(),
+                DeliveryStatus::Sending.as_str().into(),
+            ],
+        )
+        .await?;
+        if n == 1 {
+            tx.enqueued();
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn dead_letters(&self, channel: Option<Channel>, limit: u32) -> anyhow::Result<Vec<DeadLetter>> {
         let rows = query(
             &self.db,
-            "SELECT d.id, d.channel, d.user_id, n.kind, n.ticket_id, d.attempts, d.last_error, d.updated_at \
-             FROM deliveries d JOIN notifications n ON n.id = d.notification_id \
-             WHERE d.status = $1 ORDER BY d.updated_at DESC, d.id DESC LIMIT $2",
-            vec![DeliveryStatus::Dead.as_str().into(), i64::from(limit).into()],
+            "SELECT d.id, d.channel, d.user_id, n.kind, COALESCE(d.ticket_id, n.ticket_id) AS ticket_id, d.attempts, \
+             d.last_error, d.updated_at \
+             FROM deliveries d LEFT JOIN notifications n ON n.id = d.notification_id \
+             WHERE d.status = $1 AND ($2 IS NULL OR d.channel = $2) \
+             ORDER BY d.updated_at DESC, d.id DESC LIMIT $3",
+            vec![
+                DeliveryStatus::Dead.as_str().into(),
+                channel.map(|c| c.as_str().to_owned()).into(),
+                i64::from(limit).into(),
+            ],
         )
         .await?;
         rows.iter()
             .map(|row| {
+                let channel: String = row.try_get("", "channel")?;
                 Ok(DeadLetter {
                     id: DeliveryId::new(row.try_get::<i32>("", "id")?.into()),
-                    channel: row.try_get("", "channel")?,
-                    recipient: UserId::new(row.try_get::<i32>("", "user_id")?.into()),
-                    kind: kind_of(&row.try_get::<String>("", "kind")?)?,
+                    channel: Channel::parse(&channel)
+                        .ok_or_else(|| anyhow::anyhow!("dead letter on unknown channel {channel:?}"))?,
+                    recipient: row.try_get::<Option<i32>>("", "user_id")?.map(|u| UserId::new(u.into())),
+                    kind: row.try_get::<Option<String>>("", "kind")?.as_deref().map(kind_of).transpose()?,
                     ticket_id: row.try_get::<Option<i32>>("", "ticket_id")?.map(|t| TicketId::new(t.into())),
                     attempts: u32::try_from(row.try_get::<i32>("", "attempts")?)?,
                     last_error: row.try_get("", "last_error")?,
@@ -473,6 +611,23 @@ impl OutboxRepository for Store {
         Ok(n == 1)
     }
 
+    async fn enqueue(
+        &self,
+        key: &str,
+        ticket: TicketId,
+        job: &IntegrationJob,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<Option<DeliveryId>> {
+        let ticket = id32(ticket.get()).ok_or_else(|| anyhow::anyhow!("ticket id out of range"))?;
+        let tx = self.write().await?;
+        let id = enqueue_job(&*tx, key, ticket, job, at).await?;
+        if id.is_some() {
+            tx.enqueued();
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
     async fn enqueue_digests(
         &self,
         day: NaiveDate,
@@ -488,7 +643,7 @@ impl OutboxRepository for Store {
             &*tx,
             "INSERT INTO deliveries (idempotency_key, channel, notification_id, user_id, status, attempts, \
              next_attempt_at, created_at, updated_at, window_start, window_end) \
-             SELECT $1 || ':' || CAST(n.user_id AS TEXT) || ':' || $2, $1, MAX(n.id), n.user_id, $3, 0, $4, $4, $4, \
+             SELECT 'digest:' || CAST(n.user_id AS TEXT) || ':' || $2, $1, MAX(n.id), n.user_id, $3, 0, $4, $4, $4, \
              $5, $6 \
              FROM notifications n JOIN notification_preferences p \
              ON p.user_id = n.user_id AND p.kind = n.kind AND p.email AND p.digest \
@@ -496,7 +651,7 @@ impl OutboxRepository for Store {
              GROUP BY n.user_id \
              ON CONFLICT (idempotency_key) DO NOTHING",
             vec![
-                DIGEST.into(),
+                email().into(),
                 day.format("%Y-%m-%d").to_string().into(),
                 DeliveryStatus::Pending.as_str().into(),
                 now.into(),

@@ -253,19 +253,23 @@ impl Store {
         Ok(saved)
     }
 
-    /// A page of the stored vectors of `model` in `table`, by `key` after `after`.
+    /// A page of the stored vectors of `model` in `table`, by `key` after `after`, only
+    /// those stored at or after `since` when given.
     async fn load_vectors(
         &self,
         table: &str,
         key: &str,
         model: &str,
         after: i32,
+        since: Option<DateTime<Utc>>,
         limit: u32,
     ) -> anyhow::Result<Vec<(i32, Embedding)>> {
-        let sql =
-            format!("SELECT {key} AS id, vector FROM {table} WHERE model = $1 AND {key} > $2 ORDER BY {key} LIMIT $3");
-        let rows =
-            self.db.query_all(self.statement(&sql, vec![model.into(), after.into(), i64::from(limit).into()])).await?;
+        let sql = format!(
+            "SELECT {key} AS id, vector FROM {table} WHERE model = $1 AND {key} > $2 \
+             AND ($3 IS NULL OR embedded_at >= $3) ORDER BY {key} LIMIT $4"
+        );
+        let values = vec![model.into(), after.into(), since.into(), i64::from(limit).into()];
+        let rows = self.db.query_all(self.statement(&sql, values)).await?;
         rows.into_iter()
             .map(|row| {
                 let id: i32 = row.try_get("", "id")?;
@@ -316,7 +320,19 @@ impl EmbeddingRepository for Store {
         limit: u32,
     ) -> anyhow::Result<Vec<(TicketId, Embedding)>> {
         let after = after.map_or(0, |t| id32(t.get()).unwrap_or(i32::MAX));
-        let rows = self.load_vectors("ticket_embeddings", "ticket_id", model, after, limit).await?;
+        let rows = self.load_vectors("ticket_embeddings", "ticket_id", model, after, None, limit).await?;
+        Ok(rows.into_iter().map(|(id, e)| (TicketId::new(id.into()), e)).collect())
+    }
+
+    async fn load_since(
+        &self,
+        model: &str,
+        since: DateTime<Utc>,
+        after: Option<TicketId>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(TicketId, Embedding)>> {
+        let after = after.map_or(0, |t| id32(t.get()).unwrap_or(i32::MAX));
+        let rows = self.load_vectors("ticket_embeddings", "ticket_id", model, after, Some(since), limit).await?;
         Ok(rows.into_iter().map(|(id, e)| (TicketId::new(id.into()), e)).collect())
     }
 
@@ -358,7 +374,19 @@ impl EmbeddingRepository for Store {
         limit: u32,
     ) -> anyhow::Result<Vec<(FaqEntryId, Embedding)>> {
         let after = after.map_or(0, |e| id32(e.get()).unwrap_or(i32::MAX));
-        let rows = self.load_vectors("faq_embeddings", "entry_id", model, after, limit).await?;
+        let rows = self.load_vectors("faq_embeddings", "entry_id", model, after, None, limit).await?;
+        Ok(rows.into_iter().map(|(id, e)| (FaqEntryId::new(id.into()), e)).collect())
+    }
+
+    async fn load_faq_since(
+        &self,
+        model: &str,
+        since: DateTime<Utc>,
+        after: Option<FaqEntryId>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(FaqEntryId, Embedding)>> {
+        let after = after.map_or(0, |e| id32(e.get()).unwrap_or(i32::MAX));
+        let rows = self.load_vectors("faq_embeddings", "entry_id", model, after, Some(since), limit).await?;
         Ok(rows.into_iter().map(|(id, e)| (FaqEntryId::new(id.into()), e)).collect())
     }
 }

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::accounts::UserId;
+use domain::actor::{Actor, EventActor};
 use domain::categories::CategoryId;
 use domain::page::{ListError, Page};
 use domain::tickets::*;
@@ -29,7 +30,7 @@ fn to_ticket(m: tickets::Model, tags: Vec<String>, names: &HashMap<i32, String>)
         }),
         _ => None,
     };
-    Ok(Ticket {
+    Ok(Ticket::restore(TicketRecord {
         id: TicketId::new(m.id.into()),
         title: Title::parse(&m.title).map_err(|_| bad("title", &m.title))?,
         description: Description::parse(&m.description).map_err(|_| bad("description", ""))?,
@@ -47,7 +48,7 @@ fn to_ticket(m: tickets::Model, tags: Vec<String>, names: &HashMap<i32, String>)
         resolution,
         merged_into: m.merged_into.map(|id| TicketId::new(id.into())),
         follow_up_of: m.follow_up_of.map(|id| TicketId::new(id.into())),
-    })
+    }))
 }
 
 /// Turns rows into views for `viewer`, with three batched look-ups (tags, creators, votes).
@@ -102,18 +103,28 @@ pub(crate) async fn views(
         .collect()
 }
 
-/// Records one event (`actor` `None` = osts itself) and fans out its notifications; part of
-/// the caller's transaction.
+/// A user as the actor of an event (`id` is a stored user id).
+pub(crate) fn user_actor(id: i32) -> Actor {
+    Actor::User(UserId::new(id.into()))
+}
+
+/// Records one event by `actor` and fans out its notifications; part of the caller's
+/// transaction.
 pub(crate) async fn record(
     tx: &crate::WriteTx<'_>,
     ticket: i32,
-    actor: Option<i32>,
+    actor: Actor,
     at: DateTime<Utc>,
     change: &Change,
 ) -> anyhow::Result<()> {
+    let actor = match actor.user() {
+        Some(user) => (Some(id32(user.get()).ok_or_else(|| anyhow::anyhow!("actor id out of range"))?), actor.kind()),
+        None => (None, actor.kind()),
+    };
     let event = ticket_events::ActiveModel {
         ticket_id: Set(ticket),
-        actor_id: Set(actor),
+        actor_id: Set(actor.0),
+        actor_kind: Set(actor.1.to_owned()),
         at: Set(at),
         kind: Set(change.kind().to_owned()),
         change: Set(serde_json::to_string(change)?),
@@ -122,7 +133,7 @@ pub(crate) async fn record(
     .insert(&**tx)
     .await?;
     // Notifications and their deliveries commit or roll back with the change itself.
-    if crate::notifications::fan_out(&**tx, ticket, event.id, actor, at, change).await? > 0 {
+    if crate::notifications::write_effects(&**tx, ticket, event.id, actor.0, at, change).await? > 0 {
         tx.enqueued();
     }
     Ok(())
@@ -342,8 +353,8 @@ impl TicketRepository for Store {
         }
         .insert(&*tx)
         .await?;
-        let created = Change::Created { title: row.title.clone(), priority: row.priority.clone() };
-        record(&tx, row.id, Some(creator), ticket.created_at, &created).await?;
+        let created = Change::Created { title: row.title.clone(), priority: ticket.priority };
+        record(&tx, row.id, Actor::User(ticket.creator_id), ticket.created_at, &created).await?;
         tx.commit().await?;
         // Everything the view needs is at hand: no read after the commit either.
         to_ticket(row, ticket.tags.to_strings(), &names)
@@ -355,9 +366,10 @@ impl TicketRepository for Store {
         Ok(views(&self.db, vec![row], id32(viewer.get())).await?.pop())
     }
 
-    async fn update(&self, updated: Ticket, changes: Vec<Change>, actor: UserId) -> Result<Ticket, UpdateTicketError> {
+    async fn update(&self, transition: Transition, actor: Actor) -> Result<Ticket, UpdateTicketError> {
+        let Transition { ticket, changes } = transition;
+        let updated = ticket.record();
         let id = id32(updated.id.get()).ok_or(UpdateTicketError::NotFound)?;
-        let actor = id32(actor.get()).ok_or_else(|| anyhow::anyhow!("actor id out of range"))?;
         let category = id32(updated.category_id.get()).ok_or_else(|| anyhow::anyhow!("category id out of range"))?;
         let assignee = updated.assignee.as_ref().and_then(|a| id32(a.id.get()));
         let resolution = updated.resolution.as_ref();
@@ -388,7 +400,7 @@ impl TicketRepository for Store {
             write_tags(&*tx, id, &updated.tags).await?;
         }
         for change in &changes {
-            record(&tx, id, Some(actor), updated.updated_at, change).await?;
+            record(&tx, id, actor, updated.updated_at, change).await?;
         }
         let row = requeue(&*tx, id).await?;
         let view = views(&*tx, vec![row], None).await?.pop().expect("one row in, one view out");
@@ -426,13 +438,20 @@ impl TicketRepository for Store {
             .collect();
         rows.into_iter()
             .map(|e| {
+                let user = e.actor_id.map(|a| UserId::new(a.into()));
+                let actor = match Actor::from_parts(&e.actor_kind, user) {
+                    Some(Actor::User(id)) => EventActor::User(UserRef {
+                        id,
+                        display_name: e.actor_id.and_then(|a| names.get(&a).cloned()).unwrap_or_default(),
+                    }),
+                    Some(Actor::System) => EventActor::System,
+                    Some(Actor::Integration(i)) => EventActor::Integration(i),
+                    None => anyhow::bail!("event {} has an invalid actor {:?}", e.id, e.actor_kind),
+                };
                 Ok(TicketEvent {
                     id: e.id.into(),
                     ticket_id: TicketId::new(e.ticket_id.into()),
-                    actor: e.actor_id.map(|a| UserRef {
-                        id: UserId::new(a.into()),
-                        display_name: names.get(&a).cloned().unwrap_or_default(),
-                    }),
+                    actor,
                     at: e.at,
                     change: serde_json::from_str(&e.change)?,
                 })

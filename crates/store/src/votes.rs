@@ -9,7 +9,7 @@ use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set};
 
 use crate::entity::{tickets, votes, watchers};
-use crate::tickets::{record, requeue};
+use crate::tickets::{record, requeue, user_actor};
 use crate::{id32, Store};
 
 fn ids(ticket: TicketId, user: UserId) -> anyhow::Result<(i32, i32)> {
@@ -73,7 +73,7 @@ impl VoteRepository for Store {
         .exec_without_returning(&*tx)
         .await?;
         let row = requeue(&*tx, ticket).await?;
-        record(&tx, ticket, Some(user), at, &Change::VoteCast).await?;
+        record(&tx, ticket, user_actor(user), at, &Change::VoteCast).await?;
         tx.commit().await?;
         Ok(VoteOutcome::Changed { vote_count: count(&row) })
     }
@@ -94,7 +94,7 @@ impl VoteRepository for Store {
         }
         bump(&*tx, ticket, -1).await?;
         let row = requeue(&*tx, ticket).await?;
-        record(&tx, ticket, Some(user), at, &Change::VoteRetracted).await?;
+        record(&tx, ticket, user_actor(user), at, &Change::VoteRetracted).await?;
         tx.commit().await?;
         Ok(VoteOutcome::Changed { vote_count: count(&row) })
     }

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::accounts::{AccountStatus, Role, UserId};
+use domain::actor::Actor;
 use domain::categories::CategoryId;
 use domain::tickets::{Change, Status, Ticket, TicketId, UserRef};
 use domain::workflow::assignment::Candidate;
@@ -30,6 +31,11 @@ fn id(t: TicketId) -> anyhow::Result<i32> {
 
 fn uid(u: UserId) -> anyhow::Result<i32> {
     id32(u.get()).ok_or_else(|| anyhow::anyhow!("user id out of range"))
+}
+
+/// The user a merge is recorded against (`merges.actor_id`): merges are staff actions.
+fn merged_by(by: Actor) -> anyhow::Result<i32> {
+    uid(by.user().ok_or_else(|| anyhow::anyhow!("a merge is made by a staff member, not by {}", by.kind()))?)
 }
 
 /// Locks two tickets' rows in id order, so that concurrent merges cannot deadlock.
@@ -174,10 +180,10 @@ impl WorkflowRepository for Store {
         &self,
         source: TicketId,
         target: TicketId,
-        actor: UserId,
+        by: Actor,
         at: DateTime<Utc>,
     ) -> Result<MergeReport, MergeError> {
-        let (source, target, actor) = (id(source)?, id(target)?, uid(actor)?);
+        let (source, target, actor) = (id(source)?, id(target)?, merged_by(by)?);
         let tx = self.write().await.map_err(anyhow::Error::from)?;
         lock_pair(&*tx, source, target).await?;
         let s = tickets::Entity::find_by_id(source).one(&*tx).await.map_err(anyhow::Error::from)?;
@@ -247,9 +253,9 @@ impl WorkflowRepository for Store {
 
         recount(&*tx, target).await?;
         let row = requeue(&*tx, target).await?;
-        record(&tx, source, Some(actor), at, &Change::MergedInto { target: target.into() }).await?;
+        record(&tx, source, by, at, &Change::MergedInto { target: target.into() }).await?;
         let votes_added = u32::try_from(votes_added).unwrap_or(u32::MAX);
-        record(&tx, target, Some(actor), at, &Change::MergedFrom { source: source.into(), votes_added }).await?;
+        record(&tx, target, by, at, &Change::MergedFrom { source: source.into(), votes_added }).await?;
         let target = ticket_of(&*tx, row).await?;
         tx.commit().await.map_err(anyhow::Error::from)?;
         Ok(MergeReport { target, votes_added, watchers_added: u32::try_from(watchers_added).unwrap_or(u32::MAX) })
@@ -271,8 +277,8 @@ impl WorkflowRepository for Store {
         }))
     }
 
-    async fn unmerge(&self, merge: &MergeRecord, actor: UserId, at: DateTime<Utc>) -> Result<Ticket, MergeError> {
-        let (source, target, actor) = (id(merge.source)?, id(merge.target)?, uid(actor)?);
+    async fn unmerge(&self, merge: &MergeRecord, by: Actor, at: DateTime<Utc>) -> Result<Ticket, MergeError> {
+        let (source, target) = (id(merge.source)?, id(merge.target)?);
         let merge_id = i32::try_from(merge.id).map_err(anyhow::Error::from)?;
         let tx = self.write().await.map_err(anyhow::Error::from)?;
         lock_pair(&*tx, source, target).await?;
@@ -323,8 +329,8 @@ impl WorkflowRepository for Store {
             .await
             .map_err(anyhow::Error::from)?;
         let change = Change::Unmerged { source: source.into(), target: target.into() };
-        record(&tx, source, Some(actor), at, &change).await?;
-        record(&tx, target, Some(actor), at, &change).await?;
+        record(&tx, source, by, at, &change).await?;
+        record(&tx, target, by, at, &change).await?;
         let row = tickets::Entity::find_by_id(source)
             .one(&*tx)
             .await
@@ -347,7 +353,7 @@ impl WorkflowRepository for Store {
             .exec_with_returning(&*tx)
             .await?;
         for row in &closed {
-            record(&tx, row.id, None, at, &Change::AutoClosed).await?;
+            record(&tx, row.id, Actor::System, at, &Change::AutoClosed).await?;
         }
         tx.commit().await?;
         Ok(closed.into_iter().map(|r| TicketId::new(r.id.into())).collect())

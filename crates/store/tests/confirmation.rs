@@ -41,12 +41,12 @@ fn hash(raw: &str) -> TokenHash {
 }
 
 /// Every delivery due by `at`, claimed and marked sent (so each is seen once).
-async fn claim_all(store: &Store, at: chrono::DateTime<chrono::Utc>) -> Vec<ClaimedDelivery> {
+async fn claim_all(store: &Store, at: chrono::DateTime<chrono::Utc>) -> Vec<EmailPayload> {
     let jobs = store.outbox().claim(at, Duration::minutes(5), 1000).await.unwrap();
     for job in &jobs {
         store.outbox().mark_sent(job.id, at).await.unwrap();
     }
-    jobs
+    jobs.into_iter().map(|job| job.email().expect("an email").clone()).collect()
 }
 
 async fn register(store: &Store, email: &str, role: Role, raw: &str) -> Account {

@@ -6,6 +6,7 @@
 mod support;
 
 use domain::accounts::*;
+use domain::actor::Actor;
 use domain::categories::*;
 use domain::faq::*;
 use domain::tickets::*;
@@ -99,13 +100,13 @@ async fn publishing_records_on_source_tickets_once(store: Store) {
             category_id: cat.id,
             tags: Tags::default(),
             position: 0,
-            sources: vec![t1.id],
+            sources: vec![t1.id()],
             author_id: admin.id,
             at: t(2),
         })
         .await
         .unwrap();
-    assert_eq!(e.sources, [t1.id]);
+    assert_eq!(e.sources, [t1.id()]);
     assert_eq!(e.state, FaqState::Draft);
     let published = store.faq().publish(e.id, admin.id, t(3)).await.unwrap().unwrap();
     assert_eq!((published.state, published.published_at), (FaqState::Published, Some(t(3))));
@@ -113,7 +114,7 @@ async fn publishing_records_on_source_tickets_once(store: Store) {
     store.faq().publish(e.id, admin.id, t(4)).await.unwrap().unwrap();
     let events: Vec<TicketEvent> = store
         .tickets()
-        .history(t1.id)
+        .history(t1.id())
         .await
         .unwrap()
         .into_iter()
@@ -121,21 +122,15 @@ async fn publishing_records_on_source_tickets_once(store: Store) {
         .collect();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].change, Change::FaqPublished { entry_id: e.id.get() });
-    assert_eq!(events[0].actor.as_ref().map(|a| a.id), Some(admin.id));
+    assert_eq!(events[0].actor.user().map(|a| a.id), Some(admin.id));
     // The alternative wording is searchable.
     assert_eq!(store.faq().search_published("mark", 5).await.unwrap().len(), 1);
     assert!(store.faq().publish(FaqEntryId::new(9999), admin.id, t(3)).await.unwrap().is_none());
 }
 
 async fn resolve(store: &Store, t: &Ticket, staff: &Account) -> Ticket {
-    let mut after = t.clone();
-    after.status = Status::Resolved;
-    after.resolution = Some(Resolution {
-        answer: Answer::parse("Done.", "answer").unwrap(),
-        resolved_by: staff.id,
-        resolved_at: t.created_at,
-    });
-    store.tickets().update(after, vec![Change::Resolved { answer: "Done.".into() }], staff.id).await.unwrap()
+    let resolved = t.resolve(staff.id, Answer::parse("Done.", "answer").unwrap(), t.created_at()).unwrap();
+    store.tickets().update(resolved, Actor::User(staff.id)).await.unwrap()
 }
 
 async fn candidates_exclude_sourced_and_unresolved_tickets(store: Store) {
@@ -150,7 +145,7 @@ async fn candidates_exclude_sourced_and_unresolved_tickets(store: Store) {
     let _open = ticket(&store, &owner, &cat, "Still open one", Priority::Low, 4).await;
     for i in 0..3 {
         let voter = account(&store, &format!("v{i}@uni.edu"), Role::Student, AccountStatus::Active).await;
-        store.votes().cast(popular.id, voter.id, t(5)).await.unwrap();
+        store.votes().cast(popular.id(), voter.id, t(5)).await.unwrap();
     }
     store
         .faq()
@@ -161,7 +156,7 @@ async fn candidates_exclude_sourced_and_unresolved_tickets(store: Store) {
             category_id: cat.id,
             tags: Tags::default(),
             position: 0,
-            sources: vec![sourced.id],
+            sources: vec![sourced.id()],
             author_id: staff.id,
             at: t(6),
         })
@@ -171,7 +166,7 @@ async fn candidates_exclude_sourced_and_unresolved_tickets(store: Store) {
     stats.sort_by_key(|s| s.ticket);
     let got: Vec<(TicketId, u32, u32)> = stats.iter().map(|s| (s.ticket, s.votes, s.watchers)).collect();
     // Voters watch automatically, as does the creator.
-    assert_eq!(got, [(popular.id, 3, 4), (quiet.id, 0, 1)]);
+    assert_eq!(got, [(popular.id(), 3, 4), (quiet.id(), 0, 1)]);
 }
 
 async fn feedback_is_one_per_reader_and_changeable(store: Store) {

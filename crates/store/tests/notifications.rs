@@ -5,9 +5,11 @@
 mod support;
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use domain::accounts::*;
+use domain::actor::Actor;
 use domain::conversation::NewReply;
 use domain::notifications::*;
 use domain::page::PageLimit;
@@ -24,6 +26,9 @@ store_tests!(
     the_inbox_pages_newest_first_and_marks_read,
     a_commit_that_enqueued_deliveries_wakes_the_worker,
     digests_gather_a_days_digest_kinds_once_per_user_and_day,
+    a_tickets_jobs_on_a_channel_run_in_order_and_other_tickets_never_wait,
+    dead_letters_show_their_channel_and_every_channel_can_be_retried_or_released,
+    concurrent_workers_keep_each_tickets_order,
 );
 
 async fn unread(store: &Store, who: &Account) -> u64 {
@@ -31,15 +36,8 @@ async fn unread(store: &Store, who: &Account) -> u64 {
 }
 
 async fn resolve(store: &Store, t: &Ticket, staff: &Account) -> Result<Ticket, UpdateTicketError> {
-    let mut after = t.clone();
-    after.status = Status::Resolved;
-    after.resolution = Some(Resolution {
-        answer: Answer::parse("Done.", "answer").unwrap(),
-        resolved_by: staff.id,
-        resolved_at: support::t(3),
-    });
-    after.updated_at = support::t(3);
-    store.tickets().update(after, vec![Change::Resolved { answer: "Done.".into() }], staff.id).await
+    let resolved = t.resolve(staff.id, Answer::parse("Done.", "answer").unwrap(), support::t(3)).unwrap();
+    store.tickets().update(resolved, Actor::User(staff.id)).await
 }
 
 /// A ticket by `creator` with `voters` voting on it.
@@ -47,9 +45,14 @@ async fn voted_ticket(store: &Store, creator: &Account, voters: &[&Account]) -> 
     let cat = category(store, "Exams").await;
     let ticket = ticket(store, creator, &cat, "Exam room is too cold", Priority::Medium, 2).await;
     for v in voters {
-        store.votes().cast(ticket.id, v.id, support::t(2)).await.unwrap();
+        store.votes().cast(ticket.id(), v.id, support::t(2)).await.unwrap();
     }
-    store.tickets().get(ticket.id, creator.id).await.unwrap().unwrap().ticket
+    store.tickets().get(ticket.id(), creator.id).await.unwrap().unwrap().ticket
+}
+
+/// The email of a claimed delivery on the email channel.
+fn mail(job: &ClaimedDelivery) -> &EmailPayload {
+    job.email().expect("an email")
 }
 
 async fn claim_all(store: &Store) -> Vec<ClaimedDelivery> {
@@ -64,14 +67,14 @@ async fn resolving_notifies_each_watcher_once_but_not_the_actor(store: Store) {
     let staff = account(&store, "staff@uni.edu", Role::Support, AccountStatus::Active).await;
     let t = voted_ticket(&store, &creator, &[&a, &b, &quiet]).await;
     // The creator "voting" too (as after a merge) must not make two notifications.
-    store.votes().cast(t.id, creator.id, support::t(2)).await.unwrap();
-    store.watchers().watch(t.id, staff.id, support::t(2)).await.unwrap();
+    store.votes().cast(t.id(), creator.id, support::t(2)).await.unwrap();
+    store.watchers().watch(t.id(), staff.id, support::t(2)).await.unwrap();
     store
         .set_preference(quiet.id, Preference { kind: NotificationKind::Resolved, email: false, digest: false })
         .await
         .unwrap();
 
-    let t = store.tickets().get(t.id, creator.id).await.unwrap().unwrap().ticket;
+    let t = store.tickets().get(t.id(), creator.id).await.unwrap().unwrap().ticket;
     resolve(&store, &t, &staff).await.unwrap();
 
     for who in [&creator, &a, &b, &quiet] {
@@ -80,15 +83,15 @@ async fn resolving_notifies_each_watcher_once_but_not_the_actor(store: Store) {
     assert_eq!(unread(&store, &staff).await, 0, "the actor is not notified");
     let page = store.inbox(a.id, PageLimit::new(None).unwrap(), None).await.unwrap();
     assert_eq!(page.items[0].kind, NotificationKind::Resolved);
-    assert_eq!(page.items[0].ticket_id, Some(t.id));
+    assert_eq!(page.items[0].ticket_id, Some(t.id()));
     assert!(page.items[0].payload.contains("Done."), "the answer travels with it");
 
     let jobs = claim_all(&store).await;
-    let to: BTreeSet<i64> = jobs.iter().map(|j| j.recipient.get()).collect();
+    let to: BTreeSet<i64> = jobs.iter().map(|j| mail(j).recipient.get()).collect();
     assert_eq!(to, BTreeSet::from([creator.id.get(), a.id.get(), b.id.get()]), "email off means no delivery");
     let keys: BTreeSet<&str> = jobs.iter().map(|j| j.idempotency_key.as_str()).collect();
     assert_eq!(keys.len(), jobs.len(), "idempotency keys are unique");
-    assert!(jobs.iter().all(|j| j.attempts == 1 && j.ticket_title.as_deref() == Some("Exam room is too cold")));
+    assert!(jobs.iter().all(|j| j.attempts == 1 && mail(j).ticket_title.as_deref() == Some("Exam room is too cold")));
 }
 
 async fn internal_notes_reach_staff_watchers_only(store: Store) {
@@ -97,10 +100,10 @@ async fn internal_notes_reach_staff_watchers_only(store: Store) {
     let agent = account(&store, "agent@uni.edu", Role::Support, AccountStatus::Active).await;
     let admin = account(&store, "admin@uni.edu", Role::Admin, AccountStatus::Active).await;
     let t = voted_ticket(&store, &creator, &[&voter]).await;
-    store.watchers().watch(t.id, agent.id, support::t(2)).await.unwrap();
-    store.watchers().watch(t.id, admin.id, support::t(2)).await.unwrap();
+    store.watchers().watch(t.id(), agent.id, support::t(2)).await.unwrap();
+    store.watchers().watch(t.id(), admin.id, support::t(2)).await.unwrap();
     let note = |internal| NewReply {
-        ticket_id: t.id,
+        ticket_id: t.id(),
         author: admin.id,
         body: Answer::parse("Checked with facilities.", "body").unwrap(),
         internal,
@@ -128,10 +131,16 @@ async fn the_change_and_its_outbox_rows_roll_back_together(store: Store) {
     assert!(resolve(&store, &t, &staff).await.is_err());
     store.execute_raw("ALTER TABLE deliveries_gone RENAME TO deliveries").await.unwrap();
 
-    let now = store.tickets().get(t.id, creator.id).await.unwrap().unwrap().ticket;
-    assert_eq!(now.status, Status::Open, "the change rolled back");
+    let now = store.tickets().get(t.id(), creator.id).await.unwrap().unwrap().ticket;
+    assert_eq!(now.status(), Status::Open, "the change rolled back");
     assert_eq!(unread(&store, &voter).await, 0, "the notifications rolled back");
-    assert!(!store.tickets().history(t.id).await.unwrap().iter().any(|e| matches!(e.change, Change::Resolved { .. })));
+    assert!(!store
+        .tickets()
+        .history(t.id())
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e.change, Change::Resolved { .. })));
 
     resolve(&store, &now, &staff).await.unwrap();
     assert_eq!(unread(&store, &voter).await, 1);
@@ -187,14 +196,14 @@ async fn leases_retries_and_dead_letters(store: Store) {
     let later = now + Duration::minutes(10);
     let again = outbox.claim(later, Duration::minutes(5), 10).await.unwrap();
     assert_eq!(again.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(), vec![(retried, 2)]);
-    let dead = outbox.dead_letters(10).await.unwrap();
+    let dead = outbox.dead_letters(None, 10).await.unwrap();
     assert_eq!(dead.iter().map(|d| d.id).collect::<Vec<_>>(), vec![abandoned]);
     assert!(dead[0].last_error.as_deref().unwrap().contains("lease expired"));
 
     outbox.mark_sent(retried, later).await.unwrap();
     assert!(!outbox.retry(retried, later).await.unwrap(), "only dead letters can be retried");
     assert!(outbox.retry(abandoned, later).await.unwrap());
-    assert!(outbox.dead_letters(10).await.unwrap().is_empty());
+    assert!(outbox.dead_letters(None, 10).await.unwrap().is_empty());
     let revived = outbox.claim(later, Duration::minutes(5), 10).await.unwrap();
     assert_eq!(revived.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(), vec![(abandoned, 1)]);
 }
@@ -206,7 +215,7 @@ async fn the_inbox_pages_newest_first_and_marks_read(store: Store) {
     let t = voted_ticket(&store, &creator, &[]).await;
     for i in 0..3 {
         let reply = NewReply {
-            ticket_id: t.id,
+            ticket_id: t.id(),
             author: staff.id,
             body: Answer::parse(&format!("Reply number {i}."), "body").unwrap(),
             internal: false,
@@ -249,11 +258,8 @@ async fn a_commit_that_enqueued_deliveries_wakes_the_worker(store: Store) {
         let off = Preference { kind: NotificationKind::PriorityChanged, email: false, digest: false };
         store.set_preference(who.id, off).await.unwrap();
     }
-    let mut changed = t.clone();
-    changed.priority = Priority::High;
-    changed.updated_at = support::t(3);
-    let change = Change::PriorityChanged { from: "medium".into(), to: "high".into() };
-    let t = store.tickets().update(changed, vec![change], staff.id).await.unwrap();
+    let changed = t.set_priority(Priority::High, support::t(3)).unwrap();
+    let t = store.tickets().update(changed, Actor::User(staff.id)).await.unwrap();
     assert_eq!(unread(&store, &voter).await, 1);
     assert!(!woken(&store).await, "no delivery, no wake-up");
 
@@ -279,7 +285,7 @@ async fn digests_gather_a_days_digest_kinds_once_per_user_and_day(store: Store) 
     }
     let t = voted_ticket(&store, &creator, &[&both, &replies, &muted]).await;
     let reply = NewReply {
-        ticket_id: t.id,
+        ticket_id: t.id(),
         author: staff.id,
         body: Answer::parse("We are on it.", "body").unwrap(),
         internal: false,
@@ -310,7 +316,7 @@ async fn digests_gather_a_days_digest_kinds_once_per_user_and_day(store: Store) 
 
     let jobs = claim_all(&store).await;
     let mut emails: Vec<(i64, NotificationKind)> =
-        jobs.iter().filter(|j| j.digest.is_none()).map(|j| (j.recipient.get(), j.kind)).collect();
+        jobs.iter().map(mail).filter(|j| j.digest.is_none()).map(|j| (j.recipient.get(), j.kind)).collect();
     emails.sort();
     let mut expected = vec![
         (creator.id.get(), NotificationKind::Reply),
@@ -320,14 +326,231 @@ async fn digests_gather_a_days_digest_kinds_once_per_user_and_day(store: Store) 
     expected.sort();
     assert_eq!(emails, expected, "digest kinds are not emailed one by one");
 
-    let digests: Vec<&ClaimedDelivery> = jobs.iter().filter(|j| j.digest.is_some()).collect();
-    let of = |who: &Account| *digests.iter().find(|j| j.recipient == who.id).expect("a digest");
+    let digests: Vec<&ClaimedDelivery> = jobs.iter().filter(|j| mail(j).digest.is_some()).collect();
+    let of = |who: &Account| *digests.iter().find(|j| mail(j).recipient == who.id).expect("a digest");
     assert_eq!(digests.len(), 2, "one digest per user with digest items");
     let both_digest = of(&both);
     assert_eq!(both_digest.idempotency_key, format!("digest:{}:2026-09-04", both.id.get()));
-    let kinds = |j: &ClaimedDelivery| j.digest.as_ref().unwrap().iter().map(|i| i.kind).collect::<Vec<_>>();
+    assert_eq!(both_digest.channel(), Channel::Email, "a digest is an email");
+    let kinds = |j: &ClaimedDelivery| mail(j).digest.as_ref().unwrap().iter().map(|i| i.kind).collect::<Vec<_>>();
     assert_eq!(kinds(both_digest), vec![NotificationKind::Reply, NotificationKind::Resolved]);
     assert_eq!(kinds(of(&replies)), vec![NotificationKind::Reply]);
-    let item = &both_digest.digest.as_ref().unwrap()[0];
-    assert_eq!((item.ticket_id, item.ticket_title.as_deref()), (Some(t.id), Some("Exam room is too cold")));
+    let item = &mail(both_digest).digest.as_ref().unwrap()[0];
+    assert_eq!((item.ticket_id, item.ticket_title.as_deref()), (Some(t.id()), Some("Exam room is too cold")));
+}
+
+/// The test channel's port: records each call and fails the first attempt of `fail_first`.
+struct Recorder {
+    calls: std::sync::Mutex<Vec<(TicketId, u32)>>,
+    fail_first: TicketId,
+}
+
+#[async_trait::async_trait]
+impl ProbePort for Recorder {
+    async fn deliver(&self, ticket: TicketId, job: ProbeJob) -> Result<(), DeliveryError> {
+        let mut calls = self.calls.lock().unwrap();
+        let first = !calls.iter().any(|&(t, _)| t == ticket);
+        calls.push((ticket, job.step));
+        if ticket == self.fail_first && first {
+            return Err(DeliveryError::later("503 Service Unavailable"));
+        }
+        Ok(())
+    }
+}
+
+/// Unsubscribe tokens are not part of these tests.
+struct NoTokens;
+
+impl UnsubscribeTokens for NoTokens {
+    fn sign(&self, _: UserId, _: UnsubscribeScope) -> String {
+        String::new()
+    }
+    fn verify(&self, _: &str) -> Option<(UserId, UnsubscribeScope)> {
+        None
+    }
+}
+
+fn probe(step: u32) -> IntegrationJob {
+    IntegrationJob::Probe(ProbeJob { step })
+}
+
+/// Two tickets, each with a probe job or two enqueued at `support::t(4)`.
+async fn two_tickets(store: &Store) -> (Ticket, Ticket) {
+    let creator = account(store, "creator@uni.edu", Role::Student, AccountStatus::Active).await;
+    let cat = category(store, "Exams").await;
+    let a = ticket(store, &creator, &cat, "Exam room is too cold", Priority::Medium, 2).await;
+    let b = ticket(store, &creator, &cat, "Library closes too early", Priority::Medium, 2).await;
+    (a, b)
+}
+
+async fn a_tickets_jobs_on_a_channel_run_in_order_and_other_tickets_never_wait(store: Store) {
+    let (a, b) = two_tickets(&store).await;
+    let now = support::t(4);
+    let outbox = store.outbox();
+    // The forum's "create the thread" then "post the reply": the second must never overtake.
+    assert!(outbox.enqueue("probe:a:1", a.id(), &probe(1), now).await.unwrap().is_some());
+    assert!(outbox.enqueue("probe:a:2", a.id(), &probe(2), now).await.unwrap().is_some());
+    assert!(outbox.enqueue("probe:b:1", b.id(), &probe(1), now).await.unwrap().is_some());
+    assert!(outbox.enqueue("probe:a:1", a.id(), &probe(1), now).await.unwrap().is_none(), "a key is enqueued once");
+
+    let port = Arc::new(Recorder { calls: std::sync::Mutex::new(vec![]), fail_first: a.id() });
+    let clock = Arc::new(domain::clock::ManualClock::new(now));
+    let worker = DeliveryWorker::new(
+        outbox.clone(),
+        Channels::new(Arc::new(NoMail)).with_probe(port.clone()),
+        Arc::new(NoTokens),
+        clock.clone(),
+        Arc::new(|| 1.0),
+        WorkerSettings::default(),
+    );
+    let stop = domain::stop::Stop::never();
+    let calls = || port.calls.lock().unwrap().clone();
+
+    // Round 1: a's first job fails (a 503), b's job goes out at once; a's second job waits.
+    let report = worker.deliver_due(&stop).await.unwrap();
+    assert_eq!((report.sent, report.retried), (1, 1), "{report:?}");
+    let mut first = calls();
+    first.sort();
+    let mut expected = vec![(a.id(), 1), (b.id(), 1)];
+    expected.sort();
+    assert_eq!(first, expected, "another ticket's job is not delayed; a's second job is not started");
+    // a's first job is retrying (due in 5 s): its successor still waits.
+    assert_eq!(worker.deliver_due(&stop).await.unwrap().handled(), 0);
+
+    // Within 5 s the first job is retried, alone; then the second follows.
+    clock.advance(Duration::seconds(5));
+    assert_eq!(worker.deliver_due(&stop).await.unwrap().sent, 1);
+    assert_eq!(worker.deliver_due(&stop).await.unwrap().sent, 1);
+    assert_eq!(worker.deliver_due(&stop).await.unwrap().handled(), 0, "all delivered");
+    let of_a: Vec<u32> = calls().into_iter().filter(|&(t, _)| t == a.id()).map(|(_, step)| step).collect();
+    assert_eq!(of_a, vec![1, 1, 2], "a's jobs were delivered in order, the first after one retry");
+
+    // A leased job holds its successor back too, and a claim hands out one job per ticket.
+    let later = now + Duration::minutes(1);
+    outbox.enqueue("probe:a:3", a.id(), &probe(3), later).await.unwrap();
+    outbox.enqueue("probe:a:4", a.id(), &probe(4), later).await.unwrap();
+    let claimed = outbox.claim(later, Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].payload, DeliveryPayload::Integration { ticket: a.id(), job: probe(3) });
+    assert!(outbox.claim(later, Duration::minutes(5), 10).await.unwrap().is_empty(), "a:4 waits for a:3's lease");
+    outbox.mark_sent(claimed[0].id, later).await.unwrap();
+    let next = outbox.claim(later, Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(
+        next.iter().map(|j| j.payload.clone()).collect::<Vec<_>>(),
+        vec![DeliveryPayload::Integration { ticket: a.id(), job: probe(4) }]
+    );
+}
+
+async fn dead_letters_show_their_channel_and_every_channel_can_be_retried_or_released(store: Store) {
+    let (a, _) = two_tickets(&store).await;
+    let now = support::t(4);
+    let outbox = store.outbox();
+    let id = outbox.enqueue("probe:a:1", a.id(), &probe(1), now).await.unwrap().unwrap();
+
+    // A stopping worker gives a claimed job back: pending at once, the attempt uncounted.
+    let claimed = outbox.claim(now, Duration::minutes(5), 10).await.unwrap();
+    assert_eq!((claimed.len(), claimed[0].attempts, claimed[0].channel()), (1, 1, Channel::Probe));
+    outbox.release(id, now).await.unwrap();
+    let again = outbox.claim(now, Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(again.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(), vec![(id, 1)]);
+
+    outbox.mark_dead(id, "permanent: 422 thread is closed", now).await.unwrap();
+    outbox.release(id, now).await.unwrap();
+    let dead = outbox.dead_letters(None, 10).await.unwrap();
+    assert_eq!(dead.len(), 1, "release leaves a dead letter alone");
+    let d = &dead[0];
+    assert_eq!((d.id, d.channel, d.recipient, d.kind, d.ticket_id), (id, Channel::Probe, None, None, Some(a.id())));
+    assert_eq!(d.last_error.as_deref(), Some("permanent: 422 thread is closed"));
+    assert_eq!(outbox.dead_letters(Some(Channel::Probe), 10).await.unwrap().len(), 1);
+    assert!(outbox.dead_letters(Some(Channel::Email), 10).await.unwrap().is_empty(), "filtered by channel");
+
+    assert!(outbox.retry(id, now).await.unwrap());
+    let revived = outbox.claim(now, Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(revived.iter().map(|j| (j.id, j.attempts)).collect::<Vec<_>>(), vec![(id, 1)]);
+}
+
+/// Email is not part of these tests.
+struct NoMail;
+
+#[async_trait::async_trait]
+impl Mailer for NoMail {
+    async fn send(&self, _: &OutgoingEmail) -> Result<(), DeliveryError> {
+        Err(DeliveryError::Never("no email in this test".into()))
+    }
+}
+
+async fn concurrent_workers_keep_each_tickets_order(store: Store) {
+    let creator = account(&store, "creator@uni.edu", Role::Student, AccountStatus::Active).await;
+    let cat = category(&store, "Exams").await;
+    let now = support::t(4);
+    let outbox = store.outbox();
+    let mut ids = std::collections::HashMap::new();
+    for n in 0..6 {
+        let t = ticket(&store, &creator, &cat, &format!("Concern number {n}"), Priority::Medium, 2).await;
+        for step in 1..=4 {
+            let id = outbox.enqueue(&format!("probe:{n}:{step}"), t.id(), &probe(step), now).await.unwrap().unwrap();
+            ids.insert((t.id(), step), id);
+        }
+    }
+    let ids = Arc::new(ids);
+    // Each worker claims a few jobs at a time and marks them sent; whenever it holds step k
+    // of a ticket, step k-1 must already be sent (committed), whoever sent it.
+    let worker = |store: Store, ids: Arc<std::collections::HashMap<(TicketId, u32), DeliveryId>>| {
+        tokio::spawn(async move {
+            let mut sent = 0;
+            let mut idle = 0;
+            while idle < 3 {
+                let got = store.outbox().claim(now, Duration::minutes(5), 3).await.unwrap();
+                if got.is_empty() {
+                    idle += 1;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                idle = 0;
+                for job in got {
+                    let DeliveryPayload::Integration { ticket, job: IntegrationJob::Probe(ProbeJob { step }) } =
+                        job.payload.clone()
+                    else {
+                        panic!("{job:?}")
+                    };
+                    if step > 1 {
+                        let before = ids[&(ticket, step - 1)].get();
+                        let done = store
+                            .count_raw(&format!(
+                                "SELECT COUNT(*) AS n FROM deliveries WHERE id = {before} AND status = 'sent'"
+                            ))
+                            .await
+                            .unwrap();
+                        assert_eq!(
+                            done,
+                            1,
+                            "step {step} of ticket {} started before step {} was sent",
+                            ticket.get(),
+                            step - 1
+                        );
+                    }
+                    store.outbox().mark_sent(job.id, now).await.unwrap();
+                    sent += 1;
+                }
+            }
+            sent
+        })
+    };
+    let (one, two) = tokio::join!(worker(store.clone(), ids.clone()), worker(store.clone(), ids.clone()));
+    let (one, two) = (one.unwrap(), two.unwrap());
+    // A worker may see nothing due three times in a row while the other holds every
+    // ticket's next step; whatever is left is then delivered by a last round.
+    let mut rest = 0;
+    loop {
+        let got = outbox.claim(now, Duration::minutes(5), 100).await.unwrap();
+        if got.is_empty() {
+            break;
+        }
+        for job in got {
+            outbox.mark_sent(job.id, now).await.unwrap();
+            rest += 1;
+        }
+    }
+    assert_eq!(one + two + rest, 24, "every job was delivered once");
+    assert_eq!(store.count_raw("SELECT COUNT(*) AS n FROM deliveries WHERE status = 'sent'").await.unwrap(), 24);
 }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use chrono::Duration;
 use domain::accounts::*;
+use domain::actor::Actor;
 use domain::categories::*;
 use domain::page::{ListError, PageLimit};
 use domain::tickets::*;
@@ -34,7 +35,7 @@ store_tests!(
 );
 
 async fn titles(store: &Store, q: TicketQuery) -> Vec<String> {
-    store.tickets().list(q).await.unwrap().items.into_iter().map(|v| v.ticket.title.as_str().to_owned()).collect()
+    store.tickets().list(q).await.unwrap().items.into_iter().map(|v| v.ticket.title().as_str().to_owned()).collect()
 }
 
 async fn accounts_are_unique_by_email(store: Store) {
@@ -63,7 +64,7 @@ async fn account_status_changes_are_conditional_and_revoke_sessions(store: Store
     let bo = account(&store, "bo@uni.edu", Role::Student, AccountStatus::Active).await;
     let hash = TokenHash::new("a".repeat(64));
     store.sessions().create(&hash, bo.id, t(1), t(1) + Duration::days(365)).await.unwrap();
-    assert!(store.sessions().principal(&hash, t(2)).await.unwrap().is_some());
+    assert!(store.sessions().session_account(&hash, t(2)).await.unwrap().is_some());
     // Expected status no longer matches: nothing changes.
     let none = store
         .accounts()
@@ -80,22 +81,22 @@ async fn account_status_changes_are_conditional_and_revoke_sessions(store: Store
         .unwrap();
     assert_eq!(off.status, AccountStatus::Deactivated);
     assert_eq!(off.status_reason.as_deref(), Some("left the program"));
-    assert!(store.sessions().principal(&hash, t(2)).await.unwrap().is_none(), "sessions revoked");
+    assert!(store.sessions().session_account(&hash, t(2)).await.unwrap().is_none(), "sessions revoked");
 }
 
 async fn sessions_expire_and_revoke(store: Store) {
     let cy = account(&store, "cy@uni.edu", Role::Support, AccountStatus::Active).await;
     let hash = TokenHash::new("b".repeat(64));
     store.sessions().create(&hash, cy.id, t(1), t(2)).await.unwrap();
-    let p = store.sessions().principal(&hash, t(1)).await.unwrap().unwrap();
+    let p = store.sessions().session_account(&hash, t(1)).await.unwrap().unwrap();
     assert_eq!((p.id, p.role, p.status), (cy.id, Role::Support, AccountStatus::Active));
-    assert!(store.sessions().principal(&hash, t(2)).await.unwrap().is_none(), "expired at expires_at");
-    assert!(store.sessions().principal(&TokenHash::new("c".repeat(64)), t(1)).await.unwrap().is_none());
+    assert!(store.sessions().session_account(&hash, t(2)).await.unwrap().is_none(), "expired at expires_at");
+    assert!(store.sessions().session_account(&TokenHash::new("c".repeat(64)), t(1)).await.unwrap().is_none());
     // A role change applies to existing sessions at once.
     store.accounts().set_role(cy.id, Role::Admin).await.unwrap();
-    assert_eq!(store.sessions().principal(&hash, t(1)).await.unwrap().unwrap().role, Role::Admin);
+    assert_eq!(store.sessions().session_account(&hash, t(1)).await.unwrap().unwrap().role, Role::Admin);
     store.sessions().revoke(&hash, t(1)).await.unwrap();
-    assert!(store.sessions().principal(&hash, t(1)).await.unwrap().is_none());
+    assert!(store.sessions().session_account(&hash, t(1)).await.unwrap().is_none());
     store.sessions().revoke(&hash, t(1)).await.unwrap();
 }
 
@@ -130,33 +131,39 @@ async fn tickets_round_trip_with_tags_and_history(store: Store) {
     let staff = account(&store, "staff@uni.edu", Role::Support, AccountStatus::Active).await;
     let cat = category(&store, "Exams").await;
     let created = ticket(&store, &ada, &cat, "Quiz 2 grade missing", Priority::Medium, 3).await;
-    assert_eq!(created.status, Status::Open);
-    assert_eq!(created.creator_name, "ada");
-    assert_eq!(created.tags.to_strings(), ["exams"]);
-    let view = store.tickets().get(created.id, staff.id).await.unwrap().unwrap();
+    assert_eq!(created.status(), Status::Open);
+    assert_eq!(created.creator_name(), "ada");
+    assert_eq!(created.tags().to_strings(), ["exams"]);
+    let view = store.tickets().get(created.id(), staff.id).await.unwrap().unwrap();
     assert_eq!(view.ticket, created);
     assert!(!view.voted);
 
-    let mut edit = created.clone();
-    edit.priority = Priority::Urgent;
-    edit.tags = Tags::parse(&["grades", "quiz"]).unwrap();
-    edit.updated_at = t(4);
-    let changes = vec![
-        Change::PriorityChanged { from: "medium".into(), to: "urgent".into() },
-        Change::TagsChanged { from: vec!["exams".into()], to: vec!["grades".into(), "quiz".into()] },
-    ];
-    let after = store.tickets().update(edit, changes.clone(), staff.id).await.unwrap();
-    assert_eq!(after.priority, Priority::Urgent);
-    assert_eq!(after.version, created.version + 1);
-    assert_eq!(after.tags.to_strings(), ["grades", "quiz"]);
+    let edit = created
+        .edit(
+            &[TicketEdit::Priority(Priority::Urgent), TicketEdit::Tags(Tags::parse(&["grades", "quiz"]).unwrap())],
+            t(4),
+        )
+        .unwrap();
+    let changes = edit.changes.clone();
+    assert_eq!(
+        changes,
+        vec![
+            Change::PriorityChanged { from: Priority::Medium, to: Priority::Urgent },
+            Change::TagsChanged { from: vec!["exams".into()], to: vec!["grades".into(), "quiz".into()] },
+        ]
+    );
+    let after = store.tickets().update(edit, Actor::User(staff.id)).await.unwrap();
+    assert_eq!(after.priority(), Priority::Urgent);
+    assert_eq!(after.version(), created.version() + 1);
+    assert_eq!(after.tags().to_strings(), ["grades", "quiz"]);
 
-    let history = store.tickets().history(created.id).await.unwrap();
+    let history = store.tickets().history(created.id()).await.unwrap();
     let kinds: Vec<_> =
-        history.iter().map(|e| (e.actor.as_ref().unwrap().display_name.as_str(), e.change.clone())).collect();
+        history.iter().map(|e| (e.actor.user().unwrap().display_name.as_str(), e.change.clone())).collect();
     assert_eq!(
         kinds,
         vec![
-            ("ada", Change::Created { title: "Quiz 2 grade missing".into(), priority: "medium".into() }),
+            ("ada", Change::Created { title: "Quiz 2 grade missing".into(), priority: Priority::Medium }),
             ("staff", changes[0].clone()),
             ("staff", changes[1].clone()),
         ]
@@ -168,36 +175,30 @@ async fn stale_updates_are_refused(store: Store) {
     let ada = account(&store, "ada@uni.edu", Role::Student, AccountStatus::Active).await;
     let cat = category(&store, "Exams").await;
     let created = ticket(&store, &ada, &cat, "Quiz 2 grade missing", Priority::Medium, 3).await;
-    let mut first = created.clone();
-    first.title = Title::parse("First edit wins").unwrap();
-    store.tickets().update(first, vec![Change::DescriptionChanged], ada.id).await.unwrap();
-    let mut second = created.clone();
-    second.title = Title::parse("Second edit loses").unwrap();
-    let err = store.tickets().update(second, vec![Change::DescriptionChanged], ada.id).await.unwrap_err();
+    let retitle = |title: &str| created.edit(&[TicketEdit::Title(Title::parse(title).unwrap())], t(4)).unwrap();
+    store.tickets().update(retitle("First edit wins"), Actor::User(ada.id)).await.unwrap();
+    let err = store.tickets().update(retitle("Second edit loses"), Actor::User(ada.id)).await.unwrap_err();
     assert!(matches!(err, UpdateTicketError::Stale));
-    let mut ghost = created;
+    let mut ghost = created.record().clone();
     ghost.id = TicketId::new(999);
-    assert!(matches!(store.tickets().update(ghost, vec![], ada.id).await, Err(UpdateTicketError::NotFound)));
+    let ghost = Transition { ticket: Ticket::restore(ghost), changes: vec![] };
+    assert!(matches!(store.tickets().update(ghost, Actor::User(ada.id)).await, Err(UpdateTicketError::NotFound)));
     let now = store.tickets().get(TicketId::new(1), ada.id).await.unwrap().unwrap().ticket;
-    assert_eq!(now.title.as_str(), "First edit wins");
+    assert_eq!(now.title().as_str(), "First edit wins");
 }
 
 async fn a_failed_update_changes_nothing(store: Store) {
     let ada = account(&store, "ada@uni.edu", Role::Student, AccountStatus::Active).await;
     let cat = category(&store, "Exams").await;
     let created = ticket(&store, &ada, &cat, "Quiz 2 grade missing", Priority::Medium, 3).await;
-    let mut edit = created.clone();
-    edit.status = Status::Resolved;
+    let edit = created.resolve(UserId::new(777), Answer::parse("Done.", "answer").unwrap(), t(4)).unwrap();
     // The event's actor does not exist: the foreign key fails after the row was updated,
     // and the whole transaction must roll back.
-    let result = store
-        .tickets()
-        .update(edit, vec![Change::StatusChanged { from: "open".into(), to: "resolved".into() }], UserId::new(777))
-        .await;
+    let result = store.tickets().update(edit, Actor::User(UserId::new(777))).await;
     assert!(result.is_err());
-    let now = store.tickets().get(created.id, ada.id).await.unwrap().unwrap().ticket;
+    let now = store.tickets().get(created.id(), ada.id).await.unwrap().unwrap().ticket;
     assert_eq!(now, created);
-    assert_eq!(store.tickets().history(created.id).await.unwrap().len(), 1);
+    assert_eq!(store.tickets().history(created.id()).await.unwrap().len(), 1);
 }
 
 async fn listing_filters(store: Store) {
@@ -207,11 +208,12 @@ async fn listing_filters(store: Store) {
     let fees = category(&store, "Fees").await;
     let a = ticket(&store, &ada, &exams, "Quiz grade missing", Priority::High, 3).await;
     let b = ticket(&store, &bo, &fees, "Fee receipt not issued", Priority::Low, 4).await;
-    let mut c = ticket(&store, &bo, &exams, "Exam hall change request", Priority::Medium, 5).await;
-    c.tags = Tags::parse(&["hall"]).unwrap();
-    c.status = Status::InProgress;
-    store.tickets().update(c.clone(), vec![Change::TagsChanged { from: vec![], to: vec![] }], bo.id).await.unwrap();
-    store.votes().cast(b.id, ada.id, t(6)).await.unwrap();
+    let c = ticket(&store, &bo, &exams, "Exam hall change request", Priority::Medium, 5).await;
+    let edit = c
+        .edit(&[TicketEdit::Tags(Tags::parse(&["hall"]).unwrap()), TicketEdit::Status(Status::InProgress)], t(5))
+        .unwrap();
+    let c = store.tickets().update(edit, Actor::User(bo.id)).await.unwrap();
+    store.votes().cast(b.id(), ada.id, t(6)).await.unwrap();
 
     assert_eq!(
         titles(&store, query(&ada)).await,
@@ -240,8 +242,8 @@ async fn listing_filters(store: Store) {
         ["Fee receipt not issued"]
     );
     let listed = store.tickets().list(query(&ada)).await.unwrap();
-    let voted: Vec<_> = listed.items.iter().map(|v| (v.ticket.id, v.voted)).collect();
-    assert_eq!(voted, vec![(c.id, false), (b.id, true), (a.id, false)]);
+    let voted: Vec<_> = listed.items.iter().map(|v| (v.ticket.id(), v.voted)).collect();
+    assert_eq!(voted, vec![(c.id(), false), (b.id(), true), (a.id(), false)]);
 }
 
 async fn listing_pages_cover_every_ticket_once(store: Store) {
@@ -260,9 +262,9 @@ async fn listing_pages_cover_every_ticket_once(store: Store) {
             ticket(&store, &ada, &cat, &format!("Concern number {i}"), Priority::ALL[(i % 4) as usize], 1 + i % 20)
                 .await;
         for voter in voters.iter().take((i % 5) as usize) {
-            store.votes().cast(tk.id, voter.id, t(25)).await.unwrap();
+            store.votes().cast(tk.id(), voter.id, t(25)).await.unwrap();
         }
-        ids.insert(tk.id);
+        ids.insert(tk.id());
     }
     for sort in TicketSort::ALL {
         let mut seen = Vec::new();
@@ -279,16 +281,16 @@ async fn listing_pages_cover_every_ticket_once(store: Store) {
                 None => break,
             }
         }
-        let seen_ids: HashSet<_> = seen.iter().map(|t| t.id).collect();
+        let seen_ids: HashSet<_> = seen.iter().map(|t| t.id()).collect();
         assert_eq!(seen.len(), 23, "{sort:?}: every ticket exactly once");
         assert_eq!(seen_ids, ids, "{sort:?}");
         let in_order = seen.windows(2).all(|w| match sort {
-            TicketSort::Newest => w[0].id > w[1].id,
-            TicketSort::MostVotes => (w[0].vote_count, w[0].id) > (w[1].vote_count, w[1].id),
+            TicketSort::Newest => w[0].id() > w[1].id(),
+            TicketSort::MostVotes => (w[0].vote_count(), w[0].id()) > (w[1].vote_count(), w[1].id()),
             TicketSort::Queue => {
                 let now = t(28);
-                queue::queue_score(w[0].vote_count, w[0].priority, w[0].created_at, now)
-                    >= queue::queue_score(w[1].vote_count, w[1].priority, w[1].created_at, now)
+                queue::queue_score(w[0].vote_count(), w[0].priority(), w[0].created_at(), now)
+                    >= queue::queue_score(w[1].vote_count(), w[1].priority(), w[1].created_at(), now)
             }
         });
         assert!(in_order, "{sort:?} order");
@@ -319,12 +321,12 @@ async fn votes_are_idempotent_and_retractable(store: Store) {
     let cat = category(&store, "Exams").await;
     let tk = ticket(&store, &ada, &cat, "Quiz grade missing", Priority::Low, 3).await;
     let votes = store.votes();
-    assert_eq!(votes.cast(tk.id, bo.id, t(4)).await.unwrap(), VoteOutcome::Changed { vote_count: 1 });
-    assert_eq!(votes.cast(tk.id, bo.id, t(4)).await.unwrap(), VoteOutcome::Unchanged { vote_count: 1 });
-    assert!(store.tickets().get(tk.id, bo.id).await.unwrap().unwrap().voted);
-    assert_eq!(votes.retract(tk.id, bo.id, t(5)).await.unwrap(), VoteOutcome::Changed { vote_count: 0 });
-    assert_eq!(votes.retract(tk.id, bo.id, t(5)).await.unwrap(), VoteOutcome::Unchanged { vote_count: 0 });
-    let kinds: Vec<_> = store.tickets().history(tk.id).await.unwrap().into_iter().map(|e| e.change).collect();
+    assert_eq!(votes.cast(tk.id(), bo.id, t(4)).await.unwrap(), VoteOutcome::Changed { vote_count: 1 });
+    assert_eq!(votes.cast(tk.id(), bo.id, t(4)).await.unwrap(), VoteOutcome::Unchanged { vote_count: 1 });
+    assert!(store.tickets().get(tk.id(), bo.id).await.unwrap().unwrap().voted);
+    assert_eq!(votes.retract(tk.id(), bo.id, t(5)).await.unwrap(), VoteOutcome::Changed { vote_count: 0 });
+    assert_eq!(votes.retract(tk.id(), bo.id, t(5)).await.unwrap(), VoteOutcome::Unchanged { vote_count: 0 });
+    let kinds: Vec<_> = store.tickets().history(tk.id()).await.unwrap().into_iter().map(|e| e.change).collect();
     assert_eq!(kinds[1..], [Change::VoteCast, Change::VoteRetracted]);
 }
 
@@ -342,7 +344,7 @@ async fn concurrent_votes_count_exactly(store: Store) {
     for voter in &voters {
         for _ in 0..3 {
             let votes = votes.clone();
-            let (ticket, user) = (tk.id, voter.id);
+            let (ticket, user) = (tk.id(), voter.id);
             tasks.push(tokio::spawn(async move { votes.cast(ticket, user, t(4)).await.unwrap() }));
         }
     }
@@ -353,10 +355,10 @@ async fn concurrent_votes_count_exactly(store: Store) {
         }
     }
     assert_eq!(changed, 16);
-    let stored = store.tickets().get(tk.id, ada.id).await.unwrap().unwrap().ticket;
-    assert_eq!(stored.vote_count, 16);
+    let stored = store.tickets().get(tk.id(), ada.id).await.unwrap().unwrap().ticket;
+    assert_eq!(stored.vote_count(), 16);
     let cast_events =
-        store.tickets().history(tk.id).await.unwrap().iter().filter(|e| e.change == Change::VoteCast).count();
+        store.tickets().history(tk.id()).await.unwrap().iter().filter(|e| e.change == Change::VoteCast).count();
     assert_eq!(cast_events, 16);
 }
 
@@ -371,7 +373,7 @@ async fn queue_order_follows_votes_and_priority(store: Store) {
     assert_eq!(before[0], "Urgent outage");
     for i in 0..12 {
         let v = account(&store, &format!("q{i}@uni.edu"), Role::Student, AccountStatus::Active).await;
-        store.votes().cast(popular.id, v.id, t(11)).await.unwrap();
+        store.votes().cast(popular.id(), v.id, t(11)).await.unwrap();
     }
     let after = titles(&store, q).await;
     assert_eq!(after[1], "Popular concern", "votes lift a ticket above an equal one");

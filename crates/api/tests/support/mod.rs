@@ -4,6 +4,8 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod contract;
+
 use std::path::{Path, PathBuf};
 use std::sync::{
     atomic::{AtomicUsize, Ordering},
@@ -15,7 +17,7 @@ use async_trait::async_trait;
 use domain::{
     accounts::{AccountService, Role},
     clock::{Clock, FixedClock, SystemClock},
-    notifications::{DeliveryWorker, MailError, Mailer, NotificationKind, OutgoingEmail, WorkerSettings},
+    notifications::{Channels, DeliveryError, DeliveryWorker, Mailer, NotificationKind, OutgoingEmail, WorkerSettings},
     similarity::{EmbedError, Embedder, Embedding, SemanticState, SimilarityService},
     workflow::WorkflowService,
 };
@@ -56,13 +58,17 @@ impl Embedder for NoModel {
     }
 }
 
-/// A mailer that keeps what it is given.
+/// A mailer that keeps what it is given, or refuses everything permanently with the reply
+/// set in its second field.
 #[derive(Default)]
-pub struct MailBag(std::sync::Mutex<Vec<OutgoingEmail>>);
+pub struct MailBag(std::sync::Mutex<Vec<OutgoingEmail>>, pub std::sync::Mutex<Option<String>>);
 
 #[async_trait]
 impl Mailer for MailBag {
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError> {
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), DeliveryError> {
+        if let Some(reply) = self.1.lock().unwrap().clone() {
+            return Err(DeliveryError::Never(reply));
+        }
         self.0.lock().unwrap().push(email.clone());
         Ok(())
     }
@@ -192,7 +198,7 @@ impl TestApp {
         let unsubscribe = credentials::HmacUnsubscribeTokens::new(
             credentials::SecretKey::new("test key, not a secret: 0123456789abcdef").expect("a long enough key"),
         );
-        let ports = store.ports(store::Adapters {
+        let adapters = domain::services::Adapters {
             hasher: Arc::new(credentials::Argon2Hasher::fast_for_tests()),
             tokens: Arc::new(credentials::RandomTokens),
             throttle: Arc::new(credentials::GovernorThrottle::new(per_account, per_addr)),
@@ -200,15 +206,13 @@ impl TestApp {
             blobs: Arc::new(blobs::FsBlobStore::new(&blob_dir)),
             unsubscribe: Arc::new(unsubscribe.clone()),
             clock: options.clock.clone().unwrap_or_else(|| Arc::new(SystemClock)),
-        });
-        let settings = domain::ServiceSettings { session_ttl: chrono::Duration::hours(12), ..options.settings };
-        let ports = domain::Ports {
-            semantic: domain::services::Semantic {
-                embedder: options.embedder.clone().unwrap_or_else(|| Arc::new(NoModel)),
-                ..domain::services::Semantic::off()
-            },
-            ..ports
         };
+        let settings = domain::ServiceSettings { session_ttl: chrono::Duration::hours(12), ..options.settings };
+        let semantic = domain::services::Semantic {
+            embedder: options.embedder.clone().unwrap_or_else(|| Arc::new(NoModel)),
+            ..domain::services::Semantic::off()
+        };
+        let ports = domain::Ports::new(store.repositories(), adapters, semantic);
         let app = App::new(ports, settings);
         let similarity = app.similarity.clone();
         let accounts = app.accounts.clone();
@@ -217,7 +221,7 @@ impl TestApp {
         // Far in the future, so every queued delivery is due whatever clock the app runs on.
         let worker = DeliveryWorker::new(
             store.outbox(),
-            mail.clone(),
+            Channels::new(mail.clone()),
             Arc::new(unsubscribe.clone()),
             Arc::new(FixedClock(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2100, 1, 1, 0, 0, 0).unwrap())),
             Arc::new(|| 0.5),
@@ -256,14 +260,14 @@ impl TestApp {
 
     /// Sends a request; `token` goes in `Authorization: Bearer`, `body` as JSON.
     pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
-        let mut req = self.client.request(method, path);
+        let mut req = self.client.request(method.clone(), path);
         if let Some(token) = token {
             req = req.header("Authorization", format!("Bearer {token}"));
         }
         if let Some(body) = body {
             req = req.body_json(&body);
         }
-        read(req.send().await.0).await
+        read(method.as_str(), path, req.send().await.0).await
     }
 
     /// `GET`.
@@ -300,11 +304,11 @@ impl TestApp {
         content_type: &str,
         body: Vec<u8>,
     ) -> Reply {
-        let mut req = self.client.request(method, path).content_type(content_type).body(body);
+        let mut req = self.client.request(method.clone(), path).content_type(content_type).body(body);
         if let Some(token) = token {
             req = req.header("Authorization", format!("Bearer {token}"));
         }
-        read(req.send().await.0).await
+        read(method.as_str(), path, req.send().await.0).await
     }
 
     /// `POST` with a JSON body and an explicit `Content-Length`.
@@ -316,17 +320,23 @@ impl TestApp {
             .header("Content-Length", body.len().to_string())
             .content_type("application/json")
             .body(body);
-        read(req.send().await.0).await
+        read("POST", path, req.send().await.0).await
     }
 
     /// `GET` with one extra header and no token.
     pub async fn get_with_header(&self, path: &str, name: &str, value: &str) -> Reply {
-        read(self.client.get(path).header(name, value).send().await.0).await
+        read("GET", path, self.client.get(path).header(name, value).send().await.0).await
     }
 
     /// Sends a `GET` and returns the raw response (for endpoints that do not answer JSON).
     pub async fn get_raw(&self, path: &str) -> Response {
-        self.client.get(path).send().await.0
+        let resp = self.client.get(path).send().await.0;
+        let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok());
+        let is_json = content_type.is_some_and(|ct| ct.starts_with("application/json"));
+        if !is_json {
+            contract::check("GET", path, resp.status().as_u16(), content_type, &Value::Null);
+        }
+        resp
     }
 
     /// Uploads one part (usually a file) to a ticket's attachments, streamed without
@@ -338,17 +348,29 @@ impl TestApp {
 
     /// Sends a prepared multipart body (see [`multipart_body`]) to a ticket's upload route.
     pub async fn upload_body(&self, ticket: i64, token: Option<&str>, body: Vec<u8>, content_length: bool) -> Reply {
-        let mut req = self
-            .client
-            .post(format!("/api/v1/tickets/{ticket}/attachments"))
-            .content_type(format!("multipart/form-data; boundary={BOUNDARY}"));
+        let path = format!("/api/v1/tickets/{ticket}/attachments");
+        let mut req = self.client.post(&path).content_type(format!("multipart/form-data; boundary={BOUNDARY}"));
         if content_length {
             req = req.header("Content-Length", body.len().to_string());
         }
         if let Some(token) = token {
             req = req.header("Authorization", format!("Bearer {token}"));
         }
-        read(req.body(body).send().await.0).await
+        read("POST", &path, req.body(body).send().await.0).await
+    }
+
+    /// An internal note by `staff` on ticket `number`, with a PNG attached to it; returns the
+    /// attachment's id.
+    pub async fn note_attachment(&self, number: i64, staff: &User) -> i64 {
+        let body = json!({ "body": "Staff only: the scan shows a grading error.", "internal": true });
+        let note = self.post(&format!("/api/v1/tickets/{number}/replies"), &staff.token, body).await.expect(201);
+        let note_id = note.body["id"].as_i64().expect("the note's id").to_string();
+        let parts = [
+            FilePart::file("grading.png", "image/png", PNG),
+            FilePart { name: "reply_id", file_name: None, content_type: None, bytes: note_id.as_bytes() },
+        ];
+        let uploaded = self.upload_body(number, Some(&staff.token), multipart_body(&parts), false).await.expect(201);
+        uploaded.body["id"].as_i64().expect("the attachment's id")
     }
 
     /// `GET` returning status, headers and the raw body (for downloads).
@@ -359,7 +381,14 @@ impl TestApp {
         }
         let resp = req.send().await.0;
         let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
-        (status, headers, resp.into_body().into_vec().await.expect("response body"))
+        let bytes = resp.into_body().into_vec().await.expect("response body");
+        let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+        let body = match content_type {
+            Some(ct) if ct.starts_with("application/json") => serde_json::from_slice(&bytes).expect("a JSON body"),
+            _ => Value::Null,
+        };
+        contract::check("GET", path, status, content_type, &body);
+        (status, headers, bytes)
     }
 
     /// Every file in the blob directory (temporary files included).
@@ -395,7 +424,7 @@ impl TestApp {
     /// Runs the delivery worker until the outbox has nothing due; the emails land in
     /// [`TestApp::mail`].
     pub async fn deliver(&self) {
-        while self.worker.deliver_due().await.expect("delivery round").handled() > 0 {}
+        while self.worker.deliver_due(&domain::stop::Stop::never()).await.expect("delivery round").handled() > 0 {}
     }
 
     /// The emails of `kind` delivered to `email` so far, oldest first (delivers first).
@@ -563,7 +592,8 @@ pub fn multipart_body(parts: &[FilePart<'_>]) -> Vec<u8> {
 /// The first bytes of a PNG: enough for the type to be detected.
 pub const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0";
 
-async fn read(resp: Response) -> Reply {
+/// Reads an answer to `method path`, checking it against the OpenAPI document.
+async fn read(method: &str, path: &str, resp: Response) -> Reply {
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
     let bytes = resp.into_body().into_bytes().await.expect("response body");
@@ -578,5 +608,8 @@ async fn read(resp: Response) -> Reply {
         serde_json::from_slice(&bytes)
             .unwrap_or_else(|e| panic!("{status} body is not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
     };
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok());
+    let parsed = if is_json { &body } else { &Value::Null };
+    contract::check(method, path, status, content_type, parsed);
     Reply { status, headers, body }
 }

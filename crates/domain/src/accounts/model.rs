@@ -90,11 +90,12 @@ impl DisplayName {
                 format!("display name must be at most {} characters", Self::MAX_CHARS),
             ));
         }
-        if name.chars().any(char::is_control) {
+        if name.chars().any(|c| c.is_control() || crate::text::reorders_or_breaks_text(c)) {
             return Err(Error::invalid(
                 "display_name",
                 "invalid_characters",
-                "display name must not contain control characters",
+                "display name must not contain control characters, line separators or characters that reorder \
+                 text (such as U+202E)",
             ));
         }
         Ok(Self(name.to_owned()))
@@ -297,19 +298,47 @@ pub struct NewAccount {
     pub created_at: DateTime<Utc>,
 }
 
-/// The authenticated caller, resolved from a session token by the store; never from
-/// anything else the client sent.
+/// The authenticated caller, resolved from a session token by the accounts service; never
+/// from anything else the client sent. Only [`crate::accounts::AccountService`] (and, in
+/// tests, [`crate::testing::PrincipalBuilder`]) can make one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Principal {
-    /// Who.
-    pub id: UserId,
-    /// Their role now (read on every request, so a role change applies at once).
-    pub role: Role,
-    /// Their account status now.
-    pub status: AccountStatus,
+    id: UserId,
+    role: Role,
+    status: AccountStatus,
 }
 
 impl Principal {
+    /// The principal of an account as it is now.
+    pub(crate) fn of(account: &Account) -> Self {
+        Self { id: account.id, role: account.role, status: account.status }
+    }
+
+    #[cfg(any(test, feature = "mocks"))]
+    pub(crate) fn from_parts(id: UserId, role: Role, status: AccountStatus) -> Self {
+        Self { id, role, status }
+    }
+
+    /// Who.
+    pub fn id(&self) -> UserId {
+        self.id
+    }
+
+    /// Their role now (read on every request, so a role change applies at once).
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Their account status now.
+    pub fn status(&self) -> AccountStatus {
+        self.status
+    }
+
+    /// The principal as the actor of what they do.
+    pub fn actor(&self) -> crate::actor::Actor {
+        crate::actor::Actor::User(self.id)
+    }
+
     /// Refuses anything but an active account.
     pub fn require_active(&self) -> Result<&Self, Error> {
         match self.status {
@@ -458,6 +487,7 @@ pub fn parse_reason(raw: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::PrincipalBuilder;
 
     #[test]
     fn emails_are_normalised_and_checked() {
@@ -482,6 +512,10 @@ mod tests {
     fn display_names_are_trimmed_and_bounded() {
         assert_eq!(DisplayName::parse("  Ada  ").unwrap().as_str(), "Ada");
         assert!(DisplayName::parse("   ").is_err());
+        for c in crate::text::REORDERING_OR_BREAKING {
+            let err = DisplayName::parse(&format!("Ada{c}Admin")).unwrap_err();
+            assert!(matches!(err, Error::Invalid { code: "invalid_characters", .. }), "{:04x}", c as u32);
+        }
         assert!(DisplayName::parse(&"a".repeat(81)).is_err());
         assert!(DisplayName::parse("a\u{0}b").is_err());
     }
@@ -514,7 +548,7 @@ mod tests {
 
     #[test]
     fn principal_gates() {
-        let p = |role, status| Principal { id: UserId::new(1), role, status };
+        let p = |role, status| PrincipalBuilder::new(1, role).status(status).build();
         assert!(p(Role::Student, AccountStatus::Active).require_active().is_ok());
         assert!(matches!(
             p(Role::Admin, AccountStatus::Pending).require_admin(),

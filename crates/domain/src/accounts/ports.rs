@@ -97,10 +97,11 @@ pub trait SessionRepository: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> anyhow::Result<()>;
 
-    /// The principal of an unexpired, unrevoked session, read fresh from the account (so role
-    /// and status changes apply at once). MUST return `Ok(None)` for an unknown, expired or
-    /// revoked token.
-    async fn principal(&self, token_hash: &TokenHash, now: DateTime<Utc>) -> anyhow::Result<Option<Principal>>;
+    /// The account of an unexpired, unrevoked session, read fresh (so role and status changes
+    /// apply at once). MUST return `Ok(None)` for an unknown, expired or revoked token. Only
+    /// the accounts service turns it into a [`Principal`] (refusing accounts that may not
+    /// sign in).
+    async fn session_account(&self, token_hash: &TokenHash, now: DateTime<Utc>) -> anyhow::Result<Option<Account>>;
 
     /// Revokes one session. Revoking an unknown or revoked token is not an error.
     async fn revoke(&self, token_hash: &TokenHash, now: DateTime<Utc>) -> anyhow::Result<()>;

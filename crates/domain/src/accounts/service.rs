@@ -210,12 +210,15 @@ impl AccountService {
     /// The principal behind a bearer token, or [`Error::Unauthenticated`].
     pub async fn authenticate(&self, token: &str) -> Result<Principal, Error> {
         let hash = self.tokens.digest(token);
-        self.sessions.principal(&hash, self.clock.now()).await?.ok_or(Error::Unauthenticated)
+        match self.sessions.session_account(&hash, self.clock.now()).await? {
+            Some(account) if account.status.may_sign_in() => Ok(Principal::of(&account)),
+            Some(_) | None => Err(Error::Unauthenticated),
+        }
     }
 
     /// The caller's own account (also for pending accounts, so they can see their status).
     pub async fn me(&self, principal: &Principal) -> Result<Account, Error> {
-        self.accounts.find(principal.id).await?.ok_or(Error::Unauthenticated)
+        self.accounts.find(principal.id()).await?.ok_or(Error::Unauthenticated)
     }
 
     /// Accounts for an admin, e.g. the pending ones to verify.
@@ -233,7 +236,7 @@ impl AccountService {
     /// An admin approves, rejects, deactivates or reactivates an account.
     pub async fn decide(&self, principal: &Principal, id: UserId, decision: AccountDecision) -> Result<Account, Error> {
         principal.require_admin()?;
-        if id == principal.id {
+        if id == principal.id() {
             // An admin locking themselves out is never what they meant.
             return Err(Error::invalid("id", "self_decision", "you cannot decide about your own account"));
         }
@@ -255,7 +258,7 @@ impl AccountService {
     /// An admin changes an account's role.
     pub async fn change_role(&self, principal: &Principal, id: UserId, role: Role) -> Result<Account, Error> {
         principal.require_admin()?;
-        if id == principal.id {
+        if id == principal.id() {
             return Err(Error::invalid("id", "self_decision", "you cannot change your own role"));
         }
         self.accounts.set_role(id, role).await?.ok_or(Error::NotFound(Resource::Account))
@@ -270,6 +273,7 @@ fn invalid_confirmation() -> Error {
 mod tests {
     use super::*;
     use crate::clock::FixedClock;
+    use crate::testing::PrincipalBuilder;
     use chrono::{TimeZone, Utc};
     use mockall::predicate::*;
 
@@ -462,8 +466,8 @@ mod tests {
 
     #[tokio::test]
     async fn only_admins_decide_and_the_store_guards_the_race() {
-        let admin = Principal { id: UserId::new(1), role: Role::Admin, status: AccountStatus::Active };
-        let support = Principal { role: Role::Support, ..admin.clone() };
+        let admin = PrincipalBuilder::new(1, Role::Admin).build();
+        let support = PrincipalBuilder::new(1, Role::Support).build();
 
         let m = Mocks::new();
         let err = m.service().decide(&support, UserId::new(7), AccountDecision::Approve).await.unwrap_err();
@@ -570,7 +574,7 @@ mod tests {
 
     #[tokio::test]
     async fn rejection_notifies_with_the_reason_and_deactivation_does_not_notify() {
-        let admin = Principal { id: UserId::new(1), role: Role::Admin, status: AccountStatus::Active };
+        let admin = PrincipalBuilder::new(1, Role::Admin).build();
         let mut m = Mocks::new();
         m.accounts.expect_find().returning(|_| Ok(Some(account(AccountStatus::Pending))));
         m.accounts

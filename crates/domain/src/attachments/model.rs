@@ -91,6 +91,18 @@ impl MediaType {
         }
     }
 
+    /// Every extension (lower case, without the dot) that names this type, the usual one
+    /// first.
+    pub fn extensions(self) -> &'static [&'static str] {
+        match self {
+            Self::Png => &["png"],
+            Self::Jpeg => &["jpg", "jpeg", "jpe", "jfif"],
+            Self::Gif => &["gif"],
+            Self::Webp => &["webp"],
+            Self::Pdf => &["pdf"],
+        }
+    }
+
     /// A name for people.
     pub fn label(self) -> &'static str {
         match self {
@@ -139,7 +151,7 @@ impl FileName {
     /// Cleans and validates a client's file name.
     pub fn parse(raw: &str) -> Result<Self, Error> {
         let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-        let cleaned: String = last.chars().filter(|c| !c.is_control() && !is_bidi_control(*c)).collect();
+        let cleaned: String = last.chars().filter(|c| !c.is_control() && !reorders_or_breaks_text(*c)).collect();
         let name = cleaned.trim();
         if name.is_empty() || name.chars().all(|c| c == '.') {
             return Err(Error::invalid("file", "invalid_file_name", "the file needs a name"));
@@ -163,12 +175,27 @@ impl FileName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The name a download gets: this one if its extension names `media_type`, else with
+    /// its extension replaced by (or, without one, followed by) the type's usual one. A PNG
+    /// uploaded as `page.html` is saved as `page.png`, so that opening the saved file opens
+    /// what was served, not HTML.
+    pub fn for_download(&self, media_type: MediaType) -> String {
+        let (stem, extension) = match self.0.rsplit_once('.') {
+            Some((stem, extension)) if !stem.is_empty() => (stem, Some(extension)),
+            _ => (self.0.as_str(), None),
+        };
+        if extension.is_some_and(|e| media_type.extensions().contains(&e.to_ascii_lowercase().as_str())) {
+            return self.0.clone();
+        }
+        format!("{}.{}", stem.trim_end(), media_type.extension())
+    }
 }
 
-/// Characters that reorder text on screen, used to disguise extensions (`gpj.exe`).
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-}
+/// Characters that reorder text on screen (used to disguise extensions, `gpj.exe`) or break
+/// a line where none is expected; shared with titles and display names
+/// ([`crate::text::reorders_or_breaks_text`]).
+use crate::text::reorders_or_breaks_text;
 
 /// The key of a blob: the lower-case hex SHA-256 of its bytes (64 characters). Safe to use
 /// as a file name: it can hold nothing but hex digits.
@@ -273,6 +300,31 @@ pub struct NewAttachment {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn downloads_are_named_with_the_extension_of_the_detected_type() {
+        let cases = [
+            ("file.html", MediaType::Png, "file.png"),
+            ("x.pdf", MediaType::Png, "x.png"),
+            ("scan.PNG", MediaType::Png, "scan.PNG"),
+            ("photo.jpeg", MediaType::Jpeg, "photo.jpeg"),
+            ("photo.JPG", MediaType::Jpeg, "photo.JPG"),
+            ("photo.png", MediaType::Jpeg, "photo.jpg"),
+            ("notes", MediaType::Pdf, "notes.pdf"),
+            (".htaccess", MediaType::Gif, ".htaccess.gif"),
+            ("archive.tar.webp", MediaType::Webp, "archive.tar.webp"),
+            ("report .exe", MediaType::Pdf, "report.pdf"),
+            ("a.png.html", MediaType::Png, "a.png.png"),
+        ];
+        for (name, media_type, expected) in cases {
+            assert_eq!(FileName::parse(name).unwrap().for_download(media_type), expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn file_names_lose_line_separators_too() {
+        assert_eq!(FileName::parse("a\u{2028}b\u{202e}gnp.exe").unwrap().as_str(), "abgnp.exe");
+    }
 
     #[test]
     fn detection_table() {

@@ -44,10 +44,14 @@ pub trait AttachmentRepository: Send + Sync {
     /// `TicketNotFound` when the ticket does not exist.
     async fn insert(&self, new: NewAttachment, limit: usize) -> Result<Attachment, InsertAttachmentError>;
 
-    /// The ticket's attachments, including those on its replies, oldest first. MUST return
-    /// an empty list for a ticket that has none or does not exist.
-    async fn list(&self, ticket: TicketId) -> anyhow::Result<Vec<Attachment>>;
+    /// The attachments of the ticket and of the tickets merged into it, including those on
+    /// their replies, oldest first (a merged ticket's replies are listed with its target's,
+    /// and so are their files). Unless `include_internal`, MUST leave out every attachment on
+    /// an internal note: whatever hides a note hides its files. MUST return an empty list
+    /// for a ticket that has none or does not exist.
+    async fn list(&self, ticket: TicketId, include_internal: bool) -> anyhow::Result<Vec<Attachment>>;
 
-    /// One attachment. MUST return `Ok(None)` if there is none.
-    async fn find(&self, id: AttachmentId) -> anyhow::Result<Option<Attachment>>;
+    /// One attachment. MUST return `Ok(None)` if there is none, and, unless
+    /// `include_internal`, if it is on an internal note.
+    async fn find(&self, id: AttachmentId, include_internal: bool) -> anyhow::Result<Option<Attachment>>;
 }

@@ -25,9 +25,9 @@ pub mod policy {
     /// Whether `principal` may attach a file to `ticket` (or to a reply on it): its creator
     /// and staff.
     pub fn may_upload(principal: &Principal, ticket: &Ticket) -> Result<(), Forbidden> {
-        match principal.role {
+        match principal.role() {
             Role::Support | Role::Admin => Ok(()),
-            Role::Student if ticket.creator_id == principal.id => Ok(()),
+            Role::Student if ticket.creator_id() == principal.id() => Ok(()),
             Role::Student => Err(Forbidden::NotOwner),
         }
     }
@@ -84,7 +84,7 @@ impl AttachmentService {
             Some(r) => {
                 let on_ticket = match &self.replies {
                     Some(replies) => replies
-                        .list(ticket, principal.role.is_staff())
+                        .list(ticket, principal.role().is_staff())
                         .await?
                         .iter()
                         .any(|reply| reply.id.get() == r && reply.ticket_id == ticket),
@@ -98,7 +98,7 @@ impl AttachmentService {
         };
         // Checked here too so that a full target costs no blob write; the store's check is
         // the one that holds under concurrency.
-        let existing = self.attachments.list(ticket).await?;
+        let existing = self.attachments.list(ticket, true).await?;
         if existing.iter().filter(|a| a.target == target).count() >= MAX_PER_TARGET {
             return Err(Error::Conflict(Conflict::TooManyAttachments));
         }
@@ -106,7 +106,7 @@ impl AttachmentService {
         let sha256 = self.blobs.put(draft.bytes).await?;
         let new = NewAttachment {
             target,
-            uploader_id: principal.id,
+            uploader_id: principal.id(),
             file_name,
             media_type,
             size_bytes,
@@ -122,16 +122,22 @@ impl AttachmentService {
         })
     }
 
-    /// The ticket's attachments (its own and its replies'), oldest first.
+    /// The ticket's attachments (its own, its replies' and those of the tickets merged into
+    /// it), oldest first; files on internal notes for staff only, as the notes themselves.
     pub async fn list(&self, principal: &Principal, ticket: TicketId) -> Result<Vec<Attachment>, Error> {
         self.tickets.get(principal, ticket).await?;
-        Ok(self.attachments.list(ticket).await?)
+        Ok(self.attachments.list(ticket, principal.role().is_staff()).await?)
     }
 
-    /// One attachment with its bytes, for whoever may see its ticket.
+    /// One attachment with its bytes, for whoever may see its ticket (and, for a file on an
+    /// internal note, only for staff: to a student it does not exist).
     pub async fn download(&self, principal: &Principal, id: AttachmentId) -> Result<(Attachment, Vec<u8>), Error> {
         principal.require_active()?;
-        let attachment = self.attachments.find(id).await?.ok_or(Error::NotFound(Resource::Attachment))?;
+        let attachment = self
+            .attachments
+            .find(id, principal.role().is_staff())
+            .await?
+            .ok_or(Error::NotFound(Resource::Attachment))?;
         self.tickets.get(principal, attachment.target.ticket()).await.map_err(|e| match e {
             // Hiding a ticket hides its files; say "attachment", not which ticket it is on.
             Error::NotFound(Resource::Ticket) => Error::NotFound(Resource::Attachment),
@@ -152,37 +158,19 @@ mod tests {
 
     use super::*;
     use crate::accounts::{AccountStatus, UserId};
-    use crate::categories::{CategoryId, MockCategoryRepository};
+    use crate::categories::MockCategoryRepository;
     use crate::clock::FixedClock;
-    use crate::tickets::{Description, MockTicketRepository, Priority, Status, Tags, TicketView, Title};
+    use crate::testing::{PrincipalBuilder, TicketBuilder};
+    use crate::tickets::{MockTicketRepository, TicketView};
 
     const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
 
     fn principal(id: i64, role: Role) -> Principal {
-        Principal { id: UserId::new(id), role, status: AccountStatus::Active }
+        PrincipalBuilder::new(id, role).build()
     }
 
     fn ticket(creator: i64) -> Ticket {
-        let t = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
-        Ticket {
-            id: TicketId::new(10),
-            title: Title::parse("Exam results missing").unwrap(),
-            description: Description::parse("My quiz 2 grade is not shown").unwrap(),
-            category_id: CategoryId::new(1),
-            tags: Tags::default(),
-            priority: Priority::Medium,
-            status: Status::Open,
-            creator_id: UserId::new(creator),
-            creator_name: "Ada".into(),
-            created_at: t,
-            updated_at: t,
-            vote_count: 0,
-            version: 1,
-            assignee: None,
-            resolution: None,
-            merged_into: None,
-            follow_up_of: None,
-        }
+        TicketBuilder::new(10).creator(creator).build()
     }
 
     fn attachment(id: i64, target: Target) -> Attachment {
@@ -204,7 +192,10 @@ mod tests {
             Ok((id.get() == 10).then(|| TicketView { ticket: ticket(1), voted: false, watching: false }))
         });
         let clock = Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()));
-        let tickets = TicketService::new(Arc::new(tickets), Arc::new(MockCategoryRepository::new()), clock.clone());
+        // Attachments never change a ticket's text: nothing may reach the embedding queue.
+        let queue = Arc::new(crate::similarity::MockEmbeddingQueue::new());
+        let tickets =
+            TicketService::new(Arc::new(tickets), Arc::new(MockCategoryRepository::new()), clock.clone(), queue);
         // Ticket 10 has reply 7 (public) and reply 8 (an internal note).
         let mut replies = crate::conversation::MockReplyRepository::new();
         replies.expect_list().returning(|ticket, include_internal| {
@@ -257,7 +248,7 @@ mod tests {
         let cases: Vec<(Principal, i64, UploadDraft, &str)> = vec![
             (principal(2, Role::Student), 10, draft(PNG), "not_owner"),
             (
-                Principal { status: AccountStatus::Pending, ..principal(1, Role::Student) },
+                PrincipalBuilder::new(1, Role::Student).status(AccountStatus::Pending).build(),
                 10,
                 draft(PNG),
                 "account_pending",
@@ -273,7 +264,7 @@ mod tests {
         ];
         for (who, ticket_id, d, expected) in cases {
             let mut repo = MockAttachmentRepository::new();
-            repo.expect_list().returning(|_| Ok(vec![]));
+            repo.expect_list().returning(|_, _| Ok(vec![]));
             repo.expect_insert().never();
             let mut blobs = MockBlobStore::new();
             blobs.expect_put().never();
@@ -285,7 +276,7 @@ mod tests {
     #[tokio::test]
     async fn the_type_comes_from_the_content_and_the_name_is_cleaned() {
         let mut repo = MockAttachmentRepository::new();
-        repo.expect_list().returning(|_| Ok(vec![]));
+        repo.expect_list().returning(|_, _| Ok(vec![]));
         repo.expect_insert()
             .withf(|new, limit| {
                 new.media_type == MediaType::Png
@@ -306,7 +297,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_target_is_refused_before_any_blob_is_written() {
         let mut repo = MockAttachmentRepository::new();
-        repo.expect_list().returning(|t| {
+        repo.expect_list().returning(|t, _| {
             Ok((1..=5).map(|i| attachment(i, Target::Ticket(t))).chain([attachment(6, Target::Reply(t, 3))]).collect())
         });
         repo.expect_insert().never();
@@ -319,7 +310,7 @@ mod tests {
     #[tokio::test]
     async fn a_race_lost_in_the_store_is_the_same_conflict() {
         let mut repo = MockAttachmentRepository::new();
-        repo.expect_list().returning(|_| Ok(vec![]));
+        repo.expect_list().returning(|_, _| Ok(vec![]));
         repo.expect_insert().returning(|_, _| Err(InsertAttachmentError::LimitReached));
         let mut blobs = MockBlobStore::new();
         blobs.expect_put().returning(|_| Ok(BlobKey::from_digest([1; 32])));
@@ -330,10 +321,11 @@ mod tests {
     #[tokio::test]
     async fn downloads_follow_the_ticket_rule() {
         let mut repo = MockAttachmentRepository::new();
-        repo.expect_find().returning(|id| {
+        repo.expect_find().returning(|id, include_internal| {
             Ok(match id.get() {
                 1 => Some(attachment(1, Target::Ticket(TicketId::new(10)))),
                 2 => Some(attachment(2, Target::Ticket(TicketId::new(11)))), // a ticket the viewer cannot see
+                4 if include_internal => Some(attachment(4, Target::Reply(TicketId::new(10), 8))), // on the note
                 _ => None,
             })
         });
@@ -345,14 +337,31 @@ mod tests {
         assert_eq!((att.id.get(), bytes.as_slice()), (1, PNG));
         assert_eq!(code(svc.download(&other, AttachmentId::new(2)).await.unwrap_err()), "attachment_not_found");
         assert_eq!(code(svc.download(&other, AttachmentId::new(3)).await.unwrap_err()), "attachment_not_found");
-        let pending = Principal { status: AccountStatus::Pending, ..other };
+        let pending = PrincipalBuilder::student(2).status(AccountStatus::Pending).build();
         assert_eq!(code(svc.download(&pending, AttachmentId::new(1)).await.unwrap_err()), "account_pending");
+        // A file on an internal note exists for staff only, even for the ticket's creator.
+        let creator = principal(1, Role::Student);
+        assert_eq!(code(svc.download(&creator, AttachmentId::new(4)).await.unwrap_err()), "attachment_not_found");
+        assert_eq!(svc.download(&principal(3, Role::Support), AttachmentId::new(4)).await.unwrap().0.id.get(), 4);
+    }
+
+    #[tokio::test]
+    async fn students_are_listed_no_file_of_an_internal_note() {
+        let mut repo = MockAttachmentRepository::new();
+        repo.expect_list().returning(|t, include_internal| {
+            let public = attachment(1, Target::Ticket(t));
+            Ok(if include_internal { vec![public, attachment(2, Target::Reply(t, 8))] } else { vec![public] })
+        });
+        let svc = service(repo, MockBlobStore::new());
+        let ids = |items: Vec<Attachment>| items.iter().map(|a| a.id.get()).collect::<Vec<_>>();
+        assert_eq!(ids(svc.list(&principal(1, Role::Student), TicketId::new(10)).await.unwrap()), [1]);
+        assert_eq!(ids(svc.list(&principal(3, Role::Support), TicketId::new(10)).await.unwrap()), [1, 2]);
     }
 
     #[tokio::test]
     async fn a_missing_blob_is_an_internal_error() {
         let mut repo = MockAttachmentRepository::new();
-        repo.expect_find().returning(|_| Ok(Some(attachment(1, Target::Ticket(TicketId::new(10))))));
+        repo.expect_find().returning(|_, _| Ok(Some(attachment(1, Target::Ticket(TicketId::new(10))))));
         let mut blobs = MockBlobStore::new();
         blobs.expect_get().returning(|_| Ok(None));
         let err = service(repo, blobs).download(&principal(1, Role::Student), AttachmentId::new(1)).await;

@@ -87,13 +87,13 @@ pub mod policy {
 
     /// Internal notes are for staff; public replies for the creator, watchers and staff.
     pub fn may_reply(principal: &Principal, view: &TicketView, internal: bool) -> Result<(), Error> {
-        match (principal.role, internal) {
+        match (principal.role(), internal) {
             (Role::Support | Role::Admin, _) => {}
             (Role::Student, true) => return Err(Error::Forbidden(Forbidden::RoleNotAllowed)),
-            (Role::Student, false) if view.ticket.creator_id == principal.id || view.watching => {}
+            (Role::Student, false) if view.ticket.creator_id() == principal.id() || view.watching => {}
             (Role::Student, false) => return Err(Error::Forbidden(Forbidden::NotParticipant)),
         }
-        match view.ticket.status {
+        match view.ticket.status() {
             Status::Open | Status::InProgress | Status::Resolved | Status::Merged => Ok(()),
             Status::Closed => Err(Error::Conflict(Conflict::TicketClosed)),
         }
@@ -122,13 +122,13 @@ impl ConversationService {
 
     async fn view(&self, principal: &Principal, id: TicketId) -> Result<TicketView, Error> {
         principal.require_active()?;
-        self.tickets.get(id, principal.id).await?.ok_or(Error::NotFound(Resource::Ticket))
+        self.tickets.get(id, principal.id()).await?.ok_or(Error::NotFound(Resource::Ticket))
     }
 
     /// The ticket that carries the concern now: a merged ticket's target.
     async fn target(&self, principal: &Principal, id: TicketId) -> Result<TicketView, Error> {
         let view = self.view(principal, id).await?;
-        follow_merges(self.tickets.as_ref(), view, principal.id).await
+        follow_merges(self.tickets.as_ref(), view, principal.id()).await
     }
 
     /// Adds a reply or internal note. A reply aimed at a merged ticket lands on its target.
@@ -136,8 +136,13 @@ impl ConversationService {
         let body = Answer::parse(body, "body")?;
         let view = self.target(principal, id).await?;
         policy::may_reply(principal, &view, internal)?;
-        let reply =
-            NewReply { ticket_id: view.ticket.id, author: principal.id, body, internal, created_at: self.clock.now() };
+        let reply = NewReply {
+            ticket_id: view.ticket.id(),
+            author: principal.id(),
+            body,
+            internal,
+            created_at: self.clock.now(),
+        };
         Ok(self.replies.add(reply).await?)
     }
 
@@ -145,20 +150,20 @@ impl ConversationService {
     /// staff only.
     pub async fn replies(&self, principal: &Principal, id: TicketId) -> Result<Vec<Reply>, Error> {
         let view = self.view(principal, id).await?;
-        Ok(self.replies.list(view.ticket.id, principal.role.is_staff()).await?)
+        Ok(self.replies.list(view.ticket.id(), principal.role().is_staff()).await?)
     }
 
     /// Starts watching (a merged ticket's target). Watching twice is harmless.
     pub async fn watch(&self, principal: &Principal, id: TicketId) -> Result<Ticket, Error> {
         let view = self.target(principal, id).await?;
-        self.watchers.watch(view.ticket.id, principal.id, self.clock.now()).await?;
+        self.watchers.watch(view.ticket.id(), principal.id(), self.clock.now()).await?;
         Ok(view.ticket)
     }
 
     /// Stops watching. Unwatching twice is harmless.
     pub async fn unwatch(&self, principal: &Principal, id: TicketId) -> Result<Ticket, Error> {
         let view = self.target(principal, id).await?;
-        self.watchers.unwatch(view.ticket.id, principal.id, self.clock.now()).await?;
+        self.watchers.unwatch(view.ticket.id(), principal.id(), self.clock.now()).await?;
         Ok(view.ticket)
     }
 }
@@ -166,10 +171,10 @@ impl ConversationService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::AccountStatus;
-    use crate::categories::CategoryId;
+
     use crate::clock::FixedClock;
-    use crate::tickets::{Description, MockTicketRepository, Priority, Tags, Title};
+    use crate::testing::{PrincipalBuilder, TicketBuilder};
+    use crate::tickets::MockTicketRepository;
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
@@ -178,32 +183,22 @@ mod tests {
 
     fn view(id: i64, status: Status, merged_into: Option<i64>, watching: bool) -> TicketView {
         TicketView {
-            ticket: Ticket {
-                id: TicketId::new(id),
-                title: Title::parse("Hall ticket missing").unwrap(),
-                description: Description::parse("").unwrap(),
-                category_id: CategoryId::new(1),
-                tags: Tags::default(),
-                priority: Priority::Medium,
-                status,
-                creator_id: UserId::new(1),
-                creator_name: "Ada".into(),
-                created_at: now(),
-                updated_at: now(),
-                vote_count: 0,
-                version: 1,
-                assignee: None,
-                resolution: None,
-                merged_into: merged_into.map(TicketId::new),
-                follow_up_of: None,
-            },
+            ticket: match merged_into {
+                Some(target) => TicketBuilder::new(id).merged_into(target),
+                None => TicketBuilder::new(id),
+            }
+            .title("Hall ticket missing")
+            .description("")
+            .status(status)
+            .created_at(now())
+            .build(),
             voted: false,
             watching,
         }
     }
 
     fn p(id: i64, role: Role) -> Principal {
-        Principal { id: UserId::new(id), role, status: AccountStatus::Active }
+        PrincipalBuilder::new(id, role).build()
     }
 
     #[test]

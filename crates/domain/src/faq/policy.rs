@@ -8,7 +8,7 @@ use crate::error::{Error, Forbidden};
 /// `support_can_publish` (`OSTS_SUPPORT_CAN_PUBLISH_FAQ`), students never.
 pub fn may_curate(principal: &Principal, support_can_publish: bool) -> Result<(), Error> {
     principal.require_active()?;
-    match principal.role {
+    match principal.role() {
         Role::Admin => Ok(()),
         Role::Support if support_can_publish => Ok(()),
         Role::Support | Role::Student => Err(Error::Forbidden(Forbidden::RoleNotAllowed)),
@@ -18,7 +18,8 @@ pub fn may_curate(principal: &Principal, support_can_publish: bool) -> Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::{AccountStatus, UserId};
+    use crate::accounts::AccountStatus;
+    use crate::testing::PrincipalBuilder;
 
     #[test]
     fn who_may_curate() {
@@ -35,7 +36,7 @@ mod tests {
             (Support, Deactivated, true, false),
         ];
         for (role, status, flag, allowed) in table {
-            let p = Principal { id: UserId::new(1), role, status };
+            let p = PrincipalBuilder::new(1, role).status(status).build();
             assert_eq!(may_curate(&p, flag).is_ok(), allowed, "{role:?} {status:?} flag={flag}");
         }
     }

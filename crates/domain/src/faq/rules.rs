@@ -25,25 +25,25 @@ pub struct Prefill {
 /// Prefills a draft from a resolved or closed ticket and the tickets merged into it.
 /// Refuses (`not_resolved`) a ticket without a resolution.
 pub fn prefill(ticket: &Ticket, merged_duplicates: &[Ticket]) -> Result<Prefill, Error> {
-    let answer = match (ticket.status, &ticket.resolution) {
+    let answer = match (ticket.status(), &ticket.resolution()) {
         (Status::Resolved | Status::Closed, Some(r)) => r.answer.clone(),
         (Status::Open | Status::InProgress | Status::Merged | Status::Resolved | Status::Closed, _) => {
             return Err(Error::Conflict(Conflict::NotResolved))
         }
     };
-    let question = Question::parse(ticket.title.as_str())?;
+    let question = Question::parse(ticket.title().as_str())?;
     let mut seen = vec![question.as_str().to_lowercase()];
     let mut duplicates: Vec<&Ticket> = merged_duplicates.iter().collect();
-    duplicates.sort_by_key(|t| (t.created_at, t.id));
+    duplicates.sort_by_key(|t| (t.created_at(), t.id()));
     let mut also_asked = Vec::new();
     for d in &duplicates {
-        let key = d.title.as_str().to_lowercase();
+        let key = d.title().as_str().to_lowercase();
         if also_asked.len() < MAX_ALSO_ASKED && !seen.contains(&key) {
             seen.push(key);
-            also_asked.push(Question::parse(d.title.as_str())?);
+            also_asked.push(Question::parse(d.title().as_str())?);
         }
     }
-    let sources = std::iter::once(ticket.id).chain(duplicates.iter().map(|t| t.id)).collect();
+    let sources = std::iter::once(ticket.id()).chain(duplicates.iter().map(|t| t.id())).collect();
     Ok(Prefill { question, also_asked, answer, sources })
 }
 
@@ -116,34 +116,17 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::accounts::UserId;
+
     use crate::categories::CategoryId;
-    use crate::tickets::{Description, Priority, Resolution, Tags, Title};
+
+    use crate::testing::TicketBuilder;
 
     fn ticket(id: i64, title: &str, status: Status, answer: Option<&str>, day: u32) -> Ticket {
         let at = Utc.with_ymd_and_hms(2026, 9, day, 9, 0, 0).unwrap();
-        Ticket {
-            id: TicketId::new(id),
-            title: Title::parse(title).unwrap(),
-            description: Description::parse("").unwrap(),
-            category_id: CategoryId::new(1),
-            tags: Tags::default(),
-            priority: Priority::Medium,
-            status,
-            creator_id: UserId::new(1),
-            creator_name: "Ann".into(),
-            created_at: at,
-            updated_at: at,
-            vote_count: 0,
-            version: 1,
-            assignee: None,
-            resolution: answer.map(|a| Resolution {
-                answer: Answer::parse(a, "answer").unwrap(),
-                resolved_by: UserId::new(2),
-                resolved_at: at,
-            }),
-            merged_into: None,
-            follow_up_of: None,
+        let builder = TicketBuilder::new(id).title(title).description("").creator_name("Ann").created_at(at);
+        match answer {
+            Some(answer) => builder.resolved(2, answer, at).status(status).build(),
+            None => builder.status(status).build(),
         }
     }
 

@@ -62,7 +62,7 @@ pub struct FaqService {
     categories: Arc<dyn CategoryRepository>,
     clock: Arc<dyn Clock>,
     settings: FaqSettings,
-    embedding_queue: Option<Arc<dyn EmbeddingQueue>>,
+    embedding_queue: Arc<dyn EmbeddingQueue>,
 }
 
 fn not_found() -> Error {
@@ -91,27 +91,22 @@ fn also_asked(raw: &[String]) -> Result<Vec<Question>, Error> {
 }
 
 impl FaqService {
-    /// Wires the service to its ports.
+    /// Wires the service to its ports; `embedding_queue` is told after an entry is edited,
+    /// published or unpublished, so that the similarity ranking catches up soon (suggestions
+    /// include published entries).
     pub fn new(
         faq: Arc<dyn FaqRepository>,
         tickets: Arc<dyn TicketRepository>,
         categories: Arc<dyn CategoryRepository>,
         clock: Arc<dyn Clock>,
         settings: FaqSettings,
+        embedding_queue: Arc<dyn EmbeddingQueue>,
     ) -> Self {
-        Self { faq, tickets, categories, clock, settings, embedding_queue: None }
-    }
-
-    /// Tells `queue` after an entry is edited, published or unpublished, so that the
-    /// similarity ranking catches up soon (suggestions include published entries).
-    pub fn with_embedding_queue(self, queue: Arc<dyn EmbeddingQueue>) -> Self {
-        Self { embedding_queue: Some(queue), ..self }
+        Self { faq, tickets, categories, clock, settings, embedding_queue }
     }
 
     fn changed(&self, entry: &FaqEntry) {
-        if let Some(queue) = &self.embedding_queue {
-            queue.faq_changed(entry.id);
-        }
+        self.embedding_queue.faq_changed(entry.id);
     }
 
     fn curate(&self, principal: &Principal) -> Result<(), Error> {
@@ -182,19 +177,19 @@ impl FaqService {
     /// ticket (following a merge to its target) and the tickets merged into it.
     pub async fn draft_from_ticket(&self, principal: &Principal, ticket: TicketId) -> Result<FaqEntry, Error> {
         self.curate(principal)?;
-        let view = self.tickets.get(ticket, principal.id).await?.ok_or(Error::NotFound(Resource::Ticket))?;
-        let view = crate::tickets::follow_merges(self.tickets.as_ref(), view, principal.id).await?;
-        let duplicates = self.faq.merged_duplicates(view.ticket.id).await?;
+        let view = self.tickets.get(ticket, principal.id()).await?.ok_or(Error::NotFound(Resource::Ticket))?;
+        let view = crate::tickets::follow_merges(self.tickets.as_ref(), view, principal.id()).await?;
+        let duplicates = self.faq.merged_duplicates(view.ticket.id()).await?;
         let prefill = rules::prefill(&view.ticket, &duplicates)?;
         let entry = NewFaqEntry {
             question: prefill.question,
             also_asked: prefill.also_asked,
             answer: prefill.answer,
-            category_id: view.ticket.category_id,
-            tags: view.ticket.tags.clone(),
+            category_id: view.ticket.category_id(),
+            tags: view.ticket.tags().clone(),
             position: 0,
             sources: prefill.sources,
-            author_id: principal.id,
+            author_id: principal.id(),
             at: self.clock.now(),
         };
         Ok(self.faq.insert(entry).await?)
@@ -211,7 +206,7 @@ impl FaqService {
             tags: Tags::parse(&draft.tags)?,
             position: draft.position.unwrap_or(0),
             sources: vec![],
-            author_id: principal.id,
+            author_id: principal.id(),
             at: self.clock.now(),
         };
         Ok(self.faq.insert(entry).await?)
@@ -247,7 +242,7 @@ impl FaqService {
     /// Step two: publishes an entry; its source tickets record `faq_published`.
     pub async fn publish(&self, principal: &Principal, id: FaqEntryId) -> Result<FaqEntry, Error> {
         self.curate(principal)?;
-        let entry = self.faq.publish(id, principal.id, self.clock.now()).await?.ok_or_else(not_found)?;
+        let entry = self.faq.publish(id, principal.id(), self.clock.now()).await?.ok_or_else(not_found)?;
         self.changed(&entry);
         Ok(entry)
     }
@@ -264,7 +259,7 @@ impl FaqService {
     pub async fn feedback(&self, principal: &Principal, id: FaqEntryId, helpful: bool) -> Result<FaqEntry, Error> {
         principal.require_active()?;
         self.get(Some(principal), id).await?;
-        self.faq.feedback(id, principal.id, helpful).await?.ok_or_else(not_found)
+        self.faq.feedback(id, principal.id(), helpful).await?.ok_or_else(not_found)
     }
 
     /// Published entries matching a student's draft, best first, for the similar-ticket
@@ -282,15 +277,16 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     use super::*;
-    use crate::accounts::{AccountStatus, Role, UserId};
+    use crate::accounts::{Role, UserId};
     use crate::categories::MockCategoryRepository;
     use crate::clock::FixedClock;
     use crate::error::Forbidden;
     use crate::faq::MockFaqRepository;
+    use crate::testing::PrincipalBuilder;
     use crate::tickets::MockTicketRepository;
 
     fn principal(role: Role) -> Principal {
-        Principal { id: UserId::new(7), role, status: AccountStatus::Active }
+        PrincipalBuilder::new(7, role).build()
     }
 
     fn entry(state: FaqState) -> FaqEntry {
@@ -315,12 +311,23 @@ mod tests {
     }
 
     fn service(faq: MockFaqRepository, support_can_publish: bool) -> FaqService {
+        let mut queue = crate::similarity::MockEmbeddingQueue::new();
+        queue.expect_faq_changed().return_const(());
+        service_with_queue(faq, support_can_publish, queue)
+    }
+
+    fn service_with_queue(
+        faq: MockFaqRepository,
+        support_can_publish: bool,
+        queue: crate::similarity::MockEmbeddingQueue,
+    ) -> FaqService {
         FaqService::new(
             Arc::new(faq),
             Arc::new(MockTicketRepository::new()),
             Arc::new(MockCategoryRepository::new()),
             Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 9, 2, 0, 0, 0).unwrap())),
             FaqSettings { support_can_publish },
+            Arc::new(queue),
         )
     }
 
@@ -387,7 +394,7 @@ mod tests {
         faq.expect_unpublish().returning(|_, _| Ok(Some(entry(FaqState::Draft))));
         let mut queue = crate::similarity::MockEmbeddingQueue::new();
         queue.expect_faq_changed().withf(|id| id.get() == 3).times(2).return_const(());
-        let svc = service(faq, false).with_embedding_queue(Arc::new(queue));
+        let svc = service_with_queue(faq, false, queue);
         svc.publish(&principal(Role::Admin), FaqEntryId::new(3)).await.unwrap();
         svc.unpublish(&principal(Role::Admin), FaqEntryId::new(3)).await.unwrap();
         assert!(svc.publish(&principal(Role::Student), FaqEntryId::new(3)).await.is_err());

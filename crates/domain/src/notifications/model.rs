@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::accounts::{Email, UserId};
+use crate::accounts::UserId;
+
+use super::Channel;
 use crate::tickets::TicketId;
 
 /// The kinds of event a user can be notified of; preferences are per kind.
@@ -209,35 +211,6 @@ impl DeliveryStatus {
     }
 }
 
-/// A job a worker claimed, with everything needed to write the email.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ClaimedDelivery {
-    /// Identifier.
-    pub id: DeliveryId,
-    /// Unique per job (`email:<notification id>`); sent as the Message-ID so a relay that
-    /// deduplicates can.
-    pub idempotency_key: String,
-    /// Attempts so far, this one included.
-    pub attempts: u32,
-    /// Who gets it.
-    pub recipient: UserId,
-    /// Their address.
-    pub to: Email,
-    /// Their name.
-    pub to_name: String,
-    /// What happened.
-    pub kind: NotificationKind,
-    /// The ticket.
-    pub ticket_id: Option<TicketId>,
-    /// Its title.
-    pub ticket_title: Option<String>,
-    /// The recorded change, as JSON.
-    pub payload: String,
-    /// For a daily digest (channel `digest`): the notifications it lists, oldest first;
-    /// `None` for one email per event.
-    pub digest: Option<Vec<DigestItem>>,
-}
-
 /// One line of a daily digest.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DigestItem {
@@ -283,12 +256,12 @@ impl UnsubscribeScope {
 pub struct DeadLetter {
     /// Identifier.
     pub id: DeliveryId,
-    /// The channel (`email`).
-    pub channel: String,
-    /// Who it was for.
-    pub recipient: UserId,
-    /// What happened.
-    pub kind: NotificationKind,
+    /// The channel.
+    pub channel: Channel,
+    /// Who it was for (per-user deliveries).
+    pub recipient: Option<UserId>,
+    /// What happened (per-user deliveries).
+    pub kind: Option<NotificationKind>,
     /// The ticket.
     pub ticket_id: Option<TicketId>,
     /// Attempts made.

@@ -6,9 +6,11 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use crate::accounts::UserId;
 use crate::page::{ListError, Page, PageLimit};
 
+use crate::tickets::TicketId;
+
 use super::{
-    ClaimedDelivery, DeadLetter, DeliveryId, DigestItem, Notification, NotificationId, NotificationKind, Preference,
-    UnsubscribeScope,
+    Channel, ClaimedDelivery, DeadLetter, DeliveryError, DeliveryId, DigestItem, IntegrationJob, Notification,
+    NotificationId, NotificationKind, Preference, UnsubscribeScope,
 };
 
 /// The in-app inbox and preferences. Notifications themselves are written by the ticket
@@ -37,15 +39,23 @@ pub trait NotificationRepository: Send + Sync {
     async fn set_preference(&self, user: UserId, preference: Preference) -> anyhow::Result<()>;
 }
 
-/// The outbox of deliveries.
+/// The outbox: durable jobs for the outside world, written in the transaction of the change
+/// that causes them (see `TicketRepository`'s contract) and delivered by the worker.
+///
+/// Two kinds of job share it: per-user deliveries (email, digests) and per-ticket
+/// integration jobs ([`JobScope`]). A ticket's integration jobs on one channel are delivered
+/// in the order they were enqueued.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait OutboxRepository: Send + Sync {
     /// Claims up to `limit` due deliveries (`pending` with `next_attempt_at <= now`), marking
     /// them `sending` with a lease until `now + lease` and counting the attempt, in one
     /// transaction. MUST NOT hand the same delivery to two concurrent callers (PostgreSQL:
-    /// `FOR UPDATE SKIP LOCKED`). A `sending` delivery whose lease ran out MUST NOT be
-    /// claimed again: its outcome is unknown, so it becomes `dead` (at most once).
+    /// `FOR UPDATE SKIP LOCKED`). MUST NOT claim a per-ticket job while an earlier job (lower
+    /// id) of the same ticket and channel is `pending` (due or not: retrying) or `sending`;
+    /// jobs of other tickets and per-user deliveries are never held back by it. A `sending`
+    /// delivery whose lease ran out MUST NOT be claimed again: its outcome is unknown, so it
+    /// becomes `dead` (at most once, on every channel).
     async fn claim(&self, now: DateTime<Utc>, lease: Duration, limit: u32) -> anyhow::Result<Vec<ClaimedDelivery>>;
     /// Marks a claimed delivery sent.
     async fn mark_sent(&self, id: DeliveryId, at: DateTime<Utc>) -> anyhow::Result<()>;
@@ -59,12 +69,27 @@ pub trait OutboxRepository: Send + Sync {
     ) -> anyhow::Result<()>;
     /// Marks a claimed delivery `dead` with the error.
     async fn mark_dead(&self, id: DeliveryId, error: &str, at: DateTime<Utc>) -> anyhow::Result<()>;
-    /// Dead deliveries, newest first.
-    async fn dead_letters(&self, limit: u32) -> anyhow::Result<Vec<DeadLetter>>;
-    /// Makes a dead delivery `pending` again with no attempts, due at `at`; MUST return
-    /// `false` if there is no dead delivery with that id.
+    /// Gives back a claimed delivery that was never attempted (the worker is stopping):
+    /// `pending` again, due at `at`, its lease cleared and the claim's attempt uncounted.
+    /// MUST leave a delivery that is not `sending` as it is.
+    async fn release(&self, id: DeliveryId, at: DateTime<Utc>) -> anyhow::Result<()>;
+    /// Dead deliveries, newest first, of one channel or all.
+    async fn dead_letters(&self, channel: Option<Channel>, limit: u32) -> anyhow::Result<Vec<DeadLetter>>;
+    /// Makes a dead delivery `pending` again with no attempts, due at `at`, whatever its
+    /// channel; MUST return `false` if there is no dead delivery with that id.
     async fn retry(&self, id: DeliveryId, at: DateTime<Utc>) -> anyhow::Result<bool>;
-    /// Enqueues the digest of `day`: one `digest` delivery per user who has notifications
+    /// Enqueues one per-ticket integration job that no ticket event causes (a sweep's
+    /// message, a manual resync), due at `at`, after the ticket's earlier jobs on its
+    /// channel. `key` is its idempotency key and MUST be unique: enqueueing a key again adds
+    /// nothing and returns `None`. MUST wake the worker after the commit.
+    async fn enqueue(
+        &self,
+        key: &str,
+        ticket: TicketId,
+        job: &IntegrationJob,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<Option<DeliveryId>>;
+    /// Enqueues the digest of `day`: one email delivery per user who has notifications
     /// created in `[since, until)` of kinds they get as a digest (email and digest on), due at
     /// `now`, in one set-based statement. The idempotency key is `digest:<user>:<day>` and
     /// MUST be unique, so calling again (another server, a restart) adds nothing. Returns how
@@ -114,23 +139,22 @@ pub struct OutgoingEmail {
     pub unsubscribe_token: String,
 }
 
-/// Why an email was not sent.
-#[derive(Debug, thiserror::Error)]
-pub enum MailError {
-    /// Worth trying again later (connection refused, 4xx): the message was not accepted.
-    #[error("transient: {0}")]
-    Transient(String),
-    /// Will not succeed as it is (5xx, a bad address): dead letter at once.
-    #[error("permanent: {0}")]
-    Permanent(String),
-}
-
 /// Sends email.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 #[async_trait]
 pub trait Mailer: Send + Sync {
-    /// Sends one email. MUST return `Transient` only when the message was certainly not
-    /// accepted, and `Permanent` when retrying cannot help. Error texts MUST NOT contain the
+    /// Sends one email. MUST return `Later` only when the message was certainly not
+    /// accepted, and `Never` when retrying cannot help. Error texts MUST NOT contain the
     /// address or the body.
-    async fn send(&self, email: &OutgoingEmail) -> Result<(), MailError>;
+    async fn send(&self, email: &OutgoingEmail) -> Result<(), DeliveryError>;
+}
+
+/// The test channel's port (feature `mocks`): stands for the forum and chat clients in tests
+/// of the outbox.
+#[cfg(any(test, feature = "mocks"))]
+#[mockall::automock]
+#[async_trait]
+pub trait ProbePort: Send + Sync {
+    /// Delivers one step of `ticket`; fails as the test says.
+    async fn deliver(&self, ticket: TicketId, job: super::ProbeJob) -> Result<(), DeliveryError>;
 }

@@ -1,43 +1,65 @@
-//! The pure rules: which events notify whom, and when a failed delivery is tried again.
+//! The pure rules: what a ticket event causes (its [`Effect`]s), and when a failed delivery
+//! is tried again.
 //!
-//! The store's fan-out (`store::notifications::fan_out`) is set-based SQL that mirrors
-//! [`audience`] and [`recipients`]; the store tests check the SQL against the same cases as the
-//! table tests here.
+//! [`effects`] is the one source of truth for who is told what: the ticket repositories write
+//! exactly the effects it returns, in the transaction of the change, with set-based SQL that
+//! resolves each [`Audience`] as its documentation states (see
+//! `TicketRepository`'s contract); the store tests check that resolution on both databases.
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::accounts::{Role, UserId};
+use crate::accounts::UserId;
 use crate::tickets::Change;
 
-use super::NotificationKind;
+use super::{IntegrationJob, NotificationKind};
 
-/// Who may hear about an event, before the actor is taken out.
+/// Who hears about an event. The store resolves it to users in the change's transaction:
+/// each user at most once, never the user who acted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Audience {
-    /// Everyone watching the ticket (creator, voters, repliers, people of merged duplicates).
+    /// Everyone watching the ticket (creator, voters, repliers, people of merged duplicates,
+    /// people who chose to watch).
     Watchers,
-    /// Watchers who are staff (internal notes).
+    /// Watchers who are staff (support or admin) now: internal notes.
     StaffWatchers,
     /// One user (the new assignee).
     User(UserId),
 }
 
-/// The notification an event causes, if any, and its audience.
-pub fn audience(change: &Change) -> Option<(NotificationKind, Audience)> {
+/// Something a ticket event causes outside the ticket itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// An in-app notification of `kind` to each member of `audience` and, for those whose
+    /// preference for `kind` has email on and digest off (email on is the default), a
+    /// delivery on the email channel. The notification's payload is the recorded change.
+    Notify {
+        /// What happened.
+        kind: NotificationKind,
+        /// Who is told.
+        audience: Audience,
+    },
+    /// A per-ticket job on an integration channel, ordered after the ticket's earlier jobs
+    /// on that channel.
+    Integrate(IntegrationJob),
+}
+
+/// What `change` causes, in the order the effects are to be written.
+pub fn effects(change: &Change) -> Vec<Effect> {
+    let notify = |kind, audience| vec![Effect::Notify { kind, audience }];
     match change {
-        Change::Resolved { .. } => Some((NotificationKind::Resolved, Audience::Watchers)),
-        Change::Reopened { .. } => Some((NotificationKind::Reopened, Audience::Watchers)),
-        Change::StatusChanged { .. } => Some((NotificationKind::StatusChanged, Audience::Watchers)),
-        Change::PriorityChanged { .. } => Some((NotificationKind::PriorityChanged, Audience::Watchers)),
-        Change::ReplyAdded { internal: false, .. } => Some((NotificationKind::Reply, Audience::Watchers)),
-        Change::ReplyAdded { internal: true, .. } => Some((NotificationKind::InternalNote, Audience::StaffWatchers)),
+        Change::Resolved { .. } => notify(NotificationKind::Resolved, Audience::Watchers),
+        Change::Reopened { .. } => notify(NotificationKind::Reopened, Audience::Watchers),
+        Change::StatusChanged { .. } => notify(NotificationKind::StatusChanged, Audience::Watchers),
+        Change::PriorityChanged { .. } => notify(NotificationKind::PriorityChanged, Audience::Watchers),
+        Change::ReplyAdded { internal: false, .. } => notify(NotificationKind::Reply, Audience::Watchers),
+        Change::ReplyAdded { internal: true, .. } => notify(NotificationKind::InternalNote, Audience::StaffWatchers),
         Change::AssigneeChanged { to: Some(to), .. } => {
-            Some((NotificationKind::Assigned, Audience::User(UserId::new(*to))))
+            notify(NotificationKind::Assigned, Audience::User(UserId::new(*to)))
         }
         // Recorded on the duplicate, whose watchers are its people.
-        Change::MergedInto { .. } => Some((NotificationKind::Merged, Audience::Watchers)),
+        Change::MergedInto { .. } => notify(NotificationKind::Merged, Audience::Watchers),
         // The ticket's creator and voters watch it: the answer they waited for is in the FAQ.
-        Change::FaqPublished { .. } => Some((NotificationKind::FaqPublished, Audience::Watchers)),
+        Change::FaqPublished { .. } => notify(NotificationKind::FaqPublished, Audience::Watchers),
         Change::AssigneeChanged { to: None, .. }
         | Change::Created { .. }
         | Change::TitleChanged { .. }
@@ -50,31 +72,8 @@ pub fn audience(change: &Change) -> Option<(NotificationKind, Audience)> {
         | Change::MergedFrom { .. }
         | Change::Unmerged { .. }
         | Change::Watched
-        | Change::Unwatched => None,
+        | Change::Unwatched => vec![],
     }
-}
-
-/// A person who might be notified.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Candidate {
-    /// Who.
-    pub id: UserId,
-    /// Their role.
-    pub role: Role,
-}
-
-/// The users to notify: each once, never the actor, staff only for staff audiences.
-/// `watchers` may repeat people (a creator who also voted).
-pub fn recipients(audience: Audience, watchers: &[Candidate], actor: Option<UserId>) -> Vec<UserId> {
-    let mut chosen: Vec<UserId> = match audience {
-        Audience::Watchers => watchers.iter().map(|c| c.id).collect(),
-        Audience::StaffWatchers => watchers.iter().filter(|c| c.role.is_staff()).map(|c| c.id).collect(),
-        Audience::User(id) => vec![id],
-    };
-    chosen.retain(|id| Some(*id) != actor);
-    chosen.sort();
-    chosen.dedup();
-    chosen
 }
 
 /// How failed deliveries are spaced.
@@ -110,66 +109,29 @@ mod tests {
 
     use super::*;
 
-    fn c(id: i64, role: Role) -> Candidate {
-        Candidate { id: UserId::new(id), role }
-    }
-    fn ids(v: &[i64]) -> Vec<UserId> {
-        v.iter().copied().map(UserId::new).collect()
-    }
-
-    /// Name, audience, watchers, actor, expected recipients.
-    type Case = (&'static str, Audience, Vec<Candidate>, Option<i64>, Vec<i64>);
-
     #[test]
-    fn recipient_selection() {
-        use Role::{Admin, Student, Support};
-        let creator = c(1, Student);
-        let voter = c(2, Student);
-        let agent = c(3, Support);
-        let admin = c(4, Admin);
-        let cases: &[Case] = &[
-            ("creator who also voted gets one", Audience::Watchers, vec![creator, voter, creator], None, vec![1, 2]),
-            ("the actor gets none", Audience::Watchers, vec![creator, voter, agent], Some(3), vec![1, 2]),
-            ("a student actor is left out too", Audience::Watchers, vec![creator, voter], Some(1), vec![2]),
-            ("internal notes reach staff only", Audience::StaffWatchers, vec![creator, agent, admin], None, vec![3, 4]),
-            (
-                "internal note: not the staff author",
-                Audience::StaffWatchers,
-                vec![creator, agent, admin],
-                Some(4),
-                vec![3],
-            ),
-            ("assignee only", Audience::User(UserId::new(3)), vec![creator, voter], Some(4), vec![3]),
-            ("self-assignment notifies nobody", Audience::User(UserId::new(3)), vec![agent], Some(3), vec![]),
-            ("nobody watching", Audience::Watchers, vec![], None, vec![]),
-        ];
-        for (name, audience, watchers, actor, expected) in cases {
-            let got = recipients(*audience, watchers, actor.map(UserId::new));
-            assert_eq!(got, ids(expected), "{name}");
-        }
-    }
-
-    #[test]
-    fn events_and_their_audiences() {
-        let cases: Vec<(Change, Option<(NotificationKind, Audience)>)> = vec![
-            (Change::Resolved { answer: "a".into() }, Some((NotificationKind::Resolved, Audience::Watchers))),
-            (Change::Reopened { reason: "r".into() }, Some((NotificationKind::Reopened, Audience::Watchers))),
+    fn events_and_their_effects() {
+        let notify = |kind, audience| vec![Effect::Notify { kind, audience }];
+        let cases: Vec<(Change, Vec<Effect>)> = vec![
+            (Change::Resolved { answer: "a".into() }, notify(NotificationKind::Resolved, Audience::Watchers)),
+            (Change::Reopened { reason: "r".into() }, notify(NotificationKind::Reopened, Audience::Watchers)),
             (
                 Change::ReplyAdded { reply_id: 1, internal: true },
-                Some((NotificationKind::InternalNote, Audience::StaffWatchers)),
+                notify(NotificationKind::InternalNote, Audience::StaffWatchers),
             ),
-            (Change::ReplyAdded { reply_id: 1, internal: false }, Some((NotificationKind::Reply, Audience::Watchers))),
+            (Change::ReplyAdded { reply_id: 1, internal: false }, notify(NotificationKind::Reply, Audience::Watchers)),
             (
                 Change::AssigneeChanged { from: None, to: Some(7) },
-                Some((NotificationKind::Assigned, Audience::User(UserId::new(7)))),
+                notify(NotificationKind::Assigned, Audience::User(UserId::new(7))),
             ),
-            (Change::AssigneeChanged { from: Some(7), to: None }, None),
-            (Change::MergedInto { target: 2 }, Some((NotificationKind::Merged, Audience::Watchers))),
-            (Change::VoteCast, None),
-            (Change::AutoClosed, None),
+            (Change::AssigneeChanged { from: Some(7), to: None }, vec![]),
+            (Change::MergedInto { target: 2 }, notify(NotificationKind::Merged, Audience::Watchers)),
+            (Change::FaqPublished { entry_id: 3 }, notify(NotificationKind::FaqPublished, Audience::Watchers)),
+            (Change::VoteCast, vec![]),
+            (Change::AutoClosed, vec![]),
         ];
         for (change, expected) in cases {
-            assert_eq!(audience(&change), expected, "{change:?}");
+            assert_eq!(effects(&change), expected, "{change:?}");
         }
     }
 

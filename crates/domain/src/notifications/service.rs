@@ -8,8 +8,8 @@ use crate::error::{Error, Resource};
 use crate::page::{Page, PageLimit};
 
 use super::{
-    DeadLetter, DeliveryId, Notification, NotificationId, NotificationRepository, OutboxRepository, Preference,
-    UnsubscribeScope, UnsubscribeTokens,
+    Channel, DeadLetter, DeliveryId, Notification, NotificationId, NotificationRepository, OutboxRepository,
+    Preference, UnsubscribeScope, UnsubscribeTokens,
 };
 
 /// Notifications as their recipients and admins see them.
@@ -40,19 +40,19 @@ impl NotificationService {
         cursor: Option<String>,
     ) -> Result<Page<Notification>, Error> {
         principal.require_active()?;
-        Ok(self.notifications.inbox(principal.id, limit, cursor).await?)
+        Ok(self.notifications.inbox(principal.id(), limit, cursor).await?)
     }
 
     /// How many of the caller's notifications are unread.
     pub async fn unread(&self, principal: &Principal) -> Result<u64, Error> {
         principal.require_active()?;
-        Ok(self.notifications.unread(principal.id).await?)
+        Ok(self.notifications.unread(principal.id()).await?)
     }
 
     /// Marks one of the caller's notifications read; someone else's is "not found".
     pub async fn mark_read(&self, principal: &Principal, id: NotificationId) -> Result<(), Error> {
         principal.require_active()?;
-        if self.notifications.mark_read(principal.id, id, self.clock.now()).await? {
+        if self.notifications.mark_read(principal.id(), id, self.clock.now()).await? {
             Ok(())
         } else {
             Err(Error::NotFound(Resource::Notification))
@@ -62,13 +62,13 @@ impl NotificationService {
     /// Marks all the caller's notifications read; returns how many were unread.
     pub async fn mark_all_read(&self, principal: &Principal) -> Result<u64, Error> {
         principal.require_active()?;
-        Ok(self.notifications.mark_all_read(principal.id, self.clock.now()).await?)
+        Ok(self.notifications.mark_all_read(principal.id(), self.clock.now()).await?)
     }
 
     /// The caller's preferences for every kind.
     pub async fn preferences(&self, principal: &Principal) -> Result<Vec<Preference>, Error> {
         principal.require_active()?;
-        let mut all = self.notifications.preferences(principal.id).await?;
+        let mut all = self.notifications.preferences(principal.id()).await?;
         all.retain(|p| p.kind.has_preference());
         Ok(all)
     }
@@ -82,7 +82,7 @@ impl NotificationService {
     ) -> Result<Vec<Preference>, Error> {
         principal.require_active()?;
         for preference in changes.into_iter().filter(|p| p.kind.has_preference()) {
-            self.notifications.set_preference(principal.id, preference).await?;
+            self.notifications.set_preference(principal.id(), preference).await?;
         }
         self.preferences(principal).await
     }
@@ -119,10 +119,23 @@ impl NotificationService {
         Ok(scope)
     }
 
-    /// Deliveries that gave up (admins).
-    pub async fn dead_letters(&self, principal: &Principal) -> Result<Vec<DeadLetter>, Error> {
+    /// Deliveries that gave up (admins), newest first, on the channel named `channel` or on
+    /// every channel; an unknown channel name is invalid.
+    pub async fn dead_letters(&self, principal: &Principal, channel: Option<&str>) -> Result<Vec<DeadLetter>, Error> {
         principal.require_admin()?;
-        Ok(self.outbox.dead_letters(100).await?)
+        let channel = channel
+            .map(|raw| {
+                Channel::parse(raw).ok_or_else(|| {
+                    let known: Vec<&str> = Channel::all().into_iter().map(Channel::as_str).collect();
+                    Error::invalid(
+                        "channel",
+                        "unknown_channel",
+                        format!("no such channel; channels: {}", known.join(", ")),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(self.outbox.dead_letters(channel, 100).await?)
     }
 
     /// Queues a dead delivery again (admins).
@@ -155,6 +168,7 @@ mod tests {
     use crate::notifications::{
         MockNotificationRepository, MockOutboxRepository, MockUnsubscribeTokens, NotificationKind,
     };
+    use crate::testing::PrincipalBuilder;
 
     fn service(n: MockNotificationRepository, o: MockOutboxRepository) -> NotificationService {
         with_tokens(n, o, MockUnsubscribeTokens::new())
@@ -168,7 +182,7 @@ mod tests {
         NotificationService::new(Arc::new(n), Arc::new(o), Arc::new(t), Arc::new(clock))
     }
     fn who(role: Role, status: AccountStatus) -> Principal {
-        Principal { id: UserId::new(5), role, status }
+        PrincipalBuilder::new(5, role).status(status).build()
     }
 
     #[tokio::test]
@@ -185,11 +199,16 @@ mod tests {
     #[tokio::test]
     async fn dead_letters_are_for_admins_only() {
         let mut o = MockOutboxRepository::new();
-        o.expect_dead_letters().times(1).returning(|_| Ok(vec![]));
+        o.expect_dead_letters().times(1).withf(|c, _| c.is_none()).returning(|_, _| Ok(vec![]));
+        o.expect_dead_letters().times(1).withf(|c, _| *c == Some(Channel::Email)).returning(|_, _| Ok(vec![]));
         let s = service(MockNotificationRepository::new(), o);
-        let err = s.dead_letters(&who(Role::Support, AccountStatus::Active)).await.unwrap_err();
+        let err = s.dead_letters(&who(Role::Support, AccountStatus::Active), None).await.unwrap_err();
         assert!(matches!(err, Error::Forbidden(Forbidden::RoleNotAllowed)), "{err:?}");
-        assert!(s.dead_letters(&who(Role::Admin, AccountStatus::Active)).await.unwrap().is_empty());
+        let admin = who(Role::Admin, AccountStatus::Active);
+        assert!(s.dead_letters(&admin, None).await.unwrap().is_empty());
+        assert!(s.dead_letters(&admin, Some("email")).await.unwrap().is_empty());
+        let err = s.dead_letters(&admin, Some("fax")).await.unwrap_err();
+        assert!(matches!(err, Error::Invalid { code: "unknown_channel", .. }), "{err:?}");
     }
 
     #[tokio::test]

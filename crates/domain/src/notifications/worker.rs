@@ -1,28 +1,35 @@
-//! The delivery worker: claims due deliveries, sends them, and records the outcome; once a
-//! day it also enqueues the digests.
+//! The delivery worker: claims due jobs, hands each to the port of its channel, and records
+//! the outcome; it also enqueues the daily digests (a job of its own in the server).
 //!
-//! Email is **at most once** through our own retries: a delivery is marked `sending` with a
-//! lease before the SMTP conversation starts, and one whose lease runs out (the worker died
-//! mid-send, outcome unknown) becomes a dead letter rather than being sent again; an admin
-//! decides. A failure the mailer calls transient (the message was certainly not accepted) is
-//! retried with exponential backoff and jitter up to `max_attempts`, then dead-lettered.
-//! The in-app channel needs no worker: its rows commit with the change (exactly once).
+//! Every channel is **at most once** through our own retries: a job is marked `sending` with
+//! a lease before the port is called, and one whose lease runs out (the worker died mid-call,
+//! outcome unknown) becomes a dead letter rather than being sent again; an admin decides. A
+//! failure the port calls transient (the remote system certainly did not act) is retried by
+//! the channel's [`RetryPolicy`] (or exactly when the remote system asked), then
+//! dead-lettered. The in-app channel needs no worker: its rows commit with the change
+//! (exactly once).
 //!
-//! Digests are deliveries too (channel `digest`, key `digest:<user>:<day>`), so they get the
-//! same leases, retries and dead letters, and a unique key makes enqueuing them idempotent
-//! across servers and restarts.
+//! Digests are email deliveries too (key `digest:<user>:<day>`), so they get the same leases,
+//! retries and dead letters, and a unique key makes enqueuing them idempotent across servers
+//! and restarts.
+//!
+//! On a stop, the worker finishes the calls it started and gives back the jobs it claimed but
+//! did not start ([`OutboxRepository::release`]); [`DeliveryWorker::give_back`] settles
+//! whatever a stop cut short, so no job stays leased.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveTime, Utc};
 use futures_util::{stream, StreamExt};
-use tokio::sync::Notify;
 
 use crate::clock::Clock;
+use crate::stop::Stop;
+use crate::tickets::TicketId;
 
 use super::{
-    next_attempt, Backoff, ClaimedDelivery, MailError, Mailer, OutboxRepository, OutgoingEmail, UnsubscribeScope,
-    UnsubscribeTokens,
+    ClaimedDelivery, DeliveryError, DeliveryId, DeliveryPayload, EmailPayload, IntegrationJob, JobScope, Mailer,
+    OutboxRepository, OutgoingEmail, RetryPolicy, UnsubscribeScope, UnsubscribeTokens,
 };
 
 /// The worker's knobs.
@@ -32,13 +39,13 @@ pub struct WorkerSettings {
     pub batch: u32,
     /// How long a claim lasts before its outcome counts as unknown.
     pub lease: Duration,
-    /// Attempts before a delivery becomes a dead letter.
-    pub max_attempts: u32,
-    /// Spacing of retries.
-    pub backoff: Backoff,
+    /// Retries of per-user deliveries (email, digests).
+    pub email: RetryPolicy,
+    /// Retries of per-ticket integration jobs.
+    pub integration: RetryPolicy,
     /// The hour (UTC, 0–23) at which the day's digests are enqueued.
     pub digest_hour: u32,
-    /// Emails sent at once within a round (each send waits on the relay's answers).
+    /// Jobs delivered at once within a round (each call waits on a remote system).
     pub concurrency: usize,
 }
 
@@ -47,11 +54,47 @@ impl Default for WorkerSettings {
         Self {
             batch: 50,
             lease: Duration::minutes(5),
-            max_attempts: 8,
-            backoff: Backoff::default(),
+            email: RetryPolicy::email(),
+            integration: RetryPolicy::integration(),
             digest_hour: 7,
             concurrency: 8,
         }
+    }
+}
+
+impl WorkerSettings {
+    /// The retry policy of a kind of job.
+    pub fn policy(&self, scope: JobScope) -> RetryPolicy {
+        match scope {
+            JobScope::User => self.email,
+            JobScope::Ticket => self.integration,
+        }
+    }
+}
+
+/// The port of every channel, one field per channel: adding a channel adds its port here.
+#[derive(Clone)]
+pub struct Channels {
+    mailer: Arc<dyn Mailer>,
+    #[cfg(any(test, feature = "mocks"))]
+    probe: Option<Arc<dyn super::ProbePort>>,
+}
+
+impl Channels {
+    /// The ports: email through `mailer`.
+    pub fn new(mailer: Arc<dyn Mailer>) -> Self {
+        Self {
+            mailer,
+            #[cfg(any(test, feature = "mocks"))]
+            probe: None,
+        }
+    }
+
+    /// With the test channel's port (feature `mocks`); without it, probe jobs are dead
+    /// letters.
+    #[cfg(any(test, feature = "mocks"))]
+    pub fn with_probe(self, probe: Arc<dyn super::ProbePort>) -> Self {
+        Self { probe: Some(probe), ..self }
     }
 }
 
@@ -73,10 +116,12 @@ pub struct DeliveryReport {
     pub retried: u32,
     /// Gave up.
     pub dead: u32,
+    /// Claimed but given back unattempted because the worker is stopping.
+    pub released: u32,
 }
 
 impl DeliveryReport {
-    /// How many deliveries the round handled.
+    /// How many deliveries the round attempted.
     pub fn handled(&self) -> u32 {
         self.sent + self.retried + self.dead
     }
@@ -87,32 +132,48 @@ enum Outcome {
     Sent,
     Retried,
     Dead,
+    Released,
 }
 
-/// Delivers the outbox's email.
+/// Delivers the outbox on every channel.
 #[derive(Clone)]
 pub struct DeliveryWorker {
     outbox: Arc<dyn OutboxRepository>,
-    mailer: Arc<dyn Mailer>,
+    channels: Channels,
     tokens: Arc<dyn UnsubscribeTokens>,
     clock: Arc<dyn Clock>,
     jitter: Arc<dyn Fn() -> f64 + Send + Sync>,
     settings: WorkerSettings,
     /// The last digest day this process enqueued, so the query runs once a day, not each round.
     digested: Arc<Mutex<Option<NaiveDate>>>,
+    /// The deliveries this worker holds a lease on, and whether their call started.
+    held: Arc<Mutex<HashMap<DeliveryId, bool>>>,
 }
 
 impl DeliveryWorker {
     /// A worker; `jitter` returns a number in `[0, 1]` (random in production, fixed in tests).
     pub fn new(
         outbox: Arc<dyn OutboxRepository>,
-        mailer: Arc<dyn Mailer>,
+        channels: Channels,
         tokens: Arc<dyn UnsubscribeTokens>,
         clock: Arc<dyn Clock>,
         jitter: Arc<dyn Fn() -> f64 + Send + Sync>,
         settings: WorkerSettings,
     ) -> Self {
-        Self { outbox, mailer, tokens, clock, jitter, settings, digested: Arc::new(Mutex::new(None)) }
+        Self {
+            outbox,
+            channels,
+            tokens,
+            clock,
+            jitter,
+            settings,
+            digested: Arc::new(Mutex::new(None)),
+            held: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn held(&self) -> std::sync::MutexGuard<'_, HashMap<DeliveryId, bool>> {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Enqueues the latest due digest unless this process already did (the store ignores a
@@ -132,13 +193,18 @@ impl DeliveryWorker {
         Ok(added)
     }
 
-    /// Claims the deliveries due now, sends them ([`WorkerSettings::concurrency`] at a time),
-    /// and records each outcome.
-    pub async fn deliver_due(&self) -> anyhow::Result<DeliveryReport> {
+    /// Claims the deliveries due now and delivers them ([`WorkerSettings::concurrency`] at a
+    /// time), recording each outcome. Once `stop` is sent, jobs not yet started are given
+    /// back instead, and nothing more is claimed.
+    pub async fn deliver_due(&self, stop: &Stop) -> anyhow::Result<DeliveryReport> {
+        if stop.is_stopping() {
+            return Ok(DeliveryReport::default());
+        }
         let now = self.clock.now();
         let claimed = self.outbox.claim(now, self.settings.lease, self.settings.batch).await?;
+        self.held().extend(claimed.iter().map(|job| (job.id, false)));
         let outcomes: Vec<anyhow::Result<Outcome>> = stream::iter(claimed)
-            .map(|job| self.deliver(job))
+            .map(|job| self.settle(job, stop))
             .buffer_unordered(self.settings.concurrency.max(1))
             .collect()
             .await;
@@ -149,7 +215,8 @@ impl DeliveryWorker {
                 Ok(Outcome::Sent) => report.sent += 1,
                 Ok(Outcome::Retried) => report.retried += 1,
                 Ok(Outcome::Dead) => report.dead += 1,
-                // Every other job's outcome is recorded; the lease brings this one back.
+                Ok(Outcome::Released) => report.released += 1,
+                // Every other job's outcome is recorded; the lease settles this one.
                 Err(e) => failure = Some(e),
             }
         }
@@ -159,35 +226,38 @@ impl DeliveryWorker {
         }
     }
 
-    /// Sends one claimed delivery and records its outcome.
-    async fn deliver(&self, job: ClaimedDelivery) -> anyhow::Result<Outcome> {
-        let scope = if job.digest.is_some() { UnsubscribeScope::Digest } else { UnsubscribeScope::Kind(job.kind) };
-        let (id, attempts) = (job.id, job.attempts);
-        let email = OutgoingEmail {
-            unsubscribe_token: self.tokens.sign(job.recipient, scope),
-            idempotency_key: job.idempotency_key,
-            recipient: job.recipient,
-            to: job.to,
-            to_name: job.to_name,
-            kind: job.kind,
-            ticket_id: job.ticket_id,
-            ticket_title: job.ticket_title,
-            payload: job.payload,
-            digest: job.digest,
+    /// Delivers one claimed job, or gives it back if the worker is stopping; then forgets it.
+    async fn settle(&self, job: ClaimedDelivery, stop: &Stop) -> anyhow::Result<Outcome> {
+        let id = job.id;
+        let outcome = if stop.is_stopping() {
+            self.outbox.release(id, self.clock.now()).await.map(|()| Outcome::Released)
+        } else {
+            self.held().insert(id, true);
+            self.deliver(job).await
         };
-        // The user switched every digest kind off after it was enqueued: nothing to say.
-        let result =
-            if email.digest.as_ref().is_some_and(Vec::is_empty) { Ok(()) } else { self.mailer.send(&email).await };
+        // Settled, or (a failed store call) left to its lease: either way no longer ours to
+        // give back.
+        self.held().remove(&id);
+        outcome
+    }
+
+    /// Hands one claimed job to its channel's port and records the outcome.
+    async fn deliver(&self, job: ClaimedDelivery) -> anyhow::Result<Outcome> {
+        let (id, attempts, policy) = (job.id, job.attempts, self.settings.policy(job.channel().scope()));
+        let result = match job.payload {
+            DeliveryPayload::Email(email) => self.send_email(email, job.idempotency_key).await,
+            DeliveryPayload::Integration { ticket, job } => self.integrate(ticket, job).await,
+        };
         let at = self.clock.now();
         match result {
             Ok(()) => {
                 self.outbox.mark_sent(id, at).await?;
                 Ok(Outcome::Sent)
             }
-            Err(MailError::Transient(e)) if attempts < self.settings.max_attempts => {
-                let next = next_attempt(self.settings.backoff, attempts, at, (self.jitter)());
-                tracing::info!(delivery = id.get(), attempts, %next, error = %e, "delivery failed; will retry");
-                self.outbox.retry_later(id, next, &e, at).await?;
+            Err(DeliveryError::Later { message, at: asked }) if attempts < policy.max_attempts => {
+                let next = policy.next(attempts, at, asked, (self.jitter)());
+                tracing::info!(delivery = id.get(), attempts, %next, error = %message, "delivery failed; will retry");
+                self.outbox.retry_later(id, next, &format!("transient: {message}"), at).await?;
                 Ok(Outcome::Retried)
             }
             Err(e) => {
@@ -198,40 +268,78 @@ impl DeliveryWorker {
         }
     }
 
-    /// One round: the digests if one is due, then deliveries until none is due (a full batch
-    /// is followed at once by the next).
-    pub async fn round(&self) {
-        if let Err(e) = self.enqueue_digests().await {
-            tracing::warn!(error = %e, "enqueuing digests failed; retrying at the next round");
-        }
-        loop {
-            match self.deliver_due().await {
-                Ok(report) if report.handled() == 0 => break,
-                Ok(report) => {
-                    tracing::info!(sent = report.sent, retried = report.retried, dead = report.dead, "delivery round")
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "delivery round failed; retrying at the next round");
-                    break;
-                }
-            }
+    /// Hands a per-ticket job to the port of its channel.
+    // Without the test channel there is no integration channel yet: nothing to call.
+    #[cfg_attr(not(any(test, feature = "mocks")), allow(unused_variables, clippy::unused_async))]
+    async fn integrate(&self, ticket: TicketId, job: IntegrationJob) -> Result<(), DeliveryError> {
+        match job {
+            #[cfg(any(test, feature = "mocks"))]
+            IntegrationJob::Probe(step) => match &self.channels.probe {
+                Some(port) => port.deliver(ticket, step).await,
+                None => Err(DeliveryError::Never("no port is wired for the probe channel".into())),
+            },
         }
     }
 
-    /// Runs rounds forever: when `wake` is signalled (the store does so after committing a
-    /// change that enqueued deliveries), and every `interval` as a fallback (retries coming
-    /// due, deliveries enqueued by another server, the digest hour). A signal that arrives
-    /// during a round is kept and starts the next round at once, so none is lost.
-    pub async fn run(self, wake: Arc<Notify>, interval: std::time::Duration) {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {}
-                () = wake.notified() => {}
-            }
-            self.round().await;
+    /// Signs the unsubscribe link and sends one email.
+    async fn send_email(&self, job: EmailPayload, idempotency_key: String) -> Result<(), DeliveryError> {
+        let scope = if job.digest.is_some() { UnsubscribeScope::Digest } else { UnsubscribeScope::Kind(job.kind) };
+        let email = OutgoingEmail {
+            unsubscribe_token: self.tokens.sign(job.recipient, scope),
+            idempotency_key,
+            recipient: job.recipient,
+            to: job.to,
+            to_name: job.to_name,
+            kind: job.kind,
+            ticket_id: job.ticket_id,
+            ticket_title: job.ticket_title,
+            payload: job.payload,
+            digest: job.digest,
+        };
+        // The user switched every digest kind off after it was enqueued: nothing to say.
+        if email.digest.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(());
         }
+        self.channels.mailer.send(&email).await
+    }
+
+    /// One round: deliveries until none is due or `stop` is sent (a full batch is followed
+    /// at once by the next). Fails if a step failed; the next round tries again. Digests are
+    /// a job of their own ([`Self::enqueue_digests`]).
+    pub async fn round(&self, stop: &Stop) -> anyhow::Result<DeliveryReport> {
+        let mut total = DeliveryReport::default();
+        loop {
+            let report = self.deliver_due(stop).await?;
+            total.sent += report.sent;
+            total.retried += report.retried;
+            total.dead += report.dead;
+            total.released += report.released;
+            if report.handled() == 0 || stop.is_stopping() {
+                break;
+            }
+            tracing::info!(sent = report.sent, retried = report.retried, dead = report.dead, "delivery round");
+        }
+        Ok(total)
+    }
+
+    /// Settles every job this worker still holds, after its round was cut short (a stop that
+    /// could not wait): one never started goes back to `pending`; one whose call started has
+    /// an unknown outcome and becomes a dead letter (at most once). Returns how many it
+    /// settled.
+    pub async fn give_back(&self) -> anyhow::Result<usize> {
+        let held: Vec<(DeliveryId, bool)> = self.held().drain().collect();
+        let at = self.clock.now();
+        for &(id, started) in &held {
+            if started {
+                tracing::warn!(delivery = id.get(), "stopped while delivering; outcome unknown, now a dead letter");
+                self.outbox
+                    .mark_dead(id, "the server stopped while delivering it; it may or may not have gone out", at)
+                    .await?;
+            } else {
+                self.outbox.release(id, at).await?;
+            }
+        }
+        Ok(held.len())
     }
 }
 
@@ -243,23 +351,45 @@ mod tests {
     use crate::accounts::{Email, UserId};
     use crate::clock::FixedClock;
     use crate::notifications::{
-        ClaimedDelivery, DeadLetter, DeliveryId, MockMailer, MockOutboxRepository, MockUnsubscribeTokens,
-        NotificationKind,
+        DigestItem, MockMailer, MockOutboxRepository, MockProbePort, MockUnsubscribeTokens, NotificationKind, ProbeJob,
     };
+    use crate::stop::StopSignal;
+
+    fn start() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+    }
+
+    fn email_job(id: i64, attempts: u32) -> ClaimedDelivery {
+        ClaimedDelivery {
+            id: DeliveryId::new(id),
+            idempotency_key: format!("email:{id}"),
+            attempts,
+            payload: DeliveryPayload::Email(EmailPayload {
+                recipient: UserId::new(2),
+                to: Email::parse("a@uni.edu").unwrap(),
+                to_name: "A".into(),
+                kind: NotificationKind::Resolved,
+                ticket_id: None,
+                ticket_title: None,
+                payload: "{}".into(),
+                digest: None,
+            }),
+        }
+    }
 
     fn job(attempts: u32) -> ClaimedDelivery {
+        email_job(1, attempts)
+    }
+
+    fn probe_job(id: i64, attempts: u32) -> ClaimedDelivery {
         ClaimedDelivery {
-            id: DeliveryId::new(1),
-            idempotency_key: "email:1".into(),
+            id: DeliveryId::new(id),
+            idempotency_key: format!("probe:{id}"),
             attempts,
-            recipient: UserId::new(2),
-            to: Email::parse("a@uni.edu").unwrap(),
-            to_name: "A".into(),
-            kind: NotificationKind::Resolved,
-            ticket_id: None,
-            ticket_title: None,
-            payload: "{}".into(),
-            digest: None,
+            payload: DeliveryPayload::Integration {
+                ticket: TicketId::new(9),
+                job: IntegrationJob::Probe(ProbeJob { step: 1 }),
+            },
         }
     }
 
@@ -269,58 +399,76 @@ mod tests {
         Arc::new(t)
     }
 
-    fn worker(outbox: MockOutboxRepository, mailer: MockMailer) -> DeliveryWorker {
-        let clock = FixedClock(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
+    fn worker_with(outbox: MockOutboxRepository, channels: Channels, settings: WorkerSettings) -> DeliveryWorker {
         DeliveryWorker::new(
             Arc::new(outbox),
-            Arc::new(mailer),
+            channels,
             tokens(),
-            Arc::new(clock),
+            Arc::new(FixedClock(start())),
             Arc::new(|| 1.0),
-            WorkerSettings { max_attempts: 3, ..WorkerSettings::default() },
+            settings,
         )
     }
 
+    fn worker(outbox: MockOutboxRepository, mailer: MockMailer) -> DeliveryWorker {
+        let settings =
+            WorkerSettings { email: RetryPolicy { max_attempts: 3, ..RetryPolicy::email() }, ..Default::default() };
+        worker_with(outbox, Channels::new(Arc::new(mailer)), settings)
+    }
+
     /// Name, attempts so far, what the mailer answers, the expected report.
-    type Case = (&'static str, u32, fn() -> Result<(), MailError>, DeliveryReport);
+    type Case = (&'static str, u32, fn() -> Result<(), DeliveryError>, DeliveryReport);
 
     #[tokio::test]
     async fn outcomes_by_error_and_attempt() {
+        let report = |sent, retried, dead| DeliveryReport { sent, retried, dead, released: 0 };
         let cases: &[Case] = &[
-            ("sent", 1, || Ok(()), DeliveryReport { sent: 1, retried: 0, dead: 0 }),
-            (
-                "transient retries",
-                1,
-                || Err(MailError::Transient("421".into())),
-                DeliveryReport { sent: 0, retried: 1, dead: 0 },
-            ),
-            (
-                "transient at the last attempt dies",
-                3,
-                || Err(MailError::Transient("421".into())),
-                DeliveryReport { sent: 0, retried: 0, dead: 1 },
-            ),
-            (
-                "permanent dies at once",
-                1,
-                || Err(MailError::Permanent("550".into())),
-                DeliveryReport { sent: 0, retried: 0, dead: 1 },
-            ),
+            ("sent", 1, || Ok(()), report(1, 0, 0)),
+            ("transient retries", 1, || Err(DeliveryError::later("421")), report(0, 1, 0)),
+            ("transient at the last attempt dies", 3, || Err(DeliveryError::later("421")), report(0, 0, 1)),
+            ("permanent dies at once", 1, || Err(DeliveryError::Never("550".into())), report(0, 0, 1)),
         ];
         for &(name, attempts, outcome, expected) in cases {
             let mut outbox = MockOutboxRepository::new();
             outbox.expect_claim().times(1).returning(move |_, _, _| Ok(vec![job(attempts)]));
             outbox.expect_mark_sent().times(usize::from(expected.sent == 1)).returning(|_, _| Ok(()));
-            let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
             outbox
                 .expect_retry_later()
                 .times(usize::from(expected.retried == 1))
-                .withf(move |_, next, _, _| *next == start + Duration::seconds(30))
+                .withf(|_, next, error, _| *next == start() + Duration::seconds(30) && error == "transient: 421")
                 .returning(|_, _, _, _| Ok(()));
             outbox.expect_mark_dead().times(usize::from(expected.dead == 1)).returning(|_, _, _| Ok(()));
             let mut mailer = MockMailer::new();
             mailer.expect_send().times(1).returning(move |_| outcome());
-            assert_eq!(worker(outbox, mailer).deliver_due().await.unwrap(), expected, "{name}");
+            assert_eq!(worker(outbox, mailer).deliver_due(&Stop::never()).await.unwrap(), expected, "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn integration_jobs_go_to_their_port_retry_within_5_seconds_and_wait_as_the_remote_asks() {
+        let asked = start() + Duration::seconds(90);
+        // What the port answers, and when the job is due again.
+        let cases: Vec<(Result<(), DeliveryError>, DateTime<Utc>)> = vec![
+            (Err(DeliveryError::later("503")), start() + Duration::seconds(5)),
+            (Err(DeliveryError::Later { message: "429".into(), at: Some(asked) }), asked),
+        ];
+        for (answer, due) in cases {
+            let mut outbox = MockOutboxRepository::new();
+            outbox.expect_claim().times(1).returning(|_, _, _| Ok(vec![probe_job(4, 1)]));
+            outbox
+                .expect_retry_later()
+                .times(1)
+                .withf(move |id, next, _, _| id.get() == 4 && *next == due)
+                .returning(|_, _, _, _| Ok(()));
+            let mut probe = MockProbePort::new();
+            probe
+                .expect_deliver()
+                .times(1)
+                .withf(|ticket, job| ticket.get() == 9 && job.step == 1)
+                .returning(move |_, _| answer.clone());
+            let channels = Channels::new(Arc::new(MockMailer::new())).with_probe(Arc::new(probe));
+            let report = worker_with(outbox, channels, WorkerSettings::default()).deliver_due(&Stop::never()).await;
+            assert_eq!(report.unwrap().retried, 1);
         }
     }
 
@@ -355,7 +503,7 @@ mod tests {
         });
         let w = DeliveryWorker::new(
             Arc::new(outbox),
-            Arc::new(MockMailer::new()),
+            Channels::new(Arc::new(MockMailer::new())),
             tokens(),
             clock.clone(),
             Arc::new(|| 1.0),
@@ -375,15 +523,16 @@ mod tests {
     async fn a_digest_email_carries_its_items_and_a_digest_unsubscribe_token() {
         let mut outbox = MockOutboxRepository::new();
         outbox.expect_claim().times(1).returning(|_, _, _| {
-            Ok(vec![ClaimedDelivery {
-                digest: Some(vec![crate::notifications::DigestItem {
+            let mut job = job(1);
+            if let DeliveryPayload::Email(email) = &mut job.payload {
+                email.digest = Some(vec![DigestItem {
                     kind: NotificationKind::Reply,
                     ticket_id: None,
                     ticket_title: Some("T".into()),
-                    created_at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap(),
-                }]),
-                ..job(1)
-            }])
+                    created_at: start(),
+                }]);
+            }
+            Ok(vec![job])
         });
         outbox.expect_mark_sent().times(1).returning(|_, _| Ok(()));
         let mut mailer = MockMailer::new();
@@ -392,76 +541,65 @@ mod tests {
             .times(1)
             .withf(|e| e.unsubscribe_token == "2:digest" && e.digest.as_ref().is_some_and(|d| d.len() == 1))
             .returning(|_| Ok(()));
-        assert_eq!(worker(outbox, mailer).deliver_due().await.unwrap().sent, 1);
-    }
-
-    /// An outbox that hands out the jobs pushed into it and reports each claim.
-    struct Pushed {
-        jobs: Mutex<Vec<ClaimedDelivery>>,
-        claims: tokio::sync::mpsc::UnboundedSender<usize>,
-    }
-
-    #[async_trait::async_trait]
-    impl OutboxRepository for Pushed {
-        async fn claim(&self, _: DateTime<Utc>, _: Duration, _: u32) -> anyhow::Result<Vec<ClaimedDelivery>> {
-            let jobs = std::mem::take(&mut *self.jobs.lock().unwrap());
-            self.claims.send(jobs.len()).ok();
-            Ok(jobs)
-        }
-        async fn mark_sent(&self, _: DeliveryId, _: DateTime<Utc>) -> anyhow::Result<()> {
-            Ok(())
-        }
-        async fn retry_later(&self, _: DeliveryId, _: DateTime<Utc>, _: &str, _: DateTime<Utc>) -> anyhow::Result<()> {
-            Ok(())
-        }
-        async fn mark_dead(&self, _: DeliveryId, _: &str, _: DateTime<Utc>) -> anyhow::Result<()> {
-            Ok(())
-        }
-        async fn dead_letters(&self, _: u32) -> anyhow::Result<Vec<DeadLetter>> {
-            Ok(vec![])
-        }
-        async fn retry(&self, _: DeliveryId, _: DateTime<Utc>) -> anyhow::Result<bool> {
-            Ok(false)
-        }
-        async fn enqueue_digests(
-            &self,
-            _: NaiveDate,
-            _: DateTime<Utc>,
-            _: DateTime<Utc>,
-            _: DateTime<Utc>,
-        ) -> anyhow::Result<u64> {
-            Ok(0)
-        }
+        assert_eq!(worker(outbox, mailer).deliver_due(&Stop::never()).await.unwrap().sent, 1);
     }
 
     #[tokio::test]
-    async fn a_wake_signal_starts_a_round_without_waiting_for_the_interval() {
-        let (claims_tx, mut claims) = tokio::sync::mpsc::unbounded_channel();
-        let outbox = Arc::new(Pushed { jobs: Mutex::new(vec![]), claims: claims_tx });
-        let (sent_tx, mut sent) = tokio::sync::mpsc::unbounded_channel();
+    async fn a_stop_during_a_round_finishes_the_call_in_flight_and_gives_back_the_rest() {
+        let (signal, stop) = StopSignal::new();
+        let signal = Arc::new(signal);
+        let mut outbox = MockOutboxRepository::new();
+        outbox.expect_claim().times(1).returning(|_, _, _| Ok(vec![email_job(1, 1), email_job(2, 1), email_job(3, 1)]));
+        outbox.expect_mark_sent().times(1).withf(|id, _| id.get() == 1).returning(|_, _| Ok(()));
+        outbox.expect_release().times(2).withf(|id, _| id.get() != 1).returning(|_, _| Ok(()));
         let mut mailer = MockMailer::new();
-        mailer.expect_send().returning(move |e| {
-            sent_tx.send(e.idempotency_key.clone()).ok();
+        let stopper = signal.clone();
+        // The stop arrives while the first email is being sent.
+        mailer.expect_send().times(1).returning(move |_| {
+            stopper.stop();
             Ok(())
         });
-        let clock = FixedClock(Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap());
-        let w = DeliveryWorker::new(
-            outbox.clone(),
-            Arc::new(mailer),
-            tokens(),
-            Arc::new(clock),
-            Arc::new(|| 1.0),
-            WorkerSettings::default(),
-        );
-        let wake = Arc::new(Notify::new());
-        // The fallback interval is an hour: only the signal can explain a prompt second round.
-        let task = tokio::spawn(w.run(wake.clone(), std::time::Duration::from_secs(3600)));
-        assert_eq!(claims.recv().await, Some(0), "the first tick's round found nothing");
-        outbox.jobs.lock().unwrap().push(job(1));
-        wake.notify_one();
-        // The guard only turns a hang into a failure; it never decides a pass.
-        let got = tokio::time::timeout(std::time::Duration::from_secs(30), sent.recv()).await;
-        task.abort();
-        assert_eq!(got.expect("the wake signal started a round").as_deref(), Some("email:1"));
+        let settings = WorkerSettings { concurrency: 1, ..Default::default() };
+        let w = worker_with(outbox, Channels::new(Arc::new(mailer)), settings);
+        let report = w.round(&stop).await.unwrap();
+        assert_eq!(report, DeliveryReport { sent: 1, retried: 0, dead: 0, released: 2 });
+        assert_eq!(w.give_back().await.unwrap(), 0, "nothing is left held");
+    }
+
+    #[tokio::test]
+    async fn give_back_settles_what_a_cut_short_round_held() {
+        let mut outbox = MockOutboxRepository::new();
+        outbox.expect_claim().times(1).returning(|_, _, _| Ok(vec![email_job(1, 1), email_job(2, 1)]));
+        // The call that started has an unknown outcome: a dead letter, never sent twice.
+        outbox.expect_mark_dead().times(1).withf(|id, _, _| id.get() == 1).returning(|_, _, _| Ok(()));
+        outbox.expect_release().times(1).withf(|id, _| id.get() == 2).returning(|_, _| Ok(()));
+        let (started_tx, mut started) = tokio::sync::mpsc::unbounded_channel();
+        let mut mailer = MockMailer::new();
+        mailer.expect_send().times(1).returning(move |_| {
+            started_tx.send(()).ok();
+            Ok(())
+        });
+        let settings = WorkerSettings { concurrency: 1, ..Default::default() };
+        let w = worker_with(outbox, Channels::new(Arc::new(Hang(mailer))), settings);
+        let round = tokio::spawn({
+            let w = w.clone();
+            async move { w.deliver_due(&Stop::never()).await }
+        });
+        started.recv().await.expect("the first call started");
+        round.abort();
+        assert!(round.await.unwrap_err().is_cancelled());
+        assert_eq!(w.give_back().await.unwrap(), 2);
+    }
+
+    /// A relay that never answers: the call is reported to the mock, then only cancelling
+    /// the round ends it.
+    struct Hang(MockMailer);
+
+    #[async_trait::async_trait]
+    impl Mailer for Hang {
+        async fn send(&self, email: &OutgoingEmail) -> Result<(), DeliveryError> {
+            let _ = self.0.send(email).await;
+            std::future::pending().await
+        }
     }
 }

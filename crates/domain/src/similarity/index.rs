@@ -1,6 +1,8 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
 
 use super::model::{dot, DocKey, Embedding};
 #[cfg(test)]
@@ -13,10 +15,14 @@ use crate::tickets::TicketId;
 /// of 154 MB of `f32`: the scan is bound by memory, not arithmetic); the best
 /// [`VectorIndex::OVERFETCH`]× candidates are then rescored exactly from the `f32` copy, so
 /// the scores returned are exact and the order is the exact order but for near-ties at the
-/// edge of the candidates. Filled from the store at start and by the embedding worker.
+/// edge of the candidates. Filled from the store at start, by this server's embedding
+/// worker, and by the catch-up with what other servers stored
+/// (`SimilarityService::refresh_vectors`).
 #[derive(Debug, Default)]
 pub struct VectorIndex {
     inner: RwLock<Inner>,
+    /// When the last load or catch-up read the store.
+    watermark: Mutex<Option<DateTime<Utc>>>,
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +85,16 @@ impl VectorIndex {
     /// An empty index.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The time of the last read of the store; `None` until the first load.
+    pub fn watermark(&self) -> Option<DateTime<Utc>> {
+        *self.watermark.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Records the time of a read of the store.
+    pub fn set_watermark(&self, at: DateTime<Utc>) {
+        *self.watermark.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(at);
     }
 
     /// Adds or replaces a ticket's or entry's embedding. Returns `false` (and stores nothing)

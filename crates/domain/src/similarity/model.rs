@@ -372,7 +372,7 @@ impl Suggestion {
     /// What it points at, as a ranking key.
     pub fn key(&self) -> DocKey {
         match &self.item {
-            Suggested::Ticket { view, .. } => DocKey::Ticket(view.ticket.id),
+            Suggested::Ticket { view, .. } => DocKey::Ticket(view.ticket.id()),
             Suggested::Faq(faq) => DocKey::Faq(faq.id),
         }
     }

@@ -67,6 +67,16 @@ pub trait EmbeddingRepository: Send + Sync {
         limit: u32,
     ) -> anyhow::Result<Vec<(TicketId, Embedding)>>;
 
+    /// Like [`Self::load`], only embeddings stored at or after `since` (by any server: other
+    /// servers catch their in-memory index up with it).
+    async fn load_since(
+        &self,
+        model: &str,
+        since: DateTime<Utc>,
+        after: Option<TicketId>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(TicketId, Embedding)>>;
+
     /// Up to `limit` **published** FAQ entries that have no embedding by `model` (new, newly
     /// published, question or wordings changed since, or another model), oldest first.
     async fn pending_faq(&self, model: &str, limit: u32) -> anyhow::Result<Vec<FaqEmbeddingJob>>;
@@ -82,6 +92,15 @@ pub trait EmbeddingRepository: Send + Sync {
     async fn load_faq(
         &self,
         model: &str,
+        after: Option<FaqEntryId>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(FaqEntryId, Embedding)>>;
+
+    /// Like [`Self::load_faq`], only embeddings stored at or after `since`.
+    async fn load_faq_since(
+        &self,
+        model: &str,
+        since: DateTime<Utc>,
         after: Option<FaqEntryId>,
         limit: u32,
     ) -> anyhow::Result<Vec<(FaqEntryId, Embedding)>>;

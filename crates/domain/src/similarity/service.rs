@@ -35,7 +35,7 @@ pub mod visibility {
     /// Whether `principal` may see `ticket` among suggestions. Today every active account may
     /// see every ticket (as `TicketService::get` allows).
     pub fn may_see(principal: &Principal, ticket: &TicketView) -> bool {
-        principal.require_active().is_ok() && suggestable(ticket.ticket.status)
+        principal.require_active().is_ok() && suggestable(ticket.ticket.status())
     }
 }
 
@@ -128,7 +128,7 @@ pub struct SimilarityService {
     embedder: Arc<dyn Embedder>,
     vectors: Arc<VectorIndex>,
     config: SimilarityConfig,
-    lexical_index: Option<Arc<LexicalIndex>>,
+    lexical_index: Arc<LexicalIndex>,
     drafts: Arc<Mutex<DraftCache>>,
 }
 
@@ -169,22 +169,19 @@ impl SimilarityService {
     /// Most characters of a snippet.
     pub const SNIPPET_CHARS: usize = 160;
 
-    /// Wires the service to its ports.
+    /// Wires the service to its ports. Suggestions are ranked lexically with `lexical` once
+    /// it is loaded (see [`Self::load_lexical`]); the store's full-text query is the fallback
+    /// until then (and for good where no job loads it), and serves
+    /// [`Self::similar_resolved`].
     pub fn new(
         index: Arc<dyn SimilarityIndex>,
         embeddings: Arc<dyn EmbeddingRepository>,
         embedder: Arc<dyn Embedder>,
         vectors: Arc<VectorIndex>,
+        lexical: Arc<LexicalIndex>,
         config: SimilarityConfig,
     ) -> Self {
-        Self { index, embeddings, embedder, vectors, config, lexical_index: None, drafts: Arc::default() }
-    }
-
-    /// Ranks suggestions lexically with an in-memory index once it is loaded (see
-    /// [`Self::load_lexical`]); the store's full-text query stays the fallback until then,
-    /// and serves [`Self::similar_resolved`].
-    pub fn with_lexical_index(self, index: Arc<LexicalIndex>) -> Self {
-        Self { lexical_index: Some(index), ..self }
+        Self { index, embeddings, embedder, vectors, config, lexical_index: lexical, drafts: Arc::default() }
     }
 
     /// What the semantic stage can do now (for health probes and logs).
@@ -205,7 +202,7 @@ impl SimilarityService {
         principal.require_active()?;
         let statuses = visibility::suggestable_statuses();
         let (ranked, ranking) = self
-            .rank(draft, &statuses, true, Some(principal.id), limit.get() as usize, |view| {
+            .rank(draft, &statuses, true, Some(principal.id()), limit.get() as usize, |view| {
                 visibility::may_see(principal, view)
             })
             .await?;
@@ -213,10 +210,10 @@ impl SimilarityService {
             .into_iter()
             .map(|r| match r.candidate {
                 Candidate::Ticket(view) => {
-                    let text = if view.ticket.description.as_str().is_empty() {
-                        view.ticket.title.as_str()
+                    let text = if view.ticket.description().as_str().is_empty() {
+                        view.ticket.title().as_str()
                     } else {
-                        view.ticket.description.as_str()
+                        view.ticket.description().as_str()
                     };
                     Suggestion {
                         snippet: snippet(text, Self::SNIPPET_CHARS),
@@ -241,11 +238,11 @@ impl SimilarityService {
     pub async fn similar_resolved(&self, draft: &Draft, limit: usize) -> Result<Vec<ResolvedMatch>, Error> {
         let statuses = [Status::Resolved, Status::Closed];
         let (ranked, _) =
-            self.rank(draft, &statuses, false, None, limit, |view| statuses.contains(&view.ticket.status)).await?;
+            self.rank(draft, &statuses, false, None, limit, |view| statuses.contains(&view.ticket.status())).await?;
         Ok(ranked
             .into_iter()
             .filter_map(|r| match r.candidate {
-                Candidate::Ticket(view) => Some(ResolvedMatch { ticket: view.ticket.id, score: r.score }),
+                Candidate::Ticket(view) => Some(ResolvedMatch { ticket: view.ticket.id(), score: r.score }),
                 Candidate::Faq(_) => None,
             })
             .collect())
@@ -298,7 +295,7 @@ impl SimilarityService {
         let mut lexical: Vec<(DocKey, f64)> = Vec::new();
         // The in-memory index holds every ticket (whatever its status) and the published
         // entries: good for suggestions, whose views are filtered below.
-        let in_memory = self.lexical_index.as_ref().filter(|i| faq && i.is_loaded());
+        let in_memory = Some(&self.lexical_index).filter(|i| faq && i.is_loaded());
         if (use_lexical || query_vector.is_none()) && !query.is_empty() {
             if let Some(index) = in_memory {
                 lexical = index.search(&query, candidates as usize);
@@ -337,7 +334,7 @@ impl SimilarityService {
         let mut views: HashMap<TicketId, TicketView> = if ticket_ids.is_empty() {
             HashMap::new()
         } else {
-            self.index.views(&ticket_ids, viewer).await?.into_iter().map(|v| (v.ticket.id, v)).collect()
+            self.index.views(&ticket_ids, viewer).await?.into_iter().map(|v| (v.ticket.id(), v)).collect()
         };
         let mut entries: HashMap<FaqEntryId, FaqView> = if entry_ids.is_empty() {
             HashMap::new()
@@ -358,7 +355,7 @@ impl SimilarityService {
                     if !visible(&view) {
                         continue;
                     }
-                    let text = format!("{} {}", view.ticket.title.as_str(), view.ticket.description.as_str());
+                    let text = format!("{} {}", view.ticket.title().as_str(), view.ticket.description().as_str());
                     (Candidate::Ticket(view), text)
                 }
                 DocKey::Faq(id) => {
@@ -407,9 +404,9 @@ impl SimilarityService {
     /// Fills the in-memory lexical index from the store (at start): every ticket, then the
     /// published FAQ entries; from then on suggestions are ranked lexically in memory.
     /// `now` is when the reading starts (the next catch-up looks from there). Returns how
-    /// many documents were indexed; 0 without an in-memory index.
+    /// many documents were indexed.
     pub async fn load_lexical(&self, now: DateTime<Utc>) -> Result<usize, Error> {
-        let Some(index) = &self.lexical_index else { return Ok(0) };
+        let index = &self.lexical_index;
         let n = self.read_tickets(index, None).await? + self.read_faq(index).await?;
         index.mark_loaded(now);
         Ok(n)
@@ -421,7 +418,7 @@ impl SimilarityService {
     /// that several servers over one database stay consistent. Loads fully if the index was
     /// never loaded. Returns how many documents changed.
     pub async fn refresh_lexical(&self, now: DateTime<Utc>) -> Result<usize, Error> {
-        let Some(index) = &self.lexical_index else { return Ok(0) };
+        let index = &self.lexical_index;
         let Some(since) = index.watermark().filter(|_| index.is_loaded()) else { return self.load_lexical(now).await };
         let n = self.read_tickets(index, Some(since - CATCH_UP_MARGIN)).await? + self.read_faq(index).await?;
         index.set_watermark(now);
@@ -513,6 +510,54 @@ impl SimilarityService {
         saved.len()
     }
 
+    /// When the in-memory lexical index last read the store; `None` before its load.
+    pub fn lexical_watermark(&self) -> Option<DateTime<Utc>> {
+        self.lexical_index.watermark().filter(|_| self.lexical_index.is_loaded())
+    }
+
+    /// When the in-memory vector index last read the store; `None` before its load.
+    pub fn vectors_watermark(&self) -> Option<DateTime<Utc>> {
+        self.vectors.watermark()
+    }
+
+    /// Catches the in-memory vector index up with the embeddings stored since its last read
+    /// (minus [`CATCH_UP_MARGIN`]) by any server, tickets and FAQ entries, so that a ticket
+    /// embedded by another server over the same database is suggested by meaning here too;
+    /// loads every stored embedding the first time. `now` is when the reading starts (the
+    /// next catch-up looks from there). Returns how many vectors were added or changed.
+    pub async fn refresh_vectors(&self, now: DateTime<Utc>) -> Result<usize, Error> {
+        let Some(since) = self.vectors.watermark() else {
+            let n = self.load_vectors().await?;
+            self.vectors.set_watermark(now);
+            return Ok(n);
+        };
+        const PAGE: u32 = 2_000;
+        let (model, since) = (self.embedder.model_id(), since - CATCH_UP_MARGIN);
+        let mut changed = 0;
+        let mut after = None;
+        loop {
+            let page = self.embeddings.load_since(&model, since, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.0);
+            changed += page.iter().filter(|(id, v)| self.vectors.upsert(*id, v)).count();
+            if page.len() < PAGE as usize {
+                break;
+            }
+        }
+        let mut after = None;
+        loop {
+            let page = self.embeddings.load_faq_since(&model, since, after, PAGE).await?;
+            let Some(last) = page.last() else { break };
+            after = Some(last.0);
+            changed += page.iter().filter(|(id, v)| self.vectors.upsert(*id, v)).count();
+            if page.len() < PAGE as usize {
+                break;
+            }
+        }
+        self.vectors.set_watermark(now);
+        Ok(changed)
+    }
+
     /// Fills the in-memory index from the stored embeddings of the current model, tickets
     /// and FAQ entries (at start). Returns how many were loaded.
     pub async fn load_vectors(&self) -> Result<usize, Error> {
@@ -566,35 +611,24 @@ mod tests {
     use super::*;
     use crate::accounts::{AccountStatus, Role};
     use crate::categories::CategoryId;
-    use crate::tickets::{Description, Priority, Tags, Ticket, Title};
+
+    use crate::testing::{PrincipalBuilder, TicketBuilder};
     use chrono::{TimeZone, Utc};
 
     fn student(id: i64) -> Principal {
-        Principal { id: UserId::new(id), role: Role::Student, status: AccountStatus::Active }
+        PrincipalBuilder::new(id, Role::Student).build()
     }
 
     fn view(id: i64, status: Status, title: &str, description: &str) -> TicketView {
         let t = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
         TicketView {
-            ticket: Ticket {
-                id: TicketId::new(id),
-                title: Title::parse(title).unwrap(),
-                description: Description::parse(description).unwrap(),
-                category_id: CategoryId::new(1),
-                tags: Tags::default(),
-                priority: Priority::Medium,
-                status,
-                creator_id: UserId::new(1),
-                creator_name: "Ada".into(),
-                created_at: t,
-                updated_at: t,
-                vote_count: 2,
-                version: 1,
-                assignee: None,
-                resolution: None,
-                merged_into: None,
-                follow_up_of: None,
-            },
+            ticket: TicketBuilder::new(id)
+                .title(title)
+                .description(description)
+                .status(status)
+                .created_at(t)
+                .votes(2)
+                .build(),
             voted: false,
             watching: false,
         }
@@ -630,7 +664,7 @@ mod tests {
         index.expect_lexical().returning(move |_, _, _| Ok(lexical.clone()));
         index
             .expect_views()
-            .returning(move |ids, _| Ok(tickets.iter().filter(|v| ids.contains(&v.ticket.id)).cloned().collect()));
+            .returning(move |ids, _| Ok(tickets.iter().filter(|v| ids.contains(&v.ticket.id())).cloned().collect()));
         let faq_hits: Vec<FaqLexicalHit> =
             faq_lexical.iter().map(|&(id, score)| FaqLexicalHit { entry: FaqEntryId::new(id), score }).collect();
         index.expect_lexical_faq().returning(move |_, _| Ok(faq_hits.clone()));
@@ -669,11 +703,21 @@ mod tests {
     }
 
     fn service(index: MockSimilarityIndex, embedder: MockEmbedder, vectors: Arc<VectorIndex>) -> SimilarityService {
+        with_lexical(index, embedder, vectors, Arc::new(LexicalIndex::new()))
+    }
+
+    fn with_lexical(
+        index: MockSimilarityIndex,
+        embedder: MockEmbedder,
+        vectors: Arc<VectorIndex>,
+        lexical: Arc<LexicalIndex>,
+    ) -> SimilarityService {
         SimilarityService::new(
             Arc::new(index),
             Arc::new(MockEmbeddingRepository::new()),
             Arc::new(embedder),
             vectors,
+            lexical,
             SimilarityConfig::default(),
         )
     }
@@ -758,7 +802,7 @@ mod tests {
         let mut idx = MockSimilarityIndex::new();
         idx.expect_lexical().never();
         let svc = service(idx, embedder(SemanticState::Disabled, None), Arc::default());
-        let pending = Principal { status: AccountStatus::Pending, ..student(9) };
+        let pending = PrincipalBuilder::student(9).status(AccountStatus::Pending).build();
         assert!(svc.suggest(&pending, &draft("exam"), SuggestionLimit::new(None).unwrap()).await.is_err());
     }
 
@@ -775,7 +819,7 @@ mod tests {
         for status in Status::ALL {
             assert_eq!(visibility::suggestable(status), status != Status::Merged, "{status:?}");
         }
-        let pending = Principal { status: AccountStatus::Pending, ..student(9) };
+        let pending = PrincipalBuilder::student(9).status(AccountStatus::Pending).build();
         assert!(!visibility::may_see(&pending, &corpus()[0]));
         assert!(visibility::may_see(&student(9), &corpus()[0]));
     }
@@ -817,6 +861,7 @@ mod tests {
             Arc::new(repo),
             Arc::new(embedder(SemanticState::Ready, Some(e(&[1.0, 0.0])))),
             vectors.clone(),
+            Arc::new(LexicalIndex::new()),
             SimilarityConfig::default(),
         );
         assert_eq!(svc.embed_pending(8).await.unwrap(), 1);
@@ -833,6 +878,7 @@ mod tests {
             Arc::new(repo),
             Arc::new(embedder(SemanticState::Loading, None)),
             Arc::default(),
+            Arc::new(LexicalIndex::new()),
             SimilarityConfig::default(),
         );
         assert_eq!(svc.embed_pending(8).await.unwrap(), 0);
@@ -853,11 +899,45 @@ mod tests {
             Arc::new(repo),
             Arc::new(embedder(SemanticState::Loading, None)),
             vectors.clone(),
+            Arc::new(LexicalIndex::new()),
             SimilarityConfig::default(),
         );
         assert_eq!(svc.load_vectors().await.unwrap(), 3);
         assert_eq!(vectors.len(), 3, "ticket 1 and entry 1 are different documents");
         assert!(vectors.cosine(FaqEntryId::new(1), &e(&[0.6, 0.8])).is_some());
+    }
+
+    #[tokio::test]
+    async fn refresh_vectors_loads_once_then_reads_what_any_server_stored_since_the_last_read() {
+        let t0 = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 5, 1, 9, 0, 0).unwrap();
+        let t1 = t0 + chrono::Duration::seconds(5);
+        let mut repo = MockEmbeddingRepository::new();
+        repo.expect_load().times(1).returning(|_, _, _| Ok(vec![(TicketId::new(1), e(&[1.0, 0.0]))]));
+        repo.expect_load_faq().times(1).returning(|_, _, _| Ok(vec![]));
+        // Another server embedded ticket 2 after this one's load.
+        repo.expect_load_since()
+            .times(1)
+            .withf(move |_, since, after, _| *since == t0 - CATCH_UP_MARGIN && after.is_none())
+            .returning(|_, _, _, _| Ok(vec![(TicketId::new(2), e(&[0.0, 1.0]))]));
+        repo.expect_load_faq_since()
+            .times(1)
+            .withf(move |_, since, _, _| *since == t0 - CATCH_UP_MARGIN)
+            .returning(|_, _, _, _| Ok(vec![]));
+        let vectors = Arc::new(VectorIndex::new());
+        let svc = SimilarityService::new(
+            Arc::new(MockSimilarityIndex::new()),
+            Arc::new(repo),
+            Arc::new(embedder(SemanticState::Ready, None)),
+            vectors.clone(),
+            Arc::new(LexicalIndex::new()),
+            SimilarityConfig::default(),
+        );
+        assert_eq!(svc.refresh_vectors(t0).await.unwrap(), 1, "the first call loads everything");
+        assert_eq!(vectors.watermark(), Some(t0));
+        assert!(vectors.cosine(TicketId::new(2), &e(&[0.0, 1.0])).is_none());
+        assert_eq!(svc.refresh_vectors(t1).await.unwrap(), 1);
+        assert_eq!(vectors.watermark(), Some(t1));
+        assert!(vectors.cosine(TicketId::new(2), &e(&[0.0, 1.0])).is_some(), "ticket 2 is searchable here now");
     }
 
     #[tokio::test]
@@ -936,6 +1016,7 @@ mod tests {
             Arc::new(repo),
             Arc::new(embedder(SemanticState::Ready, Some(e(&[1.0, 0.0])))),
             vectors.clone(),
+            Arc::new(LexicalIndex::new()),
             SimilarityConfig::default(),
         );
         assert_eq!(svc.embed_pending(8).await.unwrap(), 1);
@@ -963,7 +1044,7 @@ mod tests {
         let mut tickets = corpus();
         tickets[2] = view(3, Status::Open, "Exam results not published", "Marks for the midterm never appeared");
         idx.expect_views()
-            .returning(move |ids, _| Ok(tickets.iter().filter(|v| ids.contains(&v.ticket.id)).cloned().collect()));
+            .returning(move |ids, _| Ok(tickets.iter().filter(|v| ids.contains(&v.ticket.id())).cloned().collect()));
         idx.expect_faq_views()
             .returning(move |ids| Ok(entries.iter().filter(|e| ids.contains(&e.id)).cloned().collect()));
         idx.expect_ticket_texts().returning(|after, since, _| {
@@ -973,7 +1054,9 @@ mod tests {
             Ok(match since {
                 None => corpus()
                     .into_iter()
-                    .map(|v| ticket_doc(v.ticket.id.get(), v.ticket.title.as_str(), v.ticket.description.as_str()))
+                    .map(|v| {
+                        ticket_doc(v.ticket.id().get(), v.ticket.title().as_str(), v.ticket.description().as_str())
+                    })
                     .collect(),
                 // Ticket 3 was edited since.
                 Some(_) => vec![ticket_doc(3, "Exam results not published", "Marks for the midterm never appeared")],
@@ -989,8 +1072,12 @@ mod tests {
         let entries = vec![entry(7, "Where are my exam results?", "A week after the exam.")];
         let faq = vec![vec![faq_doc(7, "Where are my exam results?", "A week after the exam.")], vec![]];
         let lexical = Arc::new(LexicalIndex::new());
-        let svc = service(texts_index(1, faq, entries), embedder(SemanticState::Disabled, None), Arc::default())
-            .with_lexical_index(lexical.clone());
+        let svc = with_lexical(
+            texts_index(1, faq, entries),
+            embedder(SemanticState::Disabled, None),
+            Arc::default(),
+            lexical.clone(),
+        );
         let (who, limit) = (student(9), SuggestionLimit::new(None).unwrap());
         // Not loaded yet: the store answers (its one allowed query).
         assert_eq!(numbers(&svc.suggest(&who, &draft("exam results"), limit).await.unwrap()), vec![1]);
@@ -1022,8 +1109,7 @@ mod tests {
             .returning(|_, _, _| Ok(vec![]));
         idx.expect_published_faq_texts().times(2).returning(|| Ok(vec![]));
         let lexical = Arc::new(LexicalIndex::new());
-        let svc =
-            service(idx, embedder(SemanticState::Disabled, None), Arc::default()).with_lexical_index(lexical.clone());
+        let svc = with_lexical(idx, embedder(SemanticState::Disabled, None), Arc::default(), lexical.clone());
         // Never loaded: a refresh loads fully.
         svc.refresh_lexical(t0).await.unwrap();
         assert!(lexical.is_loaded());

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::status::{Priority, Status};
 use crate::accounts::UserId;
+use crate::actor::EventActor;
 use crate::categories::CategoryId;
-use crate::error::Error;
+use crate::error::{Conflict, Error};
 use crate::page::PageLimit;
 
 /// A ticket's identifier, shown to people as its number (`#1042`).
@@ -58,8 +59,12 @@ impl Title {
                 format!("title must be at most {} characters", Self::MAX_CHARS),
             ));
         }
-        if title.chars().any(char::is_control) {
-            return Err(Error::invalid("title", "invalid_characters", "title must be a single line of text"));
+        if title.chars().any(|c| c.is_control() || crate::text::reorders_or_breaks_text(c)) {
+            return Err(Error::invalid(
+                "title",
+                "invalid_characters",
+                "title must be a single line of text, without characters that reorder it (such as U+202E)",
+            ));
         }
         Ok(Self(title.to_owned()))
     }
@@ -160,9 +165,19 @@ impl Tags {
     }
 }
 
-/// A ticket.
+/// A ticket. Its fields are private: a ticket changes only through the transition methods
+/// ([`Ticket::edit`], [`Ticket::claim`], [`Ticket::assign`], [`Ticket::resolve`],
+/// [`Ticket::reopen`], [`Ticket::set_priority`], ...), each of which returns the new state
+/// together with the history it records ([`Transition`]), so no caller can change a status and
+/// forget its event.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Ticket {
+pub struct Ticket(TicketRecord);
+
+/// A ticket's state as an adapter stores and reads it back (or a test builder makes it);
+/// [`Ticket::restore`] turns it into a [`Ticket`]. It is not a way to change a ticket: that is
+/// what the transitions are for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TicketRecord {
     /// Identifier and number.
     pub id: TicketId,
     /// One-line summary.
@@ -197,6 +212,327 @@ pub struct Ticket {
     pub merged_into: Option<TicketId>,
     /// The earlier ticket this one follows up (raised after the reopen window closed).
     pub follow_up_of: Option<TicketId>,
+}
+
+/// A ticket after a transition, with the changes to record in its history (in order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The new state.
+    pub ticket: Ticket,
+    /// What changed; empty when the transition changed nothing.
+    pub changes: Vec<Change>,
+}
+
+impl Transition {
+    fn unchanged(ticket: &Ticket) -> Self {
+        Self { ticket: ticket.clone(), changes: vec![] }
+    }
+
+    /// Whether nothing changed.
+    pub fn is_noop(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+/// One named edit of a ticket (`PATCH`): a client's patch is a list of these.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TicketEdit {
+    /// A new title.
+    Title(Title),
+    /// A new description.
+    Description(Description),
+    /// A new category (already checked to exist).
+    Category(CategoryId),
+    /// New tags, replacing the old ones.
+    Tags(Tags),
+    /// A new priority.
+    Priority(Priority),
+    /// A plain status change: start or stop work, or close a resolved ticket. Statuses that
+    /// carry more (an answer, a reason, a target) have transitions of their own.
+    Status(Status),
+}
+
+impl TicketEdit {
+    /// Whether the edit changes the ticket's content (title, description, category, tags),
+    /// which only its creator (while open) and staff may change.
+    pub fn touches_content(&self) -> bool {
+        match self {
+            TicketEdit::Title(_) | TicketEdit::Description(_) | TicketEdit::Category(_) | TicketEdit::Tags(_) => true,
+            TicketEdit::Priority(_) | TicketEdit::Status(_) => false,
+        }
+    }
+}
+
+impl Ticket {
+    /// A ticket from its stored state.
+    pub fn restore(record: TicketRecord) -> Self {
+        Self(record)
+    }
+
+    /// The state to store.
+    pub fn record(&self) -> &TicketRecord {
+        &self.0
+    }
+
+    /// Identifier and number.
+    pub fn id(&self) -> TicketId {
+        self.0.id
+    }
+    /// One-line summary.
+    pub fn title(&self) -> &Title {
+        &self.0.title
+    }
+    /// Markdown body.
+    pub fn description(&self) -> &Description {
+        &self.0.description
+    }
+    /// Where it belongs.
+    pub fn category_id(&self) -> CategoryId {
+        self.0.category_id
+    }
+    /// Free labels.
+    pub fn tags(&self) -> &Tags {
+        &self.0.tags
+    }
+    /// How urgent.
+    pub fn priority(&self) -> Priority {
+        self.0.priority
+    }
+    /// Where it is in its life.
+    pub fn status(&self) -> Status {
+        self.0.status
+    }
+    /// Who raised it.
+    pub fn creator_id(&self) -> UserId {
+        self.0.creator_id
+    }
+    /// The creator's display name.
+    pub fn creator_name(&self) -> &str {
+        &self.0.creator_name
+    }
+    /// When it was raised.
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    /// When it last changed.
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// How many "me too" votes it has.
+    pub fn vote_count(&self) -> u32 {
+        self.0.vote_count
+    }
+    /// Optimistic-concurrency version.
+    pub fn version(&self) -> i64 {
+        self.0.version
+    }
+    /// The staff member working on it.
+    pub fn assignee(&self) -> Option<&UserRef> {
+        self.0.assignee.as_ref()
+    }
+    /// The answer staff gave, with who and when.
+    pub fn resolution(&self) -> Option<&Resolution> {
+        self.0.resolution.as_ref()
+    }
+    /// The ticket this one was merged into.
+    pub fn merged_into(&self) -> Option<TicketId> {
+        self.0.merged_into
+    }
+    /// The earlier ticket this one follows up.
+    pub fn follow_up_of(&self) -> Option<TicketId> {
+        self.0.follow_up_of
+    }
+
+    fn changed(&self, at: DateTime<Utc>, change: impl FnOnce(&mut TicketRecord)) -> Ticket {
+        let mut record = self.0.clone();
+        change(&mut record);
+        record.updated_at = at;
+        Ticket(record)
+    }
+
+    /// Applies named edits in order, each recorded as one change (edits that change nothing
+    /// record nothing). A status edit runs through the status machine and may only start or
+    /// stop work or close a resolved ticket; resolving, reopening, merging and unmerging
+    /// carry more than a status and are refused here with the code of their own action.
+    /// Authorization is the caller's ([`crate::tickets::policy`]).
+    pub fn edit(&self, edits: &[TicketEdit], at: DateTime<Utc>) -> Result<Transition, Error> {
+        let mut record = self.0.clone();
+        let mut changes = Vec::new();
+        for edit in edits {
+            match edit {
+                TicketEdit::Title(title) if *title != record.title => {
+                    changes
+                        .push(Change::TitleChanged { from: record.title.as_str().into(), to: title.as_str().into() });
+                    record.title = title.clone();
+                }
+                TicketEdit::Description(description) if *description != record.description => {
+                    changes.push(Change::DescriptionChanged);
+                    record.description = description.clone();
+                }
+                TicketEdit::Category(category) if *category != record.category_id => {
+                    changes.push(Change::CategoryChanged { from: record.category_id.get(), to: category.get() });
+                    record.category_id = *category;
+                }
+                TicketEdit::Tags(tags) if *tags != record.tags => {
+                    changes.push(Change::TagsChanged { from: record.tags.to_strings(), to: tags.to_strings() });
+                    record.tags = tags.clone();
+                }
+                TicketEdit::Priority(priority) if *priority != record.priority => {
+                    changes.push(Change::PriorityChanged { from: record.priority, to: *priority });
+                    record.priority = *priority;
+                }
+                TicketEdit::Status(status) if *status != record.status => {
+                    status_needs_action(record.status, *status)?;
+                    let to = record.status.transition(*status)?;
+                    changes.push(Change::StatusChanged { from: record.status, to });
+                    record.status = to;
+                }
+                TicketEdit::Title(_)
+                | TicketEdit::Description(_)
+                | TicketEdit::Category(_)
+                | TicketEdit::Tags(_)
+                | TicketEdit::Priority(_)
+                | TicketEdit::Status(_) => {}
+            }
+        }
+        if changes.is_empty() {
+            return Ok(Transition::unchanged(self));
+        }
+        record.updated_at = at;
+        Ok(Transition { ticket: Ticket(record), changes })
+    }
+
+    /// A new priority (see [`Ticket::edit`] for the rules; this is its one-edit form).
+    pub fn set_priority(&self, priority: Priority, at: DateTime<Utc>) -> Result<Transition, Error> {
+        self.edit(&[TicketEdit::Priority(priority)], at)
+    }
+
+    /// `member` takes the ticket: assigned to them and, if it was open, in progress. Claiming
+    /// a ticket one already holds changes nothing; someone else's is a conflict.
+    pub fn claim(&self, member: UserId, at: DateTime<Utc>) -> Result<Transition, Error> {
+        self.require_unresolved()?;
+        match &self.0.assignee {
+            Some(a) if a.id == member => return Ok(Transition::unchanged(self)),
+            Some(_) => return Err(Error::Conflict(Conflict::AlreadyAssigned)),
+            None => {}
+        }
+        let mut changes = vec![Change::AssigneeChanged { from: None, to: Some(member.get()) }];
+        let status = match self.0.status {
+            Status::Open => {
+                let to = Status::Open.transition(Status::InProgress)?;
+                changes.push(Change::StatusChanged { from: Status::Open, to });
+                to
+            }
+            other => other,
+        };
+        let ticket = self.changed(at, |r| {
+            r.assignee = Some(UserRef { id: member, display_name: String::new() });
+            r.status = status;
+        });
+        Ok(Transition { ticket, changes })
+    }
+
+    /// Assigns the ticket to `assignee` (or nobody). Checking that the assignee may hold
+    /// tickets is the caller's.
+    pub fn assign(&self, assignee: Option<UserId>, at: DateTime<Utc>) -> Result<Transition, Error> {
+        self.require_unresolved()?;
+        let before = self.0.assignee.as_ref().map(|a| a.id);
+        if before == assignee {
+            return Ok(Transition::unchanged(self));
+        }
+        let change = Change::AssigneeChanged { from: before.map(UserId::get), to: assignee.map(UserId::get) };
+        let ticket = self.changed(at, |r| r.assignee = assignee.map(|id| UserRef { id, display_name: String::new() }));
+        Ok(Transition { ticket, changes: vec![change] })
+    }
+
+    /// `by` resolves the ticket with `answer`; an unassigned ticket becomes theirs.
+    pub fn resolve(&self, by: UserId, answer: Answer, at: DateTime<Utc>) -> Result<Transition, Error> {
+        // `merged → resolved` is in the status machine for undoing a merge, not for resolving.
+        let status = match self.0.status {
+            Status::Open | Status::InProgress => self.0.status.transition(Status::Resolved)?,
+            other @ (Status::Resolved | Status::Closed | Status::Merged) => {
+                return Err(Error::Conflict(Conflict::IllegalTransition { from: other.as_str(), to: "resolved" }));
+            }
+        };
+        let mut changes = Vec::new();
+        let assign = self.0.assignee.is_none();
+        if assign {
+            changes.push(Change::AssigneeChanged { from: None, to: Some(by.get()) });
+        }
+        changes.push(Change::Resolved { answer: answer.as_str().to_owned() });
+        let ticket = self.changed(at, |r| {
+            r.status = status;
+            if assign {
+                r.assignee = Some(UserRef { id: by, display_name: String::new() });
+            }
+            r.resolution = Some(Resolution { answer, resolved_by: by, resolved_at: at });
+        });
+        Ok(Transition { ticket, changes })
+    }
+
+    /// Reopens a resolved ticket with the reason; its resolution is cleared. Who may reopen,
+    /// and until when, is the caller's ([`within_reopen_window`]).
+    pub fn reopen(&self, reason: String, at: DateTime<Utc>) -> Result<Transition, Error> {
+        let status = match self.0.status {
+            Status::Resolved => Status::Resolved.transition(Status::Open)?,
+            other @ (Status::Open | Status::InProgress | Status::Closed | Status::Merged) => {
+                return Err(Error::Conflict(Conflict::IllegalTransition { from: other.as_str(), to: "open" }));
+            }
+        };
+        let ticket = self.changed(at, |r| {
+            r.status = status;
+            r.resolution = None;
+        });
+        Ok(Transition { ticket, changes: vec![Change::Reopened { reason }] })
+    }
+
+    /// Checks that the ticket may be folded into `target` (another ticket that is open, in
+    /// progress or resolved) and returns the change to record on this ticket. The merge
+    /// itself (carrying people and votes) is set-based and happens in the store, in the
+    /// transaction that records this change.
+    pub fn merge_into(&self, target: &Ticket) -> Result<Change, Error> {
+        self.0.status.transition(Status::Merged)?;
+        if target.id() == self.id() {
+            return Err(Error::invalid("target", "same_ticket", "a ticket cannot be merged into itself"));
+        }
+        match target.status() {
+            Status::Open | Status::InProgress | Status::Resolved => {
+                Ok(Change::MergedInto { target: target.id().get() })
+            }
+            other @ (Status::Closed | Status::Merged) => {
+                Err(Error::Conflict(Conflict::IllegalTransition { from: other.as_str(), to: "merged" }))
+            }
+        }
+    }
+
+    fn require_unresolved(&self) -> Result<(), Error> {
+        if self.0.status.is_unresolved() {
+            Ok(())
+        } else {
+            Err(Error::Conflict(Conflict::IllegalTransition { from: self.0.status.as_str(), to: "in_progress" }))
+        }
+    }
+}
+
+/// Whether a resolution at `resolved_at` may still be reopened by its creator at `now`.
+pub fn within_reopen_window(resolved_at: DateTime<Utc>, now: DateTime<Utc>, days: u32) -> bool {
+    now - resolved_at <= chrono::Duration::days(i64::from(days))
+}
+
+/// Status changes that carry more than a status (an answer, a reason, a target) have their
+/// own actions; a plain edit may only start or stop work and close a resolved ticket.
+pub fn status_needs_action(from: Status, to: Status) -> Result<(), Error> {
+    let action = match (from, to) {
+        (_, Status::Resolved) => Some(("use_resolve", "resolve the ticket with an answer instead")),
+        (_, Status::Merged) => Some(("use_merge", "merge the ticket into its target instead")),
+        (Status::Merged, _) => Some(("use_unmerge", "undo the merge instead")),
+        (Status::Resolved, Status::Open) => Some(("use_reopen", "reopen the ticket with a reason instead")),
+        _ => None,
+    };
+    match action {
+        Some((code, message)) => Err(Error::invalid("status", code, message)),
+        None => Ok(()),
+    }
 }
 
 /// A user as other users see them.
@@ -290,7 +626,7 @@ pub enum Change {
         /// Its title then.
         title: String,
         /// Its priority then.
-        priority: String,
+        priority: Priority,
     },
     /// The title changed.
     TitleChanged {
@@ -318,16 +654,16 @@ pub enum Change {
     /// The priority changed.
     PriorityChanged {
         /// Before.
-        from: String,
+        from: Priority,
         /// After.
-        to: String,
+        to: Priority,
     },
     /// The status changed.
     StatusChanged {
         /// Before.
-        from: String,
+        from: Status,
         /// After.
-        to: String,
+        to: Status,
     },
     /// Someone voted.
     VoteCast,
@@ -417,6 +753,31 @@ impl Change {
         }
     }
 
+    /// Whether who made this change is private: votes and watches say what a person cares
+    /// about, so other students see that they happened (and the counts) but not by whom;
+    /// staff and the person themselves see the actor.
+    pub fn actor_is_private(&self) -> bool {
+        match self {
+            Change::VoteCast | Change::VoteRetracted | Change::Watched | Change::Unwatched => true,
+            Change::Created { .. }
+            | Change::TitleChanged { .. }
+            | Change::DescriptionChanged
+            | Change::CategoryChanged { .. }
+            | Change::TagsChanged { .. }
+            | Change::PriorityChanged { .. }
+            | Change::StatusChanged { .. }
+            | Change::AssigneeChanged { .. }
+            | Change::Resolved { .. }
+            | Change::Reopened { .. }
+            | Change::AutoClosed
+            | Change::ReplyAdded { .. }
+            | Change::MergedInto { .. }
+            | Change::MergedFrom { .. }
+            | Change::Unmerged { .. }
+            | Change::FaqPublished { .. } => false,
+        }
+    }
+
     /// The stable name of the change's kind (as stored and as sent to clients).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -451,8 +812,9 @@ pub struct TicketEvent {
     pub id: i64,
     /// The ticket.
     pub ticket_id: TicketId,
-    /// Who; `None` when osts itself acted (e.g. closing automatically).
-    pub actor: Option<UserRef>,
+    /// Who: a user, osts itself (e.g. closing automatically) or an integration; `Hidden`
+    /// when the actor is private to the viewer ([`Change::actor_is_private`]).
+    pub actor: EventActor,
     /// When.
     pub at: DateTime<Utc>,
     /// What.
@@ -536,6 +898,189 @@ pub struct TicketQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{epoch, TicketBuilder};
+
+    fn at() -> DateTime<Utc> {
+        epoch() + chrono::Duration::hours(5)
+    }
+
+    fn code(e: Error) -> &'static str {
+        match e {
+            Error::Invalid { code, .. } => code,
+            Error::Conflict(c) => c.code(),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn claiming_assigns_and_starts_work_from_each_status() {
+        let me = UserId::new(3);
+        // (status, assignee, expected: Ok(changes) or the error code)
+        let table: [(Status, Option<i64>, Result<usize, &str>); 7] = [
+            (Status::Open, None, Ok(2)),
+            (Status::InProgress, None, Ok(1)),
+            (Status::InProgress, Some(3), Ok(0)),
+            (Status::InProgress, Some(4), Err("already_assigned")),
+            (Status::Resolved, None, Err("illegal_transition")),
+            (Status::Closed, None, Err("illegal_transition")),
+            (Status::Merged, None, Err("illegal_transition")),
+        ];
+        for (status, assignee, expected) in table {
+            let builder = TicketBuilder::new(1).status(status);
+            let ticket = match assignee {
+                Some(a) => builder.assignee(a).build(),
+                None => builder.build(),
+            };
+            match (ticket.claim(me, at()), expected) {
+                (Ok(t), Ok(n)) => {
+                    assert_eq!(t.changes.len(), n, "{status:?}");
+                    assert_eq!(
+                        t.ticket.assignee().map(|a| a.id),
+                        Some(me).filter(|_| n > 0).or(ticket.assignee().map(|a| a.id))
+                    );
+                    if n > 0 {
+                        assert_eq!(t.ticket.status(), Status::InProgress);
+                        assert_eq!(t.ticket.updated_at(), at());
+                    }
+                }
+                (Err(e), Err(c)) => assert_eq!(code(e), c, "{status:?}"),
+                (got, want) => panic!("{status:?} {assignee:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn resolving_records_the_answer_and_assigns_the_unassigned() {
+        let answer = || Answer::parse("Regraded.", "answer").unwrap();
+        for status in Status::ALL {
+            let ticket = TicketBuilder::new(1).status(status).build();
+            let result = ticket.resolve(UserId::new(3), answer(), at());
+            match status {
+                Status::Open | Status::InProgress => {
+                    let t = result.unwrap();
+                    assert_eq!(t.ticket.status(), Status::Resolved);
+                    assert_eq!(
+                        t.ticket.resolution().map(|r| (r.resolved_by, r.resolved_at)),
+                        Some((UserId::new(3), at()))
+                    );
+                    assert_eq!(
+                        t.changes,
+                        vec![
+                            Change::AssigneeChanged { from: None, to: Some(3) },
+                            Change::Resolved { answer: "Regraded.".into() }
+                        ]
+                    );
+                }
+                Status::Resolved | Status::Closed | Status::Merged => {
+                    assert_eq!(code(result.unwrap_err()), "illegal_transition", "{status:?}");
+                }
+            }
+        }
+        let assigned = TicketBuilder::new(1).assignee(4).build().resolve(UserId::new(3), answer(), at()).unwrap();
+        assert_eq!(assigned.changes, vec![Change::Resolved { answer: "Regraded.".into() }]);
+        assert_eq!(assigned.ticket.assignee().map(|a| a.id), Some(UserId::new(4)));
+    }
+
+    #[test]
+    fn only_resolved_tickets_reopen_and_lose_their_resolution() {
+        for status in Status::ALL {
+            let ticket = match status {
+                Status::Resolved => TicketBuilder::new(1).resolved(3, "Done.", epoch()).build(),
+                other => TicketBuilder::new(1).status(other).build(),
+            };
+            let result = ticket.reopen("still broken".into(), at());
+            match status {
+                Status::Resolved => {
+                    let t = result.unwrap();
+                    assert_eq!(t.ticket.status(), Status::Open);
+                    assert!(t.ticket.resolution().is_none());
+                    assert_eq!(t.changes, vec![Change::Reopened { reason: "still broken".into() }]);
+                }
+                Status::Open | Status::InProgress | Status::Closed | Status::Merged => {
+                    assert_eq!(code(result.unwrap_err()), "illegal_transition", "{status:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn plain_edits_record_one_change_each_and_refuse_statuses_with_actions() {
+        let ticket = TicketBuilder::new(1).build();
+        let same =
+            ticket.edit(&[TicketEdit::Priority(Priority::Medium), TicketEdit::Status(Status::Open)], at()).unwrap();
+        assert!(same.is_noop());
+        assert_eq!(same.ticket, ticket, "a no-op keeps the time too");
+        let t = ticket
+            .edit(
+                &[
+                    TicketEdit::Title(Title::parse("Quiz 3 grade missing").unwrap()),
+                    TicketEdit::Priority(Priority::High),
+                    TicketEdit::Status(Status::InProgress),
+                ],
+                at(),
+            )
+            .unwrap();
+        assert_eq!(
+            t.changes,
+            vec![
+                Change::TitleChanged { from: "Exam results missing".into(), to: "Quiz 3 grade missing".into() },
+                Change::PriorityChanged { from: Priority::Medium, to: Priority::High },
+                Change::StatusChanged { from: Status::Open, to: Status::InProgress },
+            ]
+        );
+        assert_eq!(
+            (t.ticket.priority(), t.ticket.status(), t.ticket.updated_at()),
+            (Priority::High, Status::InProgress, at())
+        );
+        // (from, to, code) for statuses that carry more than a status.
+        let refused = [
+            (Status::Open, Status::Resolved, "use_resolve"),
+            (Status::Open, Status::Merged, "use_merge"),
+            (Status::Merged, Status::Open, "use_unmerge"),
+            (Status::Resolved, Status::Open, "use_reopen"),
+            (Status::Closed, Status::Open, "illegal_transition"),
+        ];
+        for (from, to, expected) in refused {
+            let err = TicketBuilder::new(1).status(from).build().edit(&[TicketEdit::Status(to)], at()).unwrap_err();
+            assert_eq!(code(err), expected, "{from:?} -> {to:?}");
+        }
+        let closed =
+            TicketBuilder::new(1).status(Status::Resolved).build().edit(&[TicketEdit::Status(Status::Closed)], at());
+        assert_eq!(closed.unwrap().ticket.status(), Status::Closed);
+    }
+
+    #[test]
+    fn assigning_and_merging_check_their_states() {
+        let t = TicketBuilder::new(1).build().assign(Some(UserId::new(5)), at()).unwrap();
+        assert_eq!(t.changes, vec![Change::AssigneeChanged { from: None, to: Some(5) }]);
+        assert!(t.ticket.assign(Some(UserId::new(5)), at()).unwrap().is_noop());
+        let unassigned = t.ticket.assign(None, at()).unwrap();
+        assert_eq!(unassigned.changes, vec![Change::AssigneeChanged { from: Some(5), to: None }]);
+        let resolved = TicketBuilder::new(1).status(Status::Resolved).build();
+        assert_eq!(code(resolved.assign(Some(UserId::new(5)), at()).unwrap_err()), "illegal_transition");
+
+        let source = TicketBuilder::new(1).build();
+        let target = TicketBuilder::new(2).build();
+        assert_eq!(source.merge_into(&target).unwrap(), Change::MergedInto { target: 2 });
+        assert_eq!(code(source.merge_into(&source).unwrap_err()), "same_ticket");
+        let closed = TicketBuilder::new(2).status(Status::Closed).build();
+        assert_eq!(code(source.merge_into(&closed).unwrap_err()), "illegal_transition");
+        let merged = TicketBuilder::new(1).merged_into(9).build();
+        assert_eq!(code(merged.merge_into(&target).unwrap_err()), "illegal_transition");
+    }
+
+    #[test]
+    fn history_changes_keep_their_stored_form() {
+        // Typed statuses and priorities serialise to the names stored before they were typed.
+        let change = Change::StatusChanged { from: Status::InProgress, to: Status::Resolved };
+        let json = serde_json::to_value(&change).unwrap();
+        assert_eq!(json, serde_json::json!({"kind": "status_changed", "from": "in_progress", "to": "resolved"}));
+        let stored = r#"{"kind":"created","title":"Portal down","priority":"urgent"}"#;
+        assert_eq!(
+            serde_json::from_str::<Change>(stored).unwrap(),
+            Change::Created { title: "Portal down".into(), priority: Priority::Urgent }
+        );
+    }
 
     #[test]
     fn titles_are_bounded() {
@@ -544,6 +1089,10 @@ mod tests {
         assert!(Title::parse(&"é".repeat(150)).is_ok());
         assert!(Title::parse(&"é".repeat(151)).is_err());
         assert!(Title::parse("two\nlines").is_err());
+        for c in crate::text::REORDERING_OR_BREAKING {
+            let err = Title::parse(&format!("Exam results{c}gpj.exe")).unwrap_err();
+            assert!(matches!(err, Error::Invalid { code: "invalid_characters", .. }), "{:04x}", c as u32);
+        }
     }
 
     #[test]

@@ -77,10 +77,10 @@ pub mod policy {
 
     /// Whether `principal` may change title, description, category or tags.
     pub fn may_edit_content(principal: &Principal, ticket: &Ticket) -> Result<(), Forbidden> {
-        match principal.role {
+        match principal.role() {
             Role::Support | Role::Admin => Ok(()),
-            Role::Student if ticket.creator_id != principal.id => Err(Forbidden::NotOwner),
-            Role::Student if ticket.status == Status::Open => Ok(()),
+            Role::Student if ticket.creator_id() != principal.id() => Err(Forbidden::NotOwner),
+            Role::Student if ticket.status() == Status::Open => Ok(()),
             Role::Student => Err(Forbidden::TicketLocked),
         }
     }
@@ -91,7 +91,7 @@ pub mod policy {
         ticket: Option<&Ticket>,
         priority: Priority,
     ) -> Result<(), Forbidden> {
-        match principal.role {
+        match principal.role() {
             Role::Support | Role::Admin => Ok(()),
             Role::Student => {
                 if let Some(t) = ticket {
@@ -110,24 +110,24 @@ pub mod policy {
     /// decides separately whether the move itself is legal). Students may only reopen their
     /// own resolved ticket.
     pub fn may_change_status(principal: &Principal, ticket: &Ticket, to: Status) -> Result<(), Forbidden> {
-        match principal.role {
+        match principal.role() {
             Role::Support | Role::Admin => Ok(()),
-            Role::Student if ticket.creator_id != principal.id => Err(Forbidden::NotOwner),
-            Role::Student if ticket.status == Status::Resolved && to == Status::Open => Ok(()),
+            Role::Student if ticket.creator_id() != principal.id() => Err(Forbidden::NotOwner),
+            Role::Student if ticket.status() == Status::Resolved && to == Status::Open => Ok(()),
             Role::Student => Err(Forbidden::RoleNotAllowed),
         }
     }
 
     /// Whether `principal` may vote on (or retract a vote from) `ticket`.
     pub fn may_vote(principal: &Principal, ticket: &Ticket) -> Result<(), Error> {
-        match principal.role {
+        match principal.role() {
             Role::Support | Role::Admin => return Err(Error::Forbidden(Forbidden::RoleNotAllowed)),
             Role::Student => {}
         }
-        if ticket.creator_id == principal.id {
+        if ticket.creator_id() == principal.id() {
             return Err(Error::Forbidden(Forbidden::OwnTicket));
         }
-        match ticket.status {
+        match ticket.status() {
             Status::Open | Status::InProgress | Status::Resolved => Ok(()),
             Status::Closed | Status::Merged => Err(Error::Conflict(Conflict::TicketClosed)),
         }
@@ -144,7 +144,7 @@ pub async fn follow_merges(
     viewer: crate::accounts::UserId,
 ) -> Result<TicketView, Error> {
     for _ in 0..MAX_MERGE_HOPS {
-        match (view.ticket.status, view.ticket.merged_into) {
+        match (view.ticket.status(), view.ticket.merged_into()) {
             (Status::Merged, Some(target)) => {
                 view = tickets.get(target, viewer).await?.ok_or(Error::NotFound(Resource::Ticket))?;
             }
@@ -161,17 +161,20 @@ pub struct TicketService {
     categories: Arc<dyn CategoryRepository>,
     clock: Arc<dyn Clock>,
     workflow: Option<crate::workflow::WorkflowService>,
-    embedding_queue: Option<Arc<dyn EmbeddingQueue>>,
+    embedding_queue: Arc<dyn EmbeddingQueue>,
 }
 
 impl TicketService {
-    /// Wires the service to its ports.
+    /// Wires the service to its ports; `embedding_queue` is signalled after a ticket is
+    /// raised or its title or description is edited, so that its embedding for
+    /// similar-ticket suggestions (and the in-memory lexical index) catch up soon.
     pub fn new(
         tickets: Arc<dyn TicketRepository>,
         categories: Arc<dyn CategoryRepository>,
         clock: Arc<dyn Clock>,
+        embedding_queue: Arc<dyn EmbeddingQueue>,
     ) -> Self {
-        Self { tickets, categories, clock, workflow: None, embedding_queue: None }
+        Self { tickets, categories, clock, workflow: None, embedding_queue }
     }
 
     /// Lets new tickets be assigned automatically (when the workflow is set to).
@@ -180,16 +183,8 @@ impl TicketService {
         self
     }
 
-    /// Also signals `queue` after a ticket is raised or its title or description is edited,
-    /// so that its embedding for similar-ticket suggestions is (re)computed soon.
-    pub fn with_embedding_queue(self, queue: Arc<dyn EmbeddingQueue>) -> Self {
-        Self { embedding_queue: Some(queue), ..self }
-    }
-
     fn content_changed(&self, id: TicketId) {
-        if let Some(queue) = &self.embedding_queue {
-            queue.content_changed(id);
-        }
+        self.embedding_queue.content_changed(id);
     }
 
     async fn category(&self, id: i64) -> Result<CategoryId, Error> {
@@ -211,8 +206,8 @@ impl TicketService {
         let category_id = self.category(draft.category_id).await?;
         let follow_up_of = match draft.follow_up_of {
             None => None,
-            Some(raw) => match self.tickets.get(TicketId::new(raw), principal.id).await? {
-                Some(earlier) => Some(earlier.ticket.id),
+            Some(raw) => match self.tickets.get(TicketId::new(raw), principal.id()).await? {
+                Some(earlier) => Some(earlier.ticket.id()),
                 None => {
                     return Err(Error::invalid("follow_up_of", "unknown_ticket", "there is no such earlier ticket"));
                 }
@@ -226,7 +221,7 @@ impl TicketService {
                 category_id,
                 tags,
                 priority,
-                creator_id: principal.id,
+                creator_id: principal.id(),
                 created_at: self.clock.now(),
                 follow_up_of,
             })
@@ -237,94 +232,63 @@ impl TicketService {
             Some(workflow) => match workflow.auto_assign(ticket.clone()).await {
                 Ok(assigned) => assigned,
                 Err(e) => {
-                    tracing::warn!(error = %e, ticket = ticket.id.get(), "automatic assignment failed");
+                    tracing::warn!(error = %e, ticket = ticket.id().get(), "automatic assignment failed");
                     ticket
                 }
             },
             None => ticket,
         };
-        self.content_changed(ticket.id);
+        self.content_changed(ticket.id());
         Ok(TicketView { ticket, voted: false, watching: true })
     }
 
     /// One ticket as the principal sees it.
     pub async fn get(&self, principal: &Principal, id: TicketId) -> Result<TicketView, Error> {
         principal.require_active()?;
-        self.tickets.get(id, principal.id).await?.ok_or(Error::NotFound(Resource::Ticket))
+        self.tickets.get(id, principal.id()).await?.ok_or(Error::NotFound(Resource::Ticket))
     }
 
-    /// Applies a patch: validates every field, checks each permission, runs status changes
-    /// through the status machine and records one event per changed field.
+    /// Applies a patch: validates every field into a named [`TicketEdit`], checks each
+    /// permission, and lets the ticket apply them ([`Ticket::edit`]: one change per changed
+    /// field, status changes through the status machine).
     pub async fn edit(&self, principal: &Principal, id: TicketId, patch: TicketPatch) -> Result<TicketView, Error> {
         let view = self.get(principal, id).await?;
         let before = view.ticket;
-        let mut after = before.clone();
-        let mut changes = Vec::new();
-
+        let mut edits = Vec::new();
         if let Some(raw) = &patch.title {
-            let title = Title::parse(raw)?;
-            if title != before.title {
-                changes.push(Change::TitleChanged { from: before.title.as_str().into(), to: title.as_str().into() });
-                after.title = title;
-            }
+            edits.push(TicketEdit::Title(Title::parse(raw)?));
         }
         if let Some(raw) = &patch.description {
-            let description = Description::parse(raw)?;
-            if description != before.description {
-                changes.push(Change::DescriptionChanged);
-                after.description = description;
-            }
+            edits.push(TicketEdit::Description(Description::parse(raw)?));
         }
         if let Some(raw) = &patch.tags {
-            let tags = Tags::parse(raw)?;
-            if tags != before.tags {
-                changes.push(Change::TagsChanged { from: before.tags.to_strings(), to: tags.to_strings() });
-                after.tags = tags;
-            }
+            edits.push(TicketEdit::Tags(Tags::parse(raw)?));
         }
         if let Some(raw) = patch.category_id {
-            let category_id = self.category(raw).await?;
-            if category_id != before.category_id {
-                changes.push(Change::CategoryChanged { from: before.category_id.get(), to: category_id.get() });
-                after.category_id = category_id;
-            }
+            edits.push(TicketEdit::Category(self.category(raw).await?));
         }
-        let touches_content =
-            patch.title.is_some() || patch.description.is_some() || patch.tags.is_some() || patch.category_id.is_some();
-        if touches_content {
+        if edits.iter().any(TicketEdit::touches_content) {
             policy::may_edit_content(principal, &before).map_err(Error::Forbidden)?;
         }
-        if let Some(priority) = patch.priority {
-            if priority != before.priority {
-                policy::may_set_priority(principal, Some(&before), priority).map_err(Error::Forbidden)?;
-                changes.push(Change::PriorityChanged {
-                    from: before.priority.as_str().into(),
-                    to: priority.as_str().into(),
-                });
-                after.priority = priority;
-            }
+        if let Some(priority) = patch.priority.filter(|p| *p != before.priority()) {
+            policy::may_set_priority(principal, Some(&before), priority).map_err(Error::Forbidden)?;
+            edits.push(TicketEdit::Priority(priority));
         }
-        if let Some(status) = patch.status {
-            if status != before.status {
-                status_needs_action(before.status, status)?;
-                policy::may_change_status(principal, &before, status).map_err(Error::Forbidden)?;
-                after.status = before.status.transition(status)?;
-                changes.push(Change::StatusChanged { from: before.status.as_str().into(), to: status.as_str().into() });
-            }
+        if let Some(status) = patch.status.filter(|s| *s != before.status()) {
+            // Pointing at the right action comes before saying who may take it.
+            status_needs_action(before.status(), status)?;
+            policy::may_change_status(principal, &before, status).map_err(Error::Forbidden)?;
+            edits.push(TicketEdit::Status(status));
         }
-        if changes.is_empty() {
+        let transition = before.edit(&edits, self.clock.now())?;
+        if transition.is_noop() {
             return Ok(TicketView { ticket: before, voted: view.voted, watching: view.watching });
         }
-        after.updated_at = self.clock.now();
         let content_changed =
-            changes.iter().any(|c| matches!(c, Change::TitleChanged { .. } | Change::DescriptionChanged));
-        let ticket = self.tickets.update(after, changes, principal.id).await.map_err(|e| match e {
-            UpdateTicketError::Stale => Error::Conflict(Conflict::StaleUpdate),
-            UpdateTicketError::NotFound => Error::NotFound(Resource::Ticket),
-            UpdateTicketError::Unknown(e) => Error::Unknown(e),
-        })?;
+            transition.changes.iter().any(|c| matches!(c, Change::TitleChanged { .. } | Change::DescriptionChanged));
+        let ticket = self.tickets.update(transition, principal.actor()).await.map_err(update_error)?;
         if content_changed {
-            self.content_changed(ticket.id);
+            self.content_changed(ticket.id());
         }
         Ok(TicketView { ticket, voted: view.voted, watching: view.watching })
     }
@@ -337,7 +301,7 @@ impl TicketService {
             return Err(Error::invalid("q", "too_long", "search text must be at most 200 characters"));
         }
         let query = TicketQuery {
-            viewer: principal.id,
+            viewer: principal.id(),
             status: filter.status,
             priority: filter.priority,
             category_id: filter.category_id.map(CategoryId::new),
@@ -359,27 +323,35 @@ impl TicketService {
         Ok(self.tickets.list(query).await?)
     }
 
-    /// The ticket's history, oldest first; events about internal notes for staff only.
+    /// The ticket's history, oldest first; events about internal notes for staff only, and
+    /// the voters and watchers in it for staff and for themselves only (other students see
+    /// the events without their actor).
     pub async fn history(&self, principal: &Principal, id: TicketId) -> Result<Vec<TicketEvent>, Error> {
         self.get(principal, id).await?;
-        let staff = principal.role.is_staff();
-        Ok(self.tickets.history(id).await?.into_iter().filter(|e| staff || !e.change.is_internal()).collect())
+        let staff = principal.role().is_staff();
+        Ok(self
+            .tickets
+            .history(id)
+            .await?
+            .into_iter()
+            .filter(|e| staff || !e.change.is_internal())
+            .map(|mut e| {
+                let own = e.actor.user().is_some_and(|a| a.id == principal.id());
+                if !staff && !own && e.change.actor_is_private() {
+                    e.actor = crate::actor::EventActor::Hidden;
+                }
+                e
+            })
+            .collect())
     }
 }
 
-/// Status changes that carry more than a status (an answer, a reason, a target) have their
-/// own actions; a plain edit may only start or stop work and close a resolved ticket.
-fn status_needs_action(from: Status, to: Status) -> Result<(), Error> {
-    let action = match (from, to) {
-        (_, Status::Resolved) => Some(("use_resolve", "resolve with POST /tickets/{id}/resolve and an answer")),
-        (_, Status::Merged) => Some(("use_merge", "merge with POST /tickets/{id}/merge")),
-        (Status::Merged, _) => Some(("use_unmerge", "undo a merge with POST /tickets/{id}/unmerge")),
-        (Status::Resolved, Status::Open) => Some(("use_reopen", "reopen with POST /tickets/{id}/reopen and a reason")),
-        _ => None,
-    };
-    match action {
-        Some((code, message)) => Err(Error::invalid("status", code, message)),
-        None => Ok(()),
+/// The domain's reading of a failed [`TicketRepository::update`].
+pub fn update_error(e: UpdateTicketError) -> Error {
+    match e {
+        UpdateTicketError::Stale => Error::Conflict(Conflict::StaleUpdate),
+        UpdateTicketError::NotFound => Error::NotFound(Resource::Ticket),
+        UpdateTicketError::Unknown(e) => Error::Unknown(e),
     }
 }
 
@@ -387,35 +359,19 @@ fn status_needs_action(from: Status, to: Status) -> Result<(), Error> {
 mod tests {
     use super::*;
     use crate::accounts::{AccountStatus, UserId};
+    use crate::actor::Actor;
     use crate::categories::{Category, CategoryName, MockCategoryRepository};
     use crate::clock::FixedClock;
+    use crate::testing::{PrincipalBuilder, TicketBuilder};
     use chrono::{TimeZone, Utc};
 
     fn principal(id: i64, role: Role) -> Principal {
-        Principal { id: UserId::new(id), role, status: AccountStatus::Active }
+        PrincipalBuilder::new(id, role).build()
     }
 
     fn ticket(creator: i64, status: Status) -> Ticket {
         let t = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
-        Ticket {
-            id: TicketId::new(10),
-            title: Title::parse("Exam results missing").unwrap(),
-            description: Description::parse("My quiz 2 grade is not shown").unwrap(),
-            category_id: CategoryId::new(1),
-            tags: Tags::default(),
-            priority: Priority::Medium,
-            status,
-            creator_id: UserId::new(creator),
-            creator_name: "Ada".into(),
-            created_at: t,
-            updated_at: t,
-            vote_count: 0,
-            version: 1,
-            assignee: None,
-            resolution: None,
-            merged_into: None,
-            follow_up_of: None,
-        }
+        TicketBuilder::new(10).status(status).creator(creator).created_at(t).build()
     }
 
     #[test]
@@ -498,6 +454,15 @@ mod tests {
     }
 
     fn service(tickets: MockTicketRepository) -> TicketService {
+        let mut queue = crate::similarity::MockEmbeddingQueue::new();
+        queue.expect_content_changed().return_const(());
+        service_with_queue(tickets, queue)
+    }
+
+    fn service_with_queue(
+        tickets: MockTicketRepository,
+        queue: crate::similarity::MockEmbeddingQueue,
+    ) -> TicketService {
         let mut categories = MockCategoryRepository::new();
         categories.expect_find().returning(|id| {
             Ok((id.get() == 1).then(|| Category {
@@ -512,6 +477,7 @@ mod tests {
             Arc::new(tickets),
             Arc::new(categories),
             Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap())),
+            Arc::new(queue),
         )
     }
 
@@ -539,23 +505,23 @@ mod tests {
         repo.expect_get()
             .returning(|_, _| Ok(Some(TicketView { ticket: ticket(1, Status::Open), voted: false, watching: false })));
         repo.expect_update()
-            .withf(|t, changes, actor| {
-                t.priority == Priority::Urgent
-                    && t.status == Status::InProgress
-                    && actor.get() == 3
-                    && changes
-                        == &vec![
-                            Change::PriorityChanged { from: "medium".into(), to: "urgent".into() },
-                            Change::StatusChanged { from: "open".into(), to: "in_progress".into() },
+            .withf(|t, actor| {
+                t.ticket.priority() == Priority::Urgent
+                    && t.ticket.status() == Status::InProgress
+                    && *actor == Actor::User(UserId::new(3))
+                    && t.changes
+                        == vec![
+                            Change::PriorityChanged { from: Priority::Medium, to: Priority::Urgent },
+                            Change::StatusChanged { from: Status::Open, to: Status::InProgress },
                         ]
             })
             .times(1)
-            .returning(|t, _, _| Ok(t));
+            .returning(|t, _| Ok(t.ticket));
         let svc = service(repo);
         let patch =
             TicketPatch { priority: Some(Priority::Urgent), status: Some(Status::InProgress), ..Default::default() };
         let view = svc.edit(&principal(3, Role::Support), TicketId::new(10), patch).await.unwrap();
-        assert_eq!(view.ticket.priority, Priority::Urgent);
+        assert_eq!(view.ticket.priority(), Priority::Urgent);
     }
 
     #[tokio::test]
@@ -576,7 +542,7 @@ mod tests {
         let mut repo = MockTicketRepository::new();
         repo.expect_get()
             .returning(|_, _| Ok(Some(TicketView { ticket: ticket(1, Status::Open), voted: false, watching: false })));
-        repo.expect_update().returning(|_, _, _| Err(UpdateTicketError::Stale));
+        repo.expect_update().returning(|_, _| Err(UpdateTicketError::Stale));
         let svc = service(repo);
         let patch = TicketPatch { title: Some("A better title".into()), ..Default::default() };
         let err = svc.edit(&principal(1, Role::Student), TicketId::new(10), patch).await.unwrap_err();
@@ -594,10 +560,10 @@ mod tests {
             repo.expect_get().returning(|_, _| {
                 Ok(Some(TicketView { ticket: ticket(1, Status::Open), voted: false, watching: false }))
             });
-            repo.expect_update().returning(|t, _, _| Ok(t));
+            repo.expect_update().returning(|t, _| Ok(t.ticket));
             let mut queue = crate::similarity::MockEmbeddingQueue::new();
             queue.expect_content_changed().withf(|id| id.get() == 10).times(signals).return_const(());
-            let svc = service(repo).with_embedding_queue(Arc::new(queue));
+            let svc = service_with_queue(repo, queue);
             svc.edit(&principal(1, Role::Student), TicketId::new(10), patch).await.unwrap();
         }
     }
@@ -607,7 +573,7 @@ mod tests {
         let mut repo = MockTicketRepository::new();
         repo.expect_get().never();
         let svc = service(repo);
-        let pending = Principal { status: AccountStatus::Pending, ..principal(1, Role::Student) };
+        let pending = PrincipalBuilder::new(1, Role::Student).status(AccountStatus::Pending).build();
         let err = svc.get(&pending, TicketId::new(10)).await.unwrap_err();
         assert!(matches!(err, Error::Forbidden(Forbidden::AccountPending)));
     }

@@ -1,3 +1,5 @@
+use serde::{Deserialize, Serialize};
+
 use crate::error::{Conflict, Error};
 
 /// Where a ticket is in its life.
@@ -10,7 +12,9 @@ use crate::error::{Conflict, Error};
 /// ```
 /// `merged` is reached only by merging a duplicate into its target, and left only by
 /// unmerging, which restores the status the ticket had before.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Stored in history events by its stable name (`in_progress`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Waiting for support.
     Open,
@@ -76,7 +80,8 @@ impl Status {
 }
 
 /// How urgent a ticket is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Priority {
     /// Whenever support gets to it.
     Low,

@@ -67,58 +67,50 @@ impl VoteService {
     /// principal may vote there.
     async fn check(&self, principal: &Principal, id: TicketId) -> Result<TicketId, Error> {
         principal.require_active()?;
-        let view = self.tickets.get(id, principal.id).await?.ok_or(Error::NotFound(Resource::Ticket))?;
-        let view = follow_merges(self.tickets.as_ref(), view, principal.id).await?;
+        let view = self.tickets.get(id, principal.id()).await?.ok_or(Error::NotFound(Resource::Ticket))?;
+        let view = follow_merges(self.tickets.as_ref(), view, principal.id()).await?;
         policy::may_vote(principal, &view.ticket)?;
-        Ok(view.ticket.id)
+        Ok(view.ticket.id())
     }
 
     /// Votes for a ticket (a vote for a merged ticket lands on its target); voting twice is
     /// harmless. The voter watches the ticket from then on.
     pub async fn cast(&self, principal: &Principal, id: TicketId) -> Result<(TicketId, VoteOutcome), Error> {
         let target = self.check(principal, id).await?;
-        Ok((target, self.votes.cast(target, principal.id, self.clock.now()).await?))
+        Ok((target, self.votes.cast(target, principal.id(), self.clock.now()).await?))
     }
 
     /// Takes a vote back; retracting twice is harmless.
     pub async fn retract(&self, principal: &Principal, id: TicketId) -> Result<(TicketId, VoteOutcome), Error> {
         let target = self.check(principal, id).await?;
-        Ok((target, self.votes.retract(target, principal.id, self.clock.now()).await?))
+        Ok((target, self.votes.retract(target, principal.id(), self.clock.now()).await?))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accounts::{AccountStatus, Role};
-    use crate::categories::CategoryId;
+    use crate::accounts::Role;
+
     use crate::clock::FixedClock;
     use crate::error::Forbidden;
+    use crate::testing::{PrincipalBuilder, TicketBuilder};
     use crate::tickets::*;
     use chrono::TimeZone;
 
     fn view(creator: i64, status: Status) -> TicketView {
         let t = Utc.with_ymd_and_hms(2026, 3, 1, 0, 0, 0).unwrap();
         TicketView {
-            ticket: Ticket {
-                id: TicketId::new(5),
-                title: Title::parse("Portal login loop").unwrap(),
-                description: Description::parse("").unwrap(),
-                category_id: CategoryId::new(1),
-                tags: Tags::default(),
-                priority: Priority::Low,
-                status,
-                creator_id: UserId::new(creator),
-                creator_name: "Bo".into(),
-                created_at: t,
-                updated_at: t,
-                vote_count: 3,
-                version: 1,
-                assignee: None,
-                resolution: None,
-                merged_into: None,
-                follow_up_of: None,
-            },
+            ticket: TicketBuilder::new(5)
+                .title("Portal login loop")
+                .description("")
+                .priority(Priority::Low)
+                .status(status)
+                .creator(creator)
+                .creator_name("Bo")
+                .created_at(t)
+                .votes(3)
+                .build(),
             voted: false,
             watching: false,
         }
@@ -133,7 +125,7 @@ mod tests {
     }
 
     fn student(id: i64) -> Principal {
-        Principal { id: UserId::new(id), role: Role::Student, status: AccountStatus::Active }
+        PrincipalBuilder::new(id, Role::Student).build()
     }
 
     #[tokio::test]

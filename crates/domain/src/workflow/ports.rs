@@ -3,6 +3,7 @@ use chrono::{DateTime, Utc};
 
 use super::assignment::Candidate;
 use crate::accounts::{Role, UserId};
+use crate::actor::Actor;
 use crate::categories::CategoryId;
 use crate::tickets::{Ticket, TicketId, UserRef};
 
@@ -97,7 +98,7 @@ pub trait WorkflowRepository: Send + Sync {
         &self,
         source: TicketId,
         target: TicketId,
-        actor: UserId,
+        actor: Actor,
         at: DateTime<Utc>,
     ) -> Result<MergeReport, MergeError>;
 
@@ -107,9 +108,10 @@ pub trait WorkflowRepository: Send + Sync {
     /// Undoes a merge in one transaction (see [`crate::workflow::merge`]): restores the
     /// source's status and removes carried votes and watches of people who have not acted on
     /// the target since. MUST return `Changed` if the merge was already undone.
-    async fn unmerge(&self, merge: &MergeRecord, actor: UserId, at: DateTime<Utc>) -> Result<Ticket, MergeError>;
+    async fn unmerge(&self, merge: &MergeRecord, actor: Actor, at: DateTime<Utc>) -> Result<Ticket, MergeError>;
 
-    /// Closes every ticket resolved before `cutoff`, recording `AutoClosed`; each ticket is
+    /// Closes every ticket resolved before `cutoff`, recording `AutoClosed` with
+    /// [`Actor::System`] as the actor; each ticket is
     /// closed exactly once even when several workers run this at the same time. Returns the
     /// tickets this call closed.
     async fn close_resolved_before(&self, cutoff: DateTime<Utc>, at: DateTime<Utc>) -> anyhow::Result<Vec<TicketId>>;

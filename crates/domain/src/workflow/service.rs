@@ -6,6 +6,7 @@ use super::assignment::{self, Reason};
 use super::merge;
 use super::ports::*;
 use crate::accounts::{AccountRepository, AccountStatus, Principal, Role, UserId};
+use crate::actor::Actor;
 use crate::categories::CategoryId;
 use crate::clock::Clock;
 use crate::error::{Conflict, Error, Forbidden, Resource};
@@ -114,15 +115,14 @@ impl WorkflowService {
 
     async fn load(&self, principal: &Principal, id: TicketId) -> Result<TicketView, Error> {
         principal.require_active()?;
-        self.tickets.get(id, principal.id).await?.ok_or(Error::NotFound(Resource::Ticket))
+        self.tickets.get(id, principal.id()).await?.ok_or(Error::NotFound(Resource::Ticket))
     }
 
-    async fn store(&self, after: Ticket, changes: Vec<Change>, actor: UserId) -> Result<Ticket, Error> {
-        self.tickets.update(after, changes, actor).await.map_err(|e| match e {
-            UpdateTicketError::Stale => Error::Conflict(Conflict::StaleUpdate),
-            UpdateTicketError::NotFound => Error::NotFound(Resource::Ticket),
-            UpdateTicketError::Unknown(e) => Error::Unknown(e),
-        })
+    async fn store(&self, transition: Transition, actor: Actor) -> Result<Ticket, Error> {
+        if transition.is_noop() {
+            return Ok(transition.ticket);
+        }
+        self.tickets.update(transition, actor).await.map_err(update_error)
     }
 
     /// Unresolved tickets in queue order, for staff.
@@ -130,11 +130,11 @@ impl WorkflowService {
         principal.require_staff()?;
         let assignee = match filter.assigned {
             QueueAssigned::Anyone => AssigneeFilter::Anyone,
-            QueueAssigned::Me => AssigneeFilter::User(principal.id),
+            QueueAssigned::Me => AssigneeFilter::User(principal.id()),
             QueueAssigned::Unassigned => AssigneeFilter::Unassigned,
         };
         let query = TicketQuery {
-            viewer: principal.id,
+            viewer: principal.id(),
             status: None,
             priority: filter.priority,
             category_id: filter.category_id.map(CategoryId::new),
@@ -161,7 +161,7 @@ impl WorkflowService {
     pub async fn activity(&self, principal: &Principal, days: u32) -> Result<Activity, Error> {
         principal.require_staff()?;
         let since = self.since(days)?;
-        Ok(self.workflow.activity(principal.id, since).await?)
+        Ok(self.workflow.activity(principal.id(), since).await?)
     }
 
     /// Every staff member's load and activity over the last `days` days (admins).
@@ -180,45 +180,24 @@ impl WorkflowService {
 
     /// A support member takes a ticket: it is assigned to them and, if open, moves to
     /// `in_progress`.
+    /// A support member takes a ticket: it is assigned to them and, if open, moves to
+    /// `in_progress`.
     pub async fn claim(&self, principal: &Principal, id: TicketId) -> Result<Ticket, Error> {
         principal.require_staff()?;
         let before = self.load(principal, id).await?.ticket;
-        require_unresolved(&before)?;
-        match &before.assignee {
-            Some(a) if a.id == principal.id => return Ok(before),
-            Some(_) => return Err(Error::Conflict(Conflict::AlreadyAssigned)),
-            None => {}
-        }
-        let mut after = before.clone();
-        let mut changes = vec![Change::AssigneeChanged { from: None, to: Some(principal.id.get()) }];
-        after.assignee = Some(UserRef { id: principal.id, display_name: String::new() });
-        if before.status == Status::Open {
-            after.status = before.status.transition(Status::InProgress)?;
-            changes.push(Change::StatusChanged { from: "open".into(), to: "in_progress".into() });
-        }
-        after.updated_at = self.clock.now();
-        self.store(after, changes, principal.id).await
+        let transition = before.claim(principal.id(), self.clock.now())?;
+        self.store(transition, principal.actor()).await
     }
 
     /// An admin assigns a ticket to a staff member, or unassigns it (`None`).
     pub async fn assign(&self, principal: &Principal, id: TicketId, assignee: Option<UserId>) -> Result<Ticket, Error> {
         principal.require_admin()?;
         let before = self.load(principal, id).await?.ticket;
-        require_unresolved(&before)?;
-        if let Some(member) = assignee {
+        let transition = before.assign(assignee, self.clock.now())?;
+        if let (Some(member), false) = (assignee, transition.is_noop()) {
             self.require_assignable(member).await?;
         }
-        if before.assignee.as_ref().map(|a| a.id) == assignee {
-            return Ok(before);
-        }
-        let mut after = before.clone();
-        after.assignee = assignee.map(|id| UserRef { id, display_name: String::new() });
-        after.updated_at = self.clock.now();
-        let change = Change::AssigneeChanged {
-            from: before.assignee.as_ref().map(|a| a.id.get()),
-            to: assignee.map(UserId::get),
-        };
-        self.store(after, vec![change], principal.id).await
+        self.store(transition, principal.actor()).await
     }
 
     async fn require_assignable(&self, member: UserId) -> Result<(), Error> {
@@ -241,10 +220,10 @@ impl WorkflowService {
         let similar = match &self.similar {
             Some(index) => {
                 match index
-                    .similar_resolved(ticket.title.as_str(), ticket.description.as_str(), SIMILAR_FOR_ASSIGNMENT)
+                    .similar_resolved(ticket.title().as_str(), ticket.description().as_str(), SIMILAR_FOR_ASSIGNMENT)
                     .await
                 {
-                    Ok(ids) => ids.into_iter().filter(|t| *t != ticket.id).collect(),
+                    Ok(ids) => ids.into_iter().filter(|t| *t != ticket.id()).collect(),
                     Err(e) => {
                         // Suggestions degrade to ownership and load; the ticket is not at stake.
                         tracing::warn!(error = format!("{e:#}"), "similarity unavailable for assignment");
@@ -254,23 +233,20 @@ impl WorkflowService {
             }
             None => vec![],
         };
-        let candidates = self.workflow.candidates(ticket.category_id, similar).await?;
+        let candidates = self.workflow.candidates(ticket.category_id(), similar).await?;
         Ok(assignment::choose(&candidates).map(|(member, reason)| Suggestion { member, reason }))
     }
 
     /// Assigns a new ticket to the suggested member when `OSTS_AUTO_ASSIGN=similar`.
     /// Returns the ticket as it is afterwards.
     pub async fn auto_assign(&self, ticket: Ticket) -> Result<Ticket, Error> {
-        if self.settings.auto_assign == AutoAssign::Off || ticket.assignee.is_some() {
+        if self.settings.auto_assign == AutoAssign::Off || ticket.assignee().is_some() {
             return Ok(ticket);
         }
         let Some(suggestion) = self.suggestion_for(&ticket).await? else { return Ok(ticket) };
-        let mut after = ticket.clone();
-        after.assignee = Some(UserRef { id: suggestion.member, display_name: String::new() });
-        after.updated_at = self.clock.now();
-        let change = Change::AssigneeChanged { from: None, to: Some(suggestion.member.get()) };
+        let transition = ticket.assign(Some(suggestion.member), self.clock.now())?;
         // Recorded as the creator's action: it happened because they raised the ticket.
-        self.store(after, vec![change], ticket.creator_id).await
+        self.store(transition, Actor::User(ticket.creator_id())).await
     }
 
     /// Staff resolve a ticket with an answer.
@@ -278,18 +254,8 @@ impl WorkflowService {
         principal.require_staff()?;
         let answer = Answer::parse(answer, "answer")?;
         let before = self.load(principal, id).await?.ticket;
-        let mut after = before.clone();
-        after.status = before.status.transition(Status::Resolved)?;
-        let now = self.clock.now();
-        let mut changes = Vec::new();
-        if before.assignee.is_none() {
-            after.assignee = Some(UserRef { id: principal.id, display_name: String::new() });
-            changes.push(Change::AssigneeChanged { from: None, to: Some(principal.id.get()) });
-        }
-        changes.push(Change::Resolved { answer: answer.as_str().to_owned() });
-        after.resolution = Some(Resolution { answer, resolved_by: principal.id, resolved_at: now });
-        after.updated_at = now;
-        self.store(after, changes, principal.id).await
+        let transition = before.resolve(principal.id(), answer, self.clock.now())?;
+        self.store(transition, principal.actor()).await
     }
 
     /// Reopens a resolved ticket with a reason: its creator within the reopen window, staff
@@ -299,27 +265,21 @@ impl WorkflowService {
         let reason = crate::accounts::parse_reason(reason)?;
         let before = self.load(principal, id).await?.ticket;
         let now = self.clock.now();
-        match principal.role {
+        match principal.role() {
             Role::Support | Role::Admin => {}
-            Role::Student if before.creator_id != principal.id => return Err(Error::Forbidden(Forbidden::NotOwner)),
+            Role::Student if before.creator_id() != principal.id() => {
+                return Err(Error::Forbidden(Forbidden::NotOwner));
+            }
             Role::Student => {
-                if let (Status::Resolved, Some(resolution)) = (before.status, &before.resolution) {
+                if let (Status::Resolved, Some(resolution)) = (before.status(), before.resolution()) {
                     if !within_reopen_window(resolution.resolved_at, now, self.settings.reopen_days) {
                         return Err(Error::Conflict(Conflict::ReopenWindowPassed { days: self.settings.reopen_days }));
                     }
                 }
             }
         }
-        let mut after = before.clone();
-        after.status = match before.status {
-            Status::Resolved => before.status.transition(Status::Open)?,
-            other => {
-                return Err(Error::Conflict(Conflict::IllegalTransition { from: other.as_str(), to: "open" }));
-            }
-        };
-        after.resolution = None;
-        after.updated_at = now;
-        self.store(after, vec![Change::Reopened { reason }], principal.id).await
+        let transition = before.reopen(reason, now)?;
+        self.store(transition, principal.actor()).await
     }
 
     /// Closes tickets resolved more than `OSTS_AUTO_CLOSE_DAYS` ago. Safe to run on several
@@ -341,11 +301,8 @@ impl WorkflowService {
             Error::NotFound(_) => Error::invalid("target", "unknown_ticket", "there is no such target ticket"),
             other => other,
         })?;
-        s.status.transition(Status::Merged)?;
-        if !matches!(t.ticket.status, Status::Open | Status::InProgress | Status::Resolved) {
-            return Err(Error::Conflict(Conflict::IllegalTransition { from: t.ticket.status.as_str(), to: "merged" }));
-        }
-        self.workflow.merge(source, target, principal.id, self.clock.now()).await.map_err(|e| match e {
+        s.merge_into(&t.ticket)?;
+        self.workflow.merge(source, target, principal.actor(), self.clock.now()).await.map_err(|e| match e {
             MergeError::Changed => Error::Conflict(Conflict::StaleUpdate),
             MergeError::Unknown(e) => Error::Unknown(e),
         })
@@ -360,24 +317,11 @@ impl WorkflowService {
         if !merge::may_unmerge(record.merged_at, now) {
             return Err(Error::Conflict(Conflict::UnmergeWindowPassed));
         }
-        self.workflow.unmerge(&record, principal.id, now).await.map_err(|e| match e {
+        self.workflow.unmerge(&record, principal.actor(), now).await.map_err(|e| match e {
             MergeError::Changed => Error::Conflict(Conflict::NotMerged),
             MergeError::Unknown(e) => Error::Unknown(e),
         })
     }
-}
-
-fn require_unresolved(ticket: &Ticket) -> Result<(), Error> {
-    if ticket.status.is_unresolved() {
-        Ok(())
-    } else {
-        Err(Error::Conflict(Conflict::IllegalTransition { from: ticket.status.as_str(), to: "in_progress" }))
-    }
-}
-
-/// Whether a ticket resolved at `resolved_at` may still be reopened by its creator at `now`.
-pub fn within_reopen_window(resolved_at: DateTime<Utc>, now: DateTime<Utc>, days: u32) -> bool {
-    now - resolved_at <= Duration::days(i64::from(days))
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub struct Model {
     pub id: i32,
     pub ticket_id: i32,
     pub actor_id: Option<i32>,
+    pub actor_kind: String,
     pub at: DateTimeUtc,
     pub kind: String,
     #[sea_orm(column_type = "Text")]

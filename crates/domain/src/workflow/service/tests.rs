@@ -1,3 +1,4 @@
+use crate::testing::{PrincipalBuilder, TicketBuilder};
 use chrono::TimeZone;
 use mockall::predicate::*;
 
@@ -12,40 +13,25 @@ fn now() -> DateTime<Utc> {
 }
 
 fn principal(id: i64, role: Role) -> Principal {
-    Principal { id: UserId::new(id), role, status: AccountStatus::Active }
+    PrincipalBuilder::new(id, role).build()
+}
+
+fn builder(status: Status) -> TicketBuilder {
+    let t = Utc.with_ymd_and_hms(2026, 10, 1, 9, 0, 0).unwrap();
+    TicketBuilder::new(10)
+        .title("Quiz grade missing")
+        .description("Quiz 3 of Statistics")
+        .status(status)
+        .created_at(t)
+        .version(3)
 }
 
 fn ticket(status: Status) -> Ticket {
-    let t = Utc.with_ymd_and_hms(2026, 10, 1, 9, 0, 0).unwrap();
-    Ticket {
-        id: TicketId::new(10),
-        title: Title::parse("Quiz grade missing").unwrap(),
-        description: Description::parse("Quiz 3 of Statistics").unwrap(),
-        category_id: CategoryId::new(1),
-        tags: Tags::default(),
-        priority: Priority::Medium,
-        status,
-        creator_id: UserId::new(1),
-        creator_name: "Ada".into(),
-        created_at: t,
-        updated_at: t,
-        vote_count: 0,
-        version: 3,
-        assignee: None,
-        resolution: None,
-        merged_into: None,
-        follow_up_of: None,
-    }
+    builder(status).build()
 }
 
 fn resolved(days_ago: i64) -> Ticket {
-    let mut t = ticket(Status::Resolved);
-    t.resolution = Some(Resolution {
-        answer: Answer::parse("Regraded.", "answer").unwrap(),
-        resolved_by: UserId::new(3),
-        resolved_at: now() - Duration::days(days_ago),
-    });
-    t
+    builder(Status::Resolved).resolved(3, "Regraded.", now() - Duration::days(days_ago)).build()
 }
 
 struct Mocks {
@@ -92,9 +78,10 @@ async fn reopen_window_table() {
     ];
     for (who, role, days, expected) in table {
         let mut m = Mocks::with(resolved(days));
-        m.tickets.expect_update().returning(|t, changes, _| {
-            assert_eq!(t.status, Status::Open);
-            assert!(t.resolution.is_none());
+        m.tickets.expect_update().returning(|tr, _| {
+            let (t, changes) = (tr.ticket.clone(), tr.changes.clone());
+            assert_eq!(t.status(), Status::Open);
+            assert!(t.resolution().is_none());
             assert!(matches!(changes.as_slice(), [Change::Reopened { reason }] if reason == "still missing"));
             Ok(t)
         });
@@ -127,18 +114,19 @@ async fn resolving_requires_an_answer_and_records_it() {
     let mut m = Mocks::with(ticket(Status::InProgress));
     m.tickets
         .expect_update()
-        .withf(|t, changes, actor| {
-            t.status == Status::Resolved
-                && t.resolution.as_ref().is_some_and(|r| r.answer.as_str() == "Fixed." && r.resolved_at == now())
-                && actor.get() == 3
-                && changes
-                    == &vec![
+        .withf(|tr, actor| {
+            let (t, changes) = (&tr.ticket, &tr.changes);
+            t.status() == Status::Resolved
+                && t.resolution().is_some_and(|r| r.answer.as_str() == "Fixed." && r.resolved_at == now())
+                && actor.user() == Some(UserId::new(3))
+                && *changes
+                    == vec![
                         Change::AssigneeChanged { from: None, to: Some(3) },
                         Change::Resolved { answer: "Fixed.".into() },
                     ]
         })
         .times(1)
-        .returning(|t, _, _| Ok(t));
+        .returning(|tr, _| Ok(tr.ticket));
     m.service().resolve(&principal(3, Role::Support), TicketId::new(10), "Fixed.").await.unwrap();
 
     let m = Mocks::with(ticket(Status::Open));
@@ -151,16 +139,15 @@ async fn claiming_assigns_and_starts_work_once() {
     let mut m = Mocks::with(ticket(Status::Open));
     m.tickets
         .expect_update()
-        .withf(|t, changes, _| {
-            t.status == Status::InProgress && t.assignee.as_ref().map(|a| a.id.get()) == Some(3) && changes.len() == 2
+        .withf(|tr, _| {
+            let (t, changes) = (&tr.ticket, &tr.changes);
+            t.status() == Status::InProgress && t.assignee().map(|a| a.id.get()) == Some(3) && changes.len() == 2
         })
         .times(1)
-        .returning(|t, _, _| Ok(t));
+        .returning(|tr, _| Ok(tr.ticket));
     m.service().claim(&principal(3, Role::Support), TicketId::new(10)).await.unwrap();
 
-    let mut taken = ticket(Status::InProgress);
-    taken.assignee = Some(UserRef { id: UserId::new(4), display_name: "Bo".into() });
-    let m = Mocks::with(taken);
+    let m = Mocks::with(builder(Status::InProgress).assignee(4).build());
     let err = m.service().claim(&principal(3, Role::Support), TicketId::new(10)).await.unwrap_err();
     assert!(matches!(err, Error::Conflict(Conflict::AlreadyAssigned)));
 
@@ -190,7 +177,7 @@ async fn admins_assign_only_to_active_staff() {
         let mut m = Mocks::with(ticket(Status::Open));
         let a = account(role, status);
         m.accounts.expect_find().returning(move |_| Ok(Some(a.clone())));
-        m.tickets.expect_update().returning(|t, _, _| Ok(t));
+        m.tickets.expect_update().returning(|tr, _| Ok(tr.ticket));
         let result = m.service().assign(&principal(9, Role::Admin), TicketId::new(10), Some(UserId::new(5))).await;
         assert_eq!(result.is_ok(), ok, "{role:?} {status:?}");
     }
@@ -238,7 +225,7 @@ async fn auto_assign_only_when_switched_on() {
     m.workflow.expect_candidates().never();
     m.tickets.expect_update().never();
     let t = m.service().auto_assign(ticket(Status::Open)).await.unwrap();
-    assert!(t.assignee.is_none());
+    assert!(t.assignee().is_none());
 
     let mut m = Mocks::with(ticket(Status::Open));
     m.settings.auto_assign = AutoAssign::Similar;
@@ -247,15 +234,15 @@ async fn auto_assign_only_when_switched_on() {
     });
     m.tickets
         .expect_update()
-        .withf(|t, c, actor| {
-            t.assignee.as_ref().map(|a| a.id.get()) == Some(6)
-                && c == &vec![Change::AssigneeChanged { from: None, to: Some(6) }]
-                && actor.get() == 1
+        .withf(|tr, actor| {
+            tr.ticket.assignee().map(|a| a.id.get()) == Some(6)
+                && tr.changes == vec![Change::AssigneeChanged { from: None, to: Some(6) }]
+                && actor.user() == Some(UserId::new(1))
         })
         .times(1)
-        .returning(|t, _, _| Ok(t));
+        .returning(|tr, _| Ok(tr.ticket));
     let t = m.service().auto_assign(ticket(Status::Open)).await.unwrap();
-    assert_eq!(t.assignee.map(|a| a.id.get()), Some(6));
+    assert_eq!(t.assignee().map(|a| a.id.get()), Some(6));
 }
 
 #[tokio::test]

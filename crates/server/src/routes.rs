@@ -1,0 +1,80 @@
+//! The route tree: every part of osts's HTTP surface mounted in one place, behind the
+//! middleware every request goes through.
+//!
+//! ```text
+//! /api/...     the JSON API, its OpenAPI document (/api/openapi.json) and docs (/api/docs);
+//!              errors are JSON here and only here
+//! /healthz     the liveness probe (part of the API's document)
+//! /webhooks/.. signed inbound calls from integrations (the Discourse forum mounts here)
+//! /            the web app; until its pages exist, `/` leads to the API docs
+//! ```
+
+use poem::{get, handler, web::Redirect, Endpoint, IntoResponse as _, Request, Response, Route};
+
+/// The whole tree around the API's routes, wrapped in the shared middleware (request ids,
+/// request spans, panic recovery, body limits).
+pub fn tree(api: impl Endpoint<Output = Response> + 'static) -> impl Endpoint<Output = Response> {
+    let rest = Route::new().at("/", get(home));
+    api::shared_middleware(Tree { api, rest })
+}
+
+/// Sends `/api/...` and `/healthz` to the API (whose routes carry their full paths) and
+/// everything else to the other parts.
+struct Tree<A, R> {
+    api: A,
+    rest: R,
+}
+
+impl<A: Endpoint<Output = Response>, R: Endpoint> Endpoint for Tree<A, R> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let path = req.uri().path();
+        if path == "/healthz" || path == "/api" || path.starts_with("/api/") {
+            self.api.call(req).await
+        } else {
+            self.rest.call(req).await.map(|out| out.into_response())
+        }
+    }
+}
+
+/// `/`: the API's interactive documentation is the one page osts serves so far.
+#[handler]
+fn home() -> Redirect {
+    Redirect::see_other("/api/docs")
+}
+
+#[cfg(test)]
+mod tests {
+    use poem::{handler, http::StatusCode, test::TestClient, EndpointExt as _, Route};
+
+    use super::*;
+
+    #[handler]
+    fn ok() -> &'static str {
+        "ok"
+    }
+
+    fn client() -> TestClient<impl Endpoint> {
+        let api = Route::new().at("/api/v1/ping", get(ok)).at("/healthz", get(ok));
+        TestClient::new(tree(api.map_to_response()))
+    }
+
+    #[tokio::test]
+    async fn the_api_keeps_its_prefix_and_the_probe_its_path() {
+        let client = client();
+        client.get("/api/v1/ping").send().await.assert_status_is_ok();
+        let health = client.get("/healthz").send().await;
+        health.assert_status_is_ok();
+        health.assert_header_exist("x-request-id");
+    }
+
+    #[tokio::test]
+    async fn the_root_leads_to_the_docs_and_other_paths_are_not_the_apis() {
+        let client = client();
+        let root = client.get("/").send().await;
+        root.assert_status(StatusCode::SEE_OTHER);
+        root.assert_header("location", "/api/docs");
+        client.get("/v1/ping").send().await.assert_status(StatusCode::NOT_FOUND);
+    }
+}
