@@ -278,17 +278,17 @@ impl Services {
             ports.tickets.clone(),
             ports.accounts.clone(),
             ports.workflow.clone(),
+            Arc::new(similarity.clone()),
             ports.clock.clone(),
             settings.workflow,
-        )
-        .with_similarity(Arc::new(similarity.clone()));
+        );
         let tickets = TicketService::new(
             ports.tickets.clone(),
             ports.categories.clone(),
             ports.clock.clone(),
             ports.semantic.queue.clone(),
-        )
-        .with_workflow(workflow.clone());
+            workflow.clone(),
+        );
         let faq = FaqService::new(
             ports.faq.clone(),
             ports.tickets.clone(),
@@ -302,9 +302,9 @@ impl Services {
                 tickets.clone(),
                 ports.attachments.clone(),
                 ports.blobs.clone(),
+                ports.replies.clone(),
                 ports.clock.clone(),
-            )
-            .with_replies(ports.replies.clone()),
+            ),
             accounts: AccountService::new(
                 ports.accounts.clone(),
                 ports.sessions.clone(),

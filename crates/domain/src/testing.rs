@@ -254,3 +254,18 @@ impl AccountBuilder {
         Principal::of(&self.0)
     }
 }
+
+/// A workflow service for tests of other services: its ports expect no call, so it fails a
+/// test that reaches them; with the default settings (automatic assignment off) raising a
+/// ticket never does.
+pub fn idle_workflow() -> crate::workflow::WorkflowService {
+    use std::sync::Arc;
+    crate::workflow::WorkflowService::new(
+        Arc::new(crate::tickets::MockTicketRepository::new()),
+        Arc::new(crate::accounts::MockAccountRepository::new()),
+        Arc::new(crate::workflow::MockWorkflowRepository::new()),
+        Arc::new(crate::workflow::MockSimilarResolved::new()),
+        Arc::new(crate::clock::FixedClock(epoch())),
+        crate::workflow::WorkflowSettings::default(),
+    )
+}

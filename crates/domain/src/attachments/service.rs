@@ -39,26 +39,22 @@ pub struct AttachmentService {
     tickets: TicketService,
     attachments: Arc<dyn AttachmentRepository>,
     blobs: Arc<dyn BlobStore>,
-    replies: Option<Arc<dyn crate::conversation::ReplyRepository>>,
+    replies: Arc<dyn crate::conversation::ReplyRepository>,
     clock: Arc<dyn Clock>,
 }
 
 impl AttachmentService {
-    /// Wires the service to its ports; seeing a ticket is decided by `tickets`.
+    /// Wires the service to its ports; seeing a ticket is decided by `tickets`, and a
+    /// `reply_id` is checked against the ticket's conversation in `replies` (the replies the
+    /// caller may read).
     pub fn new(
         tickets: TicketService,
         attachments: Arc<dyn AttachmentRepository>,
         blobs: Arc<dyn BlobStore>,
+        replies: Arc<dyn crate::conversation::ReplyRepository>,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { tickets, attachments, blobs, replies: None, clock }
-    }
-
-    /// Checks `reply_id`s against the ticket's conversation (replies of the ticket the
-    /// caller may read); without it no reply id is accepted.
-    pub fn with_replies(mut self, replies: Arc<dyn crate::conversation::ReplyRepository>) -> Self {
-        self.replies = Some(replies);
-        self
+        Self { tickets, attachments, blobs, replies, clock }
     }
 
     /// Attaches a file to a ticket or one of its replies. The type comes from the content;
@@ -82,14 +78,12 @@ impl AttachmentService {
         let target = match draft.reply_id {
             None => Target::Ticket(ticket),
             Some(r) => {
-                let on_ticket = match &self.replies {
-                    Some(replies) => replies
-                        .list(ticket, principal.role().is_staff())
-                        .await?
-                        .iter()
-                        .any(|reply| reply.id.get() == r && reply.ticket_id == ticket),
-                    None => false,
-                };
+                let on_ticket = self
+                    .replies
+                    .list(ticket, principal.role().is_staff())
+                    .await?
+                    .iter()
+                    .any(|reply| reply.id.get() == r && reply.ticket_id == ticket);
                 if !on_ticket {
                     return Err(Error::invalid("reply_id", "invalid_reply", "there is no such reply on this ticket"));
                 }
@@ -194,8 +188,13 @@ mod tests {
         let clock = Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap()));
         // Attachments never change a ticket's text: nothing may reach the embedding queue.
         let queue = Arc::new(crate::similarity::MockEmbeddingQueue::new());
-        let tickets =
-            TicketService::new(Arc::new(tickets), Arc::new(MockCategoryRepository::new()), clock.clone(), queue);
+        let tickets = TicketService::new(
+            Arc::new(tickets),
+            Arc::new(MockCategoryRepository::new()),
+            clock.clone(),
+            queue,
+            crate::testing::idle_workflow(),
+        );
         // Ticket 10 has reply 7 (public) and reply 8 (an internal note).
         let mut replies = crate::conversation::MockReplyRepository::new();
         replies.expect_list().returning(|ticket, include_internal| {
@@ -209,7 +208,7 @@ mod tests {
             };
             Ok([reply(7, false), reply(8, true)].into_iter().filter(|r| include_internal || !r.internal).collect())
         });
-        AttachmentService::new(tickets, Arc::new(repo), Arc::new(blobs), clock).with_replies(Arc::new(replies))
+        AttachmentService::new(tickets, Arc::new(repo), Arc::new(blobs), Arc::new(replies), clock)
     }
 
     fn draft(bytes: &[u8]) -> UploadDraft {

@@ -160,7 +160,7 @@ pub struct TicketService {
     tickets: Arc<dyn TicketRepository>,
     categories: Arc<dyn CategoryRepository>,
     clock: Arc<dyn Clock>,
-    workflow: Option<crate::workflow::WorkflowService>,
+    workflow: crate::workflow::WorkflowService,
     embedding_queue: Arc<dyn EmbeddingQueue>,
 }
 
@@ -173,14 +173,9 @@ impl TicketService {
         categories: Arc<dyn CategoryRepository>,
         clock: Arc<dyn Clock>,
         embedding_queue: Arc<dyn EmbeddingQueue>,
+        workflow: crate::workflow::WorkflowService,
     ) -> Self {
-        Self { tickets, categories, clock, workflow: None, embedding_queue }
-    }
-
-    /// Lets new tickets be assigned automatically (when the workflow is set to).
-    pub fn with_workflow(mut self, workflow: crate::workflow::WorkflowService) -> Self {
-        self.workflow = Some(workflow);
-        self
+        Self { tickets, categories, clock, workflow, embedding_queue }
     }
 
     fn content_changed(&self, id: TicketId) {
@@ -226,17 +221,14 @@ impl TicketService {
                 follow_up_of,
             })
             .await?;
-        let ticket = match &self.workflow {
-            // The ticket exists whatever happens to the assignment: a failure there is logged,
-            // not reported as a failure to raise the ticket.
-            Some(workflow) => match workflow.auto_assign(ticket.clone()).await {
-                Ok(assigned) => assigned,
-                Err(e) => {
-                    tracing::warn!(error = %e, ticket = ticket.id().get(), "automatic assignment failed");
-                    ticket
-                }
-            },
-            None => ticket,
+        // The ticket exists whatever happens to the assignment (made when the workflow is set
+        // to): a failure there is logged, not reported as a failure to raise the ticket.
+        let ticket = match self.workflow.auto_assign(ticket.clone()).await {
+            Ok(assigned) => assigned,
+            Err(e) => {
+                tracing::warn!(error = %e, ticket = ticket.id().get(), "automatic assignment failed");
+                ticket
+            }
         };
         self.content_changed(ticket.id());
         Ok(TicketView { ticket, voted: false, watching: true })
@@ -478,6 +470,7 @@ mod tests {
             Arc::new(categories),
             Arc::new(FixedClock(Utc.with_ymd_and_hms(2026, 3, 2, 0, 0, 0).unwrap())),
             Arc::new(queue),
+            crate::testing::idle_workflow(),
         )
     }
 

@@ -82,7 +82,7 @@ pub struct WorkflowService {
     tickets: Arc<dyn TicketRepository>,
     accounts: Arc<dyn AccountRepository>,
     workflow: Arc<dyn WorkflowRepository>,
-    similar: Option<Arc<dyn SimilarResolved>>,
+    similar: Arc<dyn SimilarResolved>,
     clock: Arc<dyn Clock>,
     settings: WorkflowSettings,
 }
@@ -96,16 +96,11 @@ impl WorkflowService {
         tickets: Arc<dyn TicketRepository>,
         accounts: Arc<dyn AccountRepository>,
         workflow: Arc<dyn WorkflowRepository>,
+        similar: Arc<dyn SimilarResolved>,
         clock: Arc<dyn Clock>,
         settings: WorkflowSettings,
     ) -> Self {
-        Self { tickets, accounts, workflow, similar: None, clock, settings }
-    }
-
-    /// Uses a similarity index to suggest "the same staff for similar requests".
-    pub fn with_similarity(mut self, similar: Arc<dyn SimilarResolved>) -> Self {
-        self.similar = Some(similar);
-        self
+        Self { tickets, accounts, workflow, similar, clock, settings }
     }
 
     /// The configured windows and switches.
@@ -217,21 +212,17 @@ impl WorkflowService {
     }
 
     async fn suggestion_for(&self, ticket: &Ticket) -> Result<Option<Suggestion>, Error> {
-        let similar = match &self.similar {
-            Some(index) => {
-                match index
-                    .similar_resolved(ticket.title().as_str(), ticket.description().as_str(), SIMILAR_FOR_ASSIGNMENT)
-                    .await
-                {
-                    Ok(ids) => ids.into_iter().filter(|t| *t != ticket.id()).collect(),
-                    Err(e) => {
-                        // Suggestions degrade to ownership and load; the ticket is not at stake.
-                        tracing::warn!(error = format!("{e:#}"), "similarity unavailable for assignment");
-                        vec![]
-                    }
-                }
+        let similar = match self
+            .similar
+            .similar_resolved(ticket.title().as_str(), ticket.description().as_str(), SIMILAR_FOR_ASSIGNMENT)
+            .await
+        {
+            Ok(ids) => ids.into_iter().filter(|t| *t != ticket.id()).collect(),
+            Err(e) => {
+                // Suggestions degrade to ownership and load; the ticket is not at stake.
+                tracing::warn!(error = format!("{e:#}"), "similarity unavailable for assignment");
+                vec![]
             }
-            None => vec![],
         };
         let candidates = self.workflow.candidates(ticket.category_id(), similar).await?;
         Ok(assignment::choose(&candidates).map(|(member, reason)| Suggestion { member, reason }))

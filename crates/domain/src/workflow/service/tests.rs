@@ -38,6 +38,7 @@ struct Mocks {
     tickets: MockTicketRepository,
     accounts: MockAccountRepository,
     workflow: MockWorkflowRepository,
+    similar: MockSimilarResolved,
     settings: WorkflowSettings,
 }
 
@@ -51,6 +52,12 @@ impl Mocks {
             tickets,
             accounts: MockAccountRepository::new(),
             workflow: MockWorkflowRepository::new(),
+            similar: {
+                // No similar resolved tickets unless a test says otherwise.
+                let mut similar = MockSimilarResolved::new();
+                similar.expect_similar_resolved().returning(|_, _, _| Ok(vec![]));
+                similar
+            },
             settings: WorkflowSettings::default(),
         }
     }
@@ -59,6 +66,7 @@ impl Mocks {
             Arc::new(self.tickets),
             Arc::new(self.accounts),
             Arc::new(self.workflow),
+            Arc::new(self.similar),
             Arc::new(FixedClock(now())),
             self.settings,
         )
@@ -203,7 +211,8 @@ async fn suggestions_use_similar_resolvers_then_fall_back() {
     similar
         .expect_similar_resolved()
         .returning(|_, _, _| Ok(vec![TicketId::new(7), TicketId::new(10), TicketId::new(8)]));
-    let svc = m.service().with_similarity(Arc::new(similar));
+    m.similar = similar;
+    let svc = m.service();
     let s = svc.suggest(&principal(3, Role::Support), TicketId::new(10)).await.unwrap().unwrap();
     assert_eq!((s.member.get(), s.reason), (4, Reason::SimilarRequests));
 
@@ -214,7 +223,8 @@ async fn suggestions_use_similar_resolvers_then_fall_back() {
     });
     let mut similar = MockSimilarResolved::new();
     similar.expect_similar_resolved().returning(|_, _, _| Err(anyhow::anyhow!("index down")));
-    let svc = m.service().with_similarity(Arc::new(similar));
+    m.similar = similar;
+    let svc = m.service();
     let s = svc.suggest(&principal(3, Role::Support), TicketId::new(10)).await.unwrap().unwrap();
     assert_eq!((s.member.get(), s.reason), (3, Reason::CategoryOwner));
 }
