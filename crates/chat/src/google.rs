@@ -43,14 +43,16 @@ pub fn escape_text(s: &str) -> String {
 /// The message body: card, fallback text and thread key.
 pub fn google_body(m: &ChatMessage) -> Value {
     let reason = cut(&m.reason, MAX_REASON_CHARS);
-    let text = format!(
-        "*#{n} {title}* {headline}\n{reason}\n<{url}|Open ticket #{n}>",
-        n = m.ticket_number,
-        title = escape_text(&m.title),
-        headline = escape_text(&m.headline),
-        reason = escape_text(&reason),
-        url = m.url,
-    );
+    let text = |reason: &str| {
+        format!(
+            "*#{n} {title}* {headline}\n{reason}\n<{url}|Open ticket #{n}>",
+            n = m.ticket_number,
+            title = escape_text(&m.title),
+            headline = escape_text(&m.headline),
+            reason = escape_text(reason),
+            url = m.url,
+        )
+    };
     let html = markup::escape_html;
     let field = |label: &str, value: &str| json!({ "decoratedText": { "topLabel": label, "text": html(value) } });
     let card = json!({
@@ -85,7 +87,7 @@ pub fn google_body(m: &ChatMessage) -> Value {
         }
     });
     let mut body = json!({
-        "text": text,
+        "text": text(&reason),
         "fallbackText": cut(&format!("#{} {} {}", m.ticket_number, m.title, m.headline), 300),
         "cardsV2": [card],
         "thread": { "threadKey": m.thread_key() },
@@ -96,14 +98,7 @@ pub fn google_body(m: &ChatMessage) -> Value {
     while body.to_string().len() > MAX_MESSAGE_BYTES && keep > 0 {
         keep /= 2;
         let short = cut(&m.reason, keep);
-        body["text"] = json!(format!(
-            "*#{n} {title}* {headline}\n{reason}\n<{url}|Open ticket #{n}>",
-            n = m.ticket_number,
-            title = escape_text(&m.title),
-            headline = escape_text(&m.headline),
-            reason = escape_text(&short),
-            url = m.url,
-        ));
+        body["text"] = json!(text(&short));
         body["cardsV2"][0]["card"]["sections"][1]["widgets"][1] = json!({ "textParagraph": { "text": html(&short) } });
     }
     body

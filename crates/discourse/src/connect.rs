@@ -80,13 +80,13 @@ impl Connect {
     pub fn sign(&self, sso: &str) -> String {
         let mut mac = self.mac();
         mac.update(sso.as_bytes());
-        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+        crate::encode_hex(&mac.finalize().into_bytes())
     }
 
     /// Checks a login request from the forum: the signature (in constant time), then the
     /// payload, and that the return URL is the forum's own.
     pub fn verify(&self, sso: &str, sig: &str) -> Result<LoginRequest, ConnectError> {
-        let sig = decode_hex(sig.trim()).ok_or(ConnectError::BadSignature)?;
+        let sig = crate::decode_hex(sig.trim()).ok_or(ConnectError::BadSignature)?;
         let mut mac = self.mac();
         mac.update(sso.as_bytes());
         mac.verify_slice(&sig).map_err(|_| ConnectError::BadSignature)?;
@@ -142,13 +142,6 @@ impl Connect {
         let sep = if login.return_sso_url.contains('?') { '&' } else { '?' };
         format!("{}{sep}{query}", login.return_sso_url)
     }
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
 }
 
 #[cfg(test)]

@@ -25,7 +25,8 @@ pub enum WebhookError {
 /// Checks `signature` (the `X-Discourse-Event-Signature` header) against the raw `body`.
 pub fn verify(secret: &str, body: &[u8], signature: Option<&str>) -> Result<(), WebhookError> {
     let hex = signature.and_then(|s| s.trim().strip_prefix("sha256=")).ok_or(WebhookError::BadSignature)?;
-    let expected = decode_hex(hex).ok_or(WebhookError::BadSignature)?;
+    // A SHA-256 is 32 bytes: anything else cannot match.
+    let expected = crate::decode_hex(hex).filter(|b| b.len() == 32).ok_or(WebhookError::BadSignature)?;
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any size"));
     mac.update(body);
@@ -37,15 +38,7 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any size"));
     mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
-}
-
-fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() != 64 {
-        return None;
-    }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    format!("sha256={}", crate::encode_hex(&mac.finalize().into_bytes()))
 }
 
 /// A post in a thread, as a webhook describes it.

@@ -10,15 +10,18 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
+use blobs::FsBlobStore;
+use domain::attachments::BlobKey;
 use store::{Backend, Store, StoreOptions};
 
 /// The database file's name in a backup folder (and in the data dir).
 const DB_FILE: &str = "osts.db";
 
-/// Where a blob lives under a `blobs/` root: `ab/cd/<key>`, as `blobs::FsBlobStore` keeps it.
+/// Where a blob lives under a `blobs/` root, in `blobs::FsBlobStore`'s layout; the key must
+/// be a stored SHA-256 (hex), so nothing else becomes part of a path.
 fn blob_path(root: &Path, key: &str) -> anyhow::Result<PathBuf> {
-    anyhow::ensure!(key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()), "not a blob key: {key:?}");
-    Ok(root.join(&key[0..2]).join(&key[2..4]).join(key))
+    let key = BlobKey::parse(key).with_context(|| format!("not a blob key: {key:?}"))?;
+    Ok(FsBlobStore::new(root).path_of(&key))
 }
 
 /// What a backup copied.
