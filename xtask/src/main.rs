@@ -47,7 +47,15 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
-    /// What CI runs: formatting, lints, the OpenAPI freshness check and every test.
+    /// Write the settings tables of `README.md` and `docs/operations.md` from the
+    /// `Settings` documentation, or check they are fresh.
+    ConfigDocs {
+        /// Fail instead of writing when a committed table differs.
+        #[arg(long)]
+        check: bool,
+    },
+    /// What CI runs: formatting, lints, the OpenAPI and settings-table freshness checks and
+    /// every test.
     Ci,
     /// schemathesis against `osts serve` on loopback, as an admin and as a student: fails on
     /// any 5xx, any answer the OpenAPI document does not describe, or bad input accepted.
@@ -150,6 +158,7 @@ fn main() -> anyhow::Result<()> {
             runtime()?.block_on(seed::run(&resolve_url(database_url)?, tickets, seed))
         }
         Task::Openapi { check } => openapi(check),
+        Task::ConfigDocs { check } => config_docs(check),
         Task::Ci => ci(),
         Task::Bench { what: Bench::Api { backends, secs, concurrency, list_size, list_requests } } => {
             if cfg!(debug_assertions) {
@@ -292,6 +301,27 @@ fn openapi(check: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The documents holding the generated settings table.
+const CONFIG_DOCS: &[&str] = &["README.md", "docs/operations.md"];
+
+fn config_docs(check: bool) -> anyhow::Result<()> {
+    for name in CONFIG_DOCS {
+        let path = root().join(name);
+        let committed = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let fresh = server::settings::docs::with_table(&committed).with_context(|| format!("in {name}"))?;
+        if check {
+            if committed != fresh {
+                bail!("the settings table in {name} is stale: run `cargo xtask config-docs` and commit the result");
+            }
+            println!("the settings table in {name} is fresh");
+        } else {
+            std::fs::write(&path, fresh).with_context(|| format!("writing {}", path.display()))?;
+            println!("wrote the settings table in {name}");
+        }
+    }
+    Ok(())
+}
+
 fn cargo(args: &[&str]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     println!("$ cargo {}", args.join(" "));
@@ -306,6 +336,7 @@ fn ci() -> anyhow::Result<()> {
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"])?;
     openapi(true)?;
+    config_docs(true)?;
     if std::env::var_os("OSTS_TEST_POSTGRES_URL").is_none() {
         println!("note: OSTS_TEST_POSTGRES_URL is not set, so store tests run on SQLite only");
     }

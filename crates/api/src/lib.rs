@@ -1,7 +1,8 @@
 //! The osts HTTP API: poem-openapi operations over the domain services.
 //!
 //! [`routes`] is the API's part of the route tree: `/api/v1/...`, the OpenAPI document at
-//! `/api/openapi.json`, Swagger UI at `/api/docs` and `GET /healthz`, with error
+//! `/api/openapi.json`, Swagger UI at `/api/docs` and the probes `GET /healthz` and
+//! `GET /readyz`, with error
 //! normalisation, so that every error an API client sees is `{"code", "message", "field"}`.
 //! The server mounts it beside the other parts (`/webhooks`, `/`) and wraps the whole tree in
 //! [`shared_middleware`] (request ids, request spans, panics, body limits); [`build`] is the
@@ -38,7 +39,7 @@ mod workflow;
 
 pub use attachments::MAX_UPLOAD_BODY_BYTES;
 pub use error::ApiError;
-pub use middleware::inline_scripts;
+pub use middleware::{inline_scripts, HTTP_DURATION, HTTP_REQUESTS};
 
 /// The largest request body we read (256 KiB); larger bodies get 413. Uploads have their
 /// own limit, [`MAX_UPLOAD_BODY_BYTES`].
@@ -53,11 +54,26 @@ pub const UPLOAD_READ_TIMEOUT: Duration = Duration::from_secs(120);
 /// The domain services the API calls.
 pub use domain::Services as App;
 
-/// A readiness check of the instance's dependencies (the database), for `GET /healthz`.
+pub use health::{JobReport, JobStatus};
+
+/// What `GET /readyz` asks the instance about its dependencies and background work. The
+/// probe bounds each call with a timeout of its own.
 #[async_trait]
 pub trait Health: Send + Sync {
     /// `Ok` when the database answers.
     async fn check(&self) -> anyhow::Result<()>;
+
+    /// How many migrations this build knows are not applied. An instance that migrates
+    /// nothing (a test, a benchmark) keeps the default, none.
+    async fn pending_migrations(&self) -> anyhow::Result<u64> {
+        Ok(0)
+    }
+
+    /// Each registered background job. An instance without jobs (a test, a benchmark)
+    /// keeps the default, none.
+    fn jobs(&self) -> Vec<JobReport> {
+        Vec::new()
+    }
 }
 
 /// The groups operations are listed under in the OpenAPI document.
@@ -133,9 +149,9 @@ pub fn openapi_json() -> String {
     service().spec()
 }
 
-/// The API's routes (`/api/...` and `/healthz`) with JSON error normalisation, to be mounted
-/// without stripping the prefix (`Route::nest_no_strip("/api", ...)`) and wrapped in
-/// [`shared_middleware`].
+/// The API's routes (`/api/...`, `/healthz` and `/readyz`) with JSON error normalisation, to
+/// be mounted without stripping the prefix (`Route::nest_no_strip("/api", ...)`) and wrapped
+/// in [`shared_middleware`].
 pub fn routes(app: App, health: Arc<dyn Health>) -> impl Endpoint<Output = Response> {
     let service = service();
     // Swagger UI is one page of inline scripts: its policy allows exactly those.
@@ -159,9 +175,9 @@ pub fn build(app: App, health: Arc<dyn Health>) -> impl Endpoint<Output = Respon
 }
 
 /// Wraps a route tree in what every request goes through, innermost first: the body limit
-/// (uploads get theirs), panic recovery, the request span, the security headers (so every
-/// page and answer of any tree mounted here has them) and the request id (outermost, so that
-/// even a panic's answer carries one).
+/// (uploads get theirs), panic recovery, the HTTP metrics (by route template), the request
+/// span, the security headers (so every page and answer of any tree mounted here has them)
+/// and the request id (outermost, so that even a panic's answer carries one).
 pub fn shared_middleware(routes: impl Endpoint + 'static) -> impl Endpoint<Output = Response> {
     routes
         .with(middleware::BodyLimit::new(MAX_BODY_BYTES, BODY_READ_TIMEOUT).with_uploads(middleware::UploadLimit {
@@ -171,6 +187,7 @@ pub fn shared_middleware(routes: impl Endpoint + 'static) -> impl Endpoint<Outpu
             too_large: || domain::attachments::too_large().into(),
         }))
         .with(CatchPanic::new().with_handler(middleware::on_panic))
+        .with(middleware::HttpMetrics)
         .with(middleware::Trace)
         .with(middleware::SecurityHeaders)
         .with(RequestId::default())

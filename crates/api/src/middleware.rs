@@ -1,5 +1,5 @@
-//! Middleware around the whole route tree: request spans, error normalisation, panics, the
-//! request body limit and the security headers.
+//! Middleware around the whole route tree: request spans, HTTP metrics, error
+//! normalisation, panics, the request body limit and the security headers.
 
 use std::{
     any::Any,
@@ -15,7 +15,8 @@ use std::{
 
 use poem::{
     error::ReadBodyError,
-    http::{header, HeaderValue, Method},
+    http::{header, HeaderValue, Method, StatusCode},
+    route::PathPattern,
     web::headers::{ContentLength, HeaderMapExt},
     Body, Endpoint, IntoResponse, Middleware, Request, Response,
 };
@@ -72,6 +73,93 @@ impl<E: Endpoint> Endpoint for TraceEndpoint<E> {
     }
 }
 
+/// Counter: HTTP requests answered, by `method`, `route` (the matched route's template, such
+/// as `/api/v1/tickets/{id}`, or `unmatched`) and `status` class (`2xx` ... `5xx`).
+pub const HTTP_REQUESTS: &str = "osts_http_requests_total";
+/// Histogram, seconds: time to answer an HTTP request, by `method` and `route`.
+pub const HTTP_DURATION: &str = "osts_http_request_duration_seconds";
+
+/// Counts every request and times it, labelled by route template (never the raw path, which
+/// holds ids and would make a series per ticket), method and status class.
+pub struct HttpMetrics;
+
+impl<E: Endpoint> Middleware<E> for HttpMetrics {
+    type Output = HttpMetricsEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        HttpMetricsEndpoint { inner }
+    }
+}
+
+/// See [`HttpMetrics`].
+pub struct HttpMetricsEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for HttpMetricsEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let method = method_label(req.method());
+        let started = Instant::now();
+        let result = self.inner.call(req).await.map(IntoResponse::into_response);
+        let (status, pattern) = match &result {
+            Ok(resp) => (resp.status(), resp.data::<PathPattern>()),
+            Err(err) => (err.status(), err.data::<PathPattern>()),
+        };
+        let route = route_label(pattern);
+        let elapsed = started.elapsed().as_secs_f64();
+        metrics::counter!(HTTP_REQUESTS, "method" => method, "route" => route.clone(), "status" => status_class(status))
+            .increment(1);
+        metrics::histogram!(HTTP_DURATION, "method" => method, "route" => route).record(elapsed);
+        result
+    }
+}
+
+/// The method as a label; anything unusual is `other`, so clients cannot make new series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The matched route's template in the OpenAPI document's style (`{id}` for poem's `:id`),
+/// or `unmatched` for a path no route took (404s, scans).
+fn route_label(pattern: Option<&PathPattern>) -> String {
+    let Some(PathPattern(pattern)) = pattern else { return "unmatched".to_owned() };
+    let segments: Vec<String> = pattern
+        .split('/')
+        .map(|segment| match segment.strip_prefix(':').or_else(|| segment.strip_prefix('*')) {
+            Some(name) => format!("{{{name}}}"),
+            None => segment.to_owned(),
+        })
+        .collect();
+    let route = segments.join("/");
+    if route.is_empty() {
+        "/".to_owned()
+    } else {
+        route
+    }
+}
+
+/// `2xx`, `4xx` and so on.
+fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
 /// Turns every error, and every error response that is not JSON, into the one error shape.
 pub struct NormaliseErrors;
 
@@ -92,9 +180,19 @@ impl<E: Endpoint> Endpoint for NormaliseErrorsEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
+        // The matched route's template goes along with a replaced answer (for the metrics).
+        let with_pattern = |mut replaced: Response, pattern: Option<PathPattern>| {
+            if let Some(pattern) = pattern {
+                replaced.set_data(pattern);
+            }
+            replaced
+        };
         let resp = match self.inner.call(req).await {
             Ok(out) => out.into_response(),
-            Err(err) => return Ok(Problem::from_poem(&err).into_response()),
+            Err(err) => {
+                let pattern = err.data::<PathPattern>().cloned();
+                return Ok(with_pattern(Problem::from_poem(&err).into_response(), pattern));
+            }
         };
         let is_error = resp.status().is_client_error() || resp.status().is_server_error();
         let is_json = resp
@@ -103,7 +201,8 @@ impl<E: Endpoint> Endpoint for NormaliseErrorsEndpoint<E> {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|ct| ct.starts_with("application/json"));
         if is_error && !is_json {
-            return Ok(Problem::from_status(resp.status(), "").into_response());
+            let pattern = resp.data::<PathPattern>().cloned();
+            return Ok(with_pattern(Problem::from_status(resp.status(), "").into_response(), pattern));
         }
         Ok(resp)
     }
@@ -327,4 +426,21 @@ pub fn inline_scripts(page: &str) -> impl Iterator<Item = &str> {
         let (content, _) = rest.split_once("</script>")?;
         (!attributes.contains("src=")).then_some(content)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_templates_and_classes_never_raw_paths() {
+        let pattern = |p: &str| PathPattern(p.into());
+        assert_eq!(route_label(Some(&pattern("/api/v1/tickets/:id/vote"))), "/api/v1/tickets/{id}/vote");
+        assert_eq!(route_label(Some(&pattern("/api/docs/*path"))), "/api/docs/{path}");
+        assert_eq!(route_label(Some(&pattern(""))), "/");
+        assert_eq!(route_label(None), "unmatched");
+        assert_eq!(status_class(StatusCode::NO_CONTENT), "2xx");
+        assert_eq!(status_class(StatusCode::SERVICE_UNAVAILABLE), "5xx");
+        assert_eq!(method_label(&Method::from_bytes(b"BREW").unwrap()), "other");
+    }
 }

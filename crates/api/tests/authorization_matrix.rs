@@ -142,6 +142,7 @@ const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
     ("get", "/api/v1/tickets/similar", Setup::Nothing, Body::None, [401, 403, 200, 200, 200, 200]),
     ("post", "/api/v1/tickets/similar", Setup::Nothing, Body::Draft, [401, 403, 200, 200, 200, 200]),
     ("get", "/healthz", Setup::Nothing, Body::None, [200, 200, 200, 200, 200, 200]),
+    ("get", "/readyz", Setup::Nothing, Body::None, [200, 200, 200, 200, 200, 200]),
     ("put", "/api/v1/categories/{id}/owner", Setup::Category, Body::Owner, [401, 403, 403, 403, 403, 200]),
     ("get", "/api/v1/queue", Setup::Nothing, Body::None, [401, 403, 403, 403, 200, 200]),
     ("get", "/api/v1/queue/counts", Setup::Nothing, Body::None, [401, 403, 403, 403, 200, 200]),

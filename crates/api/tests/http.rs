@@ -93,10 +93,17 @@ async fn every_response_carries_a_request_id() {
 }
 
 #[tokio::test]
-async fn health_reports_the_database() {
+async fn liveness_and_readiness_report_their_checks() {
     let app = TestApp::spawn().await;
     let reply = app.call(Method::GET, "/healthz", None, None).await.expect(200);
-    assert_eq!(reply.body, json!({ "status": "ok", "checks": { "database": "ok", "semantic": "disabled" } }));
+    assert_eq!(reply.body, json!({ "status": "ok", "checks": { "semantic": "disabled" } }));
+    let reply = app.call(Method::GET, "/readyz", None, None).await.expect(200);
+    assert_eq!(
+        reply.body,
+        json!({ "status": "ok", "checks": {
+            "database": "ok", "migrations": { "status": "ok", "pending": 0 }, "jobs": [], "semantic": "disabled"
+        } })
+    );
 }
 
 struct DownDatabase;
@@ -109,14 +116,58 @@ impl Health for DownDatabase {
 }
 
 #[tokio::test]
-async fn health_is_503_when_the_database_is_down() {
+async fn readiness_is_503_when_the_database_is_down_while_liveness_stays_200() {
     let app = TestApp::spawn_with(Options { health: Some(Arc::new(DownDatabase)), ..Options::default() }).await;
-    let reply = app.call(Method::GET, "/healthz", None, None).await.expect(503);
+    let reply = app.call(Method::GET, "/readyz", None, None).await.expect(503);
     assert_eq!(
         reply.body,
-        json!({ "status": "unavailable", "checks": { "database": "unavailable", "semantic": "disabled" } })
+        json!({ "status": "unavailable", "checks": {
+            "database": "unavailable", "migrations": { "status": "unavailable" }, "jobs": [], "semantic": "disabled"
+        } })
     );
     assert!(!reply.body.to_string().contains("db.internal"));
+    app.call(Method::GET, "/healthz", None, None).await.expect(200);
+}
+
+/// A database that answers, one migration behind, and a job whose loop ended.
+struct Behind;
+
+#[async_trait]
+impl Health for Behind {
+    async fn check(&self) -> anyhow::Result<()> {
+        Ok(())
+    }
+    async fn pending_migrations(&self) -> anyhow::Result<u64> {
+        Ok(1)
+    }
+    fn jobs(&self) -> Vec<api::JobReport> {
+        let job = |name: &str, status| api::JobReport {
+            name: name.to_owned(),
+            status,
+            every_secs: 5,
+            runs: 3,
+            failing: false,
+            running_since: None,
+            last_success_at: None,
+            last_error_at: None,
+        };
+        vec![job("delivery", api::JobStatus::Ok), job("digests", api::JobStatus::Stopped)]
+    }
+}
+
+#[tokio::test]
+async fn readiness_is_503_with_a_pending_migration_or_a_job_not_doing_its_work() {
+    let app = TestApp::spawn_with(Options { health: Some(Arc::new(Behind)), ..Options::default() }).await;
+    let body = app.call(Method::GET, "/readyz", None, None).await.expect(503).body;
+    assert_eq!(body["checks"]["database"], "ok");
+    assert_eq!(body["checks"]["migrations"], json!({ "status": "unavailable", "pending": 1 }));
+    let jobs: Vec<(&str, &str)> = body["checks"]["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| (j["name"].as_str().unwrap(), j["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(jobs, [("delivery", "ok"), ("digests", "stopped")]);
 }
 
 #[tokio::test]
@@ -148,7 +199,7 @@ async fn every_operation_documents_its_errors_with_the_error_schema() {
                 let s = s.as_array().unwrap();
                 !s.is_empty() && !s.iter().any(|r| r.as_object().is_some_and(|r| r.is_empty()))
             });
-            if path != "/healthz" {
+            if path != "/healthz" && path != "/readyz" {
                 assert!(responses.contains_key("500"), "{method} {path} lacks 500");
             }
             if secured {
@@ -156,7 +207,7 @@ async fn every_operation_documents_its_errors_with_the_error_schema() {
             }
             for (status, response) in responses {
                 let is_error = status.starts_with('4') || status.starts_with('5');
-                if is_error && path != "/healthz" {
+                if is_error && path != "/healthz" && path != "/readyz" {
                     let schema = &response["content"]["application/json; charset=utf-8"]["schema"]["$ref"];
                     assert_eq!(schema, "#/components/schemas/ApiError", "{method} {path} {status}");
                 }
@@ -201,6 +252,7 @@ async fn every_page_and_every_answer_carries_the_security_headers() {
         ("/api/v1/nothing-here".to_owned(), None),
         ("/api/openapi.json".to_owned(), None),
         ("/healthz".to_owned(), None),
+        ("/readyz".to_owned(), None),
         (attachment.as_str().unwrap().to_owned(), Some(owner.token.clone())),
     ];
     let requests = pages.iter().map(|p| (p.clone(), None)).chain(others);

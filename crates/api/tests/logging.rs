@@ -54,7 +54,7 @@ async fn requests_are_logged_with_their_id_and_status_but_no_secrets() {
     let app = TestApp::spawn_with(Options { health: Some(Arc::new(DownDatabase)), ..Options::default() }).await;
     let reply = app.get("/api/v1/me?q=private+words", &app.admin.token).await.expect(200);
     let request_id = reply.headers["x-request-id"].to_str().unwrap().to_owned();
-    app.call(Method::GET, "/healthz", None, None).await.expect(503);
+    app.call(Method::GET, "/readyz", None, None).await.expect(503);
 
     let text = logs.text();
     let line = text
@@ -65,7 +65,7 @@ async fn requests_are_logged_with_their_id_and_status_but_no_secrets() {
     assert!(line.contains("path=/api/v1/me"), "{line}");
     assert!(line.contains("status=200"), "{line}");
     assert!(text.contains("status=503"), "{text}");
-    // The health check's cause is logged for operators...
+    // The readiness check's cause is logged for operators...
     assert!(text.contains("db.internal"), "{text}");
     // ...while tokens, passwords and query strings are not.
     assert!(!text.contains(&app.admin.token), "a token was logged:\n{text}");

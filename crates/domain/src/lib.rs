@@ -19,6 +19,7 @@ pub mod page;
 pub mod services;
 pub mod similarity;
 pub mod stop;
+pub mod telemetry;
 #[cfg(any(test, feature = "mocks"))]
 pub mod testing;
 pub mod text;

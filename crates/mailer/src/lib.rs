@@ -41,6 +41,22 @@ impl LettreMailer {
         Self::new(Backend::Smtp(transport), from, links)
     }
 
+    /// Whether mail can go out: for SMTP, a connection to the relay that greets, upgrades to
+    /// TLS and signs in as the URL asks, then quits (no message is sent); for files, the
+    /// directory can be created. For `osts check-config`; errors never show the URL.
+    pub async fn check(&self) -> anyhow::Result<()> {
+        match &self.backend {
+            Backend::Smtp(transport) => match transport.test_connection().await {
+                Ok(true) => Ok(()),
+                Ok(false) => anyhow::bail!("the SMTP relay did not answer a NOOP"),
+                Err(e) => anyhow::bail!("the SMTP relay is not usable: {e}"),
+            },
+            Backend::Files(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))
+            }
+        }
+    }
+
     /// A mailer that writes `.eml` files into `dir`.
     pub fn files(dir: PathBuf, from: &str, links: Links) -> anyhow::Result<Self> {
         Self::new(Backend::Files(dir), from, links)

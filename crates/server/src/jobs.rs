@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::stop::{Stop, StopSignal};
 use tokio::sync::Notify;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 /// One kind of background work.
 #[async_trait]
@@ -63,6 +63,8 @@ pub struct JobHealth {
     pub last_error: Option<(DateTime<Utc>, String)>,
     /// Runs so far, successful or not.
     pub runs: u64,
+    /// When the run in progress started, if one is.
+    pub running_since: Option<DateTime<Utc>>,
 }
 
 impl JobHealth {
@@ -74,10 +76,58 @@ impl JobHealth {
             (None, _) => false,
         }
     }
+
+    /// When the last run ended, successful or not.
+    pub fn last_run(&self) -> Option<DateTime<Utc>> {
+        let failed = self.last_error.as_ref().map(|(at, _)| *at);
+        self.last_success.max(failed)
+    }
 }
 
-/// One job's name and its health as its loop updates it.
-type Tracked = (&'static str, Arc<Mutex<JobHealth>>);
+/// The longest one run may take before its job counts as stuck. Generous: the first
+/// embedding sweep of a large database runs for minutes.
+pub const LONGEST_RUN: Duration = Duration::from_secs(60 * 60);
+
+/// How long a job may go without ending a run before it counts as overdue: three of its
+/// intervals and a minute (a run that ends, even in failure, shows its loop is alive; failures
+/// are reported apart, since they usually mean a dependency is away).
+pub fn overdue_after(every: Duration) -> Duration {
+    every.saturating_mul(3) + Duration::from_secs(60)
+}
+
+/// Whether a job's loop is doing its work, for readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobState {
+    /// Its loop runs and its last run ended (or the current one started) recently enough.
+    Ok,
+    /// Its loop ended (it panicked): it will not run again until a restart.
+    Stopped,
+    /// No run ended within [`overdue_after`] its interval, or the current one has been going
+    /// for longer than [`LONGEST_RUN`].
+    Overdue,
+}
+
+/// One job as readiness and the metrics see it.
+#[derive(Debug, Clone)]
+pub struct JobCheck {
+    /// The job's registered name.
+    pub name: &'static str,
+    /// Its interval.
+    pub every: Duration,
+    /// Whether it is doing its work.
+    pub state: JobState,
+    /// Its runs so far.
+    pub health: JobHealth,
+}
+
+/// One registered job: its name, interval, health as its loop updates it, and its task.
+struct Tracked {
+    name: &'static str,
+    every: Duration,
+    since: DateTime<Utc>,
+    health: Arc<Mutex<JobHealth>>,
+    task: AbortHandle,
+}
 
 /// The health of every registered job, readable while they run.
 #[derive(Clone, Default)]
@@ -90,8 +140,48 @@ impl JobsHealth {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .map(|(name, health)| (*name, health.lock().unwrap_or_else(PoisonError::into_inner).clone()))
+            .map(|t| (t.name, t.health.lock().unwrap_or_else(PoisonError::into_inner).clone()))
             .collect()
+    }
+
+    /// Each job's state at `now`, in registration order.
+    pub fn checks(&self, now: DateTime<Utc>) -> Vec<JobCheck> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|t| {
+                let health = t.health.lock().unwrap_or_else(PoisonError::into_inner).clone();
+                let state = job_state(&health, t.every, t.since, t.task.is_finished(), now);
+                JobCheck { name: t.name, every: t.every, state, health }
+            })
+            .collect()
+    }
+}
+
+/// The rule behind [`JobsHealth::checks`].
+fn job_state(
+    health: &JobHealth,
+    every: Duration,
+    since: DateTime<Utc>,
+    finished: bool,
+    now: DateTime<Utc>,
+) -> JobState {
+    let older_than = |at: DateTime<Utc>, limit: Duration| {
+        (now - at).to_std().is_ok_and(|age| age > limit)
+    };
+    if finished {
+        JobState::Stopped
+    } else if let Some(started) = health.running_since {
+        if older_than(started, LONGEST_RUN) {
+            JobState::Overdue
+        } else {
+            JobState::Ok
+        }
+    } else if older_than(health.last_run().unwrap_or(since), overdue_after(every)) {
+        JobState::Overdue
+    } else {
+        JobState::Ok
     }
 }
 
@@ -133,8 +223,10 @@ impl Registry {
     /// Starts `job` under `name` on its schedule.
     pub fn spawn(&mut self, name: &'static str, job: Arc<dyn Job>, schedule: Schedule) {
         let health = Arc::new(Mutex::new(JobHealth::default()));
-        self.health.0.lock().unwrap_or_else(PoisonError::into_inner).push((name, health.clone()));
-        let task = tokio::spawn(run(name, job.clone(), schedule, self.signal.subscribe(), health));
+        let every = schedule.every;
+        let task = tokio::spawn(run(name, job.clone(), schedule, self.signal.subscribe(), health.clone()));
+        let tracked = Tracked { name, every, since: Utc::now(), health, task: task.abort_handle() };
+        self.health.0.lock().unwrap_or_else(PoisonError::into_inner).push(tracked);
         self.entries.push(Entry { name, job, task });
     }
 
@@ -188,10 +280,12 @@ async fn run(name: &'static str, job: Arc<dyn Job>, schedule: Schedule, mut stop
                 }
             } => {}
         }
+        health.lock().unwrap_or_else(PoisonError::into_inner).running_since = Some(Utc::now());
         let result = job.run(&stop).await;
         let at = Utc::now();
         let mut h = health.lock().unwrap_or_else(PoisonError::into_inner);
         h.runs += 1;
+        h.running_since = None;
         match result {
             Ok(()) => h.last_success = Some(at),
             Err(e) => {
@@ -247,6 +341,23 @@ mod tests {
         assert_eq!((*name, h.runs), ("counter", 2));
         assert!(h.last_error.as_ref().is_some_and(|(_, e)| e == "the first run fails"), "{h:?}");
         assert!(h.last_success.is_some() && !h.failing());
+    }
+
+    #[test]
+    fn a_job_is_overdue_when_no_run_ended_for_three_intervals_and_a_minute_and_stopped_when_its_loop_ended() {
+        let t0 = Utc::now();
+        let every = Duration::from_secs(10);
+        let secs = chrono::Duration::seconds;
+        let never_ran = JobHealth::default();
+        assert_eq!(job_state(&never_ran, every, t0, false, t0 + secs(90)), JobState::Ok);
+        assert_eq!(job_state(&never_ran, every, t0, false, t0 + secs(91)), JobState::Overdue);
+        let failed = JobHealth { last_error: Some((t0 + secs(80), "db away".into())), runs: 3, ..JobHealth::default() };
+        assert_eq!(job_state(&failed, every, t0, false, t0 + secs(170)), JobState::Ok, "a failed run is a run");
+        assert_eq!(job_state(&failed, every, t0, false, t0 + secs(171)), JobState::Overdue);
+        let running = JobHealth { running_since: Some(t0 + secs(10)), ..failed.clone() };
+        assert_eq!(job_state(&running, every, t0, false, t0 + secs(3000)), JobState::Ok, "a long first sweep");
+        assert_eq!(job_state(&running, every, t0, false, t0 + secs(3611)), JobState::Overdue, "stuck");
+        assert_eq!(job_state(&failed, every, t0, true, t0 + secs(81)), JobState::Stopped);
     }
 
     /// A run that never ends by itself, and what it held.

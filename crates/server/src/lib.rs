@@ -1,6 +1,10 @@
-//! The `osts` server as a library: the job registry, the background jobs and the backup
-//! commands, so that tests can run them against a real store.
+//! The `osts` server as a library: the settings, the job registry, the background jobs, the
+//! probes and the backup commands, so that tests (and `cargo xtask`) can use them.
 
 pub mod backup;
+pub mod check;
 pub mod jobs;
+pub mod probes;
+pub mod settings;
+pub mod telemetry;
 pub mod workers;

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use async_trait::async_trait;
 use clap::{Parser, Subcommand};
 use domain::accounts::Role;
 use domain::clock::{Clock, SystemClock};
@@ -14,13 +13,12 @@ use domain::notifications::UnsubscribeTokens;
 use domain::Services;
 use secrecy::ExposeSecret as _;
 use server::jobs::{Registry, Schedule};
+use server::settings::{self, LogFormat, Settings};
 use server::workers;
-use settings::{LogFormat, Settings};
 use store::{Store, StoreOptions};
 
 mod http;
 mod routes;
-mod settings;
 mod similarity;
 
 #[derive(Parser)]
@@ -57,6 +55,9 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Check the settings without starting the server: print what is on, off or broken;
+    /// exit 1 if anything is broken.
+    CheckConfig,
 }
 
 #[derive(Subcommand)]
@@ -76,6 +77,9 @@ enum AdminCommand {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Command::CheckConfig = cli.command {
+        return check_config(cli.config.as_deref()).await;
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     init_tracing(&settings);
     let result = match cli.command {
@@ -84,6 +88,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Admin { command: AdminCommand::Create { email, name } } => create_admin(settings, &email, &name).await,
         Command::Backup { to } => backup(settings, &to).await,
         Command::Restore { from } => restore(settings, &from).await,
+        Command::CheckConfig => unreachable!("handled before the settings are loaded"),
     };
     if let Err(e) = &result {
         tracing::error!(error = format!("{e:#}"), "osts failed");
@@ -91,13 +96,24 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
+/// Log targets held at `warn` whatever `OSTS_LOG` says, because their detail carries
+/// secrets: SeaORM's statements with their values inlined (token hashes, outbox payloads with
+/// confirmation links, addresses) and lettre's SMTP conversation (`AUTH` credentials, email
+/// bodies).
+const NEVER_VERBOSE: &str = "sea_orm=warn,lettre=warn";
+
+/// Logs to stderr, human-readable or one JSON object per line. Every event inside a request
+/// carries the request's span (method, path, request id): in the pretty format as its prefix,
+/// in JSON as `span` and `spans`.
 fn init_tracing(settings: &Settings) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_new(&settings.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    // The caps come last: for the same target, the later directive wins.
+    let filter = EnvFilter::try_new(format!("{},{NEVER_VERBOSE}", settings.log))
+        .unwrap_or_else(|_| EnvFilter::new(format!("info,{NEVER_VERBOSE}")));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match settings.log_format {
         LogFormat::Pretty => builder.init(),
-        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(true).init(),
     }
 }
 
@@ -225,35 +241,64 @@ fn start_jobs(
     Ok(jobs)
 }
 
-struct StoreHealth(Store);
-
-#[async_trait]
-impl api::Health for StoreHealth {
-    async fn check(&self) -> anyhow::Result<()> {
-        self.0.ping().await
-    }
-}
-
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    tracing::info!(version = env!("CARGO_PKG_VERSION"), "osts starting");
+    let recorder = server::telemetry::install()?;
     let store = open_store(&settings, true).await?;
     let semantic = similarity::Semantic::start(&settings);
     let unsubscribe: Arc<dyn UnsubscribeTokens> =
         Arc::new(credentials::HmacUnsubscribeTokens::new(settings.secret_key()?));
     let services = services(&settings, &store, &semantic, unsubscribe.clone());
     let jobs = start_jobs(&settings, &store, &services, &semantic, unsubscribe)?;
-    let app = routes::tree(api::routes(services, Arc::new(StoreHealth(store.clone()))));
+    let probes = Arc::new(server::probes::Probes::new(store.clone(), jobs.health()));
+    let scrape = server::telemetry::Scrape::new(recorder, store.clone(), jobs.health(), services.similarity.clone());
+    let metrics = server::telemetry::MetricsEndpoint(Arc::new(scrape));
+    let metrics_on = settings.metrics_on();
+    let on_main_port = (metrics_on == settings::MetricsOn::MainPort).then(|| metrics.clone());
+    let app = routes::tree(api::routes(services, probes), on_main_port);
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;
     let addr = listener.local_addr().context("listener has no socket address")?;
-    // Printed on stdout as well, so scripts and tests binding port 0 learn the real port.
-    println!("osts listening on http://{addr}");
-    tracing::info!(%addr, docs = %format!("http://{addr}/api/docs"), "listening");
     let limits = http::Limits {
         header_read: Duration::from_secs(settings.header_read_timeout_secs),
         drain: Duration::from_secs(10),
     };
-    http::serve(listener, app, limits, shutdown_signal()).await.context("server failed")?;
+    // One stop for every listener.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let stopped = move || {
+        let mut stopping = stopping.clone();
+        async move { drop(stopping.wait_for(|stop| *stop).await) }
+    };
+    let metrics_server = match metrics_on {
+        settings::MetricsOn::Separate(bind) => {
+            let listener = tokio::net::TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("cannot listen for metrics on {bind}"))?;
+            let addr = listener.local_addr().context("listener has no socket address")?;
+            tracing::info!(%addr, "metrics on http://{addr}/metrics");
+            Some(tokio::spawn(http::serve(listener, routes::metrics_tree(metrics), limits, stopped())))
+        }
+        settings::MetricsOn::MainPort => {
+            tracing::info!(%addr, "metrics on http://{addr}/metrics (loopback)");
+            None
+        }
+        settings::MetricsOn::Off => {
+            tracing::info!("metrics off: the main port is not loopback and OSTS_METRICS_BIND is unset");
+            None
+        }
+    };
+    // Printed on stdout as well, so scripts and tests binding port 0 learn the real port.
+    banner(&settings, addr);
+    tracing::info!(%addr, docs = %format!("http://{addr}/api/docs"), "listening");
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.send_replace(true);
+    });
+    http::serve(listener, app, limits, stopped()).await.context("server failed")?;
+    if let Some(metrics_server) = metrics_server {
+        metrics_server.await.context("the metrics listener panicked")?.context("the metrics listener failed")?;
+    }
     // Each job finishes what it started and gives back what it had not (no delivery stays
     // leased), before the pool closes.
     let report = jobs.shutdown(JOBS_GRACE).await;
@@ -261,6 +306,24 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     store.close().await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The line on stdout that tells scripts (and tests binding port 0) where osts listens: plain
+/// text, or one JSON object with `OSTS_LOG_FORMAT=json` so that every line osts writes is one.
+fn banner(settings: &Settings, addr: std::net::SocketAddr) {
+    let text = format!("osts listening on http://{addr}");
+    match settings.log_format {
+        LogFormat::Pretty => println!("{text}"),
+        LogFormat::Json => println!(
+            "{}",
+            serde_json::json!({
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "level": "INFO",
+                "message": text,
+                "address": format!("http://{addr}"),
+            })
+        ),
+    }
 }
 
 async fn shutdown_signal() {
@@ -313,6 +376,24 @@ async fn restore(settings: Settings, from: &std::path::Path) -> anyhow::Result<(
         settings.data_dir.display(),
         report.blobs
     );
+    Ok(())
+}
+
+/// `osts check-config`: the report on stdout; exit 1 when a setting is broken (a file or
+/// variable that does not even parse is one, named in the message).
+async fn check_config(file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    let settings = match Settings::load(file) {
+        Ok(settings) => settings,
+        Err(e) => {
+            println!("broken  {e:#}");
+            std::process::exit(1);
+        }
+    };
+    let findings = server::check::run(&settings).await;
+    print!("{}", server::check::report(&findings));
+    if findings.iter().any(|f| matches!(f.verdict, server::check::Verdict::Broken(_))) {
+        std::process::exit(1);
+    }
     Ok(())
 }
 

@@ -5,20 +5,35 @@
 //! /api/...     the JSON API, its OpenAPI document (/api/openapi.json) and docs (/api/docs);
 //!              errors are JSON here and only here
 //! /healthz     the liveness probe (part of the API's document)
+//! /readyz      the readiness probe (part of the API's document)
+//! /metrics     Prometheus metrics, when this listener serves them (see `metrics_tree`)
 //! /webhooks/.. signed inbound calls from integrations (the Discourse forum mounts here)
 //! /            the web app; until its pages exist, `/` leads to the API docs
 //! ```
 
 use poem::{get, handler, web::Redirect, Endpoint, IntoResponse as _, Request, Response, Route};
+use server::telemetry::MetricsEndpoint;
 
 /// The whole tree around the API's routes, wrapped in the shared middleware (request ids,
-/// request spans, panic recovery, body limits).
-pub fn tree(api: impl Endpoint<Output = Response> + 'static) -> impl Endpoint<Output = Response> {
-    let rest = Route::new().at("/", get(home));
+/// request spans, panic recovery, body limits); with `/metrics` when `metrics` is given
+/// (only on a loopback bind: see `docs/operations.md`).
+pub fn tree(
+    api: impl Endpoint<Output = Response> + 'static,
+    metrics: Option<MetricsEndpoint>,
+) -> impl Endpoint<Output = Response> {
+    let mut rest = Route::new().at("/", get(home));
+    if let Some(metrics) = metrics {
+        rest = rest.at("/metrics", get(metrics));
+    }
     api::shared_middleware(Tree { api, rest })
 }
 
-/// Sends `/api/...` and `/healthz` to the API (whose routes carry their full paths) and
+/// The tree of the separate metrics listener (`OSTS_METRICS_BIND`): `/metrics` alone.
+pub fn metrics_tree(metrics: MetricsEndpoint) -> impl Endpoint<Output = Response> {
+    api::shared_middleware(Route::new().at("/metrics", get(metrics)))
+}
+
+/// Sends `/api/...` and the probes to the API (whose routes carry their full paths) and
 /// everything else to the other parts.
 struct Tree<A, R> {
     api: A,
@@ -30,7 +45,7 @@ impl<A: Endpoint<Output = Response>, R: Endpoint> Endpoint for Tree<A, R> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let path = req.uri().path();
-        if path == "/healthz" || path == "/api" || path.starts_with("/api/") {
+        if path == "/healthz" || path == "/readyz" || path == "/api" || path.starts_with("/api/") {
             self.api.call(req).await
         } else {
             self.rest.call(req).await.map(|out| out.into_response())
@@ -57,7 +72,7 @@ mod tests {
 
     fn client() -> TestClient<impl Endpoint> {
         let api = Route::new().at("/api/v1/ping", get(ok)).at("/healthz", get(ok));
-        TestClient::new(tree(api.map_to_response()))
+        TestClient::new(tree(api.map_to_response(), None))
     }
 
     #[tokio::test]
@@ -76,5 +91,6 @@ mod tests {
         root.assert_status(StatusCode::SEE_OTHER);
         root.assert_header("location", "/api/docs");
         client.get("/v1/ping").send().await.assert_status(StatusCode::NOT_FOUND);
+        client.get("/metrics").send().await.assert_status(StatusCode::NOT_FOUND);
     }
 }

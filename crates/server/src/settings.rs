@@ -10,6 +10,8 @@ use figment::Figment;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+pub mod docs;
+
 /// How logs are written.
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -38,6 +40,10 @@ pub struct Settings {
     /// Address to listen on (`OSTS_BIND`).
     #[serde(default = "defaults::bind")]
     pub bind: SocketAddr,
+    /// A separate address serving only `GET /metrics` (`OSTS_METRICS_BIND`). Unset: metrics
+    /// are served on the main port when it binds to loopback, and nowhere otherwise.
+    #[serde(default)]
+    pub metrics_bind: Option<SocketAddr>,
     /// Database URL (`OSTS_DATABASE_URL`): `sqlite://path?mode=rwc` or `postgres://...`.
     /// Defaults to `osts.db` in the data directory. Secret, as it may hold a password.
     #[serde(default)]
@@ -126,6 +132,17 @@ pub struct Settings {
     /// Empty (the default): every account waits for an admin.
     #[serde(default)]
     pub student_email_domains: String,
+}
+
+/// Where `GET /metrics` is served (see [`Settings::metrics_on`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsOn {
+    /// On the main port, which binds to loopback.
+    MainPort,
+    /// Only on this separate address.
+    Separate(SocketAddr),
+    /// Nowhere: the main port is public and no separate address is set.
+    Off,
 }
 
 /// `OSTS_AUTO_ASSIGN`.
@@ -232,6 +249,16 @@ impl Settings {
             store::Backend::of(url.expose_secret())?;
         }
         Ok(())
+    }
+
+    /// Where `GET /metrics` is served: on `OSTS_METRICS_BIND` when set, else on the main port
+    /// when it binds to loopback, else nowhere (a public bind never shows it by accident).
+    pub fn metrics_on(&self) -> MetricsOn {
+        match self.metrics_bind {
+            Some(addr) => MetricsOn::Separate(addr),
+            None if self.bind.ip().is_loopback() => MetricsOn::MainPort,
+            None => MetricsOn::Off,
+        }
     }
 
     /// The links shown to people (in emails, notifications and pages), under `OSTS_PUBLIC_URL`.
@@ -364,6 +391,21 @@ mod tests {
             jail.set_env("OSTS_DIGEST_HOUR", "7");
             jail.set_env("OSTS_SECRET_KEY", "short");
             assert!(Settings::load(None).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn metrics_are_on_the_main_port_only_on_loopback_and_otherwise_only_on_their_own_bind() {
+        Jail::expect_with(|jail| {
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.metrics_on(), MetricsOn::MainPort, "the default bind is loopback");
+            jail.set_env("OSTS_BIND", "0.0.0.0:8080");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.metrics_on(), MetricsOn::Off, "never on a public bind by default");
+            jail.set_env("OSTS_METRICS_BIND", "10.0.0.5:9100");
+            let s = Settings::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(s.metrics_on(), MetricsOn::Separate("10.0.0.5:9100".parse().unwrap()));
             Ok(())
         });
     }

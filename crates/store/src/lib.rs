@@ -16,6 +16,7 @@ mod faq;
 mod import;
 mod notifications;
 mod similarity;
+mod telemetry;
 mod tickets;
 mod votes;
 mod workflow;
@@ -40,6 +41,8 @@ use sea_orm::{
     SqlxSqliteConnector, TransactionTrait,
 };
 use tokio::sync::{Mutex, MutexGuard, Notify};
+
+pub use telemetry::{ChannelBacklog, PoolUsage, QUERY_DURATION};
 
 /// Which database a URL points at.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,8 +137,10 @@ impl Store {
                     .connect_with(connect)
                     .await
                     .context("cannot open the SQLite database")?;
+                let mut db = SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
+                telemetry::instrument(&mut db);
                 Self {
-                    db: SqlxSqliteConnector::from_sqlx_sqlite_pool(pool),
+                    db,
                     write_lock: Some(Arc::new(Mutex::new(()))),
                     wake: Arc::new(Notify::new()),
                 }
@@ -147,8 +152,10 @@ impl Store {
                     .connect(url)
                     .await
                     .context("cannot connect to PostgreSQL")?;
+                let mut db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
+                telemetry::instrument(&mut db);
                 Self {
-                    db: SqlxPostgresConnector::from_sqlx_postgres_pool(pool),
+                    db,
                     write_lock: None,
                     wake: Arc::new(Notify::new()),
                 }

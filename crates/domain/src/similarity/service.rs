@@ -189,6 +189,14 @@ impl SimilarityService {
         self.embedder.state()
     }
 
+    /// Embeds one draft, timed as the `embed` stage.
+    async fn embed_draft(&self, text: String) -> Result<Vec<Embedding>, EmbedError> {
+        let started = std::time::Instant::now();
+        let embedded = self.embedder.embed(vec![text]).await;
+        crate::telemetry::similar_stage("embed", started);
+        embedded
+    }
+
     /// Up to `limit` tickets the principal may see that already cover the draft's concern,
     /// best first, each with the viewer's vote and whether they may vote. Empty when nothing
     /// passes the relevance threshold. Semantic ranking is used when the embedder is ready,
@@ -200,6 +208,7 @@ impl SimilarityService {
         limit: SuggestionLimit,
     ) -> Result<Suggestions, Error> {
         principal.require_active()?;
+        let started = std::time::Instant::now();
         let statuses = visibility::suggestable_statuses();
         let (ranked, ranking) = self
             .rank(draft, &statuses, true, Some(principal.id()), limit.get() as usize, |view| {
@@ -228,6 +237,7 @@ impl SimilarityService {
                 },
             })
             .collect();
+        crate::telemetry::similar_stage("total", started);
         Ok(Suggestions { items, ranking })
     }
 
@@ -274,7 +284,7 @@ impl SimilarityService {
             let cached = self.drafts.lock().unwrap_or_else(|e| e.into_inner()).get(&text);
             match cached {
                 Some(v) => Some(v),
-                None => match self.embedder.embed(vec![text.clone()]).await {
+                None => match self.embed_draft(text.clone()).await {
                     Ok(mut v) if v.len() == 1 => {
                         let v = v.pop();
                         if let Some(v) = &v {
@@ -297,15 +307,19 @@ impl SimilarityService {
         // entries: good for suggestions, whose views are filtered below.
         let in_memory = Some(&self.lexical_index).filter(|i| faq && i.is_loaded());
         if (use_lexical || query_vector.is_none()) && !query.is_empty() {
+            let started = std::time::Instant::now();
             if let Some(index) = in_memory {
                 lexical = index.search(&query, candidates as usize);
             } else {
                 lexical = self.store_lexical(&query, statuses, faq, candidates).await?;
             }
+            crate::telemetry::similar_stage("lexical", started);
         }
         let semantic: Vec<(DocKey, f32)> = match &query_vector {
             Some(q) => {
+                let started = std::time::Instant::now();
                 let mut found = self.vectors.search(q, candidates as usize);
+                crate::telemetry::similar_stage("semantic", started);
                 if !faq {
                     found.retain(|(key, _)| matches!(key, DocKey::Ticket(_)));
                 }

@@ -231,6 +231,7 @@ impl TicketService {
             }
         };
         self.content_changed(ticket.id());
+        metrics::counter!(crate::telemetry::TICKETS_CREATED).increment(1);
         Ok(TicketView { ticket, voted: false, watching: true })
     }
 

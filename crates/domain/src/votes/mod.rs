@@ -77,13 +77,24 @@ impl VoteService {
     /// harmless. The voter watches the ticket from then on.
     pub async fn cast(&self, principal: &Principal, id: TicketId) -> Result<(TicketId, VoteOutcome), Error> {
         let target = self.check(principal, id).await?;
-        Ok((target, self.votes.cast(target, principal.id(), self.clock.now()).await?))
+        let outcome = self.votes.cast(target, principal.id(), self.clock.now()).await?;
+        count_vote("cast", outcome);
+        Ok((target, outcome))
     }
 
     /// Takes a vote back; retracting twice is harmless.
     pub async fn retract(&self, principal: &Principal, id: TicketId) -> Result<(TicketId, VoteOutcome), Error> {
         let target = self.check(principal, id).await?;
-        Ok((target, self.votes.retract(target, principal.id(), self.clock.now()).await?))
+        let outcome = self.votes.retract(target, principal.id(), self.clock.now()).await?;
+        count_vote("retract", outcome);
+        Ok((target, outcome))
+    }
+}
+
+/// Counts a vote that changed something.
+fn count_vote(action: &'static str, outcome: VoteOutcome) {
+    if let VoteOutcome::Changed { .. } = outcome {
+        metrics::counter!(crate::telemetry::VOTES, "action" => action).increment(1);
     }
 }
 

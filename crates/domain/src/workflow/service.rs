@@ -246,7 +246,9 @@ impl WorkflowService {
         let answer = Answer::parse(answer, "answer")?;
         let before = self.load(principal, id).await?.ticket;
         let transition = before.resolve(principal.id(), answer, self.clock.now())?;
-        self.store(transition, principal.actor()).await
+        let resolved = self.store(transition, principal.actor()).await?;
+        metrics::counter!(crate::telemetry::RESOLUTIONS).increment(1);
+        Ok(resolved)
     }
 
     /// Reopens a resolved ticket with a reason: its creator within the reopen window, staff
