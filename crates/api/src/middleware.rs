@@ -16,9 +16,8 @@ use std::{
 use poem::{
     error::ReadBodyError,
     http::{header, HeaderValue, Method, StatusCode},
-    route::PathPattern,
     web::headers::{ContentLength, HeaderMapExt},
-    Body, Endpoint, IntoResponse, Middleware, Request, Response,
+    Body, Endpoint, IntoResponse, Middleware, PathPattern, Request, Response,
 };
 use std::future::Future as _;
 use tokio::io::{AsyncRead, ReadBuf};

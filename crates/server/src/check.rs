@@ -211,7 +211,9 @@ async fn reach(url: &SecretString, what: &str) -> Verdict {
             applied.len(),
             pending.len()
         )),
-        Err(e) => Verdict::Broken(format!("{what} answers but its migrations cannot be read: {}", without_url(&e, url))),
+        Err(e) => {
+            Verdict::Broken(format!("{what} answers but its migrations cannot be read: {}", without_url(&e, url)))
+        }
     };
     let _ = store.close().await;
     verdict

@@ -167,9 +167,7 @@ fn job_state(
     finished: bool,
     now: DateTime<Utc>,
 ) -> JobState {
-    let older_than = |at: DateTime<Utc>, limit: Duration| {
-        (now - at).to_std().is_ok_and(|age| age > limit)
-    };
+    let older_than = |at: DateTime<Utc>, limit: Duration| (now - at).to_std().is_ok_and(|age| age > limit);
     if finished {
         JobState::Stopped
     } else if let Some(started) = health.running_since {

@@ -64,10 +64,7 @@ async fn broken_settings_exit_1_and_are_named() {
     assert_eq!(verdict(&report, "OSTS_PUBLIC_URL"), "broken");
     assert_eq!(verdict(&report, "OSTS_DATABASE_URL"), "broken");
     assert_eq!(verdict(&report, "OSTS_DATA_DIR"), "on");
-    assert!(
-        report.ends_with("broken: OSTS_DATABASE_URL, OSTS_PUBLIC_URL, OSTS_SMTP_URL\n"),
-        "{report}"
-    );
+    assert!(report.ends_with("broken: OSTS_DATABASE_URL, OSTS_PUBLIC_URL, OSTS_SMTP_URL\n"), "{report}");
     for secret in ["relay-pw-Qa91", "db-pw-Lm22"] {
         assert!(!report.contains(secret), "{secret} in the report:\n{report}");
     }

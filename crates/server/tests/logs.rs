@@ -52,9 +52,10 @@ async fn the_log_is_json_carries_request_ids_and_holds_no_secret() {
     let base = format!("{}/api/v1", server.base);
     let c = reqwest::Client::new();
     let mut request_ids = HashSet::new();
-    let mut secrets: Vec<String> = [ADMIN_PASSWORD, STUDENT_PASSWORD, WRONG_PASSWORD, SECRET_KEY, SMTP_PASSWORD, COOKIE]
-        .map(str::to_owned)
-        .to_vec();
+    let mut secrets: Vec<String> =
+        [ADMIN_PASSWORD, STUDENT_PASSWORD, WRONG_PASSWORD, SECRET_KEY, SMTP_PASSWORD, COOKIE]
+            .map(str::to_owned)
+            .to_vec();
 
     let login = json!({"email": "head@uni.edu", "password": ADMIN_PASSWORD});
     let (s, session) = call(&c, M::POST, format!("{base}/auth/login"), None, Some(login)).await;
@@ -79,7 +80,8 @@ async fn the_log_is_json_carries_request_ids_and_holds_no_secret() {
     let (s, category) =
         call(&c, M::POST, format!("{base}/categories"), Some(&admin), Some(json!({"name": "Exams"}))).await;
     assert_eq!(s, 201);
-    let ticket = json!({"title": "My exam grade is missing", "description": DESCRIPTION, "category_id": category["id"]});
+    let ticket =
+        json!({"title": "My exam grade is missing", "description": DESCRIPTION, "category_id": category["id"]});
     let (s, ticket) = call(&c, M::POST, format!("{base}/tickets"), Some(&ada), Some(ticket)).await;
     assert_eq!(s, 201, "{ticket}");
     let n = ticket["number"].as_i64().unwrap();
@@ -144,10 +146,7 @@ async fn the_log_is_json_carries_request_ids_and_holds_no_secret() {
     assert!(finished.len() >= 12, "{} request lines", finished.len());
     assert!(in_requests >= finished.len(), "{in_requests} lines in requests");
     for id in &request_ids {
-        assert!(
-            finished.iter().any(|e| e["span"]["request_id"] == id.as_str()),
-            "no line for request {id}"
-        );
+        assert!(finished.iter().any(|e| e["span"]["request_id"] == id.as_str()), "no line for request {id}");
     }
 
     secrets.extend([DESCRIPTION, REPLY].map(str::to_owned));

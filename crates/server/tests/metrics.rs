@@ -71,9 +71,13 @@ impl Scraped {
 
     /// The sum of `name` over every label set matching `labels`.
     fn sum(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.samples.get(name).into_iter().flatten().filter(|(have, _)| {
-            labels.iter().all(|(k, v)| have.get(*k).is_some_and(|h| h == v))
-        }).map(|(_, v)| v).sum()
+        self.samples
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter(|(have, _)| labels.iter().all(|(k, v)| have.get(*k).is_some_and(|h| h == v)))
+            .map(|(_, v)| v)
+            .sum()
     }
 
     fn kind(&self, family: &str) -> &str {
@@ -84,8 +88,7 @@ impl Scraped {
 async fn scrape(client: &reqwest::Client, base: &str) -> (u16, String, String) {
     let resp = client.get(format!("{base}/metrics")).send().await.unwrap();
     let status = resp.status().as_u16();
-    let content_type =
-        resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let content_type = resp.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
     (status, content_type, resp.text().await.unwrap())
 }
 
@@ -93,10 +96,11 @@ async fn scrape(client: &reqwest::Client, base: &str) -> (u16, String, String) {
 async fn a_scrape_after_traffic_shows_every_family_with_sensible_values() {
     let dir = TempDir::new("osts-metrics");
     let admin_password = "admin password for metrics";
-    let out = osts(&dir.0, &["admin", "create", "--email", "head@uni.edu", "--name", "Head"], &[(
-        "OSTS_ADMIN_PASSWORD",
-        admin_password,
-    )]);
+    let out = osts(
+        &dir.0,
+        &["admin", "create", "--email", "head@uni.edu", "--name", "Head"],
+        &[("OSTS_ADMIN_PASSWORD", admin_password)],
+    );
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let server = Server::start(&dir.0, &[("OSTS_STUDENT_EMAIL_DOMAINS", "uni.edu")], None);
     let base = format!("{}/api/v1", server.base);
@@ -112,7 +116,8 @@ async fn a_scrape_after_traffic_shows_every_family_with_sensible_values() {
 
     let mut students = Vec::new();
     for email in ["ada.lovelace@uni.edu", "bo.carter@uni.edu"] {
-        let body = json!({"email": email, "display_name": "Student", "password": "student password 1", "role": "student"});
+        let body =
+            json!({"email": email, "display_name": "Student", "password": "student password 1", "role": "student"});
         let (s, account) = call(&c, M::POST, format!("{base}/auth/register"), None, Some(body)).await;
         assert_eq!(s, 201, "{account}");
         let token = confirmation_token(email, || eml_files(&dir.0)).await;
@@ -127,7 +132,8 @@ async fn a_scrape_after_traffic_shows_every_family_with_sensible_values() {
 
     let mut numbers = Vec::new();
     for title in ["Quiz 2 grade is missing", "Library login fails", "Exam room is unknown"] {
-        let body = json!({"title": title, "description": "Details of a private concern.", "category_id": category["id"]});
+        let body =
+            json!({"title": title, "description": "Details of a private concern.", "category_id": category["id"]});
         let (s, ticket) = call(&c, M::POST, format!("{base}/tickets"), Some(ada), Some(body)).await;
         assert_eq!(s, 201, "{ticket}");
         numbers.push(ticket["number"].as_i64().unwrap());
@@ -152,7 +158,10 @@ async fn a_scrape_after_traffic_shows_every_family_with_sensible_values() {
     let m = Scraped::parse(&text);
 
     // HTTP: by route template, method and status class; raw paths never become labels.
-    assert_eq!(m.get("osts_http_requests_total", &[("method", "POST"), ("route", "/api/v1/tickets"), ("status", "2xx")]), 3.0);
+    assert_eq!(
+        m.get("osts_http_requests_total", &[("method", "POST"), ("route", "/api/v1/tickets"), ("status", "2xx")]),
+        3.0
+    );
     let vote = [("method", "PUT"), ("route", "/api/v1/tickets/{id}/vote"), ("status", "2xx")];
     assert_eq!(m.get("osts_http_requests_total", &vote), 2.0);
     assert!(m.get("osts_http_requests_total", &[("route", "unmatched"), ("status", "4xx")]) >= 1.0);
@@ -162,14 +171,18 @@ async fn a_scrape_after_traffic_shows_every_family_with_sensible_values() {
     assert_eq!(m.get("osts_http_request_duration_seconds_count", &ticket_route), 3.0);
     let sum = m.get("osts_http_request_duration_seconds_sum", &ticket_route);
     assert!(sum > 0.0 && sum < 30.0, "three requests took {sum} s");
-    assert_eq!(m.get("osts_http_request_duration_seconds_bucket", &[("route", "/api/v1/tickets"), ("le", "+Inf")]), 3.0);
+    assert_eq!(
+        m.get("osts_http_request_duration_seconds_bucket", &[("route", "/api/v1/tickets"), ("le", "+Inf")]),
+        3.0
+    );
 
     // The database: statement latency and the pool.
     assert!(m.get("osts_db_query_duration_seconds_count", &[("outcome", "ok")]) > 10.0);
     assert_eq!(m.kind("osts_db_query_duration_seconds"), "histogram");
     let max = m.get("osts_db_pool_max_connections", &[]);
     assert_eq!(max, 10.0);
-    let open = m.get("osts_db_pool_connections", &[("state", "idle")]) + m.get("osts_db_pool_connections", &[("state", "in_use")]);
+    let open = m.get("osts_db_pool_connections", &[("state", "idle")])
+        + m.get("osts_db_pool_connections", &[("state", "in_use")]);
     assert!((1.0..=max).contains(&open), "{open} connections open");
 
     // The outbox, for every channel: confirmation and notification emails were written.

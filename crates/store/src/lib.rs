@@ -139,11 +139,7 @@ impl Store {
                     .context("cannot open the SQLite database")?;
                 let mut db = SqlxSqliteConnector::from_sqlx_sqlite_pool(pool);
                 telemetry::instrument(&mut db);
-                Self {
-                    db,
-                    write_lock: Some(Arc::new(Mutex::new(()))),
-                    wake: Arc::new(Notify::new()),
-                }
+                Self { db, write_lock: Some(Arc::new(Mutex::new(()))), wake: Arc::new(Notify::new()) }
             }
             Backend::Postgres => {
                 let pool = PgPoolOptions::new()
@@ -154,11 +150,7 @@ impl Store {
                     .context("cannot connect to PostgreSQL")?;
                 let mut db = SqlxPostgresConnector::from_sqlx_postgres_pool(pool);
                 telemetry::instrument(&mut db);
-                Self {
-                    db,
-                    write_lock: None,
-                    wake: Arc::new(Notify::new()),
-                }
+                Self { db, write_lock: None, wake: Arc::new(Notify::new()) }
             }
         };
         if options.migrate && !migrated {
