@@ -73,7 +73,7 @@ impl<E: Endpoint> Endpoint for TraceEndpoint<E> {
 }
 
 /// Counter: HTTP requests answered, by `method`, `route` (the matched route's template, such
-/// as `/api/v1/tickets/{id}`, or `unmatched`) and `status` class (`2xx` ... `5xx`).
+/// as `/api/v1/tickets/{param0}` (poem's names for the parameters), or `unmatched`) and `status` class (`2xx` ... `5xx`).
 pub const HTTP_REQUESTS: &str = "osts_http_requests_total";
 /// Histogram, seconds: time to answer an HTTP request, by `method` and `route`.
 pub const HTTP_DURATION: &str = "osts_http_request_duration_seconds";

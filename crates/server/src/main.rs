@@ -98,9 +98,9 @@ async fn main() -> anyhow::Result<()> {
 
 /// Log targets held at `warn` whatever `OSTS_LOG` says, because their detail carries
 /// secrets: SeaORM's statements with their values inlined (token hashes, outbox payloads with
-/// confirmation links, addresses) and lettre's SMTP conversation (`AUTH` credentials, email
-/// bodies).
-const NEVER_VERBOSE: &str = "sea_orm=warn,lettre=warn";
+/// confirmation links, addresses), lettre's SMTP conversation (`AUTH` credentials, email
+/// bodies) and html5ever's parse steps (the text of every description and reply sanitised).
+const NEVER_VERBOSE: &str = "sea_orm=warn,lettre=warn,html5ever=warn,markup5ever=warn";
 
 /// Logs to stderr, human-readable or one JSON object per line. Every event inside a request
 /// carries the request's span (method, path, request id): in the pretty format as its prefix,

@@ -21,7 +21,7 @@ fn verdict<'a>(report: &'a str, setting: &str) -> &'a str {
         .unwrap_or_else(|| panic!("{setting} not in:\n{report}"))
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_broken_exits_0_with_what_is_on_and_off() {
     let dir = TempDir::new("osts-check-ok");
     let relay = Relay::default();
@@ -47,7 +47,7 @@ async fn nothing_broken_exits_0_with_what_is_on_and_off() {
     assert!(!dir.0.join("osts.db").exists(), "checking created no database");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_settings_exit_1_and_are_named() {
     let dir = TempDir::new("osts-check-broken");
     // A port nothing listens on.

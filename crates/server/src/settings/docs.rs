@@ -118,7 +118,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     setting(
         "OSTS_LOG",
         Value("info,sqlx=warn,sea_orm=warn"),
-        "log filter (`tracing` syntax); `sea_orm` and `lettre` stay at `warn` whatever it says, since their detail holds secrets",
+        "log filter (`tracing` syntax); `sea_orm`, `lettre` and `html5ever` stay at `warn` whatever it says, since their detail holds secrets",
     ),
     setting("OSTS_LOG_FORMAT", Value("pretty"), "`pretty` or `json` (one JSON object per line, the start-up line included)"),
     setting("OSTS_REOPEN_DAYS", Value("14"), "days after a resolution in which its creator may reopen a ticket"),
