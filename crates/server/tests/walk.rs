@@ -1,99 +1,13 @@
 //! End to end: the real `osts` binary on port 0 with a fresh SQLite file, walked through the
 //! foundation's story over HTTP.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use serde_json::json;
+use support::{call, confirmation_token, eml_files, osts, Server};
 
-use serde_json::{json, Value};
+mod support;
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(data_dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_osts"))
-            .arg("serve")
-            .env("OSTS_BIND", "127.0.0.1:0")
-            .env("OSTS_DATA_DIR", data_dir)
-            // No model download in this walk: suggestions are lexical.
-            .env("OSTS_SEMANTIC_SEARCH", "off")
-            // Confirmation emails are written as .eml files within a second.
-            .env("OSTS_DELIVERY_INTERVAL_SECS", "1")
-            .env_remove("OSTS_DATABASE_URL")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start osts serve");
-        // The server prints its address once it accepts connections.
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let base = line.trim().strip_prefix("osts listening on ").expect("address line").to_owned();
-        Self { child, base }
-    }
-
-    fn stop(mut self) -> std::process::ExitStatus {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success());
-        self.child.wait().unwrap()
-    }
-}
-
-fn osts(data_dir: &Path, args: &[&str], password: &str) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_osts"))
-        .args(args)
-        .env("OSTS_DATA_DIR", data_dir)
-        .env("OSTS_ADMIN_PASSWORD", password)
-        .env_remove("OSTS_DATABASE_URL")
-        .output()
-        .unwrap()
-}
-
-async fn call(
-    client: &reqwest::Client,
-    method: reqwest::Method,
-    url: String,
-    token: Option<&str>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = client.request(method, url);
-    if let Some(t) = token {
-        req = req.bearer_auth(t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status().as_u16();
-    let text = resp.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
-/// The token of the confirmation link in the `.eml` file the server wrote for `email`,
-/// waiting for the delivery worker to write it (the process gives no other signal).
-fn confirmation_token(data_dir: &Path, email: &str) -> String {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        for entry in std::fs::read_dir(data_dir.join("outbox-mail")).into_iter().flatten() {
-            let raw = std::fs::read_to_string(entry.unwrap().path()).unwrap_or_default();
-            // Undo quoted-printable soft line breaks and the encoded `=`.
-            let text = raw.replace("=\r\n", "").replace("=3D", "=");
-            if !text.contains(&format!("<{email}>")) {
-                continue;
-            }
-            if let Some(at) = text.find("/api/v1/auth/confirm?token=") {
-                let rest = &text[at + "/api/v1/auth/confirm?token=".len()..];
-                let token: String =
-                    rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
-                return token;
-            }
-        }
-        assert!(std::time::Instant::now() < deadline, "no confirmation email for {email}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-}
+/// The first admin's password, given to `osts admin create` through its environment.
+const ADMIN_PASSWORD: &[(&str, &str)] = &[("OSTS_ADMIN_PASSWORD", "admin password 1")];
 
 #[tokio::test]
 async fn the_foundation_walk() {
@@ -101,14 +15,13 @@ async fn the_foundation_walk() {
     let _ = std::fs::remove_dir_all(&dir);
 
     // The first admin comes from the CLI; the database is created on the way.
-    let out =
-        osts(&dir, &["admin", "create", "--email", "head@uni.edu", "--name", "Head of Support"], "admin password 1");
+    let out = osts(&dir, &["admin", "create", "--email", "head@uni.edu", "--name", "Head of Support"], ADMIN_PASSWORD);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(dir.join("osts.db").exists());
-    let again = osts(&dir, &["admin", "create", "--email", "head@uni.edu", "--name", "Twice"], "admin password 1");
+    let again = osts(&dir, &["admin", "create", "--email", "head@uni.edu", "--name", "Twice"], ADMIN_PASSWORD);
     assert!(!again.status.success(), "a second admin with the same email is refused");
 
-    let server = Server::start(&dir);
+    let server = Server::start(&dir, &[], None);
     let base = format!("{}/api/v1", server.base);
     let c = reqwest::Client::new();
     use reqwest::Method as M;
@@ -150,7 +63,7 @@ async fn the_foundation_walk() {
         )
         .await;
         assert_eq!((s, refused["code"].as_str()), (403, Some("email_unconfirmed")));
-        let token = confirmation_token(&dir, email);
+        let token = confirmation_token(email, || eml_files(&dir)).await;
         let (s, confirmed) =
             call(&c, M::POST, format!("{base}/auth/confirm"), None, Some(json!({ "token": token }))).await;
         assert_eq!((s, confirmed["email_confirmed"].as_bool()), (200, Some(true)), "{confirmed}");
@@ -213,6 +126,6 @@ async fn the_foundation_walk() {
     assert_eq!(kinds, ["created", "vote_cast", "priority_changed"]);
 
     // Graceful shutdown on SIGTERM exits cleanly.
-    assert!(server.stop().success());
+    assert!(server.stop(), "a clean stop");
     let _ = std::fs::remove_dir_all(&dir);
 }
