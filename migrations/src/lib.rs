@@ -20,6 +20,7 @@ mod m20261201_000012_outbox_channels;
 mod m20261201_000013_embedding_times;
 mod m20261201_000014_one_line_texts;
 mod m20261201_000015_list_indexes;
+mod m20261201_000016_escalation;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000013_embedding_times::Migration),
             Box::new(m20261201_000014_one_line_texts::Migration),
             Box::new(m20261201_000015_list_indexes::Migration),
+            Box::new(m20261201_000016_escalation::Migration),
         ]
     }
 }

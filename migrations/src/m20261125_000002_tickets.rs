@@ -217,7 +217,7 @@ impl MigrationTrait for Migration {
 }
 
 #[derive(DeriveIden)]
-enum Categories {
+pub(crate) enum Categories {
     Table,
     Id,
     Name,

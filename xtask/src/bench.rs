@@ -312,6 +312,8 @@ impl Bed {
                         creator_id: self.student.id(),
                         created_at: now,
                         follow_up_of: None,
+                        sla_due: None,
+                        escalation: None,
                     })
                 })
                 .collect::<anyhow::Result<Vec<_>>>()?;

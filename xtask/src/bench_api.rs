@@ -643,6 +643,8 @@ async fn import(
                     creator_id: creator,
                     created_at: start + chrono::Duration::seconds(k as i64 * 20),
                     follow_up_of: None,
+                    sla_due: None,
+                    escalation: None,
                 })
             })
             .collect::<Result<Vec<_>, domain::Error>>()

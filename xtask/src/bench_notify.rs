@@ -81,14 +81,15 @@ fn ms(d: Duration) -> f64 {
 }
 
 /// A fresh database: an SQLite file, or a new PostgreSQL database (dropped afterwards).
-struct Db {
-    store: Store,
+pub(crate) struct Db {
+    /// The store on it.
+    pub(crate) store: Store,
     cleanup: Option<(String, String)>,
     file: Option<std::path::PathBuf>,
 }
 
 impl Db {
-    async fn new(backend: &str) -> anyhow::Result<Self> {
+    pub(crate) async fn new(backend: &str) -> anyhow::Result<Self> {
         match backend {
             "sqlite" => {
                 let path = std::env::temp_dir().join(format!("osts-bench-{}.db", uuid::Uuid::new_v4().simple()));
@@ -115,7 +116,7 @@ impl Db {
         }
     }
 
-    async fn finish(self) -> anyhow::Result<()> {
+    pub(crate) async fn finish(self) -> anyhow::Result<()> {
         self.store.close().await?;
         if let Some((admin_url, name)) = self.cleanup {
             let admin = Store::connect_with(
@@ -188,6 +189,8 @@ async fn run(backend: &str, n: usize, drain_max: usize) -> anyhow::Result<Figure
             creator_id: creator.id,
             created_at: chrono::Utc::now(),
             follow_up_of: None,
+            sla_due: None,
+            escalation: None,
         }])
         .await?[0]
         .get();

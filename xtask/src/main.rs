@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_api;
+mod bench_escalate;
 mod bench_notify;
 mod contract;
 mod seed;
@@ -122,6 +123,28 @@ enum Bench {
         #[arg(long, default_value_t = 200)]
         list_requests: u64,
     },
+    /// Escalation messages against a chat space's write limit: delivery time against the
+    /// theoretical minimum, 429s, lost, duplicated and reordered messages.
+    Escalate {
+        /// Escalation events in all.
+        #[arg(long, default_value_t = 1000)]
+        events: usize,
+        /// Tickets they are spread over.
+        #[arg(long, default_value_t = 50)]
+        tickets: usize,
+        /// Chat spaces (a webhook per category).
+        #[arg(long, default_value_t = 10)]
+        spaces: usize,
+        /// The sink's write limit per space and minute (Google Chat's).
+        #[arg(long, default_value_t = 60)]
+        sink_per_minute: usize,
+        /// osts's limit per webhook (`OSTS_CHAT_REQUESTS_PER_MINUTE`).
+        #[arg(long, default_value_t = 60)]
+        client_per_minute: u32,
+        /// Run in the dev profile instead of rebuilding in release.
+        #[arg(long)]
+        dev: bool,
+    },
     /// Resolving a ticket with many upvoters: request latency, rows committed, SMTP drain rate.
     Notify {
         /// Upvoter counts.
@@ -178,6 +201,19 @@ fn main() -> anyhow::Result<()> {
         }
         Task::Contract { schemathesis, max_examples, tickets } => {
             contract::run(contract::Options { schemathesis, max_examples, tickets })
+        }
+        Task::Bench { what: Bench::Escalate { events, tickets, spaces, sink_per_minute, client_per_minute, dev } } => {
+            if cfg!(debug_assertions) && !dev {
+                return rerun_in_release();
+            }
+            runtime()?.block_on(bench_escalate::escalate(bench_escalate::Options {
+                events,
+                tickets,
+                spaces,
+                sink_per_minute,
+                client_per_minute,
+                timeout: std::time::Duration::from_secs(30 * 60),
+            }))
         }
         Task::Bench { what: Bench::Notify { sizes, backends, dev, drain_max } } => {
             if cfg!(debug_assertions) && !dev {

@@ -270,6 +270,8 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
                 creator_id: creator.id,
                 created_at,
                 follow_up_of: None,
+                sla_due: None,
+                escalation: None,
             })
             .await?;
         for (i, voter) in students.iter().filter(|s| s.id != creator.id).take(*votes).enumerate() {
@@ -308,6 +310,8 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
                 creator_id: creator.id,
                 created_at,
                 follow_up_of: None,
+                sla_due: None,
+                escalation: None,
             })
             .await?;
         // A few concerns are shared by many: votes follow a long tail.
@@ -380,6 +384,8 @@ pub async fn run(url: &str, tickets: u32, seed: u64) -> anyhow::Result<()> {
                     creator_id: creator.id,
                     created_at: raised_at,
                     follow_up_of: None,
+                    sla_due: None,
+                    escalation: None,
                 })
                 .await?;
             let resolved_at = raised_at + Duration::days(1);

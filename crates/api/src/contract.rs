@@ -98,8 +98,9 @@ impl Contract {
     /// number or a boolean, or where the JSON has `null` and the schema does not say
     /// `nullable`: its field path (`name`, `tags[2]`, `[0].kind`).
     fn string_mismatch(&self, schema: &Value, value: &Value, at: &str) -> Option<String> {
-        if value.is_null() && schema["nullable"] != Value::Bool(true) && !at.is_empty() {
-            return Some(at.to_owned());
+        if value.is_null() {
+            // A documented `nullable` (also `allOf: [$ref]` with `nullable`) takes `null`.
+            return (schema["nullable"] != Value::Bool(true) && !at.is_empty()).then(|| at.to_owned());
         }
         let schema = self.resolve(schema);
         for part in schema["allOf"].as_array().into_iter().flatten() {
@@ -212,5 +213,7 @@ mod tests {
         assert_eq!(c.string_mismatch(schema, &json!({ "title": "Quiz", "limit": null }), ""), Some("limit".into()));
         let schema = c.request_schema(&Method::PUT, "/api/v1/tickets/{id}/assignee").unwrap();
         assert_eq!(c.string_mismatch(schema, &json!({ "assignee_id": null }), ""), None, "nullable");
+        let reference = json!({ "allOf": [{ "$ref": "#/components/schemas/Nope" }], "nullable": true });
+        assert_eq!(c.string_mismatch(&reference, &Value::Null, "priority"), None, "a nullable reference");
     }
 }

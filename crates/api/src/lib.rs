@@ -27,6 +27,7 @@ mod confirm_page;
 mod contract;
 mod conversation;
 mod error;
+mod escalation;
 mod faq;
 mod health;
 mod middleware;
@@ -99,6 +100,8 @@ enum ApiTags {
     Notifications,
     /// Questions and answers curated from resolved tickets; published entries are public.
     Faq,
+    /// Escalation to chat spaces and service-level targets.
+    Escalation,
     /// Probes for load balancers and orchestrators.
     Health,
 }
@@ -125,6 +128,7 @@ api_groups!(
     attachments::AttachmentApi,
     notifications::NotificationApi,
     faq::FaqApi,
+    escalation::EscalationApi,
     health::HealthApi,
     similar::SimilarApi,
 );

@@ -131,8 +131,8 @@ impl From<dn::Preference> for Preference {
 pub struct DeadLetter {
     /// Identifier (for retrying).
     pub id: i64,
-    /// The channel it was for: `email` (one email per event, or a daily digest) now; the
-    /// forum and chat channels join it.
+    /// The channel it was for: `email` (one email per event, or a daily digest) or `chat`
+    /// (a message about an escalated ticket to one chat webhook).
     pub channel: String,
     /// The recipient's account id (deliveries to one user, such as emails; none for a
     /// ticket's integration job).

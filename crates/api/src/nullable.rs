@@ -100,6 +100,66 @@ impl<T: ParseFromJSON> ParseFromJSON for Nullable<T> {
     }
 }
 
+/// In a request that changes something (`PATCH`): absent leaves the value as it is, `null`
+/// clears it, a value sets it. Documented as an optional field that may be `null`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Clearable<T>(pub Option<Option<T>>);
+
+impl<T: Type> Type for Clearable<T> {
+    const IS_REQUIRED: bool = false;
+
+    type RawValueType = T::RawValueType;
+
+    type RawElementValueType = T::RawElementValueType;
+
+    fn name() -> Cow<'static, str> {
+        format!("clearable_{}", T::name()).into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        nullable(T::schema_ref())
+    }
+
+    fn register(registry: &mut Registry) {
+        T::register(registry);
+    }
+
+    fn as_raw_value(&self) -> Option<&Self::RawValueType> {
+        self.0.as_ref().and_then(|v| v.as_ref()).and_then(Type::as_raw_value)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self::RawElementValueType> + 'a> {
+        match &self.0 {
+            Some(Some(value)) => value.raw_element_iter(),
+            _ => Box::new(std::iter::empty()),
+        }
+    }
+
+    fn is_none(&self) -> bool {
+        self.0.is_none()
+    }
+}
+
+impl<T: ParseFromJSON> ParseFromJSON for Clearable<T> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            None => Ok(Self(None)),
+            Some(Value::Null) => Ok(Self(Some(None))),
+            Some(value) => T::parse_from_json(Some(value)).map(|v| Self(Some(Some(v)))).map_err(ParseError::propagate),
+        }
+    }
+}
+
+impl<T: ToJSON> ToJSON for Clearable<T> {
+    fn to_json(&self) -> Option<Value> {
+        match &self.0 {
+            None => None,
+            Some(None) => Some(Value::Null),
+            Some(Some(value)) => value.to_json(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use poem_openapi::Object;

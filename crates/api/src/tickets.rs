@@ -103,6 +103,49 @@ pub struct Ticket {
     pub voted: bool,
     /// Whether the caller watches it (is notified of it).
     pub watching: bool,
+    /// Whether it has been escalated to the people above support (posted to chat).
+    pub escalated: bool,
+    /// When it was first escalated.
+    pub escalated_at: Nullable<DateTime<Utc>>,
+    /// Where it stands against its service-level targets.
+    pub sla: SlaView,
+}
+
+/// A ticket's service-level state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case", remote = "domain::escalation::SlaState")]
+pub enum SlaState {
+    /// Within 80 % of every running target.
+    Ok,
+    /// 80 % or more of a target used.
+    AtRisk,
+    /// A target passed.
+    Breached,
+}
+
+/// Where a ticket stands against its service-level targets (see `GET /admin/sla`).
+#[derive(Debug, Clone, Object)]
+pub struct SlaView {
+    /// The state found by the last SLA check (every `OSTS_SLA_INTERVAL_SECS`).
+    pub state: SlaState,
+    /// When the first staff response is due (`null` until the first check of a ticket raised
+    /// before SLAs existed).
+    pub first_response_due: Nullable<DateTime<Utc>>,
+    /// When the resolution is due.
+    pub resolution_due: Nullable<DateTime<Utc>>,
+    /// When staff first replied in public.
+    pub first_response_at: Nullable<DateTime<Utc>>,
+}
+
+impl From<domain::escalation::TicketSla> for SlaView {
+    fn from(s: domain::escalation::TicketSla) -> Self {
+        Self {
+            state: s.state.into(),
+            first_response_due: Nullable(s.due.map(|d| d.first_response)),
+            resolution_due: Nullable(s.due.map(|d| d.resolution)),
+            first_response_at: Nullable(s.first_response_at),
+        }
+    }
 }
 
 /// How a ticket was resolved.
@@ -151,6 +194,9 @@ impl From<dt::TicketView> for Ticket {
             vote_count: t.vote_count(),
             voted: view.voted,
             watching: view.watching,
+            escalated: t.escalated_at().is_some(),
+            escalated_at: Nullable(t.escalated_at()),
+            sla: t.sla().into(),
         }
     }
 }
@@ -310,6 +356,68 @@ pub enum Change {
     /// An FAQ entry made from this ticket was published.
     #[oai(mapping = "faq_published")]
     FaqPublished(FaqPublished),
+    /// The ticket was escalated to chat (staff only).
+    #[oai(mapping = "escalated")]
+    Escalated(Escalated),
+}
+
+/// Why a ticket was escalated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum EscalatedBy {
+    /// It was raised as, or raised to, high or urgent priority.
+    Priority,
+    /// Its votes reached the threshold (`OSTS_ESCALATE_VOTES`).
+    Votes,
+    /// Its SLA is at risk or breached.
+    Sla,
+    /// A staff member escalated it with a note.
+    Manual,
+}
+
+/// `kind: escalated`.
+#[derive(Debug, Clone, Object)]
+pub struct Escalated {
+    /// What escalated it.
+    pub by: EscalatedBy,
+    /// Why, in words ("urgent priority", "25 votes", "SLA breached", or the staff member's
+    /// note).
+    pub reason: String,
+    /// For `priority`: the priority.
+    pub priority: Nullable<Priority>,
+    /// For `votes`: the votes then.
+    pub votes: Nullable<u32>,
+    /// For `sla`: `at_risk` or `breached`.
+    pub sla: Nullable<SlaState>,
+}
+
+impl From<domain::escalation::EscalationReason> for Escalated {
+    fn from(reason: domain::escalation::EscalationReason) -> Self {
+        use domain::escalation::EscalationReason as R;
+        let mut view = Self {
+            by: EscalatedBy::Manual,
+            reason: reason.describe(),
+            priority: Nullable(None),
+            votes: Nullable(None),
+            sla: Nullable(None),
+        };
+        match reason {
+            R::Priority { priority } => {
+                view.by = EscalatedBy::Priority;
+                view.priority = Nullable(Some(priority.into()));
+            }
+            R::Votes { votes, .. } => {
+                view.by = EscalatedBy::Votes;
+                view.votes = Nullable(Some(votes));
+            }
+            R::Sla { state } => {
+                view.by = EscalatedBy::Sla;
+                view.sla = Nullable(Some(state.into()));
+            }
+            R::Manual { note } => view.reason = note,
+        }
+        view
+    }
 }
 
 /// `kind: faq_published`.
@@ -486,6 +594,7 @@ impl From<dt::Change> for Change {
             C::Watched => Change::Watched(Watched {}),
             C::Unwatched => Change::Unwatched(Unwatched {}),
             C::FaqPublished { entry_id } => Change::FaqPublished(FaqPublished { entry_id }),
+            C::Escalated { reason } => Change::Escalated(reason.into()),
         }
     }
 }

@@ -232,6 +232,8 @@ impl WorkflowApi {
         priority: Query<Option<Priority>>,
         /// `me`, `unassigned` or `anyone` (default).
         assigned: Query<Option<Assigned>>,
+        /// Only tickets in this SLA state (as of the last SLA check).
+        sla: Query<Option<crate::tickets::SlaState>>,
         /// Page size, 1–100 (default 25).
         limit: Query<Option<PageSize>>,
         /// `next_cursor` of the previous page.
@@ -245,6 +247,7 @@ impl WorkflowApi {
                 Some(Assigned::Me) => QueueAssigned::Me,
                 Some(Assigned::Unassigned) => QueueAssigned::Unassigned,
             },
+            sla: sla.0.map(Into::into),
             limit: limit.0.map(|l| l.0),
             cursor: cursor.0,
         };

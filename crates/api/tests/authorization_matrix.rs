@@ -67,6 +67,8 @@ enum Setup {
     FaqDraft,
     /// `{id}` is a new published FAQ entry.
     FaqPublished,
+    /// `{id}` is a new chat webhook the admin added.
+    Webhook,
     /// The query carries a valid unsubscribe token of the owner's (the link needs no session,
     /// so every caller gets the same answer).
     UnsubscribeLink,
@@ -101,6 +103,14 @@ enum Body {
     FaqFromTicket,
     FaqPatch,
     Feedback,
+    /// A staff member's escalation note.
+    Note,
+    /// SLA targets and business hours.
+    Sla,
+    /// A chat webhook to add.
+    Webhook,
+    /// Changes to a chat webhook.
+    WebhookPatch,
 }
 
 /// Method, path as in the OpenAPI document, setup, body, and the expected status for
@@ -166,6 +176,14 @@ const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
     ("get", "/api/v1/me/notification-preferences", Setup::Nothing, Body::None, [401, 403, 200, 200, 200, 200]),
     ("put", "/api/v1/me/notification-preferences", Setup::Nothing, Body::Preferences, [401, 403, 200, 200, 200, 200]),
     ("get", "/api/v1/admin/deliveries/dead", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/tickets/{id}/escalate", Setup::Ticket, Body::Note, [401, 403, 403, 403, 200, 200]),
+    ("get", "/api/v1/admin/sla", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("put", "/api/v1/admin/sla", Setup::Nothing, Body::Sla, [401, 403, 403, 403, 403, 200]),
+    ("get", "/api/v1/admin/chat/webhooks", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/admin/chat/webhooks", Setup::Nothing, Body::Webhook, [401, 403, 403, 403, 403, 201]),
+    ("patch", "/api/v1/admin/chat/webhooks/{id}", Setup::Webhook, Body::WebhookPatch, [401, 403, 403, 403, 403, 200]),
+    ("delete", "/api/v1/admin/chat/webhooks/{id}", Setup::Webhook, Body::None, [401, 403, 403, 403, 403, 204]),
+    ("post", "/api/v1/admin/chat/webhooks/{id}/test", Setup::Webhook, Body::None, [401, 403, 403, 403, 403, 200]),
     ("post", "/api/v1/admin/deliveries/{id}/retry", Setup::NoSuchDelivery, Body::None, [401, 403, 403, 403, 403, 404]),
     ("get", "/api/v1/faq", Setup::Nothing, Body::None, [200, 200, 200, 200, 200, 200]),
     ("post", "/api/v1/faq", Setup::Nothing, Body::FaqEntry, [401, 403, 403, 403, 403, 201]),
@@ -252,6 +270,17 @@ async fn prepare(app: &TestApp, cast: &Cast, actor: Actor, template: &str, setup
             Some(inbox.body["items"][0]["id"].as_i64().expect("the owner was notified"))
         }
         Setup::NoSuchDelivery => Some(999_999),
+        Setup::Webhook => {
+            let body = json!({
+                "name": format!("Matrix space {}", app.next()),
+                "url": "https://chat.googleapis.com/v1/spaces/MATRIX/messages?key=k&token=t",
+            });
+            Some(
+                app.post("/api/v1/admin/chat/webhooks", &app.admin.token, body).await.expect(201).body["id"]
+                    .as_i64()
+                    .unwrap(),
+            )
+        }
         Setup::FaqDraft | Setup::FaqPublished => {
             let body = json!({ "question": format!("Matrix question {}", app.next()), "answer": "An answer.", "category_id": app.category_id });
             let id = app.post("/api/v1/faq", &app.admin.token, body).await.expect(201).body["id"].as_i64().unwrap();
@@ -336,6 +365,17 @@ async fn body(app: &TestApp, cast: &Cast, body: Body) -> Option<Value> {
         }
         Body::FaqPatch => Some(json!({ "position": 3 })),
         Body::Feedback => Some(json!({ "helpful": true })),
+        Body::Note => Some(json!({ "note": "Needs a decision from the program office" })),
+        Body::Sla => {
+            let t = json!({ "first_response_minutes": 60, "resolution_minutes": 480 });
+            Some(json!({ "targets": { "low": t, "medium": t, "high": t, "urgent": t }, "business_hours": null }))
+        }
+        Body::Webhook => Some(json!({
+            "name": format!("Space {n}"),
+            "url": format!("https://chat.googleapis.com/v1/spaces/S{n}/messages?key=k&token=t"),
+            "priority": "urgent",
+        })),
+        Body::WebhookPatch => Some(json!({ "name": format!("Renamed {n}"), "priority": null })),
         Body::Upload => unreachable!("uploads are multipart, sent by `TestApp::upload`"),
         Body::Draft => Some(json!({ "title": "Matrix ticket", "description": "a draft" })),
     }

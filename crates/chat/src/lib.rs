@@ -11,12 +11,16 @@
 //! error or a log line: [`redact`] shows the host and the last four characters.
 
 mod google;
+mod limit;
 mod slack;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use domain::escalation::ChatMessage;
+use async_trait::async_trait;
+use domain::escalation::{ChatKind, ChatMessage, ChatNotifier, ChatWebhook};
+use domain::notifications::DeliveryError;
 pub use google::{google_body, google_url, MAX_MESSAGE_BYTES};
+pub use limit::RateLimiter;
 pub use slack::slack_body;
 
 /// Which chat provider a webhook belongs to.
@@ -61,14 +65,50 @@ pub enum PostError {
     Never(String),
 }
 
+impl From<ChatKind> for Kind {
+    fn from(kind: ChatKind) -> Self {
+        match kind {
+            ChatKind::GoogleChat => Kind::GoogleChat,
+            ChatKind::Slack => Kind::Slack,
+        }
+    }
+}
+
 /// Shows a webhook URL without its secret: `https://chat.googleapis.com/…wxyz`.
-pub fn redact(url: &str) -> String {
-    let host = reqwest::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_owned)).unwrap_or_default();
-    let tail: String = {
-        let chars: Vec<char> = url.chars().collect();
-        chars[chars.len().saturating_sub(4)..].iter().collect()
-    };
-    format!("https://{host}/…{tail}")
+pub use domain::escalation::redact_url as redact;
+
+/// The chat port: posts through [`WebhookClient`], each webhook held to its rate limit
+/// (Google Chat allows 60 messages a minute per space, shared by every app posting there, so
+/// osts keeps below it: `OSTS_CHAT_REQUESTS_PER_MINUTE`).
+#[derive(Debug)]
+pub struct ChatClient {
+    client: WebhookClient,
+    limiter: RateLimiter,
+}
+
+impl ChatClient {
+    /// A client whose calls give up after `timeout`, posting at most `per_minute` messages a
+    /// minute to each webhook.
+    pub fn new(timeout: Duration, per_minute: u32) -> Result<Self, PostError> {
+        Ok(Self { client: WebhookClient::new(timeout)?, limiter: RateLimiter::per_minute(per_minute) })
+    }
+}
+
+#[async_trait]
+impl ChatNotifier for ChatClient {
+    async fn post(&self, webhook: &ChatWebhook, request_id: &str, message: &ChatMessage) -> Result<(), DeliveryError> {
+        if let Err(wait) = self.limiter.try_take(webhook.id.get(), Instant::now()) {
+            let wait = chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::minutes(1));
+            return Err(DeliveryError::Throttled { at: chrono::Utc::now() + wait });
+        }
+        self.client.post(webhook.kind.into(), &webhook.url, request_id, message).await.map_err(|e| match e {
+            PostError::Later { message, after } => DeliveryError::Later {
+                message,
+                at: after.and_then(|a| chrono::Duration::from_std(a).ok()).map(|a| chrono::Utc::now() + a),
+            },
+            PostError::Never(message) => DeliveryError::Never(message),
+        })
+    }
 }
 
 /// Posts messages to webhooks.

@@ -152,6 +152,8 @@ pub enum Resource {
     Delivery,
     /// An FAQ entry.
     FaqEntry,
+    /// A chat webhook.
+    ChatWebhook,
 }
 
 impl Resource {
@@ -165,6 +167,7 @@ impl Resource {
             Self::Notification => "notification_not_found",
             Self::Delivery => "delivery_not_found",
             Self::FaqEntry => "faq_entry_not_found",
+            Self::ChatWebhook => "chat_webhook_not_found",
         }
     }
 }
@@ -179,6 +182,7 @@ impl fmt::Display for Resource {
             Self::Notification => "notification",
             Self::Delivery => "delivery",
             Self::FaqEntry => "FAQ entry",
+            Self::ChatWebhook => "chat webhook",
         })
     }
 }
@@ -222,6 +226,8 @@ pub enum Conflict {
     ConfirmationUsed,
     /// The email confirmation link is too old.
     ConfirmationExpired,
+    /// Only a ticket still waiting for support (open or in progress) can be escalated.
+    NotUnresolved,
 }
 
 impl Conflict {
@@ -242,6 +248,7 @@ impl Conflict {
             Self::NotResolved => "not_resolved",
             Self::ConfirmationUsed => "confirmation_used",
             Self::ConfirmationExpired => "confirmation_expired",
+            Self::NotUnresolved => "ticket_not_unresolved",
         }
     }
 }
@@ -274,6 +281,7 @@ impl fmt::Display for Conflict {
             Self::NotResolved => f.write_str("only a resolved or closed ticket can become an FAQ entry"),
             Self::ConfirmationUsed => f.write_str("this confirmation link was used already; sign in"),
             Self::ConfirmationExpired => f.write_str("this confirmation link has expired; ask for a new one"),
+            Self::NotUnresolved => f.write_str("only an open or in-progress ticket can be escalated"),
         }
     }
 }

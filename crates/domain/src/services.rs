@@ -12,6 +12,7 @@ use crate::attachments::{AttachmentRepository, AttachmentService, BlobStore};
 use crate::categories::{CategoryRepository, CategoryService};
 use crate::clock::Clock;
 use crate::conversation::{ConversationService, ReplyRepository, WatcherRepository};
+use crate::escalation::{EscalationRepository, EscalationService, EscalationSettings, SlaBook};
 use crate::faq::{FaqRepository, FaqService, FaqSettings};
 use crate::notifications::{NotificationRepository, NotificationService, OutboxRepository, UnsubscribeTokens};
 use crate::similarity::{
@@ -25,6 +26,8 @@ use crate::workflow::{SimilarResolved, WorkflowRepository, WorkflowService, Work
 /// The adapters for every port.
 #[derive(Clone)]
 pub struct Ports {
+    /// SLA settings and states, escalations and chat webhooks.
+    pub escalations: Arc<dyn EscalationRepository>,
     /// Accounts.
     pub accounts: Arc<dyn AccountRepository>,
     /// Sessions.
@@ -74,6 +77,8 @@ pub struct Ports {
 /// The repositories a storage adapter supplies (the store: one database, one adapter).
 #[derive(Clone)]
 pub struct Repositories {
+    /// SLA settings and states, escalations and chat webhooks.
+    pub escalations: Arc<dyn EscalationRepository>,
     /// Accounts.
     pub accounts: Arc<dyn AccountRepository>,
     /// Sessions.
@@ -129,6 +134,7 @@ impl Ports {
     /// semantic stage; each is given, none defaults.
     pub fn new(repositories: Repositories, adapters: Adapters, semantic: Semantic) -> Self {
         let Repositories {
+            escalations,
             accounts,
             sessions,
             categories,
@@ -146,6 +152,7 @@ impl Ports {
         } = repositories;
         let Adapters { hasher, tokens, throttle, resend_throttle, blobs, unsubscribe, clock } = adapters;
         Self {
+            escalations,
             accounts,
             sessions,
             categories,
@@ -224,6 +231,8 @@ pub struct ServiceSettings {
     pub faq: FaqSettings,
     /// Which confirmed addresses approve their account without an admin.
     pub auto_approval: AutoApproval,
+    /// Escalation by votes and where chat webhooks may point.
+    pub escalation: EscalationSettings,
 }
 
 impl Default for ServiceSettings {
@@ -234,6 +243,7 @@ impl Default for ServiceSettings {
             similarity: SimilarityConfig::default(),
             faq: FaqSettings::default(),
             auto_approval: AutoApproval::none(),
+            escalation: EscalationSettings::default(),
         }
     }
 }
@@ -261,6 +271,8 @@ pub struct Services {
     pub notifications: NotificationService,
     /// The FAQ.
     pub faq: FaqService,
+    /// Escalations, the SLA and chat webhooks.
+    pub escalation: EscalationService,
 }
 
 impl Services {
@@ -282,13 +294,23 @@ impl Services {
             ports.clock.clone(),
             settings.workflow,
         );
+        let sla = SlaBook::default();
+        let escalation = EscalationService::new(
+            ports.escalations.clone(),
+            ports.tickets.clone(),
+            ports.categories.clone(),
+            ports.clock.clone(),
+            sla.clone(),
+            settings.escalation.clone(),
+        );
         let tickets = TicketService::new(
             ports.tickets.clone(),
             ports.categories.clone(),
             ports.clock.clone(),
             ports.semantic.queue.clone(),
             workflow.clone(),
-        );
+        )
+        .with_sla(sla);
         let faq = FaqService::new(
             ports.faq.clone(),
             ports.tickets.clone(),
@@ -318,7 +340,9 @@ impl Services {
             .with_auto_approval(settings.auto_approval.clone()),
             categories: CategoryService::new(ports.categories.clone(), ports.accounts.clone()),
             tickets,
-            votes: VoteService::new(ports.tickets.clone(), ports.votes.clone(), ports.clock.clone()),
+            votes: VoteService::new(ports.tickets.clone(), ports.votes.clone(), ports.clock.clone())
+                .with_escalation(escalation.clone()),
+            escalation,
             conversation: ConversationService::new(
                 ports.tickets.clone(),
                 ports.replies.clone(),

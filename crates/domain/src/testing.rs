@@ -44,6 +44,8 @@ impl TicketBuilder {
             resolution: None,
             merged_into: None,
             follow_up_of: None,
+            sla: crate::escalation::TicketSla::default(),
+            escalated_at: None,
         })
     }
 

@@ -172,13 +172,36 @@ fn mailer(settings: &Settings) -> anyhow::Result<mailer::LettreMailer> {
     }
 }
 
-/// The outbox's worker: every channel's port (email through the `Mailer` now).
+/// How long a chat webhook call may take.
+const CHAT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The chat webhook client, shared by the delivery worker and the webhooks' test action so
+/// that both count against one rate limit per webhook.
+fn chat_client(settings: &Settings) -> anyhow::Result<Arc<chat::ChatClient>> {
+    if settings.chat_allow_http {
+        tracing::warn!("OSTS_CHAT_ALLOW_HTTP is on: chat webhooks may use plain http (for local tests only)");
+    }
+    Ok(Arc::new(
+        chat::ChatClient::new(CHAT_TIMEOUT, settings.chat_requests_per_minute)
+            .map_err(|e| anyhow::anyhow!("chat client: {e}"))?,
+    ))
+}
+
+/// The outbox's worker: every channel's port (email through the `Mailer`, chat messages
+/// through the chat client).
 fn delivery_worker(
     settings: &Settings,
     store: &Store,
     unsubscribe: Arc<dyn UnsubscribeTokens>,
+    chat: Arc<chat::ChatClient>,
 ) -> anyhow::Result<domain::notifications::DeliveryWorker> {
-    let channels = domain::notifications::Channels::new(Arc::new(mailer(settings)?));
+    let links = settings.links();
+    let dispatcher = domain::escalation::ChatDispatcher::new(
+        store.escalations(),
+        chat,
+        Arc::new(move |number| links.ticket(number)),
+    );
+    let channels = domain::notifications::Channels::new(Arc::new(mailer(settings)?)).with_chat(Arc::new(dispatcher));
     Ok(domain::notifications::DeliveryWorker::new(
         store.outbox(),
         channels,
@@ -215,8 +238,9 @@ fn start_jobs(
     services: &Services,
     semantic: &similarity::Semantic,
     unsubscribe: Arc<dyn UnsubscribeTokens>,
+    chat: Arc<chat::ChatClient>,
 ) -> anyhow::Result<Registry> {
-    let worker = delivery_worker(settings, store, unsubscribe)?;
+    let worker = delivery_worker(settings, store, unsubscribe, chat)?;
     let mut jobs = Registry::new();
     // As soon as a commit enqueues deliveries, and every interval for retries coming due and
     // deliveries enqueued by other servers.
@@ -238,6 +262,8 @@ fn start_jobs(
     );
     jobs.spawn("vectors", Arc::new(workers::Vectors(similarity.clone())), Schedule::every(similarity::VECTORS_EVERY));
     jobs.spawn("statistics", Arc::new(workers::Statistics(store.clone())), Schedule::every(STATISTICS_EVERY));
+    let every = Duration::from_secs(settings.sla_interval_secs);
+    jobs.spawn("sla", Arc::new(workers::Sla(services.escalation.clone())), Schedule::every(every));
     Ok(jobs)
 }
 
@@ -248,8 +274,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let semantic = similarity::Semantic::start(&settings);
     let unsubscribe: Arc<dyn UnsubscribeTokens> =
         Arc::new(credentials::HmacUnsubscribeTokens::new(settings.secret_key()?));
-    let services = services(&settings, &store, &semantic, unsubscribe.clone());
-    let jobs = start_jobs(&settings, &store, &services, &semantic, unsubscribe)?;
+    let mut services = services(&settings, &store, &semantic, unsubscribe.clone());
+    let chat = chat_client(&settings)?;
+    services.escalation = services.escalation.clone().with_notifier(chat.clone());
+    let jobs = start_jobs(&settings, &store, &services, &semantic, unsubscribe, chat)?;
     let probes = Arc::new(server::probes::Probes::new(store.clone(), jobs.health()));
     let scrape = server::telemetry::Scrape::new(recorder, store.clone(), jobs.health(), services.similarity.clone());
     let metrics = server::telemetry::MetricsEndpoint(Arc::new(scrape));

@@ -132,6 +132,21 @@ pub struct Settings {
     /// Empty (the default): every account waits for an admin.
     #[serde(default)]
     pub student_email_domains: String,
+    /// Votes at which a ticket escalates (`OSTS_ESCALATE_VOTES`); 0 turns it off.
+    #[serde(default = "defaults::escalate_votes")]
+    pub escalate_votes: u32,
+    /// Seconds between SLA checks (`OSTS_SLA_INTERVAL_SECS`).
+    #[serde(default = "defaults::sla_interval_secs")]
+    pub sla_interval_secs: u64,
+    /// Messages a minute to one chat webhook (`OSTS_CHAT_REQUESTS_PER_MINUTE`).
+    #[serde(default = "defaults::chat_requests_per_minute")]
+    pub chat_requests_per_minute: u32,
+    /// Host names chat webhooks may point at (`OSTS_CHAT_WEBHOOK_HOSTS`), comma-separated.
+    #[serde(default = "defaults::chat_webhook_hosts")]
+    pub chat_webhook_hosts: String,
+    /// Whether chat webhooks may use plain `http` (`OSTS_CHAT_ALLOW_HTTP`; local tests only).
+    #[serde(default)]
+    pub chat_allow_http: bool,
 }
 
 /// Where `GET /metrics` is served (see [`Settings::metrics_on`]).
@@ -211,6 +226,18 @@ mod defaults {
     pub fn digest_hour() -> u32 {
         7
     }
+    pub fn escalate_votes() -> u32 {
+        25
+    }
+    pub fn sla_interval_secs() -> u64 {
+        60
+    }
+    pub fn chat_requests_per_minute() -> u32 {
+        50
+    }
+    pub fn chat_webhook_hosts() -> String {
+        "chat.googleapis.com".into()
+    }
 }
 
 impl Settings {
@@ -238,6 +265,12 @@ impl Settings {
         anyhow::ensure!(self.delivery_interval_secs >= 1, "delivery_interval_secs must be at least 1");
         anyhow::ensure!(self.delivery_max_attempts >= 1, "delivery_max_attempts must be at least 1");
         anyhow::ensure!(self.digest_hour <= 23, "digest_hour must be an hour of the day, 0 to 23");
+        anyhow::ensure!(self.sla_interval_secs >= 1, "sla_interval_secs must be at least 1");
+        anyhow::ensure!(
+            (1..=600).contains(&self.chat_requests_per_minute),
+            "chat_requests_per_minute must be 1 to 600"
+        );
+        anyhow::ensure!(!self.chat_hosts().is_empty(), "chat_webhook_hosts must name at least one host");
         anyhow::ensure!(
             (1..=3600).contains(&self.header_read_timeout_secs),
             "header_read_timeout_secs must be 1 to 3600"
@@ -266,6 +299,11 @@ impl Settings {
         markup::Links::new(&self.public_url)
     }
 
+    /// The host names chat webhooks may point at.
+    pub fn chat_hosts(&self) -> Vec<String> {
+        self.chat_webhook_hosts.split(',').map(|h| h.trim().to_ascii_lowercase()).filter(|h| !h.is_empty()).collect()
+    }
+
     /// The domain services' settings.
     pub fn services(&self) -> domain::ServiceSettings {
         domain::ServiceSettings {
@@ -281,6 +319,13 @@ impl Settings {
             similarity: domain::similarity::SimilarityConfig::default(),
             faq: domain::faq::FaqSettings { support_can_publish: self.support_can_publish_faq },
             auto_approval: domain::accounts::AutoApproval::parse(&self.student_email_domains),
+            escalation: domain::escalation::EscalationSettings {
+                vote_threshold: self.escalate_votes,
+                webhooks: domain::escalation::WebhookPolicy {
+                    hosts: self.chat_hosts(),
+                    allow_http: self.chat_allow_http,
+                },
+            },
         }
     }
 

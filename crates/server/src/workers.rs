@@ -58,6 +58,22 @@ impl Job for AutoClose {
     }
 }
 
+/// The SLA check: marks unresolved tickets at risk or breached and escalates them. Safe
+/// with several servers: each state change is a conditional update, recorded once.
+pub struct Sla(pub domain::escalation::EscalationService);
+
+#[async_trait]
+impl Job for Sla {
+    async fn run(&self, _: &Stop) -> anyhow::Result<()> {
+        let report = self.0.sweep().await?;
+        crate::telemetry::record_sla(u64::from(report.at_risk), u64::from(report.breached));
+        if report.escalated > 0 {
+            tracing::info!(escalated = report.escalated, checked = report.checked, "SLA check escalated tickets");
+        }
+        Ok(())
+    }
+}
+
 /// Keeps the planner's statistics current (`PRAGMA optimize` on SQLite, `ANALYZE` of the
 /// tables that changed on PostgreSQL), so list queries keep using their indexes as tables grow.
 pub struct Statistics(pub store::Store);

@@ -65,6 +65,8 @@ async fn a_backup_under_load_restores_consistently() {
                             creator_id: creator,
                             created_at: Utc::now(),
                             follow_up_of: None,
+                            sla_due: None,
+                            escalation: None,
                         })
                         .await
                         .unwrap();

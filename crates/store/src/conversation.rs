@@ -71,6 +71,14 @@ impl ReplyRepository for Store {
         .await?;
         if !reply.internal {
             add_watcher(&*tx, ticket, author, reply.created_at).await?;
+            // The first public reply by staff stops the ticket's first-response timer.
+            crate::notifications::exec(
+                &*tx,
+                "UPDATE tickets SET first_response_at = $2 WHERE id = $1 AND first_response_at IS NULL \
+                 AND EXISTS (SELECT 1 FROM users WHERE id = $3 AND role IN ('support', 'admin'))",
+                vec![ticket.into(), reply.created_at.into(), author.into()],
+            )
+            .await?;
         }
         let change = Change::ReplyAdded { reply_id: row.id.into(), internal: reply.internal };
         record(&tx, ticket, user_actor(author), reply.created_at, &change).await?;

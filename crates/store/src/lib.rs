@@ -12,6 +12,7 @@ mod backup;
 mod categories;
 mod conversation;
 mod entity;
+mod escalation;
 mod faq;
 mod import;
 mod notifications;
@@ -230,10 +231,16 @@ impl Store {
         Arc::new(self.clone())
     }
 
+    /// Escalations, SLA states and settings, and chat webhooks.
+    pub fn escalations(&self) -> Arc<dyn domain::escalation::EscalationRepository> {
+        Arc::new(self.clone())
+    }
+
     /// Every repository the store implements, for the composition root to join with the
     /// other adapters ([`domain::Ports::new`]).
     pub fn repositories(&self) -> domain::services::Repositories {
         domain::services::Repositories {
+            escalations: self.escalations(),
             accounts: self.accounts(),
             sessions: self.sessions(),
             categories: self.categories(),

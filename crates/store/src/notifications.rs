@@ -61,9 +61,67 @@ pub(crate) async fn write_effects(
                 let key = format!("{}:{event}:{n}", job.channel().as_str());
                 u64::from(enqueue_job(conn, &key, ticket, &job, at).await?.is_some())
             }
+            Effect::Chat(route) => chat_jobs(conn, ticket, event, route, at).await?,
         };
     }
     Ok(deliveries)
+}
+
+/// Writes the chat jobs of one event: one per webhook of the ticket's chat threads; an
+/// escalation of a ticket without threads first opens them on the webhooks whose filters
+/// (category, priority) match the ticket, or else on the webhooks without filters. The job's
+/// key, `chat:<event>:<webhook>`, is also the request id Google Chat deduplicates by.
+/// Returns how many jobs it wrote.
+async fn chat_jobs(
+    conn: &impl ConnectionTrait,
+    ticket: i32,
+    event: i32,
+    route: ChatRoute,
+    at: DateTime<Utc>,
+) -> anyhow::Result<u64> {
+    let ids = |rows: Vec<QueryResult>| -> anyhow::Result<Vec<i32>> {
+        rows.iter().map(|r| Ok(r.try_get::<i32>("", "id")?)).collect()
+    };
+    let mut webhooks = ids(query(
+        conn,
+        "SELECT webhook_id AS id FROM chat_threads WHERE ticket_id = $1 ORDER BY webhook_id",
+        vec![ticket.into()],
+    )
+    .await?)?;
+    if webhooks.is_empty() && route == ChatRoute::Escalation {
+        webhooks = ids(query(
+            conn,
+            "SELECT w.id FROM chat_webhooks w JOIN tickets t ON t.id = $1 \
+             WHERE (w.category_id IS NOT NULL OR w.priority IS NOT NULL) \
+             AND (w.category_id IS NULL OR w.category_id = t.category_id) \
+             AND (w.priority IS NULL OR w.priority = t.priority) ORDER BY w.id",
+            vec![ticket.into()],
+        )
+        .await?)?;
+        if webhooks.is_empty() {
+            webhooks = ids(query(
+                conn,
+                "SELECT id FROM chat_webhooks WHERE category_id IS NULL AND priority IS NULL ORDER BY id",
+                vec![],
+            )
+            .await?)?;
+        }
+        for webhook in &webhooks {
+            exec(
+                conn,
+                "INSERT INTO chat_threads (ticket_id, webhook_id, created_at) VALUES ($1, $2, $3)",
+                vec![ticket.into(), (*webhook).into(), at.into()],
+            )
+            .await?;
+        }
+    }
+    let mut written = 0;
+    for webhook in webhooks {
+        let job = IntegrationJob::Chat(ChatJob { event: event.into(), webhook: webhook.into() });
+        let key = format!("{}:{event}:{webhook}", Channel::Chat.as_str());
+        written += u64::from(enqueue_job(conn, &key, ticket, &job, at).await?.is_some());
+    }
+    Ok(written)
 }
 
 /// Writes the notifications of one `Notify` effect and their email deliveries: watchers (a

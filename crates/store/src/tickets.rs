@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use domain::accounts::UserId;
 use domain::actor::{Actor, EventActor};
 use domain::categories::CategoryId;
+use domain::escalation::{SlaDue, SlaState, TicketSla};
 use domain::page::{ListError, Page};
 use domain::tickets::*;
 use sea_orm::sea_query::{Expr, Func, LikeExpr};
@@ -48,6 +49,15 @@ fn to_ticket(m: tickets::Model, tags: Vec<String>, names: &HashMap<i32, String>)
         resolution,
         merged_into: m.merged_into.map(|id| TicketId::new(id.into())),
         follow_up_of: m.follow_up_of.map(|id| TicketId::new(id.into())),
+        sla: TicketSla {
+            state: SlaState::parse(&m.sla_state).ok_or_else(|| bad("SLA state", &m.sla_state))?,
+            due: match (m.first_response_due, m.resolution_due) {
+                (Some(first_response), Some(resolution)) => Some(SlaDue { first_response, resolution }),
+                _ => None,
+            },
+            first_response_at: m.first_response_at,
+        },
+        escalated_at: m.escalated_at,
     }))
 }
 
@@ -136,6 +146,18 @@ pub(crate) async fn record(
     if crate::notifications::write_effects(&**tx, ticket, event.id, actor.0, at, change).await? > 0 {
         tx.enqueued();
     }
+    Ok(())
+}
+
+/// Sets a ticket's escalation time unless it was escalated before; part of the caller's
+/// transaction.
+pub(crate) async fn mark_escalated(conn: &impl ConnectionTrait, ticket: i32, at: DateTime<Utc>) -> anyhow::Result<()> {
+    tickets::Entity::update_many()
+        .col_expr(tickets::Column::EscalatedAt, Expr::value(at))
+        .filter(tickets::Column::Id.eq(ticket))
+        .filter(tickets::Column::EscalatedAt.is_null())
+        .exec(conn)
+        .await?;
     Ok(())
 }
 
@@ -232,6 +254,9 @@ fn list_select(query: &TicketQuery, viewer: i32, backend: DbBackend) -> Result<S
     }
     if let Some(priority) = query.priority {
         q = q.filter(tickets::Column::Priority.eq(priority.as_str()));
+    }
+    if let Some(sla) = query.sla {
+        q = q.filter(tickets::Column::SlaState.eq(sla.as_str()));
     }
     if let Some(category) = query.category_id {
         // An id no row can have matches nothing.
@@ -339,6 +364,9 @@ impl TicketRepository for Store {
             queue_key: Set(queue::queue_key(0, ticket.priority, ticket.created_at)),
             version: Set(1),
             follow_up_of: Set(ticket.follow_up_of.and_then(|t| id32(t.get()))),
+            first_response_due: Set(ticket.sla_due.map(|d| d.first_response)),
+            resolution_due: Set(ticket.sla_due.map(|d| d.resolution)),
+            escalated_at: Set(ticket.escalation.as_ref().map(|_| ticket.created_at)),
             ..Default::default()
         }
         .insert(&*tx)
@@ -355,6 +383,10 @@ impl TicketRepository for Store {
         .await?;
         let created = Change::Created { title: row.title.clone(), priority: ticket.priority };
         record(&tx, row.id, Actor::User(ticket.creator_id), ticket.created_at, &created).await?;
+        if let Some(reason) = ticket.escalation {
+            let escalated = Change::Escalated { reason };
+            record(&tx, row.id, Actor::User(ticket.creator_id), ticket.created_at, &escalated).await?;
+        }
         tx.commit().await?;
         // Everything the view needs is at hand: no read after the commit either.
         to_ticket(row, ticket.tags.to_strings(), &names)
@@ -386,6 +418,8 @@ impl TicketRepository for Store {
             .col_expr(tickets::Column::Resolution, Expr::value(resolution.map(|r| r.answer.as_str().to_owned())))
             .col_expr(tickets::Column::ResolvedAt, Expr::value(resolution.map(|r| r.resolved_at)))
             .col_expr(tickets::Column::ResolvedBy, Expr::value(resolved_by))
+            .col_expr(tickets::Column::FirstResponseDue, Expr::value(updated.sla.due.map(|d| d.first_response)))
+            .col_expr(tickets::Column::ResolutionDue, Expr::value(updated.sla.due.map(|d| d.resolution)))
             .col_expr(tickets::Column::Version, Expr::col(tickets::Column::Version).add(1))
             .filter(tickets::Column::Id.eq(id))
             .filter(tickets::Column::Version.eq(updated.version))
@@ -401,6 +435,9 @@ impl TicketRepository for Store {
         }
         for change in &changes {
             record(&tx, id, actor, updated.updated_at, change).await?;
+        }
+        if changes.iter().any(|c| matches!(c, Change::Escalated { .. })) {
+            mark_escalated(&*tx, id, updated.updated_at).await?;
         }
         let row = requeue(&*tx, id).await?;
         let view = views(&*tx, vec![row], None).await?.pop().expect("one row in, one view out");

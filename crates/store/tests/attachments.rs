@@ -58,6 +58,8 @@ async fn ticket(store: &Store) -> (Account, Ticket) {
             creator_id: account.id,
             created_at: at(0),
             follow_up_of: None,
+            sla_due: None,
+            escalation: None,
         })
         .await
         .unwrap();
@@ -184,6 +186,8 @@ async fn merged_tickets_files_are_listed_with_their_target(store: Store) {
             creator_id: ada.id,
             created_at: at(1),
             follow_up_of: None,
+            sla_due: None,
+            escalation: None,
         })
         .await
         .unwrap();

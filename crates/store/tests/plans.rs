@@ -177,6 +177,8 @@ async fn statistics_are_refreshed_by_osts(store: Store) {
             creator_id: student.id,
             created_at: t(1),
             follow_up_of: None,
+            sla_due: None,
+            escalation: None,
         })
         .collect();
     // The import refreshes the statistics itself.

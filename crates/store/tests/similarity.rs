@@ -76,6 +76,8 @@ async fn fixture(store: Store) -> Fixture {
                 creator_id: student.id,
                 created_at: at,
                 follow_up_of: None,
+                sla_due: None,
+                escalation: None,
             })
             .await
             .unwrap();

@@ -88,6 +88,9 @@ pub struct Options {
     pub settings: domain::ServiceSettings,
     /// The sentence embedder; [`NoModel`] when `None`.
     pub embedder: Option<Arc<dyn Embedder>>,
+    /// The chat notifier the delivery worker posts through; none (chat jobs are dead
+    /// letters) when `None`.
+    pub chat: Option<Arc<dyn domain::escalation::ChatNotifier>>,
 }
 
 impl Default for Options {
@@ -99,6 +102,7 @@ impl Default for Options {
             clock: None,
             settings: domain::ServiceSettings::default(),
             embedder: None,
+            chat: None,
         }
     }
 }
@@ -169,9 +173,13 @@ pub struct TestApp {
     _blob_root: tempfile::TempDir,
     /// The similar-tickets service behind the API (to run the embedding worker's step).
     pub similarity: SimilarityService,
+    /// The escalation service behind the API (to run the SLA check).
+    pub escalation: domain::escalation::EscalationService,
     /// Every email the outbox delivered so far (see [`TestApp::deliver`]).
     pub mail: Arc<MailBag>,
     worker: DeliveryWorker,
+    /// The same worker a day later, when every backoff has passed.
+    retry_worker: DeliveryWorker,
     /// Signs unsubscribe tokens with the app's key, as the delivery worker does.
     pub unsubscribe: credentials::HmacUnsubscribeTokens,
     seq: AtomicUsize,
@@ -213,20 +221,34 @@ impl TestApp {
             ..domain::services::Semantic::off()
         };
         let ports = domain::Ports::new(store.repositories(), adapters, semantic);
-        let app = App::new(ports, settings);
+        let mut app = App::new(ports, settings);
+        let mail = Arc::new(MailBag::default());
+        let mut channels = Channels::new(mail.clone());
+        if let Some(chat) = &options.chat {
+            app.escalation = app.escalation.clone().with_notifier(chat.clone());
+            let links = markup::Links::new("https://help.uni.edu");
+            channels = channels.with_chat(Arc::new(domain::escalation::ChatDispatcher::new(
+                store.escalations(),
+                chat.clone(),
+                Arc::new(move |n| links.ticket(n)),
+            )));
+        }
+        let escalation = app.escalation.clone();
         let similarity = app.similarity.clone();
         let accounts = app.accounts.clone();
         let workflow = app.workflow.clone();
-        let mail = Arc::new(MailBag::default());
         // Far in the future, so every queued delivery is due whatever clock the app runs on.
-        let worker = DeliveryWorker::new(
-            store.outbox(),
-            Channels::new(mail.clone()),
-            Arc::new(unsubscribe.clone()),
-            Arc::new(FixedClock(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2100, 1, 1, 0, 0, 0).unwrap())),
-            Arc::new(|| 0.5),
-            WorkerSettings::default(),
-        );
+        let worker_at = |day| {
+            DeliveryWorker::new(
+                store.outbox(),
+                channels.clone(),
+                Arc::new(unsubscribe.clone()),
+                Arc::new(FixedClock(chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2100, 1, day, 0, 0, 0).unwrap())),
+                Arc::new(|| 0.5),
+                WorkerSettings::default(),
+            )
+        };
+        let (worker, retry_worker) = (worker_at(1), worker_at(2));
         let health = options.health.unwrap_or_else(|| Arc::new(StoreHealth(store)));
         let endpoint = api::build(app, health).boxed();
         let mut this = Self {
@@ -238,8 +260,10 @@ impl TestApp {
             blob_dir,
             _blob_root: blob_root,
             similarity,
+            escalation,
             mail,
             worker,
+            retry_worker,
             unsubscribe,
             seq: AtomicUsize::new(0),
         };
@@ -425,6 +449,12 @@ impl TestApp {
     /// [`TestApp::mail`].
     pub async fn deliver(&self) {
         while self.worker.deliver_due(&domain::stop::Stop::never()).await.expect("delivery round").handled() > 0 {}
+    }
+
+    /// Delivers what is due a day later: retries after their backoff.
+    pub async fn deliver_retries(&self) {
+        let stop = domain::stop::Stop::never();
+        while self.retry_worker.deliver_due(&stop).await.expect("delivery round").handled() > 0 {}
     }
 
     /// The emails of `kind` delivered to `email` so far, oldest first (delivers first).

@@ -62,7 +62,9 @@ pub struct NewReply {
 #[async_trait]
 pub trait ReplyRepository: Send + Sync {
     /// Stores a reply, records `ReplyAdded` in the ticket's history and, for a public reply,
-    /// makes the author a watcher; one transaction.
+    /// makes the author a watcher and, if the author is staff and the ticket has no first
+    /// response yet, sets its first-response time (its SLA's first timer stops); one
+    /// transaction.
     async fn add(&self, reply: NewReply) -> anyhow::Result<Reply>;
 
     /// The replies of `ticket` and of every ticket merged into it, oldest first; internal

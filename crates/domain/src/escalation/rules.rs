@@ -5,11 +5,15 @@ use crate::tickets::{Change, Priority};
 
 use super::sla::SlaState;
 
-/// Why a ticket was escalated.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Why a ticket was escalated (recorded in its history as `Change::Escalated`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
 pub enum EscalationReason {
     /// It was raised as, or raised to, this priority (high or urgent).
-    Priority(Priority),
+    Priority {
+        /// The priority.
+        priority: Priority,
+    },
     /// Its votes reached the threshold.
     Votes {
         /// Votes now.
@@ -18,12 +22,28 @@ pub enum EscalationReason {
         threshold: u32,
     },
     /// Its service-level timer is at risk or breached.
-    Sla(SlaState),
+    Sla {
+        /// `at_risk` or `breached`.
+        state: SlaState,
+    },
     /// A support member escalated it, with a note.
     Manual {
         /// Why, in their words.
         note: String,
     },
+}
+
+impl EscalationReason {
+    /// What happened, in a few words, for people ("urgent priority", "25 votes",
+    /// "SLA breached", "escalated by staff").
+    pub fn describe(&self) -> String {
+        match self {
+            EscalationReason::Priority { priority } => format!("{} priority", priority.as_str()),
+            EscalationReason::Votes { votes, .. } => format!("{votes} votes"),
+            EscalationReason::Sla { state } => format!("SLA {}", state.as_str().replace('_', " ")),
+            EscalationReason::Manual { .. } => "escalated by staff".into(),
+        }
+    }
 }
 
 /// Whether a ticket created as (`from` is `None`) or changed to `to` escalates: high and
@@ -63,7 +83,8 @@ pub fn follows_into_chat(change: &Change) -> bool {
         | Change::AutoClosed
         | Change::MergedInto { .. }
         | Change::Unmerged { .. } => true,
-        Change::Created { .. }
+        Change::Escalated { .. }
+        | Change::Created { .. }
         | Change::TitleChanged { .. }
         | Change::DescriptionChanged
         | Change::CategoryChanged { .. }

@@ -234,9 +234,11 @@ impl SlaClock {
 }
 
 /// Where a ticket stands against its targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum SlaState {
     /// Within 80 % of every running target.
+    #[default]
     Ok,
     /// 80 % or more of a target used.
     AtRisk,
@@ -318,6 +320,63 @@ pub fn evaluate(targets: &SlaTargets, clock: &SlaClock, facts: SlaFacts, now: Da
         state: first.max(resolution),
         first_response_due: clock.due(facts.created_at, target.first_response_minutes),
         resolution_due: clock.due(facts.created_at, target.resolution_minutes),
+    }
+}
+
+/// When a ticket's targets fall due: set when it is raised, when its priority changes and
+/// when admins change the targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlaDue {
+    /// When the first staff response is due.
+    pub first_response: DateTime<Utc>,
+    /// When the resolution is due.
+    pub resolution: DateTime<Utc>,
+}
+
+/// A ticket's SLA as stored: its state as of the last SLA check, its due times, and when
+/// staff first answered in public.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TicketSla {
+    /// The state the last check found (the SLA job runs every `OSTS_SLA_INTERVAL_SECS`).
+    pub state: SlaState,
+    /// When its targets fall due (`None` for a ticket raised before SLAs existed, until the
+    /// SLA job has set them).
+    pub due: Option<SlaDue>,
+    /// When staff first replied in public, if they have.
+    pub first_response_at: Option<DateTime<Utc>>,
+}
+
+/// What admins set: a target per priority, and business hours (`None`: wall-clock time).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SlaSettings {
+    /// The targets.
+    pub targets: SlaTargets,
+    /// When support works; `None` counts every minute.
+    pub business_hours: Option<BusinessHours>,
+}
+
+impl SlaSettings {
+    /// The clock these settings count with.
+    pub fn clock(&self) -> SlaClock {
+        match &self.business_hours {
+            Some(hours) => SlaClock::Business(hours.clone()),
+            None => SlaClock::WallClock,
+        }
+    }
+
+    /// The due times of a ticket of `priority` raised at `created_at`.
+    pub fn due(&self, priority: Priority, created_at: DateTime<Utc>) -> SlaDue {
+        let clock = self.clock();
+        let target = self.targets.for_priority(priority);
+        SlaDue {
+            first_response: clock.due(created_at, target.first_response_minutes),
+            resolution: clock.due(created_at, target.resolution_minutes),
+        }
+    }
+
+    /// A ticket's SLA at `now` under these settings.
+    pub fn evaluate(&self, facts: SlaFacts, now: DateTime<Utc>) -> SlaStatus {
+        evaluate(&self.targets, &self.clock(), facts, now)
     }
 }
 

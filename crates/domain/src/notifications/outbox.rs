@@ -19,6 +19,8 @@ use super::{next_attempt, Backoff, DeliveryId, DigestItem, NotificationKind};
 pub enum Channel {
     /// Email to one user (one per event, or the daily digest), through the `Mailer`.
     Email,
+    /// A message about an escalated ticket to one chat webhook, in the ticket's chat thread.
+    Chat,
     /// A per-ticket channel that exists only in tests (feature `mocks`), so the outbox's
     /// ordering and retries of integration jobs are tested before the forum and chat
     /// channels exist.
@@ -40,7 +42,7 @@ impl Channel {
     /// Every channel.
     pub fn all() -> Vec<Self> {
         #[allow(unused_mut)]
-        let mut all = vec![Self::Email];
+        let mut all = vec![Self::Email, Self::Chat];
         #[cfg(any(test, feature = "mocks"))]
         all.push(Self::Probe);
         all
@@ -50,6 +52,7 @@ impl Channel {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Email => "email",
+            Self::Chat => "chat",
             #[cfg(any(test, feature = "mocks"))]
             Self::Probe => "probe",
         }
@@ -64,6 +67,7 @@ impl Channel {
     pub fn scope(self) -> JobScope {
         match self {
             Self::Email => JobScope::User,
+            Self::Chat => JobScope::Ticket,
             #[cfg(any(test, feature = "mocks"))]
             Self::Probe => JobScope::Ticket,
         }
@@ -75,6 +79,8 @@ impl Channel {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IntegrationJob {
+    /// One chat message.
+    Chat(ChatJob),
     /// A step of the test channel.
     #[cfg(any(test, feature = "mocks"))]
     Probe(ProbeJob),
@@ -84,6 +90,7 @@ impl IntegrationJob {
     /// The channel that carries it.
     pub fn channel(&self) -> Channel {
         match *self {
+            Self::Chat(_) => Channel::Chat,
             #[cfg(any(test, feature = "mocks"))]
             Self::Probe(_) => Channel::Probe,
         }
@@ -105,6 +112,17 @@ impl IntegrationJob {
         );
         Ok(job)
     }
+}
+
+/// A chat job: the message about one ticket event (an escalation, or a later event of an
+/// escalated ticket) to one chat webhook. The message itself is built when it is sent, from
+/// the event and the ticket as they are then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatJob {
+    /// The ticket event.
+    pub event: i64,
+    /// The webhook.
+    pub webhook: i64,
 }
 
 /// The test channel's payload: a step number the test reads back in delivery order.
@@ -201,6 +219,13 @@ pub enum DeliveryError {
     /// with the remote system's message.
     #[error("permanent: {0}")]
     Never(String),
+    /// Not attempted: a rate limit of ours (a chat space's write limit) holds it until `at`.
+    /// The job goes back to the queue uncounted, as if it had not been claimed.
+    #[error("held by the rate limit until {at}")]
+    Throttled {
+        /// When the limit allows it.
+        at: DateTime<Utc>,
+    },
 }
 
 impl DeliveryError {

@@ -149,6 +149,17 @@ pub trait Mailer: Send + Sync {
     async fn send(&self, email: &OutgoingEmail) -> Result<(), DeliveryError>;
 }
 
+/// The chat channel's port: posts the message of one chat job (see
+/// `escalation::ChatDispatcher`). `request_id` is the job's idempotency key, sent where the
+/// provider deduplicates by it.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ChatPort: Send + Sync {
+    /// Posts one chat message; `Later` only when it was certainly not posted, `Throttled`
+    /// when it was not attempted.
+    async fn deliver(&self, ticket: TicketId, job: super::ChatJob, request_id: &str) -> Result<(), DeliveryError>;
+}
+
 /// The test channel's port (feature `mocks`): stands for the forum and chat clients in tests
 /// of the outbox.
 #[cfg(any(test, feature = "mocks"))]

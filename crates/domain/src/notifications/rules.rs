@@ -41,10 +41,36 @@ pub enum Effect {
     /// A per-ticket job on an integration channel, ordered after the ticket's earlier jobs
     /// on that channel.
     Integrate(IntegrationJob),
+    /// Chat jobs ([`IntegrationJob::Chat`]) about this event, one per chat webhook of
+    /// `route`, on the chat channel.
+    Chat(ChatRoute),
+}
+
+/// Which chat webhooks hear of an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatRoute {
+    /// An escalation: the webhooks of the ticket's chat threads; a ticket with none yet gets
+    /// them now, from the webhooks whose filters (category, priority) match it, or else from
+    /// the webhooks without filters (the default spaces).
+    Escalation,
+    /// A later event: the webhooks of the ticket's chat threads, if it has any (none for a
+    /// ticket that was never escalated).
+    Thread,
 }
 
 /// What `change` causes, in the order the effects are to be written.
 pub fn effects(change: &Change) -> Vec<Effect> {
+    let mut effects = notifications(change);
+    if matches!(change, Change::Escalated { .. }) {
+        effects.push(Effect::Chat(ChatRoute::Escalation));
+    } else if crate::escalation::follows_into_chat(change) {
+        effects.push(Effect::Chat(ChatRoute::Thread));
+    }
+    effects
+}
+
+/// The notifications `change` causes.
+fn notifications(change: &Change) -> Vec<Effect> {
     let notify = |kind, audience| vec![Effect::Notify { kind, audience }];
     match change {
         Change::Resolved { .. } => notify(NotificationKind::Resolved, Audience::Watchers),
@@ -72,7 +98,8 @@ pub fn effects(change: &Change) -> Vec<Effect> {
         | Change::MergedFrom { .. }
         | Change::Unmerged { .. }
         | Change::Watched
-        | Change::Unwatched => vec![],
+        | Change::Unwatched
+        | Change::Escalated { .. } => vec![],
     }
 }
 
@@ -112,9 +139,11 @@ mod tests {
     #[test]
     fn events_and_their_effects() {
         let notify = |kind, audience| vec![Effect::Notify { kind, audience }];
+        // Events that follow an escalated ticket into its chat thread.
+        let and_chat = |kind, audience| vec![Effect::Notify { kind, audience }, Effect::Chat(ChatRoute::Thread)];
         let cases: Vec<(Change, Vec<Effect>)> = vec![
-            (Change::Resolved { answer: "a".into() }, notify(NotificationKind::Resolved, Audience::Watchers)),
-            (Change::Reopened { reason: "r".into() }, notify(NotificationKind::Reopened, Audience::Watchers)),
+            (Change::Resolved { answer: "a".into() }, and_chat(NotificationKind::Resolved, Audience::Watchers)),
+            (Change::Reopened { reason: "r".into() }, and_chat(NotificationKind::Reopened, Audience::Watchers)),
             (
                 Change::ReplyAdded { reply_id: 1, internal: true },
                 notify(NotificationKind::InternalNote, Audience::StaffWatchers),
@@ -122,13 +151,18 @@ mod tests {
             (Change::ReplyAdded { reply_id: 1, internal: false }, notify(NotificationKind::Reply, Audience::Watchers)),
             (
                 Change::AssigneeChanged { from: None, to: Some(7) },
-                notify(NotificationKind::Assigned, Audience::User(UserId::new(7))),
+                and_chat(NotificationKind::Assigned, Audience::User(UserId::new(7))),
             ),
-            (Change::AssigneeChanged { from: Some(7), to: None }, vec![]),
-            (Change::MergedInto { target: 2 }, notify(NotificationKind::Merged, Audience::Watchers)),
+            (Change::AssigneeChanged { from: Some(7), to: None }, vec![Effect::Chat(ChatRoute::Thread)]),
+            (Change::MergedInto { target: 2 }, and_chat(NotificationKind::Merged, Audience::Watchers)),
             (Change::FaqPublished { entry_id: 3 }, notify(NotificationKind::FaqPublished, Audience::Watchers)),
             (Change::VoteCast, vec![]),
-            (Change::AutoClosed, vec![]),
+            (Change::AutoClosed, vec![Effect::Chat(ChatRoute::Thread)]),
+            (Change::TitleChanged { from: "a".into(), to: "b".into() }, vec![]),
+            (
+                Change::Escalated { reason: crate::escalation::EscalationReason::Manual { note: "n".into() } },
+                vec![Effect::Chat(ChatRoute::Escalation)],
+            ),
         ];
         for (change, expected) in cases {
             assert_eq!(effects(&change), expected, "{change:?}");

@@ -76,6 +76,7 @@ impl WorkerSettings {
 #[derive(Clone)]
 pub struct Channels {
     mailer: Arc<dyn Mailer>,
+    chat: Option<Arc<dyn super::ChatPort>>,
     #[cfg(any(test, feature = "mocks"))]
     probe: Option<Arc<dyn super::ProbePort>>,
 }
@@ -85,9 +86,15 @@ impl Channels {
     pub fn new(mailer: Arc<dyn Mailer>) -> Self {
         Self {
             mailer,
+            chat: None,
             #[cfg(any(test, feature = "mocks"))]
             probe: None,
         }
+    }
+
+    /// With the chat channel's port; without it, chat jobs are dead letters.
+    pub fn with_chat(self, chat: Arc<dyn super::ChatPort>) -> Self {
+        Self { chat: Some(chat), ..self }
     }
 
     /// With the test channel's port (feature `mocks`); without it, probe jobs are dead
@@ -118,6 +125,8 @@ pub struct DeliveryReport {
     pub dead: u32,
     /// Claimed but given back unattempted because the worker is stopping.
     pub released: u32,
+    /// Claimed but given back unattempted because a rate limit holds them.
+    pub throttled: u32,
 }
 
 impl DeliveryReport {
@@ -133,6 +142,7 @@ enum Outcome {
     Retried,
     Dead,
     Released,
+    Throttled,
 }
 
 /// Delivers the outbox on every channel.
@@ -216,6 +226,7 @@ impl DeliveryWorker {
                 Ok(Outcome::Retried) => report.retried += 1,
                 Ok(Outcome::Dead) => report.dead += 1,
                 Ok(Outcome::Released) => report.released += 1,
+                Ok(Outcome::Throttled) => report.throttled += 1,
                 // Every other job's outcome is recorded; the lease settles this one.
                 Err(e) => failure = Some(e),
             }
@@ -246,13 +257,20 @@ impl DeliveryWorker {
         let (id, attempts, policy) = (job.id, job.attempts, self.settings.policy(job.channel().scope()));
         let result = match job.payload {
             DeliveryPayload::Email(email) => self.send_email(email, job.idempotency_key).await,
-            DeliveryPayload::Integration { ticket, job } => self.integrate(ticket, job).await,
+            DeliveryPayload::Integration { ticket, job: work } => {
+                self.integrate(ticket, work, &job.idempotency_key).await
+            }
         };
         let at = self.clock.now();
         match result {
             Ok(()) => {
                 self.outbox.mark_sent(id, at).await?;
                 Ok(Outcome::Sent)
+            }
+            Err(DeliveryError::Throttled { at: until }) => {
+                // Never attempted: back in the queue, uncounted, due when the limit allows.
+                self.outbox.release(id, until.max(at)).await?;
+                Ok(Outcome::Throttled)
             }
             Err(DeliveryError::Later { message, at: asked }) if attempts < policy.max_attempts => {
                 let next = policy.next(attempts, at, asked, (self.jitter)());
@@ -269,10 +287,12 @@ impl DeliveryWorker {
     }
 
     /// Hands a per-ticket job to the port of its channel.
-    // Without the test channel there is no integration channel yet: nothing to call.
-    #[cfg_attr(not(any(test, feature = "mocks")), allow(unused_variables, clippy::unused_async))]
-    async fn integrate(&self, ticket: TicketId, job: IntegrationJob) -> Result<(), DeliveryError> {
+    async fn integrate(&self, ticket: TicketId, job: IntegrationJob, key: &str) -> Result<(), DeliveryError> {
         match job {
+            IntegrationJob::Chat(chat) => match &self.channels.chat {
+                Some(port) => port.deliver(ticket, chat, key).await,
+                None => Err(DeliveryError::Never("no chat webhook client is configured".into())),
+            },
             #[cfg(any(test, feature = "mocks"))]
             IntegrationJob::Probe(step) => match &self.channels.probe {
                 Some(port) => port.deliver(ticket, step).await,
@@ -314,6 +334,7 @@ impl DeliveryWorker {
             total.retried += report.retried;
             total.dead += report.dead;
             total.released += report.released;
+            total.throttled += report.throttled;
             if report.handled() == 0 || stop.is_stopping() {
                 break;
             }
@@ -421,7 +442,7 @@ mod tests {
 
     #[tokio::test]
     async fn outcomes_by_error_and_attempt() {
-        let report = |sent, retried, dead| DeliveryReport { sent, retried, dead, released: 0 };
+        let report = |sent, retried, dead| DeliveryReport { sent, retried, dead, released: 0, throttled: 0 };
         let cases: &[Case] = &[
             ("sent", 1, || Ok(()), report(1, 0, 0)),
             ("transient retries", 1, || Err(DeliveryError::later("421")), report(0, 1, 0)),
@@ -562,7 +583,7 @@ mod tests {
         let settings = WorkerSettings { concurrency: 1, ..Default::default() };
         let w = worker_with(outbox, Channels::new(Arc::new(mailer)), settings);
         let report = w.round(&stop).await.unwrap();
-        assert_eq!(report, DeliveryReport { sent: 1, retried: 0, dead: 0, released: 2 });
+        assert_eq!(report, DeliveryReport { sent: 1, retried: 0, dead: 0, released: 2, throttled: 0 });
         assert_eq!(w.give_back().await.unwrap(), 0, "nothing is left held");
     }
 

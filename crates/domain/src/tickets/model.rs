@@ -212,6 +212,10 @@ pub struct TicketRecord {
     pub merged_into: Option<TicketId>,
     /// The earlier ticket this one follows up (raised after the reopen window closed).
     pub follow_up_of: Option<TicketId>,
+    /// Its service-level state, due times and first staff response.
+    pub sla: crate::escalation::TicketSla,
+    /// When it was first escalated, if it was.
+    pub escalated_at: Option<DateTime<Utc>>,
 }
 
 /// A ticket after a transition, with the changes to record in its history (in order).
@@ -272,6 +276,22 @@ impl Ticket {
     /// The state to store.
     pub fn record(&self) -> &TicketRecord {
         &self.0
+    }
+
+    /// Its service-level state, due times and first staff response.
+    pub fn sla(&self) -> crate::escalation::TicketSla {
+        self.0.sla
+    }
+
+    /// When it was first escalated, if it was.
+    pub fn escalated_at(&self) -> Option<DateTime<Utc>> {
+        self.0.escalated_at
+    }
+
+    /// The ticket with new SLA due times (its priority changed, or the targets did).
+    pub fn with_sla_due(mut self, due: crate::escalation::SlaDue) -> Self {
+        self.0.sla.due = Some(due);
+        self
     }
 
     /// Identifier and number.
@@ -615,6 +635,11 @@ pub struct NewTicket {
     pub created_at: DateTime<Utc>,
     /// The earlier ticket it follows up, if any.
     pub follow_up_of: Option<TicketId>,
+    /// When its SLA targets fall due (`None`: the SLA job sets them; imports and test data).
+    pub sla_due: Option<crate::escalation::SlaDue>,
+    /// Why it is escalated as it is raised (a high or urgent priority), recorded after
+    /// `Created` in the same transaction.
+    pub escalation: Option<crate::escalation::EscalationReason>,
 }
 
 /// One recorded change of a ticket (what); [`TicketEvent`] adds who and when.
@@ -724,6 +749,12 @@ pub enum Change {
         /// The entry.
         entry_id: i64,
     },
+    /// The ticket was escalated to the people above support (posted to the chat spaces its
+    /// webhooks route it to); staff only, since a note may say more than students should read.
+    Escalated {
+        /// Why.
+        reason: crate::escalation::EscalationReason,
+    },
 }
 
 impl Change {
@@ -731,6 +762,7 @@ impl Change {
     pub fn is_internal(&self) -> bool {
         match self {
             Change::ReplyAdded { internal, .. } => *internal,
+            Change::Escalated { .. } => true,
             Change::Created { .. }
             | Change::TitleChanged { .. }
             | Change::DescriptionChanged
@@ -759,7 +791,8 @@ impl Change {
     pub fn actor_is_private(&self) -> bool {
         match self {
             Change::VoteCast | Change::VoteRetracted | Change::Watched | Change::Unwatched => true,
-            Change::Created { .. }
+            Change::Escalated { .. }
+            | Change::Created { .. }
             | Change::TitleChanged { .. }
             | Change::DescriptionChanged
             | Change::CategoryChanged { .. }
@@ -801,6 +834,7 @@ impl Change {
             Change::Watched => "watched",
             Change::Unwatched => "unwatched",
             Change::FaqPublished { .. } => "faq_published",
+            Change::Escalated { .. } => "escalated",
         }
     }
 }
@@ -885,6 +919,8 @@ pub struct TicketQuery {
     pub unresolved: bool,
     /// Only tickets with this assignee.
     pub assignee: AssigneeFilter,
+    /// Only tickets in this SLA state (as of the last SLA check).
+    pub sla: Option<crate::escalation::SlaState>,
     /// Words that must appear in the title or description.
     pub text: Option<String>,
     /// Order.

@@ -162,6 +162,7 @@ pub struct TicketService {
     clock: Arc<dyn Clock>,
     workflow: crate::workflow::WorkflowService,
     embedding_queue: Arc<dyn EmbeddingQueue>,
+    sla: crate::escalation::SlaBook,
 }
 
 impl TicketService {
@@ -175,7 +176,13 @@ impl TicketService {
         embedding_queue: Arc<dyn EmbeddingQueue>,
         workflow: crate::workflow::WorkflowService,
     ) -> Self {
-        Self { tickets, categories, clock, workflow, embedding_queue }
+        Self { tickets, categories, clock, workflow, embedding_queue, sla: crate::escalation::SlaBook::default() }
+    }
+
+    /// With the SLA settings in effect (shared with the escalation service, which keeps them
+    /// fresh); without, the default targets set due times.
+    pub fn with_sla(self, sla: crate::escalation::SlaBook) -> Self {
+        Self { sla, ..self }
     }
 
     fn content_changed(&self, id: TicketId) {
@@ -208,6 +215,7 @@ impl TicketService {
                 }
             },
         };
+        let created_at = self.clock.now();
         let ticket = self
             .tickets
             .create(NewTicket {
@@ -217,8 +225,11 @@ impl TicketService {
                 tags,
                 priority,
                 creator_id: principal.id(),
-                created_at: self.clock.now(),
+                created_at,
                 follow_up_of,
+                sla_due: Some(self.sla.get().due(priority, created_at)),
+                escalation: crate::escalation::escalates_on_priority(None, priority)
+                    .then_some(crate::escalation::EscalationReason::Priority { priority }),
             })
             .await?;
         // The ticket exists whatever happens to the assignment (made when the workflow is set
@@ -273,7 +284,21 @@ impl TicketService {
             policy::may_change_status(principal, &before, status).map_err(Error::Forbidden)?;
             edits.push(TicketEdit::Status(status));
         }
-        let transition = before.edit(&edits, self.clock.now())?;
+        let mut transition = before.edit(&edits, self.clock.now())?;
+        if let Some(Change::PriorityChanged { from, to }) =
+            transition.changes.iter().find(|c| matches!(c, Change::PriorityChanged { .. })).cloned()
+        {
+            // The new priority's targets apply from the ticket's start; raising an unresolved
+            // ticket to high or urgent escalates it.
+            let due = self.sla.get().due(to, transition.ticket.created_at());
+            transition.ticket = transition.ticket.clone().with_sla_due(due);
+            let unresolved = matches!(transition.ticket.status(), Status::Open | Status::InProgress);
+            if unresolved && crate::escalation::escalates_on_priority(Some(from), to) {
+                transition
+                    .changes
+                    .push(Change::Escalated { reason: crate::escalation::EscalationReason::Priority { priority: to } });
+            }
+        }
         if transition.is_noop() {
             return Ok(TicketView { ticket: before, voted: view.voted, watching: view.watching });
         }
@@ -308,6 +333,7 @@ impl TicketService {
             voted_by_me: filter.voted_by_me,
             unresolved: filter.unresolved,
             assignee: AssigneeFilter::Anyone,
+            sla: None,
             text,
             sort: filter.sort,
             limit: PageLimit::new(filter.limit)?,
@@ -507,7 +533,13 @@ mod tests {
                         == vec![
                             Change::PriorityChanged { from: Priority::Medium, to: Priority::Urgent },
                             Change::StatusChanged { from: Status::Open, to: Status::InProgress },
+                            // Raised to urgent: escalated, with the urgent targets' due times.
+                            Change::Escalated {
+                                reason: crate::escalation::EscalationReason::Priority { priority: Priority::Urgent },
+                            },
                         ]
+                    && t.ticket.sla().due
+                        == Some(crate::escalation::SlaSettings::default().due(Priority::Urgent, t.ticket.created_at()))
             })
             .times(1)
             .returning(|t, _| Ok(t.ticket));

@@ -55,12 +55,18 @@ pub struct VoteService {
     tickets: Arc<dyn TicketRepository>,
     votes: Arc<dyn VoteRepository>,
     clock: Arc<dyn Clock>,
+    escalation: Option<crate::escalation::EscalationService>,
 }
 
 impl VoteService {
     /// Wires the service to its ports.
     pub fn new(tickets: Arc<dyn TicketRepository>, votes: Arc<dyn VoteRepository>, clock: Arc<dyn Clock>) -> Self {
-        Self { tickets, votes, clock }
+        Self { tickets, votes, clock, escalation: None }
+    }
+
+    /// With escalation: a cast that brings a ticket's votes to the threshold escalates it.
+    pub fn with_escalation(self, escalation: crate::escalation::EscalationService) -> Self {
+        Self { escalation: Some(escalation), ..self }
     }
 
     /// The ticket a vote aimed at `id` counts on (a merged ticket's target), once the
@@ -79,6 +85,13 @@ impl VoteService {
         let target = self.check(principal, id).await?;
         let outcome = self.votes.cast(target, principal.id(), self.clock.now()).await?;
         count_vote("cast", outcome);
+        if let (VoteOutcome::Changed { vote_count }, Some(escalation)) = (outcome, &self.escalation) {
+            // The vote stands whatever happens here; a crossing missed now is caught by the
+            // next SLA check, which escalates every ticket at the threshold not yet escalated.
+            if let Err(e) = escalation.votes_changed(target, vote_count.saturating_sub(1), vote_count).await {
+                tracing::warn!(error = %e, ticket = target.get(), "escalation by votes failed; the SLA check will retry");
+            }
+        }
         Ok((target, outcome))
     }
 

@@ -49,6 +49,8 @@ pub struct QueueFilter {
     pub priority: Option<Priority>,
     /// Assigned to the caller, to nobody, or anyone.
     pub assigned: QueueAssigned,
+    /// Only tickets in this SLA state.
+    pub sla: Option<crate::escalation::SlaState>,
     /// Page size.
     pub limit: Option<u32>,
     /// Continuation.
@@ -138,6 +140,7 @@ impl WorkflowService {
             voted_by_me: false,
             unresolved: true,
             assignee,
+            sla: filter.sla,
             text: None,
             sort: TicketSort::Queue,
             limit: PageLimit::new(filter.limit)?,

@@ -145,6 +145,31 @@ pub const SETTINGS: &[SettingDoc] = &[
         Value("false"),
         "`true`: support members may draft, edit, publish and unpublish FAQ entries and see FAQ candidates (admins always may)",
     ),
+    setting(
+        "OSTS_ESCALATE_VOTES",
+        Value("25"),
+        "votes at which a ticket escalates to chat (once per ticket); `0` turns escalation by votes off",
+    ),
+    setting(
+        "OSTS_SLA_INTERVAL_SECS",
+        Value("60"),
+        "how often the SLA check runs (marks tickets at risk or breached, and escalates them)",
+    ),
+    setting(
+        "OSTS_CHAT_REQUESTS_PER_MINUTE",
+        Value("50"),
+        "messages a minute osts posts to one chat webhook (Google Chat allows 60 per space, shared by every app posting there)",
+    ),
+    setting(
+        "OSTS_CHAT_WEBHOOK_HOSTS",
+        Value("chat.googleapis.com"),
+        "comma-separated host names chat webhooks may point at (exact match; add `hooks.slack.com` for Slack)",
+    ),
+    setting(
+        "OSTS_CHAT_ALLOW_HTTP",
+        Value("false"),
+        "`true`: chat webhooks may use plain `http` (local tests only; logged at start)",
+    ),
     command("OSTS_ADMIN_PASSWORD", Unset, "password for `osts admin create` (read from stdin when unset)"),
     command("OSTS_SEED_PASSWORD", Derived("random"), "password of every account `cargo xtask seed` makes"),
 ];

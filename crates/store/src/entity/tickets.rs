@@ -26,6 +26,12 @@ pub struct Model {
     pub merged_into: Option<i32>,
     pub pre_merge_status: Option<String>,
     pub follow_up_of: Option<i32>,
+    pub sla_state: String,
+    pub first_response_due: Option<DateTimeUtc>,
+    pub resolution_due: Option<DateTimeUtc>,
+    pub first_response_at: Option<DateTimeUtc>,
+    pub escalated_at: Option<DateTimeUtc>,
+    pub escalated_for_votes: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -165,6 +165,8 @@ pub async fn ticket(
             creator_id: creator.id,
             created_at: t(day),
             follow_up_of: None,
+            sla_due: None,
+            escalation: None,
         })
         .await
         .unwrap()
@@ -181,6 +183,7 @@ pub fn query(viewer: &Account) -> TicketQuery {
         voted_by_me: false,
         unresolved: false,
         assignee: AssigneeFilter::Anyone,
+        sla: None,
         text: None,
         sort: TicketSort::Newest,
         limit: PageLimit::new(Some(100)).unwrap(),
