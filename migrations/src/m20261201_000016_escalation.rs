@@ -21,12 +21,12 @@ impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // SQLite takes one column per ALTER TABLE.
         let columns = [
-            string_len(Sla::SlaState, 16).default("ok").to_owned(),
-            timestamp_with_time_zone_null(Sla::FirstResponseDue).to_owned(),
-            timestamp_with_time_zone_null(Sla::ResolutionDue).to_owned(),
-            timestamp_with_time_zone_null(Sla::FirstResponseAt).to_owned(),
-            timestamp_with_time_zone_null(Sla::EscalatedAt).to_owned(),
-            boolean(Sla::EscalatedForVotes).default(false).to_owned(),
+            string_len(Columns::SlaState, 16).default("ok").to_owned(),
+            timestamp_with_time_zone_null(Columns::FirstResponseDue).to_owned(),
+            timestamp_with_time_zone_null(Columns::ResolutionDue).to_owned(),
+            timestamp_with_time_zone_null(Columns::FirstResponseAt).to_owned(),
+            timestamp_with_time_zone_null(Columns::EscalatedAt).to_owned(),
+            boolean(Columns::EscalatedForVotes).default(false).to_owned(),
         ];
         for mut column in columns {
             manager.alter_table(Table::alter().table(Tickets::Table).add_column(&mut column).to_owned()).await?;
@@ -117,12 +117,12 @@ impl MigrationTrait for Migration {
         manager.drop_table(Table::drop().table(SlaSettings::Table).to_owned()).await?;
         manager.get_connection().execute_unprepared("DROP INDEX tickets_unresolved_sla_idx").await?;
         for column in [
-            Sla::EscalatedForVotes,
-            Sla::EscalatedAt,
-            Sla::FirstResponseAt,
-            Sla::ResolutionDue,
-            Sla::FirstResponseDue,
-            Sla::SlaState,
+            Columns::EscalatedForVotes,
+            Columns::EscalatedAt,
+            Columns::FirstResponseAt,
+            Columns::ResolutionDue,
+            Columns::FirstResponseDue,
+            Columns::SlaState,
         ] {
             manager.alter_table(Table::alter().table(Tickets::Table).drop_column(column).to_owned()).await?;
         }
@@ -131,7 +131,7 @@ impl MigrationTrait for Migration {
 }
 
 #[derive(DeriveIden, Clone, Copy)]
-enum Sla {
+enum Columns {
     SlaState,
     FirstResponseDue,
     ResolutionDue,

@@ -65,10 +65,12 @@ async fn sink() -> (String, Arc<Sink>) {
 
 fn options(clock: Option<Arc<ManualClock>>, votes: u32) -> Options {
     let chat = chat::ChatClient::new(Duration::from_secs(5), 600).unwrap();
-    let mut settings = domain::ServiceSettings::default();
-    settings.escalation = domain::escalation::EscalationSettings {
-        vote_threshold: votes,
-        webhooks: domain::escalation::WebhookPolicy { hosts: vec!["127.0.0.1".into()], allow_http: true },
+    let settings = domain::ServiceSettings {
+        escalation: domain::escalation::EscalationSettings {
+            vote_threshold: votes,
+            webhooks: domain::escalation::WebhookPolicy { hosts: vec!["127.0.0.1".into()], allow_http: true },
+        },
+        ..domain::ServiceSettings::default()
     };
     Options {
         chat: Some(Arc::new(chat)),

@@ -287,7 +287,7 @@ async fn while_smtp_refuses_jobs_back_off_then_each_email_arrives_exactly_once()
     let w = worker(outbox.clone(), port, clock.clone(), 5);
 
     let first = w.deliver_due(&Stop::never()).await.unwrap();
-    assert_eq!(first, DeliveryReport { sent: 0, retried: 5, dead: 0, released: 0 });
+    assert_eq!(first, DeliveryReport { sent: 0, retried: 5, dead: 0, released: 0, throttled: 0 });
     assert_eq!(w.deliver_due(&Stop::never()).await.unwrap().handled(), 0, "nothing is due before the backoff");
     clock.advance(Duration::seconds(10));
     assert_eq!(w.deliver_due(&Stop::never()).await.unwrap().retried, 5, "second attempt after 10 s");
@@ -300,7 +300,7 @@ async fn while_smtp_refuses_jobs_back_off_then_each_email_arrives_exactly_once()
     clock.advance(Duration::seconds(10));
     assert_eq!(
         w.deliver_due(&Stop::never()).await.unwrap(),
-        DeliveryReport { sent: 5, retried: 0, dead: 0, released: 0 }
+        DeliveryReport { sent: 5, retried: 0, dead: 0, released: 0, throttled: 0 }
     );
     clock.advance(Duration::hours(1));
     assert_eq!(w.deliver_due(&Stop::never()).await.unwrap().handled(), 0);

@@ -344,6 +344,8 @@ impl FaqView {
 
 /// What a suggestion points at.
 #[derive(Debug, Clone, PartialEq)]
+// Most suggestions are tickets: boxing them would allocate per suggestion to save nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Suggested {
     /// A ticket, as the viewer sees it (with their vote).
     Ticket {

@@ -104,6 +104,8 @@ pub struct ResolvedMatch {
 }
 
 /// A ranked candidate before it becomes a [`Suggestion`].
+// Most candidates are tickets: boxing them would allocate per candidate to save nothing.
+#[allow(clippy::large_enum_variant)]
 enum Candidate {
     Ticket(TicketView),
     Faq(FaqView),
