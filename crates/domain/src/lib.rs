@@ -14,6 +14,7 @@ pub mod conversation;
 pub mod error;
 pub mod escalation;
 pub mod faq;
+pub mod forum;
 pub mod notifications;
 pub mod page;
 pub mod services;

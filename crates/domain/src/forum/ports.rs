@@ -1,0 +1,134 @@
+//! The forum port: what osts asks of a Discourse forum. Implemented by the `discourse`
+//! adapter crate (and its stateful fake in tests).
+//!
+//! Errors are the outbox's [`DeliveryError`]: `Later` when the forum certainly did not act
+//! (a 429, a 5xx, a timeout; with the time it asked to wait, if it did), `Never` when
+//! retrying cannot help (another 4xx, with Discourse's message), `Throttled` when the
+//! adapter's own rate limit kept the call from being made. Messages never contain the API key.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::notifications::DeliveryError;
+
+/// Who can read a ticket's thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Visibility {
+    /// A Discourse private message between the student and the support group.
+    Private,
+    /// A topic in the configured public category.
+    Public,
+}
+
+impl Visibility {
+    /// The stable name used in the API and the store.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Private => "private",
+            Visibility::Public => "public",
+        }
+    }
+
+    /// Parses a stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [Visibility::Private, Visibility::Public].into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+/// A topic on the forum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicRef {
+    /// Its id.
+    pub topic_id: i64,
+    /// Its path on the forum (`/t/<slug>/<id>`), to join to the forum's base URL.
+    pub path: String,
+}
+
+/// A topic to open for a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTopic {
+    /// `osts-<ticket number>`: how a retried creation finds the topic it made.
+    pub external_id: String,
+    /// Its title (the ticket's, with its number).
+    pub title: String,
+    /// Its opening post, Markdown.
+    pub raw: String,
+    /// Private message or public topic.
+    pub visibility: Visibility,
+    /// For a private message: the forum usernames besides the support group who may read it.
+    pub recipients: Vec<String>,
+    /// The forum username the topic is created as (`None`: the API user).
+    pub act_as: Option<String>,
+}
+
+/// A post of a thread.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForumPost {
+    /// The post's id (what moderation deletes).
+    pub id: i64,
+    /// Its number in the topic (1 is the opening post).
+    pub post_number: i64,
+    /// Who wrote it (forum username).
+    pub username: String,
+    /// Its HTML as the forum rendered it (sanitised again before osts shows it).
+    pub cooked: String,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A topic the forum's search found for a draft.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicHit {
+    /// The topic.
+    pub topic: TopicRef,
+    /// Its title.
+    pub title: String,
+    /// A short excerpt of the matching post.
+    pub blurb: String,
+}
+
+/// A user as the forum should know them (DiscourseConnect's fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForumIdentity {
+    /// The osts account id (DiscourseConnect's `external_id`).
+    pub external_id: i64,
+    /// Their confirmed email.
+    pub email: String,
+    /// Their forum username.
+    pub username: String,
+    /// Their display name.
+    pub name: String,
+    /// Whether they belong in the support group (staff).
+    pub support: bool,
+    /// Whether they are a forum moderator (admins).
+    pub moderator: bool,
+}
+
+/// The forum, as osts uses it.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ForumClient: Send + Sync {
+    /// The topic made for `external_id`, if there is one.
+    async fn find_topic(&self, external_id: &str) -> Result<Option<TopicRef>, DeliveryError>;
+    /// Opens a topic or private message.
+    async fn create_topic(&self, topic: &NewTopic) -> Result<TopicRef, DeliveryError>;
+    /// Posts a reply in a topic as `act_as` (`None`: the API user); returns the post's id.
+    async fn reply(&self, topic_id: i64, raw: &str, act_as: Option<String>) -> Result<i64, DeliveryError>;
+    /// Closes (`true`) or reopens a topic.
+    async fn set_closed(&self, topic_id: i64, closed: bool) -> Result<(), DeliveryError>;
+    /// Archives (`true`) or unarchives a topic.
+    async fn set_archived(&self, topic_id: i64, archived: bool) -> Result<(), DeliveryError>;
+    /// Converts a topic to a public topic (in the configured category) or a private message.
+    async fn convert(&self, topic_id: i64, to: Visibility) -> Result<TopicRef, DeliveryError>;
+    /// Moves every post of `from` into `into` (the ticket merge).
+    async fn merge_topics(&self, from: i64, into: i64) -> Result<(), DeliveryError>;
+    /// Deletes one post (moderation).
+    async fn delete_post(&self, post_id: i64) -> Result<(), DeliveryError>;
+    /// The posts of a topic, oldest first.
+    async fn posts(&self, topic_id: i64) -> Result<Vec<ForumPost>, DeliveryError>;
+    /// Topics matching a draft's words.
+    async fn search(&self, query: &str) -> Result<Vec<TopicHit>, DeliveryError>;
+    /// Creates or updates a user ahead of their first post (DiscourseConnect's `sync_sso`),
+    /// with their groups.
+    async fn sync_user(&self, identity: &ForumIdentity) -> Result<(), DeliveryError>;
+}
