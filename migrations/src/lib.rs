@@ -21,6 +21,7 @@ mod m20261201_000013_embedding_times;
 mod m20261201_000014_one_line_texts;
 mod m20261201_000015_list_indexes;
 mod m20261201_000016_escalation;
+mod m20261201_000017_forum;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000014_one_line_texts::Migration),
             Box::new(m20261201_000015_list_indexes::Migration),
             Box::new(m20261201_000016_escalation::Migration),
+            Box::new(m20261201_000017_forum::Migration),
         ]
     }
 }

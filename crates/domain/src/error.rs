@@ -154,6 +154,8 @@ pub enum Resource {
     FaqEntry,
     /// A chat webhook.
     ChatWebhook,
+    /// A ticket's forum thread.
+    Thread,
 }
 
 impl Resource {
@@ -168,6 +170,7 @@ impl Resource {
             Self::Delivery => "delivery_not_found",
             Self::FaqEntry => "faq_entry_not_found",
             Self::ChatWebhook => "chat_webhook_not_found",
+            Self::Thread => "thread_not_found",
         }
     }
 }
@@ -183,6 +186,7 @@ impl fmt::Display for Resource {
             Self::Delivery => "delivery",
             Self::FaqEntry => "FAQ entry",
             Self::ChatWebhook => "chat webhook",
+            Self::Thread => "forum thread",
         })
     }
 }
@@ -228,6 +232,10 @@ pub enum Conflict {
     ConfirmationExpired,
     /// Only a ticket still waiting for support (open or in progress) can be escalated.
     NotUnresolved,
+    /// The Discourse forum is not configured.
+    ForumNotConfigured,
+    /// The ticket has a forum thread already.
+    ThreadExists,
 }
 
 impl Conflict {
@@ -249,6 +257,8 @@ impl Conflict {
             Self::ConfirmationUsed => "confirmation_used",
             Self::ConfirmationExpired => "confirmation_expired",
             Self::NotUnresolved => "ticket_not_unresolved",
+            Self::ForumNotConfigured => "forum_not_configured",
+            Self::ThreadExists => "thread_exists",
         }
     }
 }
@@ -282,6 +292,10 @@ impl fmt::Display for Conflict {
             Self::ConfirmationUsed => f.write_str("this confirmation link was used already; sign in"),
             Self::ConfirmationExpired => f.write_str("this confirmation link has expired; ask for a new one"),
             Self::NotUnresolved => f.write_str("only an open or in-progress ticket can be escalated"),
+            Self::ForumNotConfigured => {
+                f.write_str("the Discourse forum is not configured on this server (OSTS_DISCOURSE_URL)")
+            }
+            Self::ThreadExists => f.write_str("the ticket has a forum thread already"),
         }
     }
 }

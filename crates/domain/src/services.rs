@@ -14,6 +14,7 @@ use crate::clock::Clock;
 use crate::conversation::{ConversationService, ReplyRepository, WatcherRepository};
 use crate::escalation::{EscalationRepository, EscalationService, EscalationSettings, SlaBook};
 use crate::faq::{FaqRepository, FaqService, FaqSettings};
+use crate::forum::{ForumRepository, ForumService, ForumSettings};
 use crate::notifications::{NotificationRepository, NotificationService, OutboxRepository, UnsubscribeTokens};
 use crate::similarity::{
     Draft, EmbedError, Embedder, Embedding, EmbeddingQueue, EmbeddingRepository, LexicalIndex, SemanticState,
@@ -26,6 +27,8 @@ use crate::workflow::{SimilarResolved, WorkflowRepository, WorkflowService, Work
 /// The adapters for every port.
 #[derive(Clone)]
 pub struct Ports {
+    /// Forum threads and what the forum told osts.
+    pub forum: Arc<dyn ForumRepository>,
     /// SLA settings and states, escalations and chat webhooks.
     pub escalations: Arc<dyn EscalationRepository>,
     /// Accounts.
@@ -77,6 +80,8 @@ pub struct Ports {
 /// The repositories a storage adapter supplies (the store: one database, one adapter).
 #[derive(Clone)]
 pub struct Repositories {
+    /// Forum threads and what the forum told osts.
+    pub forum: Arc<dyn ForumRepository>,
     /// SLA settings and states, escalations and chat webhooks.
     pub escalations: Arc<dyn EscalationRepository>,
     /// Accounts.
@@ -134,6 +139,7 @@ impl Ports {
     /// semantic stage; each is given, none defaults.
     pub fn new(repositories: Repositories, adapters: Adapters, semantic: Semantic) -> Self {
         let Repositories {
+            forum,
             escalations,
             accounts,
             sessions,
@@ -152,6 +158,7 @@ impl Ports {
         } = repositories;
         let Adapters { hasher, tokens, throttle, resend_throttle, blobs, unsubscribe, clock } = adapters;
         Self {
+            forum,
             escalations,
             accounts,
             sessions,
@@ -233,6 +240,8 @@ pub struct ServiceSettings {
     pub auto_approval: AutoApproval,
     /// Escalation by votes and where chat webhooks may point.
     pub escalation: EscalationSettings,
+    /// The Discourse forum (off without a base URL).
+    pub forum: ForumSettings,
 }
 
 impl Default for ServiceSettings {
@@ -244,6 +253,7 @@ impl Default for ServiceSettings {
             faq: FaqSettings::default(),
             auto_approval: AutoApproval::none(),
             escalation: EscalationSettings::default(),
+            forum: ForumSettings::default(),
         }
     }
 }
@@ -273,6 +283,9 @@ pub struct Services {
     pub faq: FaqService,
     /// Escalations, the SLA and chat webhooks.
     pub escalation: EscalationService,
+    /// Forum threads (with a client only when the forum is configured: see
+    /// [`ForumService::with_client`]).
+    pub forum: ForumService,
 }
 
 impl Services {
@@ -343,6 +356,12 @@ impl Services {
             votes: VoteService::new(ports.tickets.clone(), ports.votes.clone(), ports.clock.clone())
                 .with_escalation(escalation.clone()),
             escalation,
+            forum: ForumService::new(
+                ports.forum.clone(),
+                ports.tickets.clone(),
+                ports.clock.clone(),
+                settings.forum.clone(),
+            ),
             conversation: ConversationService::new(
                 ports.tickets.clone(),
                 ports.replies.clone(),

@@ -14,6 +14,7 @@ mod conversation;
 mod entity;
 mod escalation;
 mod faq;
+mod forum;
 mod import;
 mod notifications;
 mod similarity;
@@ -240,6 +241,7 @@ impl Store {
     /// other adapters ([`domain::Ports::new`]).
     pub fn repositories(&self) -> domain::services::Repositories {
         domain::services::Repositories {
+            forum: Arc::new(self.clone()),
             escalations: self.escalations(),
             accounts: self.accounts(),
             sessions: self.sessions(),

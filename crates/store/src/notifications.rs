@@ -62,6 +62,20 @@ pub(crate) async fn write_effects(
                 u64::from(enqueue_job(conn, &key, ticket, &job, at).await?.is_some())
             }
             Effect::Chat(route) => chat_jobs(conn, ticket, event, route, at).await?,
+            Effect::Forum(action) => {
+                // Only a ticket with a thread has anything to tell the forum.
+                let has_thread =
+                    !query(conn, "SELECT 1 AS one FROM forum_threads WHERE ticket_id = $1", vec![ticket.into()])
+                        .await?
+                        .is_empty();
+                if has_thread {
+                    let job = IntegrationJob::Forum(domain::forum::ForumJob { event: event.into(), action });
+                    let key = format!("{}:{event}:{n}", Channel::Forum.as_str());
+                    u64::from(enqueue_job(conn, &key, ticket, &job, at).await?.is_some())
+                } else {
+                    0
+                }
+            }
         };
     }
     Ok(deliveries)

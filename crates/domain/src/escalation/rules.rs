@@ -84,6 +84,14 @@ pub fn follows_into_chat(change: &Change) -> bool {
         | Change::MergedInto { .. }
         | Change::Unmerged { .. } => true,
         Change::Escalated { .. }
+        | Change::ThreadRequested { .. }
+        | Change::ThreadLinked { .. }
+        | Change::ThreadVisibilityChanged { .. }
+        | Change::ThreadClosed { .. }
+        | Change::ThreadReopened { .. }
+        | Change::ThreadReply { .. }
+        | Change::ThreadLiked { .. }
+        | Change::ThreadPostDeleted { .. }
         | Change::Created { .. }
         | Change::TitleChanged { .. }
         | Change::DescriptionChanged

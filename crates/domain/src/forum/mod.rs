@@ -1,9 +1,18 @@
 //! The Discourse forum: a ticket's thread (a private message or a public topic), kept in
-//! step with the ticket both ways. This module holds the port the `discourse` adapter
-//! implements.
+//! step with the ticket both ways. The forum jobs of the outbox open, annotate, close,
+//! convert and merge threads ([`ForumDispatcher`]); the forum's webhooks bring replies, likes
+//! and closings back ([`ForumService::received`]).
 
+mod dispatch;
+mod model;
 mod ports;
+mod service;
 
-pub use ports::{ForumClient, ForumIdentity, ForumPost, NewTopic, TopicHit, TopicRef, Visibility};
+pub use dispatch::ForumDispatcher;
+pub use model::{forum_username, ForumAction, ForumJob, ForumJobContext, ForumThread, ThreadMapEntry, ThreadState};
+pub use ports::{
+    ForumClient, ForumIdentity, ForumPost, ForumRepository, NewTopic, ThreadError, TopicHit, TopicRef, Visibility,
+};
 #[cfg(any(test, feature = "mocks"))]
-pub use ports::MockForumClient;
+pub use ports::{MockForumClient, MockForumRepository};
+pub use service::{ForumEvent, ForumService, ForumSettings, ThreadView};

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use crate::notifications::DeliveryError;
 
 /// Who can read a ticket's thread.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Visibility {
     /// A Discourse private message between the student and the support group.
     Private,
@@ -131,4 +132,73 @@ pub trait ForumClient: Send + Sync {
     /// Creates or updates a user ahead of their first post (DiscourseConnect's `sync_sso`),
     /// with their groups.
     async fn sync_user(&self, identity: &ForumIdentity) -> Result<(), DeliveryError>;
+}
+
+/// Why a thread could not be asked for or linked.
+#[derive(Debug, thiserror::Error)]
+pub enum ThreadError {
+    /// The ticket has a thread already.
+    #[error("the ticket has a forum thread already")]
+    Exists,
+    /// The topic is another ticket's thread.
+    #[error("the topic is another ticket's thread")]
+    TopicTaken,
+    /// There is no such ticket.
+    #[error("ticket not found")]
+    NoTicket,
+    /// Anything else.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
+}
+
+/// Storage of threads and of what the forum told osts.
+///
+/// Thread changes are ticket events, recorded with their effects (forum jobs, notifications)
+/// as `TicketRepository`'s contract says.
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ForumRepository: Send + Sync {
+    /// The ticket's thread.
+    async fn thread(&self, ticket: crate::tickets::TicketId) -> anyhow::Result<Option<super::ForumThread>>;
+    /// The ticket whose thread is `topic_id`.
+    async fn ticket_of_topic(&self, topic_id: i64) -> anyhow::Result<Option<crate::tickets::TicketId>>;
+    /// Asks for a new thread (`pending`) and records `ThreadRequested` by `actor`, whose effect
+    /// is the job that opens it; one transaction. MUST refuse a second thread (`Exists`).
+    async fn request_thread(
+        &self,
+        ticket: crate::tickets::TicketId,
+        visibility: Visibility,
+        actor: crate::actor::Actor,
+        at: DateTime<Utc>,
+    ) -> Result<super::ForumThread, ThreadError>;
+    /// Links an existing topic as the ticket's thread and records `ThreadLinked`; one
+    /// transaction. MUST refuse a second thread and a topic that is another ticket's.
+    async fn link_thread(
+        &self,
+        ticket: crate::tickets::TicketId,
+        topic: &TopicRef,
+        visibility: Visibility,
+        actor: crate::actor::Actor,
+        at: DateTime<Utc>,
+    ) -> Result<super::ForumThread, ThreadError>;
+    /// Stores the topic the forum made (or converted) for the ticket's thread, `open` if it
+    /// was `pending`.
+    async fn topic_made(&self, ticket: crate::tickets::TicketId, topic: &TopicRef) -> anyhow::Result<()>;
+    /// Records a change of the thread (visibility, closed, reopened...) by `actor` with its
+    /// effects and stores the thread's new visibility and state; one transaction.
+    async fn change_thread(
+        &self,
+        ticket: crate::tickets::TicketId,
+        change: &crate::tickets::Change,
+        visibility: Visibility,
+        state: super::ThreadState,
+        actor: crate::actor::Actor,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<()>;
+    /// Records a forum happening once: `false` if `key` was recorded before (a redelivery).
+    async fn first_delivery(&self, key: &str, at: DateTime<Utc>) -> anyhow::Result<bool>;
+    /// What the forum job of `event` needs.
+    async fn forum_job_context(&self, event: i64) -> anyhow::Result<Option<super::ForumJobContext>>;
+    /// The ticket ↔ thread map, newest threads first.
+    async fn threads(&self, limit: u32) -> anyhow::Result<Vec<super::ThreadMapEntry>>;
 }

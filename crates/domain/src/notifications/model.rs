@@ -28,6 +28,10 @@ pub enum NotificationKind {
     Merged,
     /// An FAQ entry was published from the ticket.
     FaqPublished,
+    /// Someone replied in the ticket's forum thread.
+    ThreadReply,
+    /// Someone liked a post of the ticket's forum thread.
+    ThreadLike,
     /// The link that confirms a newly registered account's email address (no ticket; email
     /// only matters, and it is always sent: there is no preference for it).
     EmailConfirmation,
@@ -39,7 +43,7 @@ pub enum NotificationKind {
 
 impl NotificationKind {
     /// Every kind, in a stable order.
-    pub const ALL: [Self; 12] = [
+    pub const ALL: [Self; 14] = [
         Self::Resolved,
         Self::Reopened,
         Self::StatusChanged,
@@ -49,6 +53,8 @@ impl NotificationKind {
         Self::Assigned,
         Self::Merged,
         Self::FaqPublished,
+        Self::ThreadReply,
+        Self::ThreadLike,
         Self::EmailConfirmation,
         Self::AccountApproved,
         Self::AccountRejected,
@@ -67,6 +73,8 @@ impl NotificationKind {
             Self::Assigned => "tickets assigned to you",
             Self::Merged => "merged tickets",
             Self::FaqPublished => "FAQ entries made from your tickets",
+            Self::ThreadReply => "replies in forum threads",
+            Self::ThreadLike => "likes in forum threads",
             Self::EmailConfirmation => "email address confirmations",
             Self::AccountApproved | Self::AccountRejected => "decisions on your account",
         }
@@ -84,6 +92,8 @@ impl NotificationKind {
             Self::Assigned => "assigned",
             Self::Merged => "merged",
             Self::FaqPublished => "faq_published",
+            Self::ThreadReply => "thread_reply",
+            Self::ThreadLike => "thread_like",
             Self::EmailConfirmation => "email_confirmation",
             Self::AccountApproved => "account_approved",
             Self::AccountRejected => "account_rejected",
@@ -109,6 +119,8 @@ impl NotificationKind {
             | Self::Assigned
             | Self::Merged
             | Self::FaqPublished
+            | Self::ThreadReply
+            | Self::ThreadLike
             | Self::AccountApproved
             | Self::AccountRejected => true,
         }

@@ -21,6 +21,8 @@ pub enum Channel {
     Email,
     /// A message about an escalated ticket to one chat webhook, in the ticket's chat thread.
     Chat,
+    /// A call to the Discourse forum about a ticket's thread.
+    Forum,
     /// A per-ticket channel that exists only in tests (feature `mocks`), so the outbox's
     /// ordering and retries of integration jobs are tested before the forum and chat
     /// channels exist.
@@ -42,7 +44,7 @@ impl Channel {
     /// Every channel.
     pub fn all() -> Vec<Self> {
         #[allow(unused_mut)]
-        let mut all = vec![Self::Email, Self::Chat];
+        let mut all = vec![Self::Email, Self::Chat, Self::Forum];
         #[cfg(any(test, feature = "mocks"))]
         all.push(Self::Probe);
         all
@@ -53,6 +55,7 @@ impl Channel {
         match self {
             Self::Email => "email",
             Self::Chat => "chat",
+            Self::Forum => "forum",
             #[cfg(any(test, feature = "mocks"))]
             Self::Probe => "probe",
         }
@@ -67,7 +70,7 @@ impl Channel {
     pub fn scope(self) -> JobScope {
         match self {
             Self::Email => JobScope::User,
-            Self::Chat => JobScope::Ticket,
+            Self::Chat | Self::Forum => JobScope::Ticket,
             #[cfg(any(test, feature = "mocks"))]
             Self::Probe => JobScope::Ticket,
         }
@@ -81,6 +84,8 @@ impl Channel {
 pub enum IntegrationJob {
     /// One chat message.
     Chat(ChatJob),
+    /// One forum call.
+    Forum(crate::forum::ForumJob),
     /// A step of the test channel.
     #[cfg(any(test, feature = "mocks"))]
     Probe(ProbeJob),
@@ -91,6 +96,7 @@ impl IntegrationJob {
     pub fn channel(&self) -> Channel {
         match *self {
             Self::Chat(_) => Channel::Chat,
+            Self::Forum(_) => Channel::Forum,
             #[cfg(any(test, feature = "mocks"))]
             Self::Probe(_) => Channel::Probe,
         }

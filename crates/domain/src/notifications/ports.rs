@@ -160,6 +160,14 @@ pub trait ChatPort: Send + Sync {
     async fn deliver(&self, ticket: TicketId, job: super::ChatJob, request_id: &str) -> Result<(), DeliveryError>;
 }
 
+/// The forum channel's port: carries out one forum job (see `forum::ForumDispatcher`).
+#[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
+#[async_trait]
+pub trait ForumPort: Send + Sync {
+    /// Carries out one forum job; `Later` only when the forum certainly did not act.
+    async fn deliver(&self, ticket: TicketId, job: crate::forum::ForumJob) -> Result<(), DeliveryError>;
+}
+
 /// The test channel's port (feature `mocks`): stands for the forum and chat clients in tests
 /// of the outbox.
 #[cfg(any(test, feature = "mocks"))]

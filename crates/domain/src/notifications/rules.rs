@@ -44,6 +44,9 @@ pub enum Effect {
     /// Chat jobs ([`IntegrationJob::Chat`]) about this event, one per chat webhook of
     /// `route`, on the chat channel.
     Chat(ChatRoute),
+    /// A forum job ([`IntegrationJob::Forum`]) about this event, written only when the ticket
+    /// has a forum thread.
+    Forum(crate::forum::ForumAction),
 }
 
 /// Which chat webhooks hear of an event.
@@ -66,7 +69,27 @@ pub fn effects(change: &Change) -> Vec<Effect> {
     } else if crate::escalation::follows_into_chat(change) {
         effects.push(Effect::Chat(ChatRoute::Thread));
     }
+    effects.extend(forum_actions(change).into_iter().map(Effect::Forum));
     effects
+}
+
+/// What the ticket's forum thread is told of `change` (when it has one).
+fn forum_actions(change: &Change) -> Vec<crate::forum::ForumAction> {
+    use crate::forum::ForumAction as A;
+    use crate::tickets::Status;
+    match change {
+        Change::ThreadRequested { .. } => vec![A::Create],
+        Change::ThreadVisibilityChanged { to } => vec![A::Convert { to: *to }],
+        Change::ThreadClosed { on_forum: false } => vec![A::Close],
+        Change::ThreadReopened { on_forum: false } => vec![A::Reopen],
+        Change::ThreadPostDeleted { post_id } => vec![A::DeletePost { post_id: *post_id }],
+        Change::AssigneeChanged { to: Some(_), .. } => vec![A::Note],
+        Change::Resolved { .. } => vec![A::Note, A::Close],
+        Change::Reopened { .. } => vec![A::Note, A::Reopen],
+        Change::StatusChanged { to: Status::Closed, .. } | Change::AutoClosed => vec![A::Archive],
+        Change::MergedInto { target } => vec![A::Merge { into: *target }],
+        _ => vec![],
+    }
 }
 
 /// The notifications `change` causes.
@@ -99,7 +122,15 @@ fn notifications(change: &Change) -> Vec<Effect> {
         | Change::Unmerged { .. }
         | Change::Watched
         | Change::Unwatched
-        | Change::Escalated { .. } => vec![],
+        | Change::Escalated { .. }
+        | Change::ThreadRequested { .. }
+        | Change::ThreadLinked { .. }
+        | Change::ThreadVisibilityChanged { .. }
+        | Change::ThreadClosed { .. }
+        | Change::ThreadReopened { .. }
+        | Change::ThreadPostDeleted { .. } => vec![],
+        Change::ThreadReply { .. } => notify(NotificationKind::ThreadReply, Audience::Watchers),
+        Change::ThreadLiked { .. } => notify(NotificationKind::ThreadLike, Audience::Watchers),
     }
 }
 
@@ -165,8 +196,47 @@ mod tests {
             ),
         ];
         for (change, expected) in cases {
-            assert_eq!(effects(&change), expected, "{change:?}");
+            let without_forum: Vec<Effect> =
+                effects(&change).into_iter().filter(|e| !matches!(e, Effect::Forum(_))).collect();
+            assert_eq!(without_forum, expected, "{change:?}");
         }
+    }
+
+    #[test]
+    fn the_forum_thread_hears_of_the_tickets_life_and_replies_notify_its_people() {
+        use crate::forum::{ForumAction as A, Visibility};
+        use crate::tickets::Status;
+        let forum = |change: Change| -> Vec<A> {
+            effects(&change)
+                .into_iter()
+                .filter_map(|e| match e {
+                    Effect::Forum(a) => Some(a),
+                    _ => None,
+                })
+                .collect()
+        };
+        assert_eq!(forum(Change::ThreadRequested { visibility: Visibility::Private }), [A::Create]);
+        assert_eq!(forum(Change::AssigneeChanged { from: None, to: Some(3) }), [A::Note]);
+        assert_eq!(forum(Change::Resolved { answer: "a".into() }), [A::Note, A::Close]);
+        assert_eq!(forum(Change::Reopened { reason: "r".into() }), [A::Note, A::Reopen]);
+        assert_eq!(forum(Change::StatusChanged { from: Status::Resolved, to: Status::Closed }), [A::Archive]);
+        assert_eq!(forum(Change::AutoClosed), [A::Archive]);
+        assert_eq!(forum(Change::MergedInto { target: 8 }), [A::Merge { into: 8 }]);
+        assert_eq!(
+            forum(Change::ThreadVisibilityChanged { to: Visibility::Public }),
+            [A::Convert { to: Visibility::Public }]
+        );
+        assert_eq!(forum(Change::ThreadClosed { on_forum: false }), [A::Close]);
+        assert!(forum(Change::ThreadClosed { on_forum: true }).is_empty(), "no echo back to the forum");
+        assert!(forum(Change::VoteCast).is_empty());
+        assert_eq!(
+            effects(&Change::ThreadReply { post_id: 5, username: "ada_1".into() }),
+            [Effect::Notify { kind: NotificationKind::ThreadReply, audience: Audience::Watchers }]
+        );
+        assert_eq!(
+            effects(&Change::ThreadLiked { post_id: 5, username: "bo_2".into() }),
+            [Effect::Notify { kind: NotificationKind::ThreadLike, audience: Audience::Watchers }]
+        );
     }
 
     #[test]

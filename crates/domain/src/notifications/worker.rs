@@ -77,6 +77,7 @@ impl WorkerSettings {
 pub struct Channels {
     mailer: Arc<dyn Mailer>,
     chat: Option<Arc<dyn super::ChatPort>>,
+    forum: Option<Arc<dyn super::ForumPort>>,
     #[cfg(any(test, feature = "mocks"))]
     probe: Option<Arc<dyn super::ProbePort>>,
 }
@@ -87,9 +88,15 @@ impl Channels {
         Self {
             mailer,
             chat: None,
+            forum: None,
             #[cfg(any(test, feature = "mocks"))]
             probe: None,
         }
+    }
+
+    /// With the forum channel's port; without it, forum jobs are dead letters.
+    pub fn with_forum(self, forum: Arc<dyn super::ForumPort>) -> Self {
+        Self { forum: Some(forum), ..self }
     }
 
     /// With the chat channel's port; without it, chat jobs are dead letters.
@@ -292,6 +299,10 @@ impl DeliveryWorker {
             IntegrationJob::Chat(chat) => match &self.channels.chat {
                 Some(port) => port.deliver(ticket, chat, key).await,
                 None => Err(DeliveryError::Never("no chat webhook client is configured".into())),
+            },
+            IntegrationJob::Forum(forum) => match &self.channels.forum {
+                Some(port) => port.deliver(ticket, forum).await,
+                None => Err(DeliveryError::Never("the Discourse forum is not configured".into())),
             },
             #[cfg(any(test, feature = "mocks"))]
             IntegrationJob::Probe(step) => match &self.channels.probe {

@@ -755,6 +755,50 @@ pub enum Change {
         /// Why.
         reason: crate::escalation::EscalationReason,
     },
+    /// A forum thread was asked for (the forum job opens it).
+    ThreadRequested {
+        /// Private message or public topic.
+        visibility: crate::forum::Visibility,
+    },
+    /// An existing forum topic became the ticket's thread.
+    ThreadLinked {
+        /// The topic.
+        topic_id: i64,
+    },
+    /// The thread was made public or private.
+    ThreadVisibilityChanged {
+        /// The new visibility.
+        to: crate::forum::Visibility,
+    },
+    /// The thread was closed by hand (`on_forum`: on the forum itself).
+    ThreadClosed {
+        /// Whether it happened on the forum (osts then has nothing to tell it).
+        on_forum: bool,
+    },
+    /// The thread was reopened by hand (`on_forum`: on the forum itself).
+    ThreadReopened {
+        /// Whether it happened on the forum.
+        on_forum: bool,
+    },
+    /// Someone replied in the thread on the forum.
+    ThreadReply {
+        /// The forum post.
+        post_id: i64,
+        /// Its author's forum username.
+        username: String,
+    },
+    /// Someone liked a post of the thread on the forum.
+    ThreadLiked {
+        /// The forum post.
+        post_id: i64,
+        /// Who liked it (forum username).
+        username: String,
+    },
+    /// An admin deleted a post of the thread.
+    ThreadPostDeleted {
+        /// The forum post.
+        post_id: i64,
+    },
 }
 
 impl Change {
@@ -764,6 +808,14 @@ impl Change {
             Change::ReplyAdded { internal, .. } => *internal,
             Change::Escalated { .. } => true,
             Change::Created { .. }
+            | Change::ThreadRequested { .. }
+            | Change::ThreadLinked { .. }
+            | Change::ThreadVisibilityChanged { .. }
+            | Change::ThreadClosed { .. }
+            | Change::ThreadReopened { .. }
+            | Change::ThreadReply { .. }
+            | Change::ThreadLiked { .. }
+            | Change::ThreadPostDeleted { .. }
             | Change::TitleChanged { .. }
             | Change::DescriptionChanged
             | Change::CategoryChanged { .. }
@@ -792,6 +844,14 @@ impl Change {
         match self {
             Change::VoteCast | Change::VoteRetracted | Change::Watched | Change::Unwatched => true,
             Change::Escalated { .. }
+            | Change::ThreadRequested { .. }
+            | Change::ThreadLinked { .. }
+            | Change::ThreadVisibilityChanged { .. }
+            | Change::ThreadClosed { .. }
+            | Change::ThreadReopened { .. }
+            | Change::ThreadReply { .. }
+            | Change::ThreadLiked { .. }
+            | Change::ThreadPostDeleted { .. }
             | Change::Created { .. }
             | Change::TitleChanged { .. }
             | Change::DescriptionChanged
@@ -835,6 +895,14 @@ impl Change {
             Change::Unwatched => "unwatched",
             Change::FaqPublished { .. } => "faq_published",
             Change::Escalated { .. } => "escalated",
+            Change::ThreadRequested { .. } => "thread_requested",
+            Change::ThreadLinked { .. } => "thread_linked",
+            Change::ThreadVisibilityChanged { .. } => "thread_visibility_changed",
+            Change::ThreadClosed { .. } => "thread_closed",
+            Change::ThreadReopened { .. } => "thread_reopened",
+            Change::ThreadReply { .. } => "thread_reply",
+            Change::ThreadLiked { .. } => "thread_liked",
+            Change::ThreadPostDeleted { .. } => "thread_post_deleted",
         }
     }
 }

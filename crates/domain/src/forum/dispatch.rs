@@ -1,0 +1,227 @@
+//! The forum channel's port: carries out one forum job against the [`ForumClient`], reading
+//! the ticket, its thread and the event as they are when the job runs.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::notifications::{DeliveryError, ForumPort};
+use crate::tickets::{Change, TicketId};
+
+use super::{ForumAction, ForumClient, ForumJob, ForumJobContext, ForumRepository, NewTopic, Visibility};
+
+/// Carries out forum jobs.
+#[derive(Clone)]
+pub struct ForumDispatcher {
+    repo: Arc<dyn ForumRepository>,
+    client: Arc<dyn ForumClient>,
+    ticket_url: Arc<dyn Fn(i64) -> String + Send + Sync>,
+}
+
+impl ForumDispatcher {
+    /// A dispatcher; `ticket_url` makes the link to a ticket from its number.
+    pub fn new(
+        repo: Arc<dyn ForumRepository>,
+        client: Arc<dyn ForumClient>,
+        ticket_url: Arc<dyn Fn(i64) -> String + Send + Sync>,
+    ) -> Self {
+        Self { repo, client, ticket_url }
+    }
+
+    /// The opening post of a ticket's topic.
+    fn opening(&self, context: &ForumJobContext) -> String {
+        let t = &context.ticket;
+        format!(
+            "{}\n\n---\nThe forum thread of ticket [#{}]({}), raised by @{}.",
+            t.description().as_str(),
+            t.id().get(),
+            (self.ticket_url)(t.id().get()),
+            context.creator.username,
+        )
+    }
+}
+
+/// The status note posted in the thread for an event of the ticket.
+pub fn status_note(context: &ForumJobContext) -> String {
+    let who = context.actor.as_ref().map_or_else(|| "osts".to_owned(), |a| a.name.clone());
+    match &context.change {
+        Change::AssigneeChanged { to: Some(_), .. } => {
+            let assignee =
+                context.ticket.assignee().map_or_else(|| "a support member".into(), |a| a.display_name.clone());
+            format!("**Status:** the ticket is assigned to {assignee}.")
+        }
+        Change::Resolved { answer } => format!("**Status:** resolved by {who}.\n\n> {}", answer.replace('\n', "\n> ")),
+        Change::Reopened { reason } => format!("**Status:** reopened by {who}: {reason}"),
+        other => format!("**Status:** {}.", other.kind().replace('_', " ")),
+    }
+}
+
+#[async_trait]
+impl ForumPort for ForumDispatcher {
+    async fn deliver(&self, ticket: TicketId, job: ForumJob) -> Result<(), DeliveryError> {
+        let store = |e: anyhow::Error| DeliveryError::later(format!("cannot read the forum job's ticket: {e}"));
+        let context = self
+            .repo
+            .forum_job_context(job.event)
+            .await
+            .map_err(store)?
+            .ok_or_else(|| DeliveryError::Never(format!("ticket event {} no longer exists", job.event)))?;
+        let thread = context
+            .thread
+            .clone()
+            .ok_or_else(|| DeliveryError::Never(format!("ticket {} has no forum thread", ticket.get())))?;
+        if let ForumAction::Create = job.action {
+            if thread.topic_id.is_some() {
+                return Ok(());
+            }
+            // A retried job finds the topic its first attempt made before the timeout.
+            let topic = match self.client.find_topic(&thread.external_id()).await? {
+                Some(topic) => topic,
+                None => {
+                    if thread.visibility == Visibility::Private {
+                        // The student must exist on the forum to be a recipient.
+                        self.client.sync_user(&context.creator).await?;
+                    }
+                    let new = NewTopic {
+                        external_id: thread.external_id(),
+                        title: format!("#{} {}", context.ticket.id().get(), context.ticket.title().as_str()),
+                        raw: self.opening(&context),
+                        visibility: thread.visibility,
+                        recipients: match thread.visibility {
+                            Visibility::Private => vec![context.creator.username.clone()],
+                            Visibility::Public => vec![],
+                        },
+                        act_as: None,
+                    };
+                    self.client.create_topic(&new).await?
+                }
+            };
+            return self.repo.topic_made(ticket, &topic).await.map_err(store);
+        }
+        let topic = thread.topic_id.ok_or_else(|| {
+            DeliveryError::Never(format!("the thread of ticket {} was never opened on the forum", ticket.get()))
+        })?;
+        match job.action {
+            ForumAction::Create => Ok(()),
+            ForumAction::Note => self.client.reply(topic, &status_note(&context), None).await.map(drop),
+            ForumAction::Close => self.client.set_closed(topic, true).await,
+            ForumAction::Reopen => self.client.set_closed(topic, false).await,
+            ForumAction::Archive => self.client.set_archived(topic, true).await,
+            ForumAction::Convert { to } => {
+                let converted = self.client.convert(topic, to).await?;
+                self.repo.topic_made(ticket, &converted).await.map_err(store)
+            }
+            ForumAction::Merge { into } => {
+                let target = self.repo.thread(TicketId::new(into)).await.map_err(store)?;
+                match target.and_then(|t| t.topic_id) {
+                    Some(destination) => self.client.merge_topics(topic, destination).await,
+                    // The target has no thread: this one stays, linked from the merged ticket.
+                    None => Ok(()),
+                }
+            }
+            ForumAction::DeletePost { post_id } => self.client.delete_post(post_id).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Utc;
+
+    use super::*;
+    use crate::forum::{ForumIdentity, ForumThread, MockForumClient, MockForumRepository, ThreadState, TopicRef};
+    use crate::testing::TicketBuilder;
+
+    fn identity(name: &str) -> ForumIdentity {
+        ForumIdentity {
+            external_id: 1,
+            email: format!("{name}@uni.edu"),
+            username: format!("{name}_1"),
+            name: name.into(),
+            support: false,
+            moderator: false,
+        }
+    }
+
+    fn context(change: Change, topic: Option<i64>) -> ForumJobContext {
+        ForumJobContext {
+            ticket: TicketBuilder::new(42).title("Hall ticket missing").build(),
+            thread: Some(ForumThread {
+                ticket: TicketId::new(42),
+                topic_id: topic,
+                path: topic.map(|t| format!("/t/x/{t}")),
+                visibility: Visibility::Private,
+                state: if topic.is_some() { ThreadState::Open } else { ThreadState::Pending },
+                created_at: Utc::now(),
+            }),
+            change,
+            actor: Some(identity("sam")),
+            creator: identity("ada"),
+        }
+    }
+
+    fn dispatcher(repo: MockForumRepository, client: MockForumClient) -> ForumDispatcher {
+        ForumDispatcher::new(Arc::new(repo), Arc::new(client), Arc::new(|n| format!("https://help/tickets/{n}")))
+    }
+
+    #[tokio::test]
+    async fn a_retried_creation_finds_the_topic_its_first_attempt_made() {
+        let mut repo = MockForumRepository::new();
+        repo.expect_forum_job_context()
+            .returning(|_| Ok(Some(context(Change::ThreadRequested { visibility: Visibility::Private }, None))));
+        repo.expect_topic_made()
+            .withf(|t, topic| t.get() == 42 && topic.topic_id == 7)
+            .times(1)
+            .returning(|_, _| Ok(()));
+        let mut client = MockForumClient::new();
+        client
+            .expect_find_topic()
+            .withf(|id| id == "osts-42")
+            .returning(|_| Ok(Some(TopicRef { topic_id: 7, path: "/t/x/7".into() })));
+        client.expect_create_topic().never();
+        let job = ForumJob { event: 1, action: ForumAction::Create };
+        dispatcher(repo, client).deliver(TicketId::new(42), job).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_first_creation_makes_the_student_known_and_opens_a_private_message() {
+        let mut repo = MockForumRepository::new();
+        repo.expect_forum_job_context()
+            .returning(|_| Ok(Some(context(Change::ThreadRequested { visibility: Visibility::Private }, None))));
+        repo.expect_topic_made().times(1).returning(|_, _| Ok(()));
+        let mut client = MockForumClient::new();
+        client.expect_find_topic().returning(|_| Ok(None));
+        client.expect_sync_user().withf(|u| u.username == "ada_1").times(1).returning(|_| Ok(()));
+        client
+            .expect_create_topic()
+            .withf(|t| {
+                t.external_id == "osts-42"
+                    && t.title == "#42 Hall ticket missing"
+                    && t.recipients == ["ada_1"]
+                    && t.raw.contains("https://help/tickets/42")
+            })
+            .times(1)
+            .returning(|_| Ok(TopicRef { topic_id: 9, path: "/t/x/9".into() }));
+        let job = ForumJob { event: 1, action: ForumAction::Create };
+        dispatcher(repo, client).deliver(TicketId::new(42), job).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn status_notes_and_closing_go_to_the_topic() {
+        let mut repo = MockForumRepository::new();
+        repo.expect_forum_job_context()
+            .returning(|_| Ok(Some(context(Change::Resolved { answer: "Reissued.".into() }, Some(7)))));
+        let mut client = MockForumClient::new();
+        client
+            .expect_reply()
+            .withf(|topic, raw, _| {
+                *topic == 7 && raw.starts_with("**Status:** resolved by sam") && raw.contains("Reissued.")
+            })
+            .times(1)
+            .returning(|_, _, _| Ok(100));
+        client.expect_set_closed().withf(|topic, closed| *topic == 7 && *closed).times(1).returning(|_, _| Ok(()));
+        let d = dispatcher(repo, client);
+        d.deliver(TicketId::new(42), ForumJob { event: 2, action: ForumAction::Note }).await.unwrap();
+        d.deliver(TicketId::new(42), ForumJob { event: 2, action: ForumAction::Close }).await.unwrap();
+    }
+}

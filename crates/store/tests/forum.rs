@@ -1,0 +1,103 @@
+//! Forum threads on SQLite and PostgreSQL: one thread per ticket and per topic, the forum
+//! jobs written only for tickets with a thread, replies notifying the ticket's people, and
+//! forum happenings acted on once.
+
+#[macro_use]
+mod support;
+
+use chrono::Duration;
+use domain::accounts::*;
+use domain::actor::{Actor, Integration};
+use domain::forum::*;
+use domain::notifications::{DeliveryPayload, IntegrationJob, NotificationRepository as _};
+use domain::page::PageLimit;
+use domain::tickets::*;
+use store::Store;
+use support::*;
+
+store_tests!(threads_are_one_per_ticket_and_per_topic_and_tell_the_forum_and_the_tickets_people);
+
+async fn forum_jobs(store: &Store) -> Vec<(TicketId, ForumJob)> {
+    let mut out = Vec::new();
+    loop {
+        let claimed = store.outbox().claim(t(20), Duration::minutes(5), 100).await.unwrap();
+        if claimed.is_empty() {
+            return out;
+        }
+        for job in claimed {
+            if let DeliveryPayload::Integration { ticket, job: IntegrationJob::Forum(f) } = &job.payload {
+                out.push((*ticket, *f));
+            }
+            store.outbox().mark_sent(job.id, t(20)).await.unwrap();
+        }
+    }
+}
+
+async fn threads_are_one_per_ticket_and_per_topic_and_tell_the_forum_and_the_tickets_people(store: Store) {
+    let forum: std::sync::Arc<dyn ForumRepository> = store.repositories().forum;
+    let ada = account(&store, "ada.l@uni.edu", Role::Student, AccountStatus::Active).await;
+    let sam = account(&store, "sam@uni.edu", Role::Support, AccountStatus::Active).await;
+    let cat = category(&store, "Exams").await;
+    let with = ticket(&store, &ada, &cat, "Hall ticket missing", Priority::Medium, 2).await;
+    let without = ticket(&store, &ada, &cat, "Quiz grade missing", Priority::Medium, 2).await;
+    let me = Actor::User(ada.id);
+
+    let thread = forum.request_thread(with.id(), Visibility::Private, me, t(3)).await.unwrap();
+    assert_eq!(
+        (thread.state, thread.topic_id, thread.external_id()),
+        (ThreadState::Pending, None, format!("osts-{}", with.id().get()))
+    );
+    assert!(matches!(forum.request_thread(with.id(), Visibility::Public, me, t(3)).await, Err(ThreadError::Exists)));
+    assert!(matches!(
+        forum.request_thread(TicketId::new(999_999), Visibility::Public, me, t(3)).await,
+        Err(ThreadError::NoTicket)
+    ));
+
+    // Resolving both tickets: only the one with a thread makes forum jobs.
+    for ticket in [&with, &without] {
+        let resolved = ticket.resolve(sam.id, Answer::parse("Reissued.", "answer").unwrap(), t(4)).unwrap();
+        store.tickets().update(resolved, Actor::User(sam.id)).await.unwrap();
+    }
+    let jobs = forum_jobs(&store).await;
+    let actions: Vec<ForumAction> = jobs.iter().map(|(_, j)| j.action).collect();
+    assert!(jobs.iter().all(|(t, _)| *t == with.id()), "{jobs:?}");
+    // Opened, then resolving (which assigns the resolver): status notes, then closed.
+    assert_eq!(actions.first(), Some(&ForumAction::Create));
+    assert_eq!(actions[actions.len() - 2..], [ForumAction::Note, ForumAction::Close]);
+    assert!(actions[1..actions.len() - 1].iter().all(|a| *a == ForumAction::Note), "{actions:?}");
+    let context = forum.forum_job_context(jobs[jobs.len() - 1].1.event).await.unwrap().unwrap();
+    assert!(matches!(context.change, Change::Resolved { .. }));
+    assert_eq!(context.creator.username, format!("ada_l_{}", ada.id.get()));
+    assert_eq!(context.actor.as_ref().map(|a| a.support), Some(true));
+
+    let topic = TopicRef { topic_id: 7001, path: "/t/hall-ticket-missing/7001".into() };
+    forum.topic_made(with.id(), &topic).await.unwrap();
+    let opened = forum.thread(with.id()).await.unwrap().unwrap();
+    assert_eq!((opened.state, opened.topic_id), (ThreadState::Open, Some(7001)));
+    assert_eq!(forum.ticket_of_topic(7001).await.unwrap(), Some(with.id()));
+    assert!(matches!(
+        forum.link_thread(without.id(), &topic, Visibility::Public, me, t(5)).await,
+        Err(ThreadError::TopicTaken)
+    ));
+
+    // A reply on the forum notifies the ticket's people, once per happening.
+    assert!(forum.first_delivery("post_created:55", t(6)).await.unwrap());
+    assert!(!forum.first_delivery("post_created:55", t(6)).await.unwrap());
+    let reply = Change::ThreadReply { post_id: 55, username: "bo_9".into() };
+    forum
+        .change_thread(
+            with.id(),
+            &reply,
+            Visibility::Private,
+            ThreadState::Open,
+            Actor::Integration(Integration::Forum),
+            t(6),
+        )
+        .await
+        .unwrap();
+    let inbox = store.inbox(ada.id, PageLimit::new(Some(50)).unwrap(), None).await.unwrap().items;
+    assert!(inbox.iter().any(|n| n.kind == domain::notifications::NotificationKind::ThreadReply), "{inbox:?}");
+    let map = forum.threads(10).await.unwrap();
+    assert_eq!(map.len(), 1);
+    assert_eq!(map[0].title, "Hall ticket missing");
+}
