@@ -18,7 +18,7 @@ impl MigrationTrait for Migration {
                     .table(ForumThreads::Table)
                     .col(integer(ForumThreads::TicketId).primary_key())
                     .col(big_integer_null(ForumThreads::TopicId).unique_key())
-                    .col(text_null(ForumThreads::Path))
+                    .col(text_null(ForumThreads::Url))
                     .col(string_len(ForumThreads::Visibility, 16))
                     .col(string_len(ForumThreads::State, 16))
                     .col(timestamp_with_time_zone(ForumThreads::CreatedAt))
@@ -57,7 +57,7 @@ enum ForumThreads {
     Table,
     TicketId,
     TopicId,
-    Path,
+    Url,
     Visibility,
     State,
     CreatedAt,

@@ -28,6 +28,7 @@ mod contract;
 mod conversation;
 mod error;
 mod escalation;
+mod forum;
 mod faq;
 mod health;
 mod middleware;
@@ -102,6 +103,8 @@ enum ApiTags {
     Faq,
     /// Escalation to chat spaces and service-level targets.
     Escalation,
+    /// A ticket's Discourse forum thread.
+    Forum,
     /// Probes for load balancers and orchestrators.
     Health,
 }
@@ -129,6 +132,7 @@ api_groups!(
     notifications::NotificationApi,
     faq::FaqApi,
     escalation::EscalationApi,
+    forum::ForumApi,
     health::HealthApi,
     similar::SimilarApi,
 );

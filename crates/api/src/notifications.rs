@@ -43,6 +43,10 @@ pub enum NotificationKind {
     Merged,
     /// An FAQ entry was published from a ticket.
     FaqPublished,
+    /// Someone replied in a ticket's forum thread (`change.username` on the forum).
+    ThreadReply,
+    /// Someone liked a post of a ticket's forum thread (`change.username` on the forum).
+    ThreadLike,
     /// The link confirming your email address was sent (no ticket; `change` is emptied once
     /// the address is confirmed). Has no preference: it is always emailed.
     EmailConfirmation,

@@ -109,6 +109,8 @@ pub struct Ticket {
     pub escalated_at: Nullable<DateTime<Utc>>,
     /// Where it stands against its service-level targets.
     pub sla: SlaView,
+    /// Its forum thread, if it has one (a private thread shows to its creator and staff).
+    pub thread: Nullable<crate::forum::ThreadSummary>,
 }
 
 /// A ticket's service-level state.
@@ -194,6 +196,7 @@ impl From<dt::TicketView> for Ticket {
             vote_count: t.vote_count(),
             voted: view.voted,
             watching: view.watching,
+            thread: Nullable(t.thread().cloned().map(Into::into)),
             escalated: t.escalated_at().is_some(),
             escalated_at: Nullable(t.escalated_at()),
             sla: t.sla().into(),
@@ -359,6 +362,74 @@ pub enum Change {
     /// The ticket was escalated to chat (staff only).
     #[oai(mapping = "escalated")]
     Escalated(Escalated),
+    /// A forum thread was asked for.
+    #[oai(mapping = "thread_requested")]
+    ThreadRequested(ThreadRequested),
+    /// An existing forum topic became the ticket's thread.
+    #[oai(mapping = "thread_linked")]
+    ThreadLinked(ThreadLinked),
+    /// The thread was made public or private.
+    #[oai(mapping = "thread_visibility_changed")]
+    ThreadVisibilityChanged(ThreadVisibilityChanged),
+    /// The thread was closed.
+    #[oai(mapping = "thread_closed")]
+    ThreadClosed(ThreadOpenClosed),
+    /// The thread was reopened.
+    #[oai(mapping = "thread_reopened")]
+    ThreadReopened(ThreadOpenClosed),
+    /// Someone replied in the thread on the forum.
+    #[oai(mapping = "thread_reply")]
+    ThreadReply(ThreadPostBy),
+    /// Someone liked a post of the thread on the forum.
+    #[oai(mapping = "thread_liked")]
+    ThreadLiked(ThreadPostBy),
+    /// An admin deleted a post of the thread.
+    #[oai(mapping = "thread_post_deleted")]
+    ThreadPostDeleted(ThreadPost),
+}
+
+/// `kind: thread_requested`.
+#[derive(Debug, Clone, Object)]
+pub struct ThreadRequested {
+    /// Private message or public topic.
+    pub visibility: crate::forum::ThreadVisibility,
+}
+
+/// `kind: thread_linked`.
+#[derive(Debug, Clone, Object)]
+pub struct ThreadLinked {
+    /// The forum topic.
+    pub topic_id: i64,
+}
+
+/// `kind: thread_visibility_changed`.
+#[derive(Debug, Clone, Object)]
+pub struct ThreadVisibilityChanged {
+    /// The new visibility.
+    pub to: crate::forum::ThreadVisibility,
+}
+
+/// `kind: thread_closed` or `thread_reopened`.
+#[derive(Debug, Clone, Object)]
+pub struct ThreadOpenClosed {
+    /// Whether it happened on the forum itself.
+    pub on_forum: bool,
+}
+
+/// `kind: thread_reply` or `thread_liked`.
+#[derive(Debug, Clone, Object)]
+pub struct ThreadPostBy {
+    /// The forum post.
+    pub post_id: i64,
+    /// Who wrote or liked it (forum username).
+    pub username: String,
+}
+
+/// `kind: thread_post_deleted`.
+#[derive(Debug, Clone, Object)]
+pub struct ThreadPost {
+    /// The forum post.
+    pub post_id: i64,
 }
 
 /// Why a ticket was escalated.
@@ -595,6 +666,14 @@ impl From<dt::Change> for Change {
             C::Unwatched => Change::Unwatched(Unwatched {}),
             C::FaqPublished { entry_id } => Change::FaqPublished(FaqPublished { entry_id }),
             C::Escalated { reason } => Change::Escalated(reason.into()),
+            C::ThreadRequested { visibility } => Change::ThreadRequested(ThreadRequested { visibility: visibility.into() }),
+            C::ThreadLinked { topic_id } => Change::ThreadLinked(ThreadLinked { topic_id }),
+            C::ThreadVisibilityChanged { to } => Change::ThreadVisibilityChanged(ThreadVisibilityChanged { to: to.into() }),
+            C::ThreadClosed { on_forum } => Change::ThreadClosed(ThreadOpenClosed { on_forum }),
+            C::ThreadReopened { on_forum } => Change::ThreadReopened(ThreadOpenClosed { on_forum }),
+            C::ThreadReply { post_id, username } => Change::ThreadReply(ThreadPostBy { post_id, username }),
+            C::ThreadLiked { post_id, username } => Change::ThreadLiked(ThreadPostBy { post_id, username }),
+            C::ThreadPostDeleted { post_id } => Change::ThreadPostDeleted(ThreadPost { post_id }),
         }
     }
 }

@@ -105,6 +105,10 @@ enum Body {
     Feedback,
     /// A staff member's escalation note.
     Note,
+    /// A new private forum thread.
+    Thread,
+    /// A thread's new visibility.
+    Visibility,
     /// SLA targets and business hours.
     Sla,
     /// A chat webhook to add.
@@ -176,6 +180,14 @@ const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
     ("get", "/api/v1/me/notification-preferences", Setup::Nothing, Body::None, [401, 403, 200, 200, 200, 200]),
     ("put", "/api/v1/me/notification-preferences", Setup::Nothing, Body::Preferences, [401, 403, 200, 200, 200, 200]),
     ("get", "/api/v1/admin/deliveries/dead", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("post", "/api/v1/tickets/{id}/thread", Setup::Ticket, Body::Thread, [401, 403, 409, 403, 409, 409]),
+    ("get", "/api/v1/tickets/{id}/thread", Setup::Ticket, Body::None, [401, 403, 404, 404, 404, 404]),
+    ("put", "/api/v1/tickets/{id}/thread/visibility", Setup::Ticket, Body::Visibility, [401, 403, 403, 403, 409, 409]),
+    ("post", "/api/v1/tickets/{id}/thread/close", Setup::Ticket, Body::None, [401, 403, 403, 403, 409, 409]),
+    ("post", "/api/v1/tickets/{id}/thread/reopen", Setup::Ticket, Body::None, [401, 403, 409, 403, 409, 409]),
+    ("delete", "/api/v1/tickets/{id}/thread/posts/{post_id}", Setup::Ticket, Body::None, [401, 403, 403, 403, 403, 409]),
+    ("get", "/api/v1/forum/similar", Setup::Nothing, Body::None, [401, 403, 200, 200, 200, 200]),
+    ("get", "/api/v1/admin/threads", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
     ("post", "/api/v1/tickets/{id}/escalate", Setup::Ticket, Body::Note, [401, 403, 403, 403, 200, 200]),
     ("get", "/api/v1/admin/sla", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
     ("put", "/api/v1/admin/sla", Setup::Nothing, Body::Sla, [401, 403, 403, 403, 403, 200]),
@@ -308,7 +320,8 @@ async fn prepare(app: &TestApp, cast: &Cast, actor: Actor, template: &str, setup
         }
     };
     let path = match id {
-        Some(id) => template.replace("{id}", &id.to_string()),
+        // A second parameter (a forum post) names nothing that exists.
+        Some(id) => template.replace("{id}", &id.to_string()).replace("{post_id}", "987654"),
         None => {
             assert!(!template.contains('{'), "{template} needs a setup that provides its id");
             template.to_owned()
@@ -366,6 +379,8 @@ async fn body(app: &TestApp, cast: &Cast, body: Body) -> Option<Value> {
         Body::FaqPatch => Some(json!({ "position": 3 })),
         Body::Feedback => Some(json!({ "helpful": true })),
         Body::Note => Some(json!({ "note": "Needs a decision from the program office" })),
+        Body::Thread => Some(json!({ "visibility": "private" })),
+        Body::Visibility => Some(json!({ "visibility": "public" })),
         Body::Sla => {
             let t = json!({ "first_response_minutes": 60, "resolution_minutes": 480 });
             Some(json!({ "targets": { "low": t, "medium": t, "high": t, "urgent": t }, "business_hours": null }))

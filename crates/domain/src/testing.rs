@@ -46,6 +46,7 @@ impl TicketBuilder {
             follow_up_of: None,
             sla: crate::escalation::TicketSla::default(),
             escalated_at: None,
+            thread: None,
         })
     }
 

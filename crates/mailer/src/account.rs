@@ -47,7 +47,9 @@ pub fn render(email: &OutgoingEmail, links: &Links) -> Option<Rendered> {
         | NotificationKind::InternalNote
         | NotificationKind::Assigned
         | NotificationKind::Merged
-        | NotificationKind::FaqPublished => return None,
+        | NotificationKind::FaqPublished
+        | NotificationKind::ThreadReply
+        | NotificationKind::ThreadLike => return None,
     };
     let (url, label) = link;
     let mut text = format!("Hello {},\n\n", email.to_name);

@@ -31,6 +31,8 @@ fn headline(kind: NotificationKind) -> &'static str {
         NotificationKind::Assigned => "was assigned to you",
         NotificationKind::Merged => "was merged into another ticket",
         NotificationKind::FaqPublished => "is answered in the FAQ",
+        NotificationKind::ThreadReply => "has a new reply in its forum thread",
+        NotificationKind::ThreadLike => "has a liked post in its forum thread",
         // Account emails have their own words (`crate::account`).
         NotificationKind::EmailConfirmation => "asks you to confirm your address",
         NotificationKind::AccountApproved => "was approved",
@@ -119,6 +121,12 @@ pub fn render(email: &OutgoingEmail, links: &Links) -> Rendered {
         NotificationKind::Assigned => ("was assigned to you".to_owned(), String::new()),
         NotificationKind::Merged => ("was merged into another ticket".to_owned(), String::new()),
         NotificationKind::FaqPublished => ("is answered in the FAQ".to_owned(), String::new()),
+        NotificationKind::ThreadReply => {
+            (format!("has a new reply in its forum thread by {}", field("username")), String::new())
+        }
+        NotificationKind::ThreadLike => {
+            (format!("has a post in its forum thread liked by {}", field("username")), String::new())
+        }
         // Rendered by `account::render` above.
         NotificationKind::EmailConfirmation | NotificationKind::AccountApproved | NotificationKind::AccountRejected => {
             (String::new(), String::new())

@@ -6,6 +6,7 @@ mod links;
 mod markdown;
 
 pub use links::Links;
+pub use markdown::sanitize as sanitize_html;
 pub use markdown::to_html as markdown_to_html;
 
 /// Escapes text for HTML element content and quoted attribute values.

@@ -66,6 +66,13 @@ fn remote_images_as_links<'a>(events: impl Iterator<Item = Event<'a>>) -> Vec<Ev
     out
 }
 
+/// Sanitises HTML made elsewhere (a forum post as Discourse rendered it) with the same rules
+/// as rendered Markdown: no scripts, handlers or styles, links marked external, remote
+/// images dropped.
+pub fn sanitize(html: &str) -> String {
+    cleaner().clean(html).to_string()
+}
+
 /// Renders user Markdown to sanitised HTML.
 pub fn to_html(markdown: &str) -> String {
     let options = Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH | Options::ENABLE_TASKLISTS;

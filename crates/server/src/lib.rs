@@ -3,6 +3,7 @@
 
 pub mod backup;
 pub mod check;
+pub mod forum_webhook;
 pub mod jobs;
 pub mod probes;
 pub mod settings;

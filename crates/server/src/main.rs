@@ -283,7 +283,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let metrics = server::telemetry::MetricsEndpoint(Arc::new(scrape));
     let metrics_on = settings.metrics_on();
     let on_main_port = (metrics_on == settings::MetricsOn::MainPort).then(|| metrics.clone());
-    let app = routes::tree(api::routes(services, probes), on_main_port);
+    let forum_webhook = Arc::new(server::forum_webhook::DiscourseWebhook {
+        forum: services.forum.clone(),
+        secret: settings.discourse_webhook_secret.clone(),
+    });
+    let app = routes::tree(api::routes(services, probes), on_main_port, Some(forum_webhook));
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;

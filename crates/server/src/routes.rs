@@ -11,7 +11,7 @@
 //! /            the web app; until its pages exist, `/` leads to the API docs
 //! ```
 
-use poem::{get, handler, web::Redirect, Endpoint, IntoResponse as _, Request, Response, Route};
+use poem::{get, handler, web::Redirect, Endpoint, EndpointExt as _, IntoResponse as _, Request, Response, Route};
 use server::telemetry::MetricsEndpoint;
 
 /// The whole tree around the API's routes, wrapped in the shared middleware (request ids,
@@ -20,8 +20,12 @@ use server::telemetry::MetricsEndpoint;
 pub fn tree(
     api: impl Endpoint<Output = Response> + 'static,
     metrics: Option<MetricsEndpoint>,
+    forum: Option<std::sync::Arc<server::forum_webhook::DiscourseWebhook>>,
 ) -> impl Endpoint<Output = Response> {
     let mut rest = Route::new().at("/", get(home));
+    if let Some(forum) = forum {
+        rest = rest.at("/webhooks/discourse", poem::post(server::forum_webhook::receive).data(forum));
+    }
     if let Some(metrics) = metrics {
         rest = rest.at("/metrics", get(metrics));
     }
@@ -72,7 +76,7 @@ mod tests {
 
     fn client() -> TestClient<impl Endpoint> {
         let api = Route::new().at("/api/v1/ping", get(ok)).at("/healthz", get(ok));
-        TestClient::new(tree(api.map_to_response(), None))
+        TestClient::new(tree(api.map_to_response(), None, None))
     }
 
     #[tokio::test]

@@ -147,6 +147,31 @@ pub struct Settings {
     /// Whether chat webhooks may use plain `http` (`OSTS_CHAT_ALLOW_HTTP`; local tests only).
     #[serde(default)]
     pub chat_allow_http: bool,
+    /// The Discourse forum's base URL (`OSTS_DISCOURSE_URL`); unset: the forum is off.
+    #[serde(default)]
+    pub discourse_url: Option<String>,
+    /// An all-users admin API key of the forum (`OSTS_DISCOURSE_API_KEY`).
+    #[serde(default)]
+    pub discourse_api_key: Option<SecretString>,
+    /// The forum user osts acts as when no osts user does (`OSTS_DISCOURSE_API_USERNAME`).
+    #[serde(default = "defaults::discourse_api_username")]
+    pub discourse_api_username: String,
+    /// The forum group that receives private threads (`OSTS_DISCOURSE_SUPPORT_GROUP`).
+    #[serde(default = "defaults::discourse_support_group")]
+    pub discourse_support_group: String,
+    /// The forum category of public threads (`OSTS_DISCOURSE_CATEGORY_ID`).
+    #[serde(default)]
+    pub discourse_category_id: Option<i64>,
+    /// The secret the forum signs its webhooks with (`OSTS_DISCOURSE_WEBHOOK_SECRET`).
+    #[serde(default)]
+    pub discourse_webhook_secret: Option<SecretString>,
+    /// The DiscourseConnect secret (`OSTS_DISCOURSE_CONNECT_SECRET`); set: osts is the forum's
+    /// sign-in provider.
+    #[serde(default)]
+    pub discourse_connect_secret: Option<SecretString>,
+    /// Requests a minute osts makes to the forum (`OSTS_DISCOURSE_REQUESTS_PER_MINUTE`).
+    #[serde(default = "defaults::discourse_requests_per_minute")]
+    pub discourse_requests_per_minute: u32,
 }
 
 /// Where `GET /metrics` is served (see [`Settings::metrics_on`]).
@@ -238,6 +263,15 @@ mod defaults {
     pub fn chat_webhook_hosts() -> String {
         "chat.googleapis.com".into()
     }
+    pub fn discourse_api_username() -> String {
+        "system".into()
+    }
+    pub fn discourse_support_group() -> String {
+        "support".into()
+    }
+    pub fn discourse_requests_per_minute() -> u32 {
+        50
+    }
 }
 
 impl Settings {
@@ -271,6 +305,15 @@ impl Settings {
             "chat_requests_per_minute must be 1 to 600"
         );
         anyhow::ensure!(!self.chat_hosts().is_empty(), "chat_webhook_hosts must name at least one host");
+        anyhow::ensure!(
+            (1..=600).contains(&self.discourse_requests_per_minute),
+            "discourse_requests_per_minute must be 1 to 600"
+        );
+        if let Some(url) = &self.discourse_url {
+            let parsed = url::Url::parse(url).context("discourse_url is not a URL")?;
+            anyhow::ensure!(matches!(parsed.scheme(), "http" | "https"), "discourse_url must be http or https");
+            anyhow::ensure!(self.discourse_api_key.is_some(), "discourse_url is set: discourse_api_key is needed too");
+        }
         anyhow::ensure!(
             (1..=3600).contains(&self.header_read_timeout_secs),
             "header_read_timeout_secs must be 1 to 3600"
@@ -319,6 +362,10 @@ impl Settings {
             similarity: domain::similarity::SimilarityConfig::default(),
             faq: domain::faq::FaqSettings { support_can_publish: self.support_can_publish_faq },
             auto_approval: domain::accounts::AutoApproval::parse(&self.student_email_domains),
+            forum: domain::forum::ForumSettings {
+                base_url: self.discourse_url.as_ref().map(|u| u.trim_end_matches('/').to_owned()),
+                api_username: self.discourse_api_username.clone(),
+            },
             escalation: domain::escalation::EscalationSettings {
                 vote_threshold: self.escalate_votes,
                 webhooks: domain::escalation::WebhookPolicy {

@@ -12,7 +12,7 @@ use crate::notifications::{exec, query};
 use crate::tickets::{record, views};
 use crate::{id32, is_unique_violation, Store};
 
-const COLUMNS: &str = "ticket_id, topic_id, path, visibility, state, created_at";
+const COLUMNS: &str = "ticket_id, topic_id, url, visibility, state, created_at";
 
 fn thread_of(r: &QueryResult) -> anyhow::Result<ForumThread> {
     let visibility: String = r.try_get("", "visibility")?;
@@ -20,12 +20,23 @@ fn thread_of(r: &QueryResult) -> anyhow::Result<ForumThread> {
     Ok(ForumThread {
         ticket: TicketId::new(r.try_get::<i32>("", "ticket_id")?.into()),
         topic_id: r.try_get("", "topic_id")?,
-        path: r.try_get("", "path")?,
+        url: r.try_get("", "url")?,
         visibility: Visibility::parse(&visibility)
             .ok_or_else(|| anyhow::anyhow!("stored visibility {visibility:?}"))?,
         state: ThreadState::parse(&state).ok_or_else(|| anyhow::anyhow!("stored thread state {state:?}"))?,
         created_at: r.try_get("", "created_at")?,
     })
+}
+
+/// The threads of these tickets, in one query.
+pub(crate) async fn threads_of(conn: &impl ConnectionTrait, tickets: &[i32]) -> anyhow::Result<Vec<ForumThread>> {
+    if tickets.is_empty() {
+        return Ok(vec![]);
+    }
+    let list: Vec<String> = tickets.iter().map(i32::to_string).collect();
+    let rows =
+        query(conn, &format!("SELECT {COLUMNS} FROM forum_threads WHERE ticket_id IN ({})", list.join(",")), vec![]).await?;
+    rows.iter().map(thread_of).collect()
 }
 
 fn ticket32(id: TicketId) -> anyhow::Result<i32> {
@@ -72,7 +83,7 @@ impl Store {
         let state = if topic.is_some() { ThreadState::Open } else { ThreadState::Pending };
         let inserted = exec(
             &*tx,
-            "INSERT INTO forum_threads (ticket_id, topic_id, path, visibility, state, created_at, updated_at) \
+            "INSERT INTO forum_threads (ticket_id, topic_id, url, visibility, state, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $6)",
             vec![
                 id.into(),
@@ -135,7 +146,7 @@ impl ForumRepository for Store {
         let tx = self.write().await?;
         exec(
             &*tx,
-            "UPDATE forum_threads SET topic_id = $2, path = $3, \
+            "UPDATE forum_threads SET topic_id = $2, url = $3, \
              state = CASE WHEN state = 'pending' THEN 'open' ELSE state END WHERE ticket_id = $1",
             vec![id.into(), topic.topic_id.into(), topic.path.clone().into()],
         )
@@ -206,7 +217,7 @@ impl ForumRepository for Store {
         let rows = query(
             &self.db,
             &format!(
-                "SELECT f.ticket_id, f.topic_id, f.path, f.visibility, f.state, f.created_at, t.title, \
+                "SELECT f.ticket_id, f.topic_id, f.url, f.visibility, f.state, f.created_at, t.title, \
                  t.assignee_id, u.display_name AS assignee_name FROM forum_threads f \
                  JOIN tickets t ON t.id = f.ticket_id LEFT JOIN users u ON u.id = t.assignee_id \
                  ORDER BY f.created_at DESC, f.ticket_id DESC LIMIT {limit}"

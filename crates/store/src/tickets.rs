@@ -58,6 +58,7 @@ fn to_ticket(m: tickets::Model, tags: Vec<String>, names: &HashMap<i32, String>)
             first_response_at: m.first_response_at,
         },
         escalated_at: m.escalated_at,
+        thread: None,
     }))
 }
 
@@ -71,6 +72,7 @@ pub(crate) async fn views(
         return Ok(vec![]);
     }
     let ids: Vec<i32> = rows.iter().map(|t| t.id).collect();
+    let ids_for_threads = ids.clone();
     let mut tags: HashMap<i32, Vec<String>> = HashMap::new();
     for t in ticket_tags::Entity::find().filter(ticket_tags::Column::TicketId.is_in(ids.clone())).all(conn).await? {
         tags.entry(t.ticket_id).or_default().push(t.tag);
@@ -104,10 +106,14 @@ pub(crate) async fn views(
         ),
         None => (HashSet::new(), HashSet::new()),
     };
+    let mut threads: HashMap<i32, domain::forum::ForumThread> = HashMap::new();
+    for thread in crate::forum::threads_of(conn, &ids_for_threads).await? {
+        threads.insert(crate::id32(thread.ticket.get()).unwrap_or_default(), thread);
+    }
     rows.into_iter()
         .map(|m| {
             let id = m.id;
-            let ticket = to_ticket(m, tags.remove(&id).unwrap_or_default(), &names)?;
+            let ticket = to_ticket(m, tags.remove(&id).unwrap_or_default(), &names)?.with_thread(threads.remove(&id));
             Ok(TicketView { ticket, voted: voted.contains(&id), watching: watching.contains(&id) })
         })
         .collect()

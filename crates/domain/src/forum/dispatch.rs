@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use crate::notifications::{DeliveryError, ForumPort};
 use crate::tickets::{Change, TicketId};
 
-use super::{ForumAction, ForumClient, ForumJob, ForumJobContext, ForumRepository, NewTopic, Visibility};
+use super::{ForumAction, ForumClient, ForumJob, ForumJobContext, ForumRepository, NewTopic, TopicRef, Visibility};
 
 /// Carries out forum jobs.
 #[derive(Clone)]
@@ -16,16 +16,25 @@ pub struct ForumDispatcher {
     repo: Arc<dyn ForumRepository>,
     client: Arc<dyn ForumClient>,
     ticket_url: Arc<dyn Fn(i64) -> String + Send + Sync>,
+    base_url: String,
 }
 
 impl ForumDispatcher {
-    /// A dispatcher; `ticket_url` makes the link to a ticket from its number.
+    /// A dispatcher for the forum at `base_url`; `ticket_url` makes the link to a ticket from
+    /// its number.
     pub fn new(
         repo: Arc<dyn ForumRepository>,
         client: Arc<dyn ForumClient>,
         ticket_url: Arc<dyn Fn(i64) -> String + Send + Sync>,
+        base_url: &str,
     ) -> Self {
-        Self { repo, client, ticket_url }
+        Self { repo, client, ticket_url, base_url: base_url.trim_end_matches('/').to_owned() }
+    }
+
+    /// The topic as stored: its path made a full address on the forum.
+    fn stored(&self, topic: &TopicRef) -> TopicRef {
+        let path = if topic.path.starts_with("http") { topic.path.clone() } else { format!("{}{}", self.base_url, topic.path) };
+        TopicRef { topic_id: topic.topic_id, path }
     }
 
     /// The opening post of a ticket's topic.
@@ -96,7 +105,7 @@ impl ForumPort for ForumDispatcher {
                     self.client.create_topic(&new).await?
                 }
             };
-            return self.repo.topic_made(ticket, &topic).await.map_err(store);
+            return self.repo.topic_made(ticket, &self.stored(&topic)).await.map_err(store);
         }
         let topic = thread.topic_id.ok_or_else(|| {
             DeliveryError::Never(format!("the thread of ticket {} was never opened on the forum", ticket.get()))
@@ -109,7 +118,7 @@ impl ForumPort for ForumDispatcher {
             ForumAction::Archive => self.client.set_archived(topic, true).await,
             ForumAction::Convert { to } => {
                 let converted = self.client.convert(topic, to).await?;
-                self.repo.topic_made(ticket, &converted).await.map_err(store)
+                self.repo.topic_made(ticket, &self.stored(&converted)).await.map_err(store)
             }
             ForumAction::Merge { into } => {
                 let target = self.repo.thread(TicketId::new(into)).await.map_err(store)?;
@@ -129,7 +138,7 @@ mod tests {
     use chrono::Utc;
 
     use super::*;
-    use crate::forum::{ForumIdentity, ForumThread, MockForumClient, MockForumRepository, ThreadState, TopicRef};
+    use crate::forum::{ForumIdentity, ForumThread, MockForumClient, MockForumRepository, ThreadState};
     use crate::testing::TicketBuilder;
 
     fn identity(name: &str) -> ForumIdentity {
@@ -149,7 +158,7 @@ mod tests {
             thread: Some(ForumThread {
                 ticket: TicketId::new(42),
                 topic_id: topic,
-                path: topic.map(|t| format!("/t/x/{t}")),
+                url: topic.map(|t| format!("https://forum/t/x/{t}")),
                 visibility: Visibility::Private,
                 state: if topic.is_some() { ThreadState::Open } else { ThreadState::Pending },
                 created_at: Utc::now(),
@@ -161,7 +170,12 @@ mod tests {
     }
 
     fn dispatcher(repo: MockForumRepository, client: MockForumClient) -> ForumDispatcher {
-        ForumDispatcher::new(Arc::new(repo), Arc::new(client), Arc::new(|n| format!("https://help/tickets/{n}")))
+        ForumDispatcher::new(
+            Arc::new(repo),
+            Arc::new(client),
+            Arc::new(|n| format!("https://help/tickets/{n}")),
+            "https://forum.uni.edu/",
+        )
     }
 
     #[tokio::test]
@@ -170,7 +184,7 @@ mod tests {
         repo.expect_forum_job_context()
             .returning(|_| Ok(Some(context(Change::ThreadRequested { visibility: Visibility::Private }, None))));
         repo.expect_topic_made()
-            .withf(|t, topic| t.get() == 42 && topic.topic_id == 7)
+            .withf(|t, topic| t.get() == 42 && topic.topic_id == 7 && topic.path == "https://forum.uni.edu/t/x/7")
             .times(1)
             .returning(|_, _| Ok(()));
         let mut client = MockForumClient::new();

@@ -46,8 +46,8 @@ pub struct ForumThread {
     pub ticket: TicketId,
     /// The forum topic (`None` while pending).
     pub topic_id: Option<i64>,
-    /// Its path on the forum (`/t/<slug>/<id>`).
-    pub path: Option<String>,
+    /// Its address on the forum (`<forum>/t/<slug>/<id>`).
+    pub url: Option<String>,
     /// Private message or public topic.
     pub visibility: Visibility,
     /// Where it is in its life.

@@ -181,8 +181,8 @@ pub trait ForumRepository: Send + Sync {
         actor: crate::actor::Actor,
         at: DateTime<Utc>,
     ) -> Result<super::ForumThread, ThreadError>;
-    /// Stores the topic the forum made (or converted) for the ticket's thread, `open` if it
-    /// was `pending`.
+    /// Stores the topic the forum made (or converted) for the ticket's thread (`topic.path`
+    /// is then its full address on the forum), `open` if it was `pending`.
     async fn topic_made(&self, ticket: crate::tickets::TicketId, topic: &TopicRef) -> anyhow::Result<()>;
     /// Records a change of the thread (visibility, closed, reopened...) by `actor` with its
     /// effects and stores the thread's new visibility and state; one transaction.

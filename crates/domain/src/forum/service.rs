@@ -27,8 +27,6 @@ pub struct ForumSettings {
 pub struct ThreadView {
     /// The thread.
     pub thread: ForumThread,
-    /// Its address on the forum.
-    pub url: Option<String>,
     /// Its posts, oldest first (`None` if the forum could not be reached).
     pub posts: Option<Vec<ForumPost>>,
 }
@@ -106,10 +104,10 @@ impl ForumService {
         }
     }
 
-    /// A thread's address on the forum.
-    pub fn url(&self, thread: &ForumThread) -> Option<String> {
+    /// A topic's address on the forum, from the path the forum gave.
+    pub fn url(&self, path: &str) -> Option<String> {
         let base = self.settings.base_url.as_deref()?.trim_end_matches('/');
-        thread.path.as_ref().map(|p| format!("{base}{p}"))
+        Some(format!("{base}{path}"))
     }
 
     /// The ticket (as the principal may see it) and whether they are its creator.
@@ -137,7 +135,7 @@ impl ForumService {
             },
             _ => None,
         };
-        Ok(Some(ThreadView { url: self.url(&thread), thread, posts }))
+        Ok(Some(ThreadView { thread, posts }))
     }
 
     /// Asks for a thread for the ticket (its creator or staff): private by default; the forum
@@ -148,11 +146,11 @@ impl ForumService {
         id: TicketId,
         visibility: Visibility,
     ) -> Result<ForumThread, Error> {
-        self.client()?;
         let ticket = self.ticket(principal, id).await?;
         if !principal.role().is_staff() && ticket.creator_id() != principal.id() {
             return Err(Error::Forbidden(Forbidden::NotOwner));
         }
+        self.client()?;
         if matches!(ticket.status(), Status::Closed | Status::Merged) {
             return Err(Error::Conflict(Conflict::TicketClosed));
         }
@@ -161,11 +159,11 @@ impl ForumService {
 
     /// Links an existing public forum topic as the ticket's thread (its creator or staff).
     pub async fn link(&self, principal: &Principal, id: TicketId, topic_id: i64) -> Result<ForumThread, Error> {
-        let client = self.client()?;
         let ticket = self.ticket(principal, id).await?;
         if !principal.role().is_staff() && ticket.creator_id() != principal.id() {
             return Err(Error::Forbidden(Forbidden::NotOwner));
         }
+        let client = self.client()?;
         // Only a topic the forum shows publicly can be joined.
         let found = client
             .posts(topic_id)
@@ -174,7 +172,8 @@ impl ForumService {
         if found.is_empty() {
             return Err(Error::invalid("topic_id", "unknown_topic", "there is no such forum topic"));
         }
-        let topic = super::TopicRef { topic_id, path: format!("/t/{topic_id}") };
+        let url = self.url(&format!("/t/{topic_id}")).unwrap_or_default();
+        let topic = super::TopicRef { topic_id, path: url };
         self.repo
             .link_thread(id, &topic, Visibility::Public, principal.actor(), self.clock.now())
             .await
@@ -193,9 +192,9 @@ impl ForumService {
         id: TicketId,
         to: Visibility,
     ) -> Result<ForumThread, Error> {
-        self.client()?;
         principal.require_staff()?;
         self.ticket(principal, id).await?;
+        self.client()?;
         let thread = self.existing(id).await?;
         if thread.visibility != to {
             let change = Change::ThreadVisibilityChanged { to };
@@ -206,12 +205,12 @@ impl ForumService {
 
     /// Closes (staff) or reopens (staff, or the ticket's creator) a thread by hand.
     pub async fn set_closed(&self, principal: &Principal, id: TicketId, closed: bool) -> Result<ForumThread, Error> {
-        self.client()?;
         let ticket = self.ticket(principal, id).await?;
         let staff = principal.role().is_staff();
         if !staff && (closed || ticket.creator_id() != principal.id()) {
             return Err(Error::Forbidden(if closed { Forbidden::RoleNotAllowed } else { Forbidden::NotOwner }));
         }
+        self.client()?;
         let thread = self.existing(id).await?;
         let state = if closed { ThreadState::Closed } else { ThreadState::Open };
         if thread.state != state && thread.state != ThreadState::Pending {
@@ -227,9 +226,9 @@ impl ForumService {
 
     /// Deletes a post of the thread on the forum (admins).
     pub async fn delete_post(&self, principal: &Principal, id: TicketId, post_id: i64) -> Result<(), Error> {
-        self.client()?;
         principal.require_admin()?;
         self.ticket(principal, id).await?;
+        self.client()?;
         let thread = self.existing(id).await?;
         let change = Change::ThreadPostDeleted { post_id };
         self.repo

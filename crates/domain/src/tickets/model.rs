@@ -216,6 +216,8 @@ pub struct TicketRecord {
     pub sla: crate::escalation::TicketSla,
     /// When it was first escalated, if it was.
     pub escalated_at: Option<DateTime<Utc>>,
+    /// Its forum thread, if it has one.
+    pub thread: Option<crate::forum::ForumThread>,
 }
 
 /// A ticket after a transition, with the changes to record in its history (in order).
@@ -286,6 +288,17 @@ impl Ticket {
     /// When it was first escalated, if it was.
     pub fn escalated_at(&self) -> Option<DateTime<Utc>> {
         self.0.escalated_at
+    }
+
+    /// Its forum thread, if it has one.
+    pub fn thread(&self) -> Option<&crate::forum::ForumThread> {
+        self.0.thread.as_ref()
+    }
+
+    /// The ticket with its forum thread, as the store read it.
+    pub fn with_thread(mut self, thread: Option<crate::forum::ForumThread>) -> Self {
+        self.0.thread = thread;
+        self
     }
 
     /// The ticket with new SLA due times (its priority changed, or the targets did).

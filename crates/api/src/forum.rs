@@ -1,0 +1,387 @@
+//! A ticket's Discourse forum thread: asking for one or linking one, reading it, moderating
+//! it; similar forum topics for a draft; the admins' ticket ↔ thread map.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use domain::forum as df;
+use domain::tickets::TicketId;
+use poem::web::Data;
+use poem_openapi::{
+    param::{Path, Query},
+    payload::Json,
+    ApiResponse, Enum, Object, OpenApi, Union,
+};
+
+use crate::nullable::Nullable;
+use crate::{
+    accounts::UserSummary,
+    auth::Session,
+    error::{error_set, Failure},
+    ApiTags, App,
+};
+
+/// Who can read a thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case", remote = "domain::forum::Visibility")]
+pub enum ThreadVisibility {
+    /// A Discourse private message between the student and the support group.
+    Private,
+    /// A topic in the forum's public category.
+    Public,
+}
+
+/// Where a thread is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case", remote = "domain::forum::ThreadState")]
+pub enum ThreadState {
+    /// Asked for; osts is opening it on the forum.
+    Pending,
+    /// Open for replies.
+    Open,
+    /// Closed (the ticket was resolved, or someone closed it).
+    Closed,
+    /// Archived (the ticket closed for good).
+    Archived,
+}
+
+/// A ticket's thread, in brief.
+#[derive(Debug, Clone, Object)]
+pub struct ThreadSummary {
+    /// The forum topic (`null` while pending).
+    pub topic_id: Nullable<i64>,
+    /// Private message or public topic.
+    pub visibility: ThreadVisibility,
+    /// Where it is in its life.
+    pub state: ThreadState,
+    /// Its address on the forum (`null` while pending; a private thread opens only for its
+    /// participants there).
+    pub url: Nullable<String>,
+}
+
+impl From<df::ForumThread> for ThreadSummary {
+    fn from(t: df::ForumThread) -> Self {
+        Self {
+            topic_id: Nullable(t.topic_id),
+            visibility: t.visibility.into(),
+            state: t.state.into(),
+            url: Nullable(t.url),
+        }
+    }
+}
+
+/// A post of a thread.
+#[derive(Debug, Clone, Object)]
+pub struct ForumPost {
+    /// The forum post's id (what moderation deletes).
+    pub id: i64,
+    /// Its number in the topic (1 opens it).
+    pub post_number: i64,
+    /// Its author's forum username.
+    pub username: String,
+    /// The post as the forum rendered it, sanitised again.
+    pub html: String,
+    /// When it was posted.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A thread with its posts.
+#[derive(Debug, Clone, Object)]
+pub struct ThreadDetail {
+    /// The thread.
+    pub thread: ThreadSummary,
+    /// Its posts, oldest first (`null` when the forum could not be reached).
+    pub posts: Nullable<Vec<ForumPost>>,
+}
+
+/// A new thread for a ticket.
+#[derive(Debug, Object)]
+pub struct NewThread {
+    /// `private` (the default) or `public`.
+    pub visibility: Option<ThreadVisibility>,
+}
+
+/// An existing forum topic to join.
+#[derive(Debug, Object)]
+pub struct LinkedThread {
+    /// The topic's id.
+    #[oai(validator(minimum(value = "1")))]
+    pub topic_id: i64,
+}
+
+/// Ask for a new thread, or join an existing topic.
+#[derive(Debug, Union)]
+#[oai(one_of)]
+pub enum ThreadRequest {
+    /// Join an existing public topic.
+    Link(LinkedThread),
+    /// A new thread.
+    New(NewThread),
+}
+
+/// A thread's new visibility.
+#[derive(Debug, Object)]
+pub struct VisibilityChange {
+    /// `private` or `public`.
+    pub visibility: ThreadVisibility,
+}
+
+/// A forum topic like a draft.
+#[derive(Debug, Clone, Object)]
+pub struct ForumTopic {
+    /// The topic.
+    pub topic_id: i64,
+    /// Its title.
+    pub title: String,
+    /// A short excerpt of the matching post.
+    pub blurb: String,
+}
+
+/// One line of the ticket ↔ thread map.
+#[derive(Debug, Clone, Object)]
+pub struct ThreadMapEntry {
+    /// The ticket's number.
+    pub ticket_number: i64,
+    /// The ticket's title.
+    pub title: String,
+    /// The thread.
+    pub thread: ThreadSummary,
+    /// The staff member assigned to the ticket (the thread's staff).
+    pub assignee: Nullable<UserSummary>,
+}
+
+/// A thread was asked for or linked.
+#[derive(ApiResponse)]
+pub enum ThreadCreatedResponse {
+    /// The thread (`pending` until osts has opened it on the forum).
+    #[oai(status = 201)]
+    Created(Json<ThreadSummary>),
+}
+
+/// `GET /tickets/{id}/thread` succeeded.
+#[derive(ApiResponse)]
+pub enum ThreadResponse {
+    /// The ticket's thread with its posts.
+    #[oai(status = 200)]
+    Ok(Json<ThreadDetail>),
+}
+
+/// A thread changed.
+#[derive(ApiResponse)]
+pub enum ThreadChangedResponse {
+    /// The thread as it is now (the forum follows through the outbox).
+    #[oai(status = 200)]
+    Ok(Json<ThreadSummary>),
+}
+
+/// A post deletion was accepted.
+#[derive(ApiResponse)]
+pub enum PostDeletedResponse {
+    /// The post is being deleted on the forum.
+    #[oai(status = 202)]
+    Accepted,
+}
+
+/// `GET /forum/similar` succeeded.
+#[derive(ApiResponse)]
+pub enum SimilarTopicsResponse {
+    /// Up to five public topics (none when the forum is off or slow).
+    #[oai(status = 200)]
+    Ok(Json<Vec<ForumTopic>>),
+}
+
+/// `GET /admin/threads` succeeded.
+#[derive(ApiResponse)]
+pub enum ThreadMapResponse {
+    /// Threads, newest first.
+    #[oai(status = 200)]
+    Ok(Json<Vec<ThreadMapEntry>>),
+}
+
+error_set!(
+    /// Errors of thread actions with a body.
+    ThreadBodyErrors = [400, 401, 403, 404, 409, 413, 415, 422, 500]
+);
+error_set!(
+    /// Errors of thread actions without a body.
+    ThreadErrors = [401, 403, 404, 409, 500]
+);
+error_set!(
+    /// Errors of reads.
+    ReadErrors = [400, 401, 403, 500]
+);
+
+/// The Discourse forum.
+pub struct ForumApi;
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Forum")]
+impl ForumApi {
+    /// Ask for a ticket's forum thread, or join a topic
+    ///
+    /// The ticket's creator or staff. `{"visibility": "private"}` (the default) opens a
+    /// Discourse private message between the student and the support group;
+    /// `{"visibility": "public"}` a topic in the forum's category; `{"topic_id": N}` links an
+    /// existing public topic. A ticket has at most one thread (409 `thread_exists`). Without
+    /// a configured forum: 409 `forum_not_configured`.
+    #[oai(path = "/tickets/:id/thread", method = "post", operation_id = "create_thread")]
+    async fn create(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// The ticket's number.
+        id: Path<i64>,
+        body: Json<ThreadRequest>,
+    ) -> Result<ThreadCreatedResponse, Failure<ThreadBodyErrors>> {
+        let ticket = TicketId::new(id.0);
+        let thread = match body.0 {
+            ThreadRequest::Link(l) => app.forum.link(&auth.0.principal, ticket, l.topic_id).await?,
+            ThreadRequest::New(n) => {
+                let visibility = n.visibility.map_or(df::Visibility::Private, Into::into);
+                app.forum.create(&auth.0.principal, ticket, visibility).await?
+            }
+        };
+        Ok(ThreadCreatedResponse::Created(Json(thread.into())))
+    }
+
+    /// A ticket's forum thread
+    ///
+    /// With its posts, read from the forum. A public thread shows to whoever sees the
+    /// ticket; a private one to its creator and staff. 404 `thread_not_found` if the ticket
+    /// has none (or the caller may not read it).
+    #[oai(path = "/tickets/:id/thread", method = "get", operation_id = "get_thread")]
+    async fn get(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// The ticket's number.
+        id: Path<i64>,
+    ) -> Result<ThreadResponse, Failure<ThreadErrors>> {
+        let view = app
+            .forum
+            .thread(&auth.0.principal, TicketId::new(id.0))
+            .await?
+            .ok_or(domain::Error::NotFound(domain::Resource::Thread))?;
+        let posts = view.posts.map(|posts| {
+            posts
+                .into_iter()
+                .map(|p| ForumPost {
+                    id: p.id,
+                    post_number: p.post_number,
+                    username: p.username,
+                    html: markup::sanitize_html(&p.cooked),
+                    created_at: p.created_at,
+                })
+                .collect()
+        });
+        Ok(ThreadResponse::Ok(Json(ThreadDetail { thread: view.thread.into(), posts: Nullable(posts) })))
+    }
+
+    /// Make a thread public or private
+    ///
+    /// Staff only (forum moderators).
+    #[oai(path = "/tickets/:id/thread/visibility", method = "put", operation_id = "set_thread_visibility")]
+    async fn visibility(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// The ticket's number.
+        id: Path<i64>,
+        body: Json<VisibilityChange>,
+    ) -> Result<ThreadChangedResponse, Failure<ThreadBodyErrors>> {
+        let thread =
+            app.forum.set_visibility(&auth.0.principal, TicketId::new(id.0), body.0.visibility.into()).await?;
+        Ok(ThreadChangedResponse::Ok(Json(thread.into())))
+    }
+
+    /// Close a thread
+    ///
+    /// Staff only. (Resolving a ticket closes its thread by itself.)
+    #[oai(path = "/tickets/:id/thread/close", method = "post", operation_id = "close_thread")]
+    async fn close(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// The ticket's number.
+        id: Path<i64>,
+    ) -> Result<ThreadChangedResponse, Failure<ThreadErrors>> {
+        let thread = app.forum.set_closed(&auth.0.principal, TicketId::new(id.0), true).await?;
+        Ok(ThreadChangedResponse::Ok(Json(thread.into())))
+    }
+
+    /// Reopen a thread
+    ///
+    /// Staff, or the ticket's creator (which reopens the discussion, not the ticket).
+    #[oai(path = "/tickets/:id/thread/reopen", method = "post", operation_id = "reopen_thread")]
+    async fn reopen(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// The ticket's number.
+        id: Path<i64>,
+    ) -> Result<ThreadChangedResponse, Failure<ThreadErrors>> {
+        let thread = app.forum.set_closed(&auth.0.principal, TicketId::new(id.0), false).await?;
+        Ok(ThreadChangedResponse::Ok(Json(thread.into())))
+    }
+
+    /// Delete a post of a thread
+    ///
+    /// Admins only: an offensive or irrelevant post, by its forum post id (see
+    /// `GET /tickets/{id}/thread`).
+    #[oai(path = "/tickets/:id/thread/posts/:post_id", method = "delete", operation_id = "delete_thread_post")]
+    async fn delete_post(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// The ticket's number.
+        id: Path<i64>,
+        /// The forum post's id.
+        post_id: Path<i64>,
+    ) -> Result<PostDeletedResponse, Failure<ThreadErrors>> {
+        app.forum.delete_post(&auth.0.principal, TicketId::new(id.0), post_id.0).await?;
+        Ok(PostDeletedResponse::Accepted)
+    }
+
+    /// Forum topics like a draft
+    ///
+    /// Public forum topics whose words match the draft's title (Discourse search with a short
+    /// timeout), separate from the similar tickets so that those stay fast.
+    #[oai(path = "/forum/similar", method = "get", operation_id = "similar_forum_topics")]
+    async fn similar(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// The draft's title (fewer than three letters: no topics).
+        #[oai(validator(max_length = 300))]
+        title: Query<Option<String>>,
+    ) -> Result<SimilarTopicsResponse, Failure<ReadErrors>> {
+        let hits = app.forum.similar(&auth.0.principal, title.0.as_deref().unwrap_or_default()).await?;
+        Ok(SimilarTopicsResponse::Ok(Json(
+            hits.into_iter()
+                .map(|h| ForumTopic { topic_id: h.topic.topic_id, title: h.title, blurb: h.blurb })
+                .collect(),
+        )))
+    }
+
+    /// The ticket ↔ thread map
+    ///
+    /// Admins only: every ticket's thread, newest first, with the ticket's assignee.
+    #[oai(path = "/admin/threads", method = "get", operation_id = "list_threads")]
+    async fn threads(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+    ) -> Result<ThreadMapResponse, Failure<ReadErrors>> {
+        let entries = app.forum.threads(&auth.0.principal, 200).await?;
+        Ok(ThreadMapResponse::Ok(Json(
+            entries
+                .into_iter()
+                .map(|e| ThreadMapEntry {
+                    ticket_number: e.thread.ticket.get(),
+                    title: e.title,
+                    thread: e.thread.into(),
+                    assignee: Nullable(e.assignee.map(Into::into)),
+                })
+                .collect(),
+        )))
+    }
+}
