@@ -75,7 +75,12 @@ pub struct ForumConfig {
 impl ForumConfig {
     /// The forum at `base_url` with `api_key`, the support group and the public category;
     /// the system user, 50 requests a minute and a 10-second timeout; no DiscourseConnect.
-    pub fn new(base_url: impl Into<String>, api_key: SecretString, support_group: impl Into<String>, category_id: i64) -> Self {
+    pub fn new(
+        base_url: impl Into<String>,
+        api_key: SecretString,
+        support_group: impl Into<String>,
+        category_id: i64,
+    ) -> Self {
         Self {
             base_url: base_url.into(),
             api_key,
@@ -170,7 +175,10 @@ impl ForumApi {
         let key = config.api_key.expose_secret().trim();
         let mut api_key = HeaderValue::from_str(key).map_err(|_| ConfigError::BadHeader)?;
         api_key.set_sensitive(true);
-        if key.is_empty() || config.api_username.trim().is_empty() || HeaderValue::from_str(&config.api_username).is_err() {
+        if key.is_empty()
+            || config.api_username.trim().is_empty()
+            || HeaderValue::from_str(&config.api_username).is_err()
+        {
             return Err(ConfigError::BadHeader);
         }
         let http = reqwest::Client::builder()
@@ -305,7 +313,9 @@ fn transport(e: reqwest::Error) -> DeliveryError {
 
 /// Discourse's external ids: letters, digits, `_` and `-` (the route's `[\w-]+`), at most 50.
 fn valid_external_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= MAX_EXTERNAL_ID && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    !id.is_empty()
+        && id.len() <= MAX_EXTERNAL_ID
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn check_external_id(id: &str) -> Result<(), DeliveryError> {
@@ -437,8 +447,11 @@ impl ForumClient for ForumApi {
             target_recipients: None,
             external_id: None,
         };
-        let created: dto::PostCreated =
-            self.request(Method::POST, "/posts.json", &[], Some(&body), act_as.as_deref()).await?.ok()?.json("a reply")?;
+        let created: dto::PostCreated = self
+            .request(Method::POST, "/posts.json", &[], Some(&body), act_as.as_deref())
+            .await?
+            .ok()?
+            .json("a reply")?;
         match (created.id, created.action.as_deref()) {
             (_, Some("enqueued")) => {
                 Err(DeliveryError::Never("the forum queued the reply for its moderators' approval".into()))
@@ -469,8 +482,11 @@ impl ForumClient for ForumApi {
                 let username = self.username(None)?;
                 self.take(2)?;
                 let url = format!("{}/t/{topic_id}/convert-topic/private.json", self.base);
-                let moved: dto::Moved =
-                    self.send::<()>(Method::PUT, &url, &[], None, username.clone()).await?.ok()?.json("a conversion")?;
+                let moved: dto::Moved = self
+                    .send::<()>(Method::PUT, &url, &[], None, username.clone())
+                    .await?
+                    .ok()?
+                    .json("a conversion")?;
                 if moved.success {
                     let invite = dto::InviteGroup { group: &self.support_group, should_notify: false };
                     let url = format!("{}/t/{topic_id}/invite-group.json", self.base);
@@ -510,7 +526,8 @@ impl ForumClient for ForumApi {
 
     async fn posts(&self, topic_id: i64) -> Result<Vec<ForumPost>, DeliveryError> {
         let path = format!("/t/{topic_id}.json");
-        let view: dto::TopicView = self.request::<()>(Method::GET, &path, &[], None, None).await?.ok()?.json("a topic")?;
+        let view: dto::TopicView =
+            self.request::<()>(Method::GET, &path, &[], None, None).await?.ok()?.json("a topic")?;
         let mut posts = view.post_stream.posts;
         let missing: Vec<i64> =
             view.post_stream.stream.iter().copied().filter(|id| !posts.iter().any(|p| p.id == *id)).collect();
@@ -592,7 +609,10 @@ mod tests {
     #[test]
     fn topic_urls_are_read_under_a_subfolder_and_with_suffixes() {
         let expect = |id, slug: &str| Some(TopicRef { topic_id: id, path: format!("/t/{slug}/{id}") });
-        assert_eq!(topic_ref_from_url("https://forum.uni.edu/t/printer-on-fire/12.json"), expect(12, "printer-on-fire"));
+        assert_eq!(
+            topic_ref_from_url("https://forum.uni.edu/t/printer-on-fire/12.json"),
+            expect(12, "printer-on-fire")
+        );
         assert_eq!(topic_ref_from_url("/t/printer-on-fire/12"), expect(12, "printer-on-fire"));
         assert_eq!(topic_ref_from_url("https://uni.edu/forum/t/topic/7.json?u=x"), expect(7, "topic"));
         assert_eq!(topic_ref_from_url("/t/12.json"), None);
@@ -611,7 +631,10 @@ mod tests {
 
     #[test]
     fn search_operators_in_a_draft_are_dropped() {
-        assert_eq!(search_terms("Printer   on fire in:personal @system #staff status:closed \"x\""), "Printer on fire x");
+        assert_eq!(
+            search_terms("Printer   on fire in:personal @system #staff status:closed \"x\""),
+            "Printer on fire x"
+        );
         assert_eq!(search_terms("in:messages"), "");
         assert!(search_terms(&"word ".repeat(100)).chars().count() <= 200);
     }
@@ -625,7 +648,8 @@ mod tests {
     }
 
     fn api(support_group: &str) -> ForumApi {
-        let mut config = ForumConfig::new("https://forum.uni.edu/", SecretString::from("k".repeat(64)), support_group, 5);
+        let mut config =
+            ForumConfig::new("https://forum.uni.edu/", SecretString::from("k".repeat(64)), support_group, 5);
         config.connect_secret = Some(SecretString::from("connect secret of length"));
         ForumApi::new(config).unwrap()
     }
@@ -650,23 +674,32 @@ mod tests {
     fn configurations_that_cannot_work_are_refused_and_secrets_are_not_printed() {
         let ok = api("support");
         let shown = format!("{ok:?}");
-        assert!(shown.contains("forum.uni.edu") && !shown.contains("kkkk") && !shown.contains("connect secret"), "{shown}");
+        assert!(
+            shown.contains("forum.uni.edu") && !shown.contains("kkkk") && !shown.contains("connect secret"),
+            "{shown}"
+        );
         assert_eq!(ok.base, "https://forum.uni.edu");
-        let with = |url: &str, key: &str| ForumApi::new(ForumConfig::new(url, SecretString::from(key.to_owned()), "s", 1)).err();
+        let with = |url: &str, key: &str| {
+            ForumApi::new(ForumConfig::new(url, SecretString::from(key.to_owned()), "s", 1)).err()
+        };
         assert_eq!(with("ftp://forum.uni.edu", "k"), Some(ConfigError::BadUrl));
         assert_eq!(with("https://user:pw@forum.uni.edu", "k"), Some(ConfigError::BadUrl));
         assert_eq!(with("https://forum.uni.edu?x=1", "k"), Some(ConfigError::BadUrl));
         assert_eq!(with("not a url", "k"), Some(ConfigError::BadUrl));
         assert_eq!(with("https://forum.uni.edu", ""), Some(ConfigError::BadHeader));
         assert_eq!(with("https://forum.uni.edu", "bad\nkey"), Some(ConfigError::BadHeader));
-        assert!(format!("{:?}", ForumConfig::new("https://f", SecretString::from("topsecret"), "s", 1)).contains("REDACTED"));
+        assert!(format!("{:?}", ForumConfig::new("https://f", SecretString::from("topsecret"), "s", 1))
+            .contains("REDACTED"));
     }
 
     #[test]
     fn only_the_forums_own_urls_are_followed() {
         let api = api("support");
         assert_eq!(api.on_forum("/t/x/1.json").as_deref(), Some("https://forum.uni.edu/t/x/1.json"));
-        assert_eq!(api.on_forum("https://forum.uni.edu/t/x/1.json").as_deref(), Some("https://forum.uni.edu/t/x/1.json"));
+        assert_eq!(
+            api.on_forum("https://forum.uni.edu/t/x/1.json").as_deref(),
+            Some("https://forum.uni.edu/t/x/1.json")
+        );
         assert_eq!(api.on_forum("https://evil.example/t/x/1.json"), None);
         assert_eq!(api.on_forum("//evil.example/t/x/1.json"), None);
         assert_eq!(api.on_forum("http://forum.uni.edu/t/x/1.json"), None, "another scheme is another origin");

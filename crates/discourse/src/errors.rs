@@ -23,12 +23,15 @@ const MAX_SAID: usize = 300;
 /// The error for a non-success answer with `status`, its `Retry-After` header and its body.
 pub(crate) fn refusal(status: StatusCode, retry_after: Option<&str>, body: &[u8], now: DateTime<Utc>) -> DeliveryError {
     let json: Option<Value> = serde_json::from_slice(body).ok();
-    let message = format!("{} {}{}", status.as_u16(), status.canonical_reason().unwrap_or(""), said(json.as_ref(), body));
+    let message =
+        format!("{} {}{}", status.as_u16(), status.canonical_reason().unwrap_or(""), said(json.as_ref(), body));
     let code = status.as_u16();
     if code == 429 || code == 408 || status.is_server_error() {
         let wait = retry_after
             .and_then(|v| retry_after_seconds(v, now))
-            .or_else(|| json.as_ref().and_then(|j| j["extras"]["wait_seconds"].as_f64()).map(|s| s.max(0.0).ceil() as i64))
+            .or_else(|| {
+                json.as_ref().and_then(|j| j["extras"]["wait_seconds"].as_f64()).map(|s| s.max(0.0).ceil() as i64)
+            })
             .or_else(|| if code == 429 { plain_text_wait(body) } else { None });
         return DeliveryError::Later { message, at: wait.map(|s| now + chrono::Duration::seconds(s)) };
     }
@@ -62,7 +65,11 @@ fn said(json: Option<&Value>, body: &[u8]) -> String {
                 Value::Object(fields) => fields
                     .iter()
                     .flat_map(|(field, v)| {
-                        v.as_array().into_iter().flatten().filter_map(Value::as_str).map(move |m| format!("{field} {m}"))
+                        v.as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .map(move |m| format!("{field} {m}"))
                     })
                     .collect::<Vec<_>>()
                     .join("; "),
@@ -127,11 +134,16 @@ mod tests {
         match refuse(429, None, json) {
             DeliveryError::Later { message, at: when } => {
                 assert_eq!(when, at(37));
-                assert!(message.starts_with("429 Too Many Requests: You’ve performed") && message.ends_with("(rate_limit)"));
+                assert!(
+                    message.starts_with("429 Too Many Requests: You’ve performed") && message.ends_with("(rate_limit)")
+                );
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(refuse(429, Some("12"), json), DeliveryError::Later { at: a, .. } if a == at(12)), "Retry-After wins");
+        assert!(
+            matches!(refuse(429, Some("12"), json), DeliveryError::Later { at: a, .. } if a == at(12)),
+            "Retry-After wins"
+        );
         let plain = "Slow down, too many requests from this IP address.\nPlease retry again in 9 seconds.\nError code: ip_10_secs_limit.";
         match refuse(429, None, plain) {
             DeliveryError::Later { message, at: when } => {
@@ -143,7 +155,9 @@ mod tests {
         let date = "Mon, 02 Mar 2026 10:01:00 GMT";
         assert!(matches!(refuse(429, Some(date), "{}"), DeliveryError::Later { at: a, .. } if a == at(60)));
         let search = r#"{"failed":"FAILED","message":"You are searching too fast."}"#;
-        assert!(matches!(refuse(429, None, search), DeliveryError::Later { at: None, message } if message.ends_with("searching too fast.")));
+        assert!(
+            matches!(refuse(429, None, search), DeliveryError::Later { at: None, message } if message.ends_with("searching too fast."))
+        );
     }
 
     #[test]
@@ -155,15 +169,30 @@ mod tests {
         let read_only = r#"{"errors":["The site is in read only mode."],"error_type":"read_only"}"#;
         assert!(matches!(refuse(503, Some("30"), read_only), DeliveryError::Later { at: a, .. } if a == at(30)));
         assert_eq!(
-            refuse(422, None, r#"{"action":"create_post","errors":["Title is too short (minimum is 15 characters)","Body is too short"]}"#),
-            DeliveryError::Never("422 Unprocessable Entity: Title is too short (minimum is 15 characters); Body is too short".into())
+            refuse(
+                422,
+                None,
+                r#"{"action":"create_post","errors":["Title is too short (minimum is 15 characters)","Body is too short"]}"#
+            ),
+            DeliveryError::Never(
+                "422 Unprocessable Entity: Title is too short (minimum is 15 characters); Body is too short".into()
+            )
         );
         assert_eq!(
-            refuse(403, None, r#"{"errors":["You are not permitted to view the requested resource."],"error_type":"invalid_access"}"#),
-            DeliveryError::Never("403 Forbidden: You are not permitted to view the requested resource. (invalid_access)".into())
+            refuse(
+                403,
+                None,
+                r#"{"errors":["You are not permitted to view the requested resource."],"error_type":"invalid_access"}"#
+            ),
+            DeliveryError::Never(
+                "403 Forbidden: You are not permitted to view the requested resource. (invalid_access)".into()
+            )
         );
         assert_eq!(refuse(404, None, ""), DeliveryError::Never("404 Not Found".into()));
-        assert_eq!(refuse(422, None, r#"{"failed":"FAILED"}"#), DeliveryError::Never("422 Unprocessable Entity: FAILED".into()));
+        assert_eq!(
+            refuse(422, None, r#"{"failed":"FAILED"}"#),
+            DeliveryError::Never("422 Unprocessable Entity: FAILED".into())
+        );
     }
 
     #[test]

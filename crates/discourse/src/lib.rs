@@ -21,7 +21,9 @@ pub mod fake;
 mod limit;
 pub mod webhook;
 
-pub use client::{ConfigError, ForumApi, ForumConfig, DEFAULT_API_USERNAME, DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_TIMEOUT};
+pub use client::{
+    ConfigError, ForumApi, ForumConfig, DEFAULT_API_USERNAME, DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_TIMEOUT,
+};
 
 /// Lower-case hex, as Discourse writes signatures.
 fn encode_hex(bytes: &[u8]) -> String {

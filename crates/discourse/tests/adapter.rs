@@ -101,7 +101,9 @@ async fn a_topic_is_found_by_its_external_id_from_the_redirect() {
     Mock::given(method("GET"))
         .and(path("/t/external_id/osts-1042.json"))
         .and(header("Api-Username", "system"))
-        .respond_with(ResponseTemplate::new(301).insert_header("Location", format!("{}/t/printer/3.json", server.uri())))
+        .respond_with(
+            ResponseTemplate::new(301).insert_header("Location", format!("{}/t/printer/3.json", server.uri())),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -130,7 +132,9 @@ async fn an_unusual_redirect_is_followed_on_the_forum_only() {
     Mock::given(method("GET"))
         .and(path("/t/7.json"))
         .and(header("Api-Key", KEY))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 7, "slug": "seven", "post_stream": {"posts": []}})))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"id": 7, "slug": "seven", "post_stream": {"posts": []}})),
+        )
         .expect(1)
         .mount(&server)
         .await;
@@ -186,7 +190,9 @@ async fn posts_queued_for_approval_are_not_retried() {
         .mount(&server)
         .await;
     let api = api(&server);
-    assert!(matches!(api.reply(3, "Thanks, that worked!", None).await, Err(DeliveryError::Never(m)) if m.contains("approval")));
+    assert!(
+        matches!(api.reply(3, "Thanks, that worked!", None).await, Err(DeliveryError::Never(m)) if m.contains("approval"))
+    );
     let public = new_topic(Visibility::Public);
     assert!(matches!(api.create_topic(&public).await, Err(DeliveryError::Never(m)) if m.contains("approval")));
 }
@@ -212,7 +218,9 @@ async fn close_reopen_and_archive_send_string_booleans() {
         Mock::given(method("PUT"))
             .and(path("/t/3/status.json"))
             .and(body_json(json!({"status": status, "enabled": enabled})))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"success": "OK", "topic_status_update": null})))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"success": "OK", "topic_status_update": null})),
+            )
             .expect(1)
             .mount(&server)
             .await;
@@ -251,7 +259,8 @@ async fn converting_to_public_names_the_category_and_back_invites_the_support_gr
     let expected = TopicRef { topic_id: 3, path: "/t/printer/3".into() };
     assert_eq!(api.convert(3, Visibility::Public).await.unwrap(), expected);
     assert_eq!(api.convert(3, Visibility::Private).await.unwrap(), expected);
-    let private = server.received_requests().await.unwrap().into_iter().find(|r| r.url.path().ends_with("private.json")).unwrap();
+    let private =
+        server.received_requests().await.unwrap().into_iter().find(|r| r.url.path().ends_with("private.json")).unwrap();
     assert!(private.body.is_empty(), "nothing but the path says private");
 }
 
@@ -289,7 +298,11 @@ async fn merging_moves_the_topic_into_its_destination() {
 #[tokio::test]
 async fn deleting_a_post_is_done_once_it_is_gone() {
     let server = MockServer::start().await;
-    Mock::given(method("DELETE")).and(path("/posts/9.json")).respond_with(ResponseTemplate::new(200)).mount(&server).await;
+    Mock::given(method("DELETE"))
+        .and(path("/posts/9.json"))
+        .respond_with(ResponseTemplate::new(200))
+        .mount(&server)
+        .await;
     Mock::given(method("DELETE"))
         .and(path("/posts/10.json"))
         .respond_with(ResponseTemplate::new(404).set_body_json(
@@ -305,7 +318,10 @@ async fn deleting_a_post_is_done_once_it_is_gone() {
     let api = api(&server);
     api.delete_post(9).await.unwrap();
     api.delete_post(10).await.unwrap();
-    assert_eq!(api.delete_post(11).await, Err(DeliveryError::Never("403 Forbidden: You can't delete that post.".into())));
+    assert_eq!(
+        api.delete_post(11).await,
+        Err(DeliveryError::Never("403 Forbidden: You can't delete that post.".into()))
+    );
     let first = &server.received_requests().await.unwrap()[0];
     assert!(first.body.is_empty());
 }
@@ -420,7 +436,9 @@ async fn a_user_is_synced_with_a_signed_payload_and_the_support_group() {
     assert_eq!((second["add_groups"].as_str(), second["remove_groups"].as_str()), ("", "support"));
 
     let without = ForumApi::new(ForumConfig { connect_secret: None, ..config(&server) }).unwrap();
-    assert!(matches!(without.sync_user(&bo).await, Err(DeliveryError::Never(m)) if m.contains("OSTS_DISCOURSE_CONNECT_SECRET")));
+    assert!(
+        matches!(without.sync_user(&bo).await, Err(DeliveryError::Never(m)) if m.contains("OSTS_DISCOURSE_CONNECT_SECRET"))
+    );
 }
 
 #[tokio::test]
@@ -483,8 +501,13 @@ async fn rate_limits_and_server_errors_come_back_as_later_with_the_wait_asked_fo
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(api.set_closed(3, true).await, Err(DeliveryError::Later { message: "500 Internal Server Error".into(), at: None }));
-    assert!(matches!(api.set_closed(4, true).await, Err(DeliveryError::Later { message, at: None }) if message.contains("read only")));
+    assert_eq!(
+        api.set_closed(3, true).await,
+        Err(DeliveryError::Later { message: "500 Internal Server Error".into(), at: None })
+    );
+    assert!(
+        matches!(api.set_closed(4, true).await, Err(DeliveryError::Later { message, at: None }) if message.contains("read only"))
+    );
     let timeout = api.set_closed(5, true).await.unwrap_err();
     assert_eq!(timeout, DeliveryError::Later { message: "the forum did not answer in time".into(), at: None });
 }

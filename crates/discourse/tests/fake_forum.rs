@@ -92,11 +92,9 @@ async fn ensure_topic(api: &ForumApi, topic: &NewTopic, retry: bool) -> Result<T
 #[tokio::test]
 async fn a_thread_lives_through_its_ticket() {
     let (url, received) = receiver().await;
-    let fake = fake(FakeConfig {
-        webhook: Some(WebhookTarget { url, secret: HOOK_SECRET.into() }),
-        ..FakeConfig::default()
-    })
-    .await;
+    let fake =
+        fake(FakeConfig { webhook: Some(WebhookTarget { url, secret: HOOK_SECRET.into() }), ..FakeConfig::default() })
+            .await;
     let api = api_for(&fake, |_| {});
     api.sync_user(&identity(1, "ada", false, false)).await.unwrap();
     api.sync_user(&identity(2, "bo", true, false)).await.unwrap();
@@ -113,7 +111,10 @@ async fn a_thread_lives_through_its_ticket() {
     assert_eq!(held.external_id.as_deref(), Some("osts-7"));
     api.reply(topic.topic_id, "Assigned to Bo, looking into it.", Some("bo".into())).await.unwrap();
     let stranger = api.reply(topic.topic_id, "Can I read this private one?", Some("cy".into())).await.unwrap_err();
-    assert!(matches!(&stranger, DeliveryError::Never(m) if m.starts_with("403") && m.contains("invalid_access")), "{stranger:?}");
+    assert!(
+        matches!(&stranger, DeliveryError::Never(m) if m.starts_with("403") && m.contains("invalid_access")),
+        "{stranger:?}"
+    );
 
     // The student answers on the forum: a signed post_created reaches osts.
     let reply = fake.user_posts(topic.topic_id, "ada", "It is still smoking, please hurry.").await.unwrap();
@@ -122,8 +123,12 @@ async fn a_thread_lives_through_its_ticket() {
     {
         let got = received.lock().unwrap();
         assert!(got.iter().all(|(_, signed, _)| *signed), "every delivery is signed");
-        assert!(got.iter().any(|(_, _, e)| matches!(e, Some(Event::PostCreated(p)) if p.post_id == reply.id && p.username == "ada")));
-        assert!(got.iter().any(|(_, _, e)| matches!(e, Some(Event::PostLiked { post, by }) if post.post_id == reply.id && by == "bo")));
+        assert!(got
+            .iter()
+            .any(|(_, _, e)| matches!(e, Some(Event::PostCreated(p)) if p.post_id == reply.id && p.username == "ada")));
+        assert!(got.iter().any(
+            |(_, _, e)| matches!(e, Some(Event::PostLiked { post, by }) if post.post_id == reply.id && by == "bo")
+        ));
     }
 
     // Staff make it public, resolve (close), the ticket reopens, closes for good (archive).
@@ -185,7 +190,9 @@ async fn a_thread_lives_through_its_ticket() {
 #[tokio::test]
 async fn redelivery_keeps_the_event_id_and_a_retry_gets_a_new_one() {
     let (url, received) = receiver().await;
-    let fake = fake(FakeConfig { webhook: Some(WebhookTarget { url, secret: HOOK_SECRET.into() }), ..FakeConfig::default() }).await;
+    let fake =
+        fake(FakeConfig { webhook: Some(WebhookTarget { url, secret: HOOK_SECRET.into() }), ..FakeConfig::default() })
+            .await;
     let api = api_for(&fake, |_| {});
     let topic = api.create_topic(&thread(1, Visibility::Public, None)).await.unwrap();
     fake.add_user("ada");
@@ -201,7 +208,11 @@ async fn redelivery_keeps_the_event_id_and_a_retry_gets_a_new_one() {
     assert_eq!(again[1].event_id, post.event_id);
     assert_ne!(again[2].event_id, post.event_id);
     let keys: Vec<_> = received.lock().unwrap().iter().filter_map(|(_, _, e)| e.as_ref()?.dedup_key()).collect();
-    assert_eq!(keys.iter().filter(|k| k.starts_with("post_created")).count(), 4, "1 opening post + 3 deliveries of one reply");
+    assert_eq!(
+        keys.iter().filter(|k| k.starts_with("post_created")).count(),
+        4,
+        "1 opening post + 3 deliveries of one reply"
+    );
 }
 
 #[tokio::test]
@@ -215,12 +226,16 @@ async fn a_429_a_500_and_a_timeout_then_exactly_one_topic() {
 
     fake.fail_next(Fault::RateLimited { wait_seconds: 30 });
     match ensure_topic(&api, &topic, false).await {
-        Err(DeliveryError::Later { at, message }) => assert!(near(at, 30) && message.contains("rate_limit"), "{message}"),
+        Err(DeliveryError::Later { at, message }) => {
+            assert!(near(at, 30) && message.contains("rate_limit"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
     fake.fail_next(Fault::RateLimitedPlain { wait_seconds: 7 });
     match ensure_topic(&api, &topic, true).await {
-        Err(DeliveryError::Later { at, message }) => assert!(near(at, 7) && message.contains("ip_10_secs_limit"), "{message}"),
+        Err(DeliveryError::Later { at, message }) => {
+            assert!(near(at, 7) && message.contains("ip_10_secs_limit"), "{message}")
+        }
         other => panic!("{other:?}"),
     }
     fake.fail_next(Fault::Status { status: 500, body: String::new() });
@@ -327,7 +342,9 @@ async fn bad_credentials_and_forum_refusals_are_never_retried() {
     );
     let unknown_recipient = NewTopic { recipients: vec!["nobody".into()], ..thread(2, Visibility::Private, None) };
     assert!(matches!(api.create_topic(&unknown_recipient).await, Err(DeliveryError::Never(m)) if m.contains("nobody")));
-    assert!(matches!(api.set_closed(999, true).await, Err(DeliveryError::Never(m)) if m.starts_with("404") && m.contains("not_found")));
+    assert!(
+        matches!(api.set_closed(999, true).await, Err(DeliveryError::Never(m)) if m.starts_with("404") && m.contains("not_found"))
+    );
     assert!(matches!(api.merge_topics(1, 1).await, Err(DeliveryError::Never(_))));
 }
 

@@ -257,7 +257,12 @@ fn canonical(v: &Value) -> String {
 
 impl Forum {
     /// A forum with the system user, `groups` and `categories`.
-    pub(crate) fn new(groups: &[String], categories: &[(i64, String)], memo_window: Duration, chunk_size: usize) -> Self {
+    pub(crate) fn new(
+        groups: &[String],
+        categories: &[(i64, String)],
+        memo_window: Duration,
+        chunk_size: usize,
+    ) -> Self {
         let system = User {
             id: -1,
             username: "system".into(),
@@ -503,7 +508,9 @@ impl Forum {
         let topic = &self.topics[&p.topic_id];
         let mut post = self.post_json(p);
         let map = post.as_object_mut().unwrap_or_else(|| unreachable!("a post is an object"));
-        for key in ["can_edit", "can_delete", "can_recover", "can_wiki", "can_view_edit_history", "actions_summary", "yours"] {
+        for key in
+            ["can_edit", "can_delete", "can_recover", "can_wiki", "can_view_edit_history", "actions_summary", "yours"]
+        {
             map.remove(key);
         }
         map.insert("topic_posts_count".into(), json!(self.visible_posts(topic.id).count()));
@@ -511,7 +518,8 @@ impl Forum {
         map.insert("topic_archetype".into(), json!(if topic.private { "private_message" } else { "regular" }));
         map.insert("topic_title".into(), json!(topic.title));
         map.insert("category_id".into(), json!(topic.category_id));
-        let slug = topic.category_id.and_then(|c| self.categories.iter().find(|(id, _)| *id == c)).map(|(_, n)| slugify(n));
+        let slug =
+            topic.category_id.and_then(|c| self.categories.iter().find(|(id, _)| *id == c)).map(|(_, n)| slugify(n));
         map.insert("category_slug".into(), json!(slug));
         post
     }
@@ -556,11 +564,8 @@ impl Forum {
 
     /// `GET /t/{id}.json` for `viewer`: staff also see deleted posts (with `deleted_at`).
     fn topic_view(&self, viewer: &User, t: &Topic) -> Value {
-        let mut posts: Vec<&Post> = self
-            .posts
-            .values()
-            .filter(|p| p.topic_id == t.id && (p.deleted_at.is_none() || viewer.staff()))
-            .collect();
+        let mut posts: Vec<&Post> =
+            self.posts.values().filter(|p| p.topic_id == t.id && (p.deleted_at.is_none() || viewer.staff())).collect();
         posts.sort_by_key(|p| p.post_number);
         let stream: Vec<i64> = posts.iter().map(|p| p.id).collect();
         let chunk: Vec<Value> = posts.iter().take(self.chunk_size).map(|p| self.post_json(p)).collect();
@@ -644,11 +649,15 @@ impl Forum {
             }
             let min = if topic.private { 10 } else { 20 };
             if raw.chars().count() < min {
-                return (Reply::create_failed(&[&format!("Body is too short (minimum is {min} characters)")]), Vec::new());
+                return (
+                    Reply::create_failed(&[&format!("Body is too short (minimum is {min} characters)")]),
+                    Vec::new(),
+                );
             }
             let id = self.add_post(topic_id, user.id, &raw, REGULAR, None);
             let post = &self.posts[&id];
-            let emit = Emit { event: "post_created", event_type: "post", payload: json!({"post": self.post_hook_json(post)}) };
+            let emit =
+                Emit { event: "post_created", event_type: "post", payload: json!({"post": self.post_hook_json(post)}) };
             return (Reply::ok(self.post_json(post)), vec![emit]);
         }
         let private = params.get("archetype").and_then(Value::as_str) == Some("private_message");
@@ -790,7 +799,9 @@ impl Forum {
         // `params.require(:enabled)` then `params[:enabled] == "true"`: only the string
         // "true" enables; a JSON `true` disables, a JSON `false` is "missing".
         let enabled = match params.get("enabled") {
-            None | Some(Value::Null) | Some(Value::Bool(false)) => return (Reply::param_missing("enabled"), Vec::new()),
+            None | Some(Value::Null) | Some(Value::Bool(false)) => {
+                return (Reply::param_missing("enabled"), Vec::new())
+            }
             Some(Value::String(s)) if s.trim().is_empty() => return (Reply::param_missing("enabled"), Vec::new()),
             Some(v) => v.as_str() == Some("true"),
         };
@@ -818,8 +829,13 @@ impl Forum {
         if changed {
             let code = format!("{status}.{}", if enabled { "enabled" } else { "disabled" });
             self.add_post(id, user.id, "", SMALL_ACTION, Some(&code));
-            let event = if status == "closed" { "topic_closed_status_updated" } else { "topic_archived_status_updated" };
-            emits.push(Emit { event, event_type: "topic", payload: json!({"topic": self.topic_hook_json(&self.topics[&id])}) });
+            let event =
+                if status == "closed" { "topic_closed_status_updated" } else { "topic_archived_status_updated" };
+            emits.push(Emit {
+                event,
+                event_type: "topic",
+                payload: json!({"topic": self.topic_hook_json(&self.topics[&id])}),
+            });
         }
         (Reply::ok(json!({"success": "OK", "topic_status_update": null})), emits)
     }
@@ -846,7 +862,8 @@ impl Forum {
             topic.allowed_groups.clear();
             self.add_post(id, user.id, "", SMALL_ACTION, Some("public_topic"));
         } else {
-            let posters: BTreeSet<i64> = self.visible_posts(id).filter(|p| p.post_type == REGULAR).map(|p| p.user_id).collect();
+            let posters: BTreeSet<i64> =
+                self.visible_posts(id).filter(|p| p.post_type == REGULAR).map(|p| p.user_id).collect();
             let topic = self.topics.get_mut(&id).unwrap_or_else(|| unreachable!("checked above"));
             topic.private = true;
             topic.category_id = None;
@@ -874,7 +891,8 @@ impl Forum {
             return Reply::unprocessable("A topic cannot be merged into itself.");
         }
         let url = format!("/t/{}/{}", destination.slug, destination.id);
-        let mut moving: Vec<i64> = self.visible_posts(id).filter(|p| p.post_type != SMALL_ACTION).map(|p| p.id).collect();
+        let mut moving: Vec<i64> =
+            self.visible_posts(id).filter(|p| p.post_type != SMALL_ACTION).map(|p| p.id).collect();
         moving.sort_by_key(|pid| self.posts[pid].post_number);
         if moving.is_empty() {
             return Reply::ok(json!({"success": false}));
@@ -1025,11 +1043,10 @@ impl Forum {
         let Some(external_id) = field("external_id") else {
             return Reply::failed(Some("The DiscourseConnect payload has no external_id."));
         };
-        let existing = self
-            .users
-            .iter()
-            .position(|u| u.external_id.as_deref() == Some(external_id))
-            .or_else(|| field("email").and_then(|e| self.users.iter().position(|u| u.email.eq_ignore_ascii_case(e))));
+        let existing =
+            self.users.iter().position(|u| u.external_id.as_deref() == Some(external_id)).or_else(|| {
+                field("email").and_then(|e| self.users.iter().position(|u| u.email.eq_ignore_ascii_case(e)))
+            });
         let index = match existing {
             Some(i) => i,
             None => {
@@ -1058,7 +1075,10 @@ impl Forum {
             }
         }
         let list = |k: &str| -> Vec<String> {
-            fields.get(k).map(|v| v.split(',').map(|g| g.trim().to_lowercase()).filter(|g| !g.is_empty()).collect()).unwrap_or_default()
+            fields
+                .get(k)
+                .map(|v| v.split(',').map(|g| g.trim().to_lowercase()).filter(|g| !g.is_empty()).collect())
+                .unwrap_or_default()
         };
         for group in list("add_groups").into_iter().filter(|g| known_groups.contains(g)) {
             user.groups.insert(group);
@@ -1082,7 +1102,12 @@ impl Forum {
     }
 
     /// A user posts on the forum (the fake's test API): as `POST /posts.json` would.
-    pub(crate) fn user_posts(&mut self, username: &str, topic_id: i64, raw: &str) -> Result<(FakePost, Vec<Emit>), String> {
+    pub(crate) fn user_posts(
+        &mut self,
+        username: &str,
+        topic_id: i64,
+        raw: &str,
+    ) -> Result<(FakePost, Vec<Emit>), String> {
         let user = self.user(username).cloned().ok_or_else(|| format!("no user {username}"))?;
         let mut params = Map::new();
         params.insert("topic_id".into(), json!(topic_id));
@@ -1115,7 +1140,12 @@ impl Forum {
     }
 
     /// A staff user closes or reopens a topic on the forum (the fake's test API).
-    pub(crate) fn user_sets_closed(&mut self, username: &str, topic_id: i64, closed: bool) -> Result<Vec<Emit>, String> {
+    pub(crate) fn user_sets_closed(
+        &mut self,
+        username: &str,
+        topic_id: i64,
+        closed: bool,
+    ) -> Result<Vec<Emit>, String> {
         let user = self.user(username).cloned().ok_or_else(|| format!("no user {username}"))?;
         let mut params = Map::new();
         params.insert("status".into(), json!("closed"));

@@ -82,7 +82,13 @@ impl Hooks {
     /// Sends a past delivery again: with its id (`new_id` false, as an admin's redelivery) or
     /// with a new one (as Discourse's automatic retry).
     pub(crate) fn again(&self, event_id: i64, new_id: bool) -> Option<oneshot::Receiver<Option<u16>>> {
-        let past = self.sent.lock().unwrap_or_else(PoisonError::into_inner).iter().find(|s| s.event_id == event_id).cloned()?;
+        let past = self
+            .sent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|s| s.event_id == event_id)
+            .cloned()?;
         let id = if new_id { self.next_id.fetch_add(1, Ordering::SeqCst) } else { event_id };
         Some(self.queue_job(id, &past.event, &past.event_type, past.body))
     }

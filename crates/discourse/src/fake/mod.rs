@@ -433,7 +433,8 @@ impl FakeDiscourse {
     }
 
     async fn deliver(&self, emits: Vec<forum::Emit>) {
-        let receivers: Vec<_> = emits.iter().map(|e| self.shared.hooks.emit(e.event, e.event_type, &e.payload)).collect();
+        let receivers: Vec<_> =
+            emits.iter().map(|e| self.shared.hooks.emit(e.event, e.event_type, &e.payload)).collect();
         for rx in receivers {
             let _ = rx.await;
         }
