@@ -201,6 +201,11 @@ impl ForumApi {
         })
     }
 
+    /// The address of a topic on the forum, for people to follow.
+    pub fn topic_url(&self, topic: &TopicRef) -> String {
+        format!("{}{}", self.base, topic.path)
+    }
+
     /// Takes `n` slots of the limit at once, or says until when the limit holds the call.
     fn take(&self, n: usize) -> Result<(), DeliveryError> {
         self.limiter.try_take_n(n, Instant::now()).map_err(|wait| {
@@ -679,6 +684,7 @@ mod tests {
             "{shown}"
         );
         assert_eq!(ok.base, "https://forum.uni.edu");
+        assert_eq!(ok.topic_url(&TopicRef { topic_id: 3, path: "/t/x/3".into() }), "https://forum.uni.edu/t/x/3");
         let with = |url: &str, key: &str| {
             ForumApi::new(ForumConfig::new(url, SecretString::from(key.to_owned()), "s", 1)).err()
         };

@@ -446,3 +446,99 @@ fn the_check_fails_what_the_contract_does_not_know() {
     anonymous.api_username = None;
     assert!(!check(&anonymous).0.is_empty());
 }
+
+/// The spec's answer schema with its `required` lists and `additionalProperties` dropped:
+/// what remains are the types of the keys it documents.
+fn relaxed(schema: &Value) -> Value {
+    match schema {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(k, _)| k.as_str() != "required" && k.as_str() != "additionalProperties")
+                .map(|(k, v)| (k.clone(), relaxed(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(relaxed).collect()),
+        other => other.clone(),
+    }
+}
+
+#[tokio::test]
+async fn the_fakes_answers_have_the_types_the_spec_documents() {
+    let fake = FakeDiscourse::start(FakeConfig::default()).await.unwrap();
+    let http = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut request = http
+            .request(method, format!("{}{path}", fake.url()))
+            .header("Api-Key", fake.api_key())
+            .header("Api-Username", "system");
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        async move {
+            let response = request.send().await.unwrap();
+            assert!(response.status().is_success(), "{}", response.status());
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let created = call(
+        reqwest::Method::POST,
+        "/posts.json",
+        Some(json!({"title": "Printer on fire in lab 3", "raw": "The printer in lab 3 is on fire.", "category": 5})),
+    )
+    .await;
+    let topic = created["topic_id"].as_i64().unwrap();
+    let reply = call(
+        reqwest::Method::POST,
+        "/posts.json",
+        Some(json!({"topic_id": topic, "raw": "Status: assigned to the support team."})),
+    )
+    .await;
+    let answers = [
+        ("post", "/posts.json", created),
+        ("post", "/posts.json", reply.clone()),
+        ("get", "/t/{id}.json", call(reqwest::Method::GET, &format!("/t/{topic}.json"), None).await),
+        (
+            "get",
+            "/t/{id}/posts.json",
+            call(reqwest::Method::GET, &format!("/t/{topic}/posts.json?post_ids[]={}", reply["id"]), None).await,
+        ),
+        (
+            "put",
+            "/t/{id}/status.json",
+            call(
+                reqwest::Method::PUT,
+                &format!("/t/{topic}/status.json"),
+                Some(json!({"status": "closed", "enabled": "true"})),
+            )
+            .await,
+        ),
+        ("get", "/search.json", call(reqwest::Method::GET, "/search.json?q=printer", None).await),
+    ];
+    for (method, template, answer) in answers {
+        let schema = &spec()["paths"][template][method]["responses"]["200"]["content"]["application/json"]["schema"];
+        let validator = jsonschema::draft202012::new(&relaxed(schema)).expect("the schema compiles");
+        let errors: Vec<String> =
+            validator.iter_errors(&answer).map(|e| format!("{e} at {}", e.instance_path())).collect();
+        assert!(errors.is_empty(), "{method} {template}: {errors:?}");
+    }
+    // The keys the adapter reads are documented, but for search's side-loaded `topics`
+    // (notes 1.5: in Discourse's own sample answer, missing from the spec).
+    let documented = |method: &str, template: &str, pointer: &str| {
+        let schema = &spec()["paths"][template][method]["responses"]["200"]["content"]["application/json"]["schema"];
+        !schema.pointer(pointer).unwrap_or(&Value::Null).is_null()
+    };
+    for (method, template, pointer) in [
+        ("post", "/posts.json", "/properties/id"),
+        ("post", "/posts.json", "/properties/topic_id"),
+        ("post", "/posts.json", "/properties/topic_slug"),
+        ("get", "/t/{id}.json", "/properties/slug"),
+        ("get", "/t/{id}.json", "/properties/post_stream/properties/stream"),
+        ("get", "/t/{id}.json", "/properties/post_stream/properties/posts/items/properties/post_type"),
+        ("get", "/t/{id}.json", "/properties/post_stream/properties/posts/items/properties/deleted_at"),
+        ("get", "/t/{id}/posts.json", "/properties/post_stream/properties/posts/items/properties/cooked"),
+        ("get", "/search.json", "/properties/posts"),
+    ] {
+        assert!(documented(method, template, pointer), "{method} {template} {pointer}");
+    }
+    assert!(!documented("get", "/search.json", "/properties/topics"), "the gap the notes describe");
+}

@@ -366,3 +366,26 @@ async fn the_fake_reads_enabled_as_discourse_does() {
     assert_eq!(response.status(), 200);
     assert!(!fake.topic(topic.topic_id).unwrap().closed);
 }
+
+#[tokio::test]
+async fn queued_error_bodies_come_back_with_discourses_words() {
+    let fake = fake(FakeConfig::default()).await;
+    let api = api_for(&fake, |_| {});
+    fake.fail_next(Fault::Status {
+        status: 503,
+        body: r#"{"errors":["The site is in read only mode."],"error_type":"read_only"}"#.into(),
+    });
+    fake.fail_next(Fault::Status { status: 502, body: "<html><body>Bad Gateway</body></html>".into() });
+    assert_eq!(
+        api.find_topic("osts-1").await,
+        Err(DeliveryError::Later {
+            message: "503 Service Unavailable: The site is in read only mode. (read_only)".into(),
+            at: None
+        })
+    );
+    assert_eq!(
+        api.find_topic("osts-1").await,
+        Err(DeliveryError::Later { message: "502 Bad Gateway".into(), at: None })
+    );
+    assert_eq!(api.find_topic("osts-1").await, Ok(None), "faults are used up one request each");
+}

@@ -489,7 +489,7 @@ impl Forum {
             "edit_reason": null,
             "can_view_edit_history": true,
             "wiki": false,
-            "reviewable_id": null,
+            "reviewable_id": 0,
             "reviewable_score_count": 0,
             "reviewable_score_pending_count": 0,
             "post_url": format!("/t/{}/{}/{}", topic.slug, topic.id, p.post_number),

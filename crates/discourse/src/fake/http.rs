@@ -185,7 +185,13 @@ fn fault_reply(fault: Fault) -> Reply {
                 ("Discourse-Rate-Limit-Error-Code", "ip_10_secs_limit".into()),
             ],
         },
-        Fault::Status { status, body } => Reply { status, body: Body::Text(body), headers: Vec::new() },
+        Fault::Status { status, body } => {
+            let body = match serde_json::from_str::<Value>(&body) {
+                Ok(json @ (Value::Object(_) | Value::Array(_))) => Body::Json(json),
+                _ => Body::Text(body),
+            };
+            Reply { status, body, headers: Vec::new() }
+        }
         Fault::SlowAnswer(_) => unreachable!("a slow answer is the forum's own"),
     }
 }

@@ -111,11 +111,13 @@ pub enum Fault {
         /// The wait asked for.
         wait_seconds: u64,
     },
-    /// This status with this body, as-is (e.g. 500 with an HTML page, 502 from a proxy).
+    /// This status with this body, as-is (e.g. 500 with an HTML page, 502 from a proxy, or
+    /// one of Discourse's JSON error bodies).
     Status {
         /// The HTTP status.
         status: u16,
-        /// The body, sent as plain text (or nothing when empty).
+        /// The body: sent as JSON when it is a JSON object or array, else as plain text (or
+        /// nothing when empty).
         body: String,
     },
     /// The forum does the work, then holds the answer this long: a client with a shorter
