@@ -756,12 +756,11 @@ impl Forum {
     /// `GET /t/external_id/{id}.json`: a redirect to the topic's URL under `base`.
     pub(crate) fn find_external(&self, user: &User, external_id: &str, base: &str) -> Reply {
         match self.topic_by_external_id(external_id).map(|id| &self.topics[&id]) {
-            Some(t) if self.can_see(user, t) => {
-                let mut reply = Reply::json(301, json!({}));
-                reply.body = Body::Text(String::new());
-                reply.headers.push(("Location", format!("{base}/t/{}/{}.json", t.slug, t.id)));
-                reply
-            }
+            Some(t) if self.can_see(user, t) => Reply {
+                status: 301,
+                body: Body::Empty,
+                headers: vec![("Location", format!("{base}/t/{}/{}.json", t.slug, t.id))],
+            },
             _ => Reply::not_found(),
         }
     }
