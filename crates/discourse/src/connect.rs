@@ -114,6 +114,12 @@ impl Connect {
 
     /// The signed `(sso, sig)` naming `who`, for the `nonce` of a login (or `None` for a
     /// provisioning call, `sync_sso`).
+    ///
+    /// The base64 `sso` never holds `+` or `/`: the query string it encodes is ASCII in which
+    /// `>`, `~`, `?` and everything outside `[A-Za-z0-9*._-]` are percent-encoded, and only
+    /// those bytes yield a 62nd or 63rd base64 digit. That matters because Discourse's
+    /// `sync_sso` re-parses `"sso=#{params[:sso]}&sig=..."` as a query string, where a `+`
+    /// would read as a space and break the signature.
     pub fn payload(&self, nonce: Option<&str>, who: &Identity) -> (String, String) {
         let mut query = form_urlencoded::Serializer::new(String::new());
         if let Some(nonce) = nonce {
@@ -208,6 +214,18 @@ mod tests {
         assert_eq!(connect.verify(&sso, &sig), Err(ConnectError::ForeignReturn));
         let (sso, sig) = request(&connect, "", "https://forum.uni.edu/session/sso_login");
         assert_eq!(connect.verify(&sso, &sig), Err(ConnectError::Malformed("no nonce")));
+    }
+
+    #[test]
+    fn payloads_never_hold_a_plus_or_a_slash() {
+        let connect = Connect::new("a shared secret of some length", FORUM);
+        for name in ["Ada ~>?", "Zoë Ångström", "a+b/c=d&e", "~~~>>>???", "日本語の名前", "\u{1F600}"] {
+            for shift in 0..3 {
+                let who = Identity { name: format!("{}{name}", "x".repeat(shift)), ..ada() };
+                let (sso, _) = connect.payload(None, &who);
+                assert!(!sso.contains('+') && !sso.contains('/'), "{name}: {sso}");
+            }
+        }
     }
 
     #[test]

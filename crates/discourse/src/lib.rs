@@ -1,9 +1,29 @@
-//! The Discourse forum, as osts meets it: osts is the forum's DiscourseConnect provider
-//! ([`connect`]: every osts user's forum identity, so nobody posts as someone else), and the
-//! forum tells osts what happens in ticket threads through signed webhooks ([`webhook`]).
+//! The Discourse forum, as osts meets it:
+//!
+//! - [`ForumApi`] implements the domain's forum port ([`domain::forum::ForumClient`]) over
+//!   Discourse's REST API: a ticket's thread as a private message or a public topic, found
+//!   again by its external id, replies, close/archive, convert, merge, moderation, search and
+//!   user sync, every call held to a client-side rate limit;
+//! - osts is the forum's DiscourseConnect provider ([`connect`]: every osts user's forum
+//!   identity, so nobody posts as someone else);
+//! - the forum tells osts what happens in ticket threads through signed webhooks ([`webhook`]);
+//! - with the `fake` feature, [`fake::FakeDiscourse`] is a stateful Discourse on a local port
+//!   for tests and benchmarks.
 
+#![warn(missing_docs)]
+
+mod client;
 pub mod connect;
+mod dto;
+mod errors;
+#[cfg(feature = "fake")]
+pub mod fake;
+mod limit;
 pub mod webhook;
+
+pub use client::{
+    ConfigError, ForumApi, ForumConfig, DEFAULT_API_USERNAME, DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_TIMEOUT,
+};
 
 /// Lower-case hex, as Discourse writes signatures.
 fn encode_hex(bytes: &[u8]) -> String {
