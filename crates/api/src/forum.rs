@@ -288,8 +288,7 @@ impl ForumApi {
         id: Path<i64>,
         body: Json<VisibilityChange>,
     ) -> Result<ThreadChangedResponse, Failure<ThreadBodyErrors>> {
-        let thread =
-            app.forum.set_visibility(&auth.0.principal, TicketId::new(id.0), body.0.visibility.into()).await?;
+        let thread = app.forum.set_visibility(&auth.0.principal, TicketId::new(id.0), body.0.visibility.into()).await?;
         Ok(ThreadChangedResponse::Ok(Json(thread.into())))
     }
 
@@ -366,11 +365,7 @@ impl ForumApi {
     ///
     /// Admins only: every ticket's thread, newest first, with the ticket's assignee.
     #[oai(path = "/admin/threads", method = "get", operation_id = "list_threads")]
-    async fn threads(
-        &self,
-        auth: Session,
-        app: Data<&Arc<App>>,
-    ) -> Result<ThreadMapResponse, Failure<ReadErrors>> {
+    async fn threads(&self, auth: Session, app: Data<&Arc<App>>) -> Result<ThreadMapResponse, Failure<ReadErrors>> {
         let entries = app.forum.threads(&auth.0.principal, 200).await?;
         Ok(ThreadMapResponse::Ok(Json(
             entries

@@ -666,9 +666,13 @@ impl From<dt::Change> for Change {
             C::Unwatched => Change::Unwatched(Unwatched {}),
             C::FaqPublished { entry_id } => Change::FaqPublished(FaqPublished { entry_id }),
             C::Escalated { reason } => Change::Escalated(reason.into()),
-            C::ThreadRequested { visibility } => Change::ThreadRequested(ThreadRequested { visibility: visibility.into() }),
+            C::ThreadRequested { visibility } => {
+                Change::ThreadRequested(ThreadRequested { visibility: visibility.into() })
+            }
             C::ThreadLinked { topic_id } => Change::ThreadLinked(ThreadLinked { topic_id }),
-            C::ThreadVisibilityChanged { to } => Change::ThreadVisibilityChanged(ThreadVisibilityChanged { to: to.into() }),
+            C::ThreadVisibilityChanged { to } => {
+                Change::ThreadVisibilityChanged(ThreadVisibilityChanged { to: to.into() })
+            }
             C::ThreadClosed { on_forum } => Change::ThreadClosed(ThreadOpenClosed { on_forum }),
             C::ThreadReopened { on_forum } => Change::ThreadReopened(ThreadOpenClosed { on_forum }),
             C::ThreadReply { post_id, username } => Change::ThreadReply(ThreadPostBy { post_id, username }),

@@ -188,12 +188,13 @@ fn chat_client(settings: &Settings) -> anyhow::Result<Arc<chat::ChatClient>> {
 }
 
 /// The outbox's worker: every channel's port (email through the `Mailer`, chat messages
-/// through the chat client).
+/// through the chat client, forum jobs through the Discourse client when it is configured).
 fn delivery_worker(
     settings: &Settings,
     store: &Store,
     unsubscribe: Arc<dyn UnsubscribeTokens>,
     chat: Arc<chat::ChatClient>,
+    forum: Option<Arc<discourse::ForumApi>>,
 ) -> anyhow::Result<domain::notifications::DeliveryWorker> {
     let links = settings.links();
     let dispatcher = domain::escalation::ChatDispatcher::new(
@@ -201,7 +202,17 @@ fn delivery_worker(
         chat,
         Arc::new(move |number| links.ticket(number)),
     );
-    let channels = domain::notifications::Channels::new(Arc::new(mailer(settings)?)).with_chat(Arc::new(dispatcher));
+    let mut channels =
+        domain::notifications::Channels::new(Arc::new(mailer(settings)?)).with_chat(Arc::new(dispatcher));
+    if let (Some(forum), Some(base)) = (forum, &settings.discourse_url) {
+        let links = settings.links();
+        channels = channels.with_forum(Arc::new(domain::forum::ForumDispatcher::new(
+            store.repositories().forum,
+            forum,
+            Arc::new(move |number| links.ticket(number)),
+            base,
+        )));
+    }
     Ok(domain::notifications::DeliveryWorker::new(
         store.outbox(),
         channels,
@@ -239,8 +250,9 @@ fn start_jobs(
     semantic: &similarity::Semantic,
     unsubscribe: Arc<dyn UnsubscribeTokens>,
     chat: Arc<chat::ChatClient>,
+    forum: Option<Arc<discourse::ForumApi>>,
 ) -> anyhow::Result<Registry> {
-    let worker = delivery_worker(settings, store, unsubscribe, chat)?;
+    let worker = delivery_worker(settings, store, unsubscribe, chat, forum)?;
     let mut jobs = Registry::new();
     // As soon as a commit enqueues deliveries, and every interval for retries coming due and
     // deliveries enqueued by other servers.
@@ -277,7 +289,12 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let mut services = services(&settings, &store, &semantic, unsubscribe.clone());
     let chat = chat_client(&settings)?;
     services.escalation = services.escalation.clone().with_notifier(chat.clone());
-    let jobs = start_jobs(&settings, &store, &services, &semantic, unsubscribe, chat)?;
+    let forum = settings.forum_client()?.map(Arc::new);
+    if let Some(forum) = &forum {
+        services.forum = services.forum.clone().with_client(forum.clone());
+        tracing::info!("the Discourse forum is on");
+    }
+    let jobs = start_jobs(&settings, &store, &services, &semantic, unsubscribe, chat, forum)?;
     let probes = Arc::new(server::probes::Probes::new(store.clone(), jobs.health()));
     let scrape = server::telemetry::Scrape::new(recorder, store.clone(), jobs.health(), services.similarity.clone());
     let metrics = server::telemetry::MetricsEndpoint(Arc::new(scrape));

@@ -160,8 +160,8 @@ pub struct Settings {
     #[serde(default = "defaults::discourse_support_group")]
     pub discourse_support_group: String,
     /// The forum category of public threads (`OSTS_DISCOURSE_CATEGORY_ID`).
-    #[serde(default)]
-    pub discourse_category_id: Option<i64>,
+    #[serde(default = "defaults::discourse_category_id")]
+    pub discourse_category_id: i64,
     /// The secret the forum signs its webhooks with (`OSTS_DISCOURSE_WEBHOOK_SECRET`).
     #[serde(default)]
     pub discourse_webhook_secret: Option<SecretString>,
@@ -272,6 +272,9 @@ mod defaults {
     pub fn discourse_requests_per_minute() -> u32 {
         50
     }
+    pub fn discourse_category_id() -> i64 {
+        1
+    }
 }
 
 impl Settings {
@@ -340,6 +343,21 @@ impl Settings {
     /// The links shown to people (in emails, notifications and pages), under `OSTS_PUBLIC_URL`.
     pub fn links(&self) -> markup::Links {
         markup::Links::new(&self.public_url)
+    }
+
+    /// The Discourse forum client, when `OSTS_DISCOURSE_URL` is set.
+    pub fn forum_client(&self) -> anyhow::Result<Option<discourse::ForumApi>> {
+        let (Some(url), Some(key)) = (&self.discourse_url, &self.discourse_api_key) else { return Ok(None) };
+        let mut config = discourse::ForumConfig::new(
+            url.trim_end_matches('/'),
+            key.clone(),
+            &self.discourse_support_group,
+            self.discourse_category_id,
+        );
+        config.api_username = self.discourse_api_username.clone();
+        config.connect_secret = self.discourse_connect_secret.clone();
+        config.requests_per_minute = self.discourse_requests_per_minute;
+        Ok(Some(discourse::ForumApi::new(config).map_err(|e| anyhow::anyhow!("the Discourse forum: {e}"))?))
     }
 
     /// The host names chat webhooks may point at.

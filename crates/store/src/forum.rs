@@ -35,7 +35,8 @@ pub(crate) async fn threads_of(conn: &impl ConnectionTrait, tickets: &[i32]) -> 
     }
     let list: Vec<String> = tickets.iter().map(i32::to_string).collect();
     let rows =
-        query(conn, &format!("SELECT {COLUMNS} FROM forum_threads WHERE ticket_id IN ({})", list.join(",")), vec![]).await?;
+        query(conn, &format!("SELECT {COLUMNS} FROM forum_threads WHERE ticket_id IN ({})", list.join(",")), vec![])
+            .await?;
     rows.iter().map(thread_of).collect()
 }
 

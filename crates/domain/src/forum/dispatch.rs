@@ -33,7 +33,11 @@ impl ForumDispatcher {
 
     /// The topic as stored: its path made a full address on the forum.
     fn stored(&self, topic: &TopicRef) -> TopicRef {
-        let path = if topic.path.starts_with("http") { topic.path.clone() } else { format!("{}{}", self.base_url, topic.path) };
+        let path = if topic.path.starts_with("http") {
+            topic.path.clone()
+        } else {
+            format!("{}{}", self.base_url, topic.path)
+        };
         TopicRef { topic_id: topic.topic_id, path }
     }
 

@@ -174,7 +174,7 @@ pub const SETTINGS: &[SettingDoc] = &[
     setting("OSTS_DISCOURSE_API_KEY", Unset, "an all-users admin API key of the forum (a secret; needed with `OSTS_DISCOURSE_URL`)"),
     setting("OSTS_DISCOURSE_API_USERNAME", Value("system"), "the forum user osts posts as when no osts user acts"),
     setting("OSTS_DISCOURSE_SUPPORT_GROUP", Value("support"), "the forum group that receives private threads; staff are synced into it"),
-    setting("OSTS_DISCOURSE_CATEGORY_ID", Unset, "the forum category public threads go to"),
+    setting("OSTS_DISCOURSE_CATEGORY_ID", Value("1"), "the forum category public threads go to (1: Discourse's Uncategorized)"),
     setting("OSTS_DISCOURSE_WEBHOOK_SECRET", Unset, "the secret the forum signs webhooks to `/webhooks/discourse` with (unset: the endpoint refuses every delivery)"),
     setting("OSTS_DISCOURSE_CONNECT_SECRET", Unset, "the DiscourseConnect secret: set, osts is the forum's sign-in provider and provisions users before their first post"),
     setting("OSTS_DISCOURSE_REQUESTS_PER_MINUTE", Value("50"), "requests a minute osts makes to the forum (below Discourse's default admin API budget of 60)"),
