@@ -1,4 +1,6 @@
-//! `POST /webhooks/discourse`: what the Discourse forum tells osts. The signature
+//! The forum's two ways into osts. `GET /discourse/connect`: osts as the forum's
+//! DiscourseConnect provider (see [`connect`]). `POST /webhooks/discourse`: what the Discourse
+//! forum tells osts. The signature
 //! (`X-Discourse-Event-Signature`, HMAC-SHA256 of the raw body with
 //! `OSTS_DISCOURSE_WEBHOOK_SECRET`) is checked in constant time before anything is read;
 //! a delivery osts has seen before (Discourse retries with a new event id) answers 200 and
@@ -69,4 +71,80 @@ pub async fn receive(req: &Request, body: Body, hook: Data<&Arc<DiscourseWebhook
             answer(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the delivery could not be recorded")
         }
     }
+}
+
+/// The DiscourseConnect provider's state.
+pub struct DiscourseConnect {
+    /// Nonces seen.
+    pub forum: ForumService,
+    /// Who is signed in.
+    pub accounts: domain::accounts::AccountService,
+    /// The payload signer; `None` when `OSTS_DISCOURSE_CONNECT_SECRET` is unset.
+    pub connect: Option<discourse::connect::Connect>,
+    /// The forum group staff belong to.
+    pub support_group: String,
+}
+
+/// The forum's login request.
+#[derive(Debug, serde::Deserialize)]
+pub struct ConnectQuery {
+    sso: Option<String>,
+    sig: Option<String>,
+}
+
+/// `GET /discourse/connect?sso=&sig=`: the forum sends a browser here to sign in; osts checks
+/// the request's signature and nonce (once only), and sends the browser back to the forum with
+/// the signed identity of the signed-in user: osts account id, confirmed email, forum
+/// username, name, and the support group and moderation for staff and admins. The user is the
+/// one of the API's bearer token (the web app's session once it exists).
+#[handler]
+pub async fn connect(
+    req: &Request,
+    poem::web::Query(query): poem::web::Query<ConnectQuery>,
+    state: Data<&Arc<DiscourseConnect>>,
+) -> Response {
+    let Some(connect) = &state.connect else {
+        return answer(StatusCode::NOT_FOUND, "connect_not_configured", "OSTS_DISCOURSE_CONNECT_SECRET is not set");
+    };
+    let (Some(sso), Some(sig)) = (query.sso, query.sig) else {
+        return answer(StatusCode::BAD_REQUEST, "bad_connect_request", "sso and sig are required");
+    };
+    let login = match connect.verify(&sso, &sig) {
+        Ok(login) => login,
+        Err(e) => return answer(StatusCode::BAD_REQUEST, "bad_connect_request", &e.to_string()),
+    };
+    let token = req.header("Authorization").and_then(|h| h.strip_prefix("Bearer ")).unwrap_or_default();
+    let Ok(principal) = state.accounts.authenticate(token.trim()).await else {
+        return answer(StatusCode::UNAUTHORIZED, "unauthenticated", "sign in to osts first");
+    };
+    let account = match state.accounts.me(&principal).await {
+        Ok(account) if account.email_confirmed_at.is_some() && principal.require_active().is_ok() => account,
+        _ => {
+            return answer(
+                StatusCode::FORBIDDEN,
+                "account_not_ready",
+                "only an active, confirmed account signs in to the forum",
+            )
+        }
+    };
+    match state.forum.fresh_nonce(&login.nonce).await {
+        Ok(true) => {}
+        Ok(false) => return answer(StatusCode::CONFLICT, "nonce_used", "this login request was used already"),
+        Err(e) => {
+            tracing::error!(error = %e, "a DiscourseConnect nonce could not be recorded");
+            return answer(StatusCode::INTERNAL_SERVER_ERROR, "internal", "the login could not be recorded");
+        }
+    }
+    let staff = account.role.is_staff();
+    let group = vec![state.support_group.clone()];
+    let identity = discourse::connect::Identity {
+        external_id: account.id.get(),
+        email: account.email.as_str().to_owned(),
+        username: domain::forum::forum_username(account.email.as_str(), account.id.get()),
+        name: account.display_name.as_str().to_owned(),
+        add_groups: if staff { group.clone() } else { vec![] },
+        remove_groups: if staff { vec![] } else { group },
+        moderator: account.role == domain::accounts::Role::Admin,
+    };
+    Response::builder().status(StatusCode::FOUND).header("Location", connect.return_url(&login, &identity)).finish()
 }

@@ -304,7 +304,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         forum: services.forum.clone(),
         secret: settings.discourse_webhook_secret.clone(),
     });
-    let app = routes::tree(api::routes(services, probes), on_main_port, Some(forum_webhook));
+    let forum_connect = Arc::new(server::forum_webhook::DiscourseConnect {
+        forum: services.forum.clone(),
+        accounts: services.accounts.clone(),
+        connect: match (&settings.discourse_connect_secret, &settings.discourse_url) {
+            (Some(secret), Some(url)) => Some(discourse::connect::Connect::new(secret.expose_secret(), url)),
+            _ => None,
+        },
+        support_group: settings.discourse_support_group.clone(),
+    });
+    let app = routes::tree(api::routes(services, probes), on_main_port, Some((forum_webhook, forum_connect)));
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;

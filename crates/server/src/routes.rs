@@ -20,11 +20,16 @@ use server::telemetry::MetricsEndpoint;
 pub fn tree(
     api: impl Endpoint<Output = Response> + 'static,
     metrics: Option<MetricsEndpoint>,
-    forum: Option<std::sync::Arc<server::forum_webhook::DiscourseWebhook>>,
+    forum: Option<(
+        std::sync::Arc<server::forum_webhook::DiscourseWebhook>,
+        std::sync::Arc<server::forum_webhook::DiscourseConnect>,
+    )>,
 ) -> impl Endpoint<Output = Response> {
     let mut rest = Route::new().at("/", get(home));
-    if let Some(forum) = forum {
-        rest = rest.at("/webhooks/discourse", poem::post(server::forum_webhook::receive).data(forum));
+    if let Some((webhook, connect)) = forum {
+        rest = rest
+            .at("/webhooks/discourse", poem::post(server::forum_webhook::receive).data(webhook))
+            .at("/discourse/connect", get(server::forum_webhook::connect).data(connect));
     }
     if let Some(metrics) = metrics {
         rest = rest.at("/metrics", get(metrics));

@@ -131,6 +131,39 @@ async fn a_ticket_thread_lives_with_its_ticket_on_the_forum_and_replies_come_bac
     assert_eq!(s, 200, "{detail}");
     assert!(detail["posts"].as_array().unwrap().iter().any(|p| p["username"] == "sam_support"), "{detail}");
 
+    // DiscourseConnect: the forum's signed login request, answered once with the student's
+    // signed identity; a tampered signature or a replayed nonce is refused.
+    let forum_side = discourse::connect::Connect::new(CONNECT_SECRET, &url);
+    let request = format!("nonce=n0nce42&return_sso_url={url}/session/sso_login");
+    let sso = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(request)
+    };
+    let sig = forum_side.sign(&sso);
+    let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let login = |sig: String| {
+        no_redirect
+            .get(format!("{}/discourse/connect", server.base))
+            .query(&[("sso", sso.as_str()), ("sig", sig.as_str())])
+            .bearer_auth(&student)
+            .send()
+    };
+    assert_eq!(login("00".repeat(32)).await.unwrap().status().as_u16(), 400, "a tampered signature");
+    let signed_in = login(sig.clone()).await.unwrap();
+    assert_eq!(signed_in.status().as_u16(), 302);
+    let location = signed_in.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(&format!("{url}/session/sso_login?sso=")), "{location}");
+    let back = reqwest::Url::parse(&location).unwrap();
+    let pairs: std::collections::HashMap<String, String> = back.query_pairs().into_owned().collect();
+    assert_eq!(forum_side.sign(&pairs["sso"]), pairs["sig"], "osts signs the identity");
+    let identity = {
+        use base64::Engine as _;
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&pairs["sso"]).unwrap()).unwrap()
+    };
+    assert!(identity.contains("nonce=n0nce42") && identity.contains(&format!("username={username}")), "{identity}");
+    assert!(identity.contains("email=ada.lovelace%40uni.edu"), "{identity}");
+    assert_eq!(login(sig).await.unwrap().status().as_u16(), 409, "a replayed nonce");
+
     // An unsigned delivery is refused.
     let forged = c
         .post(format!("{}/webhooks/discourse", server.base))

@@ -295,6 +295,11 @@ impl ForumService {
         Ok(())
     }
 
+    /// Records a DiscourseConnect login's nonce: `false` if it was used before (a replay).
+    pub async fn fresh_nonce(&self, nonce: &str) -> Result<bool, Error> {
+        Ok(self.repo.first_delivery(&format!("connect-nonce:{nonce}"), self.clock.now()).await?)
+    }
+
     /// Whether a role may moderate threads (convert, close).
     pub fn moderates(role: Role) -> bool {
         role.is_staff()
