@@ -327,7 +327,7 @@ fn the_contract_check_catches_what_the_document_does_not_say() {
             "tags": [], "priority": "low", "status": "open", "creator": { "id": 1, "display_name": "A" },
             "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z", "vote_count": 0,
             "voted": false, "watching": false, "version": 1, "assignee": assignee, "resolution": null,
-            "merged_into": null, "follow_up_of": null, "escalated": false, "escalated_at": null,
+            "merged_into": null, "follow_up_of": null, "escalated": false, "escalated_at": null, "thread": null,
             "sla": { "state": "ok", "first_response_due": "2026-01-02T00:00:00Z", "resolution_due": null,
                 "first_response_at": null } })
     };

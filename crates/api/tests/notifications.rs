@@ -46,7 +46,7 @@ async fn preferences_default_to_email_and_can_be_changed() {
     let student = app.student().await;
     let before = app.get("/api/v1/me/notification-preferences", &student.token).await.expect(200);
     let all = before.body.as_array().unwrap();
-    assert_eq!(all.len(), 11, "one preference per notification kind but the confirmation link");
+    assert_eq!(all.len(), 13, "one preference per notification kind but the confirmation link");
     assert!(all.iter().all(|p| p["kind"] != "email_confirmation"));
     assert!(all.iter().all(|p| p["email"] == true && p["digest"] == false));
     let after = app
