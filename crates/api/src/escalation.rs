@@ -336,7 +336,7 @@ error_set!(
 );
 error_set!(
     /// Errors of actions by admins on one webhook.
-    WebhookActionErrors = [401, 403, 404, 500]
+    WebhookActionErrors = [400, 401, 403, 404, 500]
 );
 
 /// Escalation to chat and service-level targets.

@@ -204,7 +204,7 @@ error_set!(
 );
 error_set!(
     /// Errors of thread actions without a body.
-    ThreadErrors = [401, 403, 404, 409, 500]
+    ThreadErrors = [400, 401, 403, 404, 409, 500]
 );
 error_set!(
     /// Errors of reads.
