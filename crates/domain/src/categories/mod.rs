@@ -166,7 +166,7 @@ impl CategoryService {
         }
         let position = match position {
             Some(p) => p,
-            None => self.categories.list().await?.iter().map(|c| c.position + 1).max().unwrap_or(0),
+            None => self.categories.list().await?.iter().map(|c| c.position.saturating_add(1)).max().unwrap_or(0),
         };
         self.categories.insert(NewCategory { name, description: description.to_owned(), position }).await.map_err(|e| {
             match e {
@@ -174,5 +174,40 @@ impl CategoryService {
                 InsertCategoryError::Unknown(e) => Error::Unknown(e),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::testing::PrincipalBuilder;
+
+    #[tokio::test]
+    async fn a_new_category_goes_last_even_after_one_at_the_highest_position() {
+        let mut repo = MockCategoryRepository::new();
+        repo.expect_list().returning(|| {
+            Ok(vec![Category {
+                id: CategoryId::new(1),
+                name: CategoryName::parse("Exams").unwrap(),
+                description: String::new(),
+                position: i32::MAX,
+                owner_id: None,
+            }])
+        });
+        repo.expect_insert().withf(|c| c.position == i32::MAX).times(1).returning(|c| {
+            Ok(Category {
+                id: CategoryId::new(2),
+                name: c.name,
+                description: c.description,
+                position: c.position,
+                owner_id: None,
+            })
+        });
+        let service = CategoryService::new(Arc::new(repo), Arc::new(crate::accounts::MockAccountRepository::new()));
+        let admin = PrincipalBuilder::admin(9).build();
+        let created = service.create(&admin, "Exams & Grades", "", None).await.unwrap();
+        assert_eq!(created.position, i32::MAX);
     }
 }
