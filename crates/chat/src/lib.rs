@@ -17,35 +17,15 @@ mod slack;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use domain::escalation::{ChatKind, ChatMessage, ChatNotifier, ChatWebhook};
+use domain::escalation::{ChatMessage, ChatNotifier, ChatWebhook};
 use domain::notifications::DeliveryError;
 pub use google::{google_body, google_url, MAX_MESSAGE_BYTES};
 pub use limit::RateLimiter;
 pub use slack::slack_body;
 
-/// Which chat provider a webhook belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
-    /// Google Chat (`https://chat.googleapis.com/v1/spaces/.../messages?key=...&token=...`).
-    GoogleChat,
-    /// Slack (`https://hooks.slack.com/services/...`).
-    Slack,
-}
-
-impl Kind {
-    /// The stable name used in the API and the store.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::GoogleChat => "google_chat",
-            Kind::Slack => "slack",
-        }
-    }
-
-    /// Parses a stable name.
-    pub fn parse(s: &str) -> Option<Self> {
-        [Kind::GoogleChat, Kind::Slack].into_iter().find(|k| k.as_str() == s)
-    }
-}
+/// Which chat provider a webhook belongs to: the domain's `ChatKind`, which the store and
+/// the API name too.
+pub use domain::escalation::ChatKind as Kind;
 
 /// How posting a message failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,15 +43,6 @@ pub enum PostError {
     /// provider's message.
     #[error("refused: {0}")]
     Never(String),
-}
-
-impl From<ChatKind> for Kind {
-    fn from(kind: ChatKind) -> Self {
-        match kind {
-            ChatKind::GoogleChat => Kind::GoogleChat,
-            ChatKind::Slack => Kind::Slack,
-        }
-    }
 }
 
 /// Shows a webhook URL without its secret: `https://chat.googleapis.com/…wxyz`.
@@ -101,7 +72,7 @@ impl ChatNotifier for ChatClient {
             let wait = chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::minutes(1));
             return Err(DeliveryError::Throttled { at: chrono::Utc::now() + wait });
         }
-        self.client.post(webhook.kind.into(), &webhook.url, request_id, message).await.map_err(|e| match e {
+        self.client.post(webhook.kind, &webhook.url, request_id, message).await.map_err(|e| match e {
             PostError::Later { message, after } => DeliveryError::Later {
                 message,
                 at: after.and_then(|a| chrono::Duration::from_std(a).ok()).map(|a| chrono::Utc::now() + a),

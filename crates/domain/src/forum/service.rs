@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::accounts::{Principal, Role};
+use crate::accounts::Principal;
 use crate::actor::{Actor, Integration};
 use crate::clock::Clock;
 use crate::error::{Conflict, Error, Forbidden, Resource};
@@ -280,10 +280,10 @@ impl ForumService {
         let forum = Actor::Integration(Integration::Forum);
         let now = self.clock.now();
         let (change, state) = match event {
-            ForumEvent::Reply { post_number, username, .. }
+            // The opening post and osts's own status notes are not replies.
+            ForumEvent::Reply { post_number, ref username, .. }
                 if post_number <= 1 || username.eq_ignore_ascii_case(&self.settings.api_username) =>
             {
-                let _ = username;
                 return Ok(());
             }
             ForumEvent::Reply { post_id, username, .. } => (Change::ThreadReply { post_id, username }, thread.state),
@@ -298,11 +298,6 @@ impl ForumService {
     /// Records a DiscourseConnect login's nonce: `false` if it was used before (a replay).
     pub async fn fresh_nonce(&self, nonce: &str) -> Result<bool, Error> {
         Ok(self.repo.first_delivery(&format!("connect-nonce:{nonce}"), self.clock.now()).await?)
-    }
-
-    /// Whether a role may moderate threads (convert, close).
-    pub fn moderates(role: Role) -> bool {
-        role.is_staff()
     }
 }
 
