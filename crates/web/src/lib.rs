@@ -11,7 +11,8 @@
 //! /signin /signout /register /profile /notifications /faq
 //! /tickets/new /tickets /tickets/{number} (+ its actions) /attachments/{id}
 //! /queue /activity       support and admins
-//! /admin/accounts        admins
+//! /admin /admin/accounts /admin/users /admin/categories /admin/faq /admin/webhooks
+//! /admin/dead-letters    admins
 //! /static/app.css /static/app.js
 //! ```
 
@@ -23,6 +24,7 @@ use poem::{
     post, Endpoint, EndpointExt as _, Response, Route,
 };
 
+mod admin;
 mod assets;
 mod auth;
 mod context;
@@ -76,6 +78,16 @@ pub fn routes(app: App, config: WebConfig) -> impl Endpoint<Output = Response> {
         .at("/activity", get(staff::activity))
         .at("/admin/accounts", get(staff::accounts))
         .at("/admin/accounts/:id/:decision", post(staff::decide))
+        .at("/admin", get(admin::hub))
+        .at("/admin/users", get(admin::users))
+        .at("/admin/users/:id/role", post(admin::change_role))
+        .at("/admin/categories", get(admin::category_list).post(admin::add_category))
+        .at("/admin/faq", get(admin::curation))
+        .at("/admin/faq/:action", post(admin::curate))
+        .at("/admin/webhooks", get(admin::webhooks).post(admin::add_webhook))
+        .at("/admin/webhooks/:id/test", post(admin::test_webhook))
+        .at("/admin/dead-letters", get(admin::dead_letters))
+        .at("/admin/dead-letters/:id/retry", post(admin::retry))
         .at("/static/:file", get(assets::serve))
         .data(web)
         .catch_all_error(|err: poem::Error| async move {

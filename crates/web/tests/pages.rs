@@ -469,3 +469,82 @@ async fn assets_are_cached_under_their_version_and_revalidated_otherwise() {
     again.assert_status(StatusCode::NOT_MODIFIED);
     app.client.get("/static/other.css").send().await.assert_status(StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn admin_pages_are_for_admins_only() {
+    let app = App::spawn().await;
+    let pages = ["/admin", "/admin/users", "/admin/categories", "/admin/webhooks", "/admin/dead-letters"];
+    let mut admin = app.signed_in(Role::Admin, "Lou Admin").await;
+    for path in pages {
+        admin.get(path).await.expect(StatusCode::OK);
+    }
+    admin.get("/").await.expect(StatusCode::SEE_OTHER);
+    admin.get("/queue").await.has("href=\"/admin\"").has("Pending accounts");
+    admin.get("/admin/dead-letters").await.has("No dead letters");
+    for role in [Role::Support, Role::Student] {
+        let mut other = app.signed_in(role, &format!("Max {role:?}")).await;
+        other.get("/").await.lacks("href=\"/admin\"");
+        for path in pages {
+            other.get(path).await.expect(StatusCode::FORBIDDEN);
+        }
+    }
+}
+
+#[tokio::test]
+async fn admins_manage_categories_roles_and_webhooks_and_refusals_keep_the_input() {
+    let app = App::spawn().await;
+    let mut admin = app.signed_in(Role::Admin, "Nia Admin").await;
+    admin.get("/admin/categories").await.has("Exams");
+    let refused = admin.post("/admin/categories", &[("name", " "), ("description", "Fees and refunds")]).await;
+    refused.expect(StatusCode::UNPROCESSABLE_ENTITY).has("id=\"name-error\"").has("value=\"Fees and refunds\"");
+    admin.post("/admin/categories", &[("name", "Payments"), ("description", "Fees and refunds")]).await;
+    admin.get("/admin/categories").await.has("Payments");
+
+    let student = "oli@study.uni.edu";
+    let account = app.services.accounts.create_active(student, "Oli Student", PASSWORD, Role::Student).await.unwrap();
+    let id = account.id.get();
+    admin.get("/admin/users").await.expect(StatusCode::OK).has(student);
+    admin.post(&format!("/admin/users/{id}/role"), &[("role", "support")]).await.expect(StatusCode::SEE_OTHER);
+    let page = admin.get("/admin/users").await;
+    assert!(page.body.contains(&format!("id=\"role-{id}\" name=\"role\"><option value=\"student\">Student</option><option value=\"support\" selected>")), "role changed");
+    admin
+        .post(&format!("/admin/users/{id}/role"), &[("role", "pilot")])
+        .await
+        .expect(StatusCode::UNPROCESSABLE_ENTITY)
+        .has("Choose a role");
+
+    admin.get("/admin/webhooks").await.has("No webhooks yet");
+    let refused =
+        admin.post("/admin/webhooks", &[("name", "Office"), ("kind", "google_chat"), ("url", "ftp://nowhere")]).await;
+    refused.expect(StatusCode::UNPROCESSABLE_ENTITY).has("value=\"Office\"").lacks("ftp://nowhere");
+}
+
+#[tokio::test]
+async fn an_faq_entry_is_drafted_from_a_resolved_ticket_published_and_shown_on_the_faq_page() {
+    let app = App::spawn().await;
+    let mut s = app.signed_in(Role::Student, "Pia Student").await;
+    let number = s.raise("Where do I find my exam timetable", "The portal shows no timetable").await;
+    let mut admin = app.signed_in(Role::Admin, "Quinn Admin").await;
+    let path = format!("/tickets/{number}");
+    admin.get(&path).await;
+    admin
+        .post(&format!("{path}/resolve"), &[("answer", "Under **My studies → Timetable**.")])
+        .await
+        .expect(StatusCode::SEE_OTHER);
+    admin.get("/admin/faq").await.expect(StatusCode::OK).has("Where do I find my exam timetable").has("Draft an entry");
+    admin.post("/admin/faq/draft", &[("id", &number.to_string())]).await.expect(StatusCode::SEE_OTHER);
+    let page = admin.get("/admin/faq").await.has("Publish");
+    let at = page.body.find("action=\"/admin/faq/publish\"").unwrap();
+    let rest = &page.body[at..];
+    let id_at = rest.find("name=\"id\" value=\"").unwrap() + 17;
+    let entry = rest[id_at..id_at + rest[id_at..].find('"').unwrap()].to_owned();
+    s.get("/faq").await.lacks("Where do I find my exam timetable");
+    admin.post("/admin/faq/publish", &[("id", &entry)]).await.expect(StatusCode::SEE_OTHER);
+    s.get("/faq")
+        .await
+        .has("Where do I find my exam timetable")
+        .has("<strong>My studies → Timetable</strong>")
+        .has("Exams");
+    s.get("/faq?q=timetable").await.has("Where do I find my exam timetable");
+    s.get("/admin/faq").await.expect(StatusCode::FORBIDDEN);
+}
