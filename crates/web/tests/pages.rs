@@ -473,7 +473,7 @@ async fn assets_are_cached_under_their_version_and_revalidated_otherwise() {
 #[tokio::test]
 async fn admin_pages_are_for_admins_only() {
     let app = App::spawn().await;
-    let pages = ["/admin", "/admin/users", "/admin/categories", "/admin/webhooks", "/admin/dead-letters"];
+    let pages = ["/admin", "/admin/users", "/admin/categories", "/admin/webhooks", "/admin/sla", "/admin/dead-letters"];
     let mut admin = app.signed_in(Role::Admin, "Lou Admin").await;
     for path in pages {
         admin.get(path).await.expect(StatusCode::OK);
@@ -547,4 +547,33 @@ async fn an_faq_entry_is_drafted_from_a_resolved_ticket_published_and_shown_on_t
         .has("Exams");
     s.get("/faq?q=timetable").await.has("Where do I find my exam timetable");
     s.get("/admin/faq").await.expect(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn admins_set_sla_targets_and_a_refused_target_keeps_what_was_typed() {
+    let app = App::spawn().await;
+    let mut admin = app.signed_in(Role::Admin, "Ray Admin").await;
+    let page = admin.get("/admin/sla").await.expect(StatusCode::OK);
+    page.has("name=\"urgent_first\" inputmode=\"numeric\" value=\"60\"");
+    let mut fields: Vec<(&str, &str)> = vec![
+        ("low_first", "4320"),
+        ("low_resolution", "14400"),
+        ("medium_first", "1440"),
+        ("medium_resolution", "7200"),
+        ("high_first", "240"),
+        ("high_resolution", "2880"),
+        ("urgent_first", "30"),
+        ("urgent_resolution", "20"),
+    ];
+    let refused = admin.post("/admin/sla", &fields).await.expect(StatusCode::UNPROCESSABLE_ENTITY);
+    refused.has("id=\"urgent-error\"").has("value=\"20\"").has("value=\"30\"");
+    fields[7] = ("urgent_resolution", "480");
+    admin.post("/admin/sla", &fields).await.expect(StatusCode::SEE_OTHER);
+    admin
+        .get("/admin/sla?saved=1")
+        .await
+        .has("The targets are saved")
+        .has("name=\"urgent_first\" inputmode=\"numeric\" value=\"30\"");
+    let mut support = app.signed_in(Role::Support, "Sam Support").await;
+    support.get("/admin/sla").await.expect(StatusCode::FORBIDDEN);
 }
