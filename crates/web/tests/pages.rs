@@ -62,6 +62,11 @@ impl Page {
 
 impl App {
     async fn spawn() -> Self {
+        Self::spawn_with(false).await
+    }
+
+    /// With the forum on (a forum client that must not be called: threads stay pending).
+    async fn spawn_with(forum: bool) -> Self {
         let store = store::Store::connect("sqlite::memory:").await.expect("in-memory store");
         let blobs = tempfile::tempdir().expect("blob directory");
         let unsubscribe = credentials::HmacUnsubscribeTokens::new(
@@ -77,9 +82,16 @@ impl App {
             clock: Arc::new(domain::clock::SystemClock),
         };
         let ports = domain::Ports::new(store.repositories(), adapters, domain::services::Semantic::off());
-        let services = domain::Services::new(ports, domain::ServiceSettings::default());
+        let mut settings = domain::ServiceSettings::default();
+        if forum {
+            settings.forum.base_url = Some("https://forum.example".into());
+        }
+        let mut services = domain::Services::new(ports, settings);
+        if forum {
+            services.forum = services.forum.clone().with_client(Arc::new(domain::forum::MockForumClient::new()));
+        }
         let category = services.categories.create_unchecked("Exams", "", None).await.expect("category").id.get();
-        let web = web::routes(services.clone(), web::WebConfig { secure_cookies: true, forum: false });
+        let web = web::routes(services.clone(), web::WebConfig { secure_cookies: true, forum });
         let client = TestClient::new(api::shared_middleware(web).boxed());
         Self { client, services, category, _blobs: blobs }
     }
@@ -335,7 +347,8 @@ async fn a_student_raises_a_ticket_and_a_refused_form_keeps_its_input() {
         .has("Quiz 2 grade missing")
         .has("<strong>quiz 2</strong>")
         .has("exams")
-        .lacks("+1 me too");
+        .lacks("+1 me too")
+        .lacks("Forum thread");
     s.get("/tickets").await.expect(StatusCode::OK).has("Quiz 2 grade missing");
     s.get("/tickets?status=resolved").await.expect(StatusCode::OK).lacks("Quiz 2 grade missing");
     s.get("/").await.has("Quiz 2 grade missing");
@@ -576,4 +589,18 @@ async fn admins_set_sla_targets_and_a_refused_target_keeps_what_was_typed() {
         .has("name=\"urgent_first\" inputmode=\"numeric\" value=\"30\"");
     let mut support = app.signed_in(Role::Support, "Sam Support").await;
     support.get("/admin/sla").await.expect(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn with_the_forum_on_the_creator_asks_for_a_private_thread_from_the_ticket_page() {
+    let app = App::spawn_with(true).await;
+    let mut s = app.signed_in(Role::Student, "Tia Student").await;
+    let number = s.raise("Group project partner missing", "My partner never answers").await;
+    let path = format!("/tickets/{number}");
+    s.get(&path).await.expect(StatusCode::OK).has("Forum thread").has("Create forum thread");
+    s.post(&format!("{path}/thread"), &[("visibility", "private")]).await.expect(StatusCode::SEE_OTHER);
+    s.get(&path).await.has("The thread is being opened on the forum").has("Private").lacks("Create forum thread");
+    let mut other = app.signed_in(Role::Student, "Uma Student").await;
+    other.get(&path).await.expect(StatusCode::OK).has("No forum thread").lacks("Create forum thread");
+    other.post(&format!("{path}/thread"), &[("visibility", "public")]).await.expect(StatusCode::UNPROCESSABLE_ENTITY);
 }
