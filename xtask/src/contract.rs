@@ -74,10 +74,6 @@ pub fn run(options: Options) -> anyhow::Result<()> {
             .args(["run", &format!("{base}/api/openapi.json"), "--url", &base])
             .args(["--header", &format!("Authorization: Bearer {token}")])
             .args(["--checks", "all", "--max-examples", &options.max_examples.to_string()])
-            // Not yet: a schema-valid value the server refuses (a random cursor or link token,
-            // a title of blanks, an email without a domain, deciding about oneself) is a 422
-            // here by design, and the document cannot say all of that; see the README.
-            .args(["--exclude-checks", "positive_data_acceptance"])
             // One worker: with several threads, CPython 3.11 sometimes fails inside schemathesis
             // ("AST constructor recursion depth mismatch"), an error of the tool, not a finding.
             .args(["--seed", "11", "--workers", "1", "--request-timeout", "30"])
