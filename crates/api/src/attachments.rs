@@ -101,8 +101,9 @@ impl From<da::Attachment> for Attachment {
     }
 }
 
-/// An upload: one file, optionally for a reply.
+/// An upload: one file, optionally for a reply; a part of any other name is refused.
 #[derive(Debug, Multipart)]
+#[oai(deny_unknown_fields)]
 pub struct AttachmentUpload {
     /// The file: PNG, JPEG, GIF, WebP or PDF, at most 5 MiB. The type is detected from the
     /// content; the file name and the part's `Content-Type` are not trusted.
