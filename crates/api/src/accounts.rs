@@ -144,10 +144,18 @@ pub struct SessionInfo {
 }
 
 /// The token of an email confirmation link.
-#[derive(Object, serde::Deserialize)]
+#[derive(Object)]
 pub struct ConfirmationToken {
     /// The `token` parameter of the link.
     pub token: Text<text::ConfirmationToken>,
+}
+
+/// The form the page a confirmation link opens posts.
+#[derive(Object, serde::Deserialize)]
+pub struct ConfirmationForm {
+    /// The `token` parameter of the link, whatever it is: every token is answered with the
+    /// result page, which says what was wrong with it.
+    pub token: String,
 }
 
 /// `POST /auth/confirm` takes the token as JSON (API clients) or as a form (the page the
@@ -157,7 +165,7 @@ pub enum ConfirmRequest {
     /// `{"token": "..."}`; the answer is the account as JSON.
     Json(Json<ConfirmationToken>),
     /// `token=...`; the answer redirects to the result page.
-    Form(Form<ConfirmationToken>),
+    Form(Form<ConfirmationForm>),
 }
 
 /// Who wants a new confirmation link.
@@ -348,7 +356,7 @@ impl AuthApi {
                 Ok(ConfirmResponse::Ok(Json(account.into())))
             }
             ConfirmRequest::Form(body) => {
-                let result = match app.accounts.confirm_email(body.0.token.as_str()).await {
+                let result = match app.accounts.confirm_email(&body.0.token).await {
                     Ok(_) => "confirmed".to_owned(),
                     Err(domain::Error::Unknown(e)) => return Err(domain::Error::Unknown(e).into()),
                     Err(e) => crate::error::Problem::from(e).code().to_owned(),

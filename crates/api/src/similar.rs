@@ -191,14 +191,21 @@ impl SimilarApi {
         app: Data<&Arc<App>>,
         /// The title so far (at most 1,000 characters).
         title: Query<Option<Text<text::DraftTitle>>>,
-        /// The description so far (at most 20,000 characters; use the POST form for long
-        /// texts).
-        description: Query<Option<Text<text::DraftDescription>>>,
+        /// The description so far (at most 4,000 characters here; the POST form takes up
+        /// to 20,000).
+        description: Query<Option<Text<text::QueryDescription>>>,
         /// How many suggestions, 1–20 (default 5).
         limit: Query<Option<SuggestionCount>>,
     ) -> Result<SimilarResponse, Failure<SimilarErrors>> {
         let title = title.0.map(Text::into_inner).unwrap_or_default();
         let description = description.0.map(Text::into_inner).unwrap_or_default();
+        if description.chars().count() > text::QUERY_DESCRIPTION_MAX_CHARS {
+            let message = format!(
+                "description must be at most {} characters here; POST longer drafts",
+                text::QUERY_DESCRIPTION_MAX_CHARS
+            );
+            return Err(domain::Error::invalid("description", "too_long", message).into());
+        }
         Self::suggest(&app, &auth, &title, &description, limit.0.map(|l| l.0)).await
     }
 

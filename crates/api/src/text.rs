@@ -102,13 +102,6 @@ impl<R: Rule> ParseFromParameter for Text<R> {
     }
 }
 
-/// For form bodies (`application/x-www-form-urlencoded`), which poem reads with serde.
-impl<'de, R> serde::Deserialize<'de> for Text<R> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        String::deserialize(deserializer).map(Self::from)
-    }
-}
-
 impl<R: Rule> ToJSON for Text<R> {
     fn to_json(&self) -> Option<Value> {
         Some(Value::String(self.0.clone()))
@@ -307,6 +300,17 @@ rule!(
     /// The title of a draft, for suggestions.
     DraftTitle,
     |s| s.max_length = Some(domain::similarity::Draft::MAX_TITLE_CHARS)
+);
+/// The most characters of a draft's description in a query (`GET /tickets/similar`): with
+/// the title's 1,000, a URL stays under the 64 KiB that HTTP servers read (hyper answers
+/// longer ones with 414 before any route sees them), even when every character is
+/// percent-encoded from four bytes (12 characters each).
+pub const QUERY_DESCRIPTION_MAX_CHARS: usize = 4_000;
+
+rule!(
+    /// The description of a draft in a query.
+    QueryDescription,
+    |s| s.max_length = Some(QUERY_DESCRIPTION_MAX_CHARS)
 );
 rule!(
     /// The description of a draft, for suggestions.

@@ -177,7 +177,7 @@ impl CategoryService {
         }
         let position = match position {
             Some(p) => p,
-            None => self.categories.list().await?.iter().map(|c| c.position + 1).max().unwrap_or(0),
+            None => self.categories.list().await?.iter().map(|c| c.position.saturating_add(1)).max().unwrap_or(0),
         };
         self.categories.insert(NewCategory { name, description: trimmed.to_owned(), position }).await.map_err(|e| {
             match e {
