@@ -124,7 +124,8 @@ impl AccountService {
     pub async fn resend_confirmation(&self, email: &str, client: ClientAddr) -> Result<(), Error> {
         let key = email.trim().to_lowercase();
         self.resend_throttle.attempt(&key, client).map_err(|retry_after_secs| Error::Throttled { retry_after_secs })?;
-        let email = Email::parse(&key)?;
+        // The address as sent: lower-casing first would turn a valid `İ` into two characters.
+        let email = Email::parse(email)?;
         self.accounts.reissue_confirmation(&email, self.new_confirmation()).await?;
         Ok(())
     }
@@ -177,7 +178,7 @@ impl AccountService {
         let Some(password) = Password::attempt(password) else {
             return Err(Error::InvalidCredentials);
         };
-        let found = match Email::parse(&key) {
+        let found = match Email::parse(email) {
             Ok(email) => self.accounts.find_credentials(&email).await?,
             Err(_) => None,
         };
