@@ -1,6 +1,8 @@
-//! `cargo xtask contract`: schemathesis against a real `osts serve` on loopback, as an admin
-//! and as a student, with every check: no 5xx, no response outside the OpenAPI document (status,
-//! headers, content type, schema), bad input refused, good input accepted.
+//! `cargo xtask contract`: schemathesis against a real `osts serve` on loopback, as a student
+//! and as an admin, with every check: no 5xx, no response outside the OpenAPI document (status,
+//! headers, content type, schema), bad input refused, good input accepted. The document
+//! states each value's limits as the server enforces them; `xtask/schemathesis.toml` narrows
+//! a check on an operation only where no document can (each entry says why).
 //!
 //! The server runs the debug build on a fresh SQLite data directory filled by the seed (known
 //! password), with sign-in throttling raised so that the generated sign-ins do not starve the

@@ -136,7 +136,9 @@ Sign in with `POST /api/v1/auth/login` and send the token as `Authorization: Bea
 Every error has the body `{\"code\": \"...\", \"message\": \"...\", \"field\": \"...\" | null}`: \
 `code` is stable and machine-readable, `message` is for people, `field` names the request \
 field at fault when there is one. 400 means the request could not be parsed, 422 that a \
-value was not acceptable.";
+value was not acceptable. Each value's limits are in its schema (`pattern`, `maxLength`, \
+`enum`, ...), exactly as the server checks them; a value of the right shape that names \
+nothing (an unknown `category_id`, say) is a 404 whose `field` names it.";
 
 fn service() -> OpenApiService<Apis, ()> {
     let apis = api_groups();
