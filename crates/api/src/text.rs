@@ -318,6 +318,16 @@ rule!(
     |s| s.max_length = Some(domain::tickets::Description::MAX_CHARS)
 );
 
+rule!(
+    /// A chat webhook's URL: `https`, a host and a path, one line. Which hosts are allowed is
+    /// the deployment's setting (`OSTS_CHAT_WEBHOOK_HOSTS`), checked by the domain.
+    WebhookUrl,
+    |s| {
+        s.pattern = Some(r"^https://[^\s/?#@]+/\S*$".to_owned());
+        s.max_length = Some(2048);
+    }
+);
+
 /// A ticket's tags as sent: at most five.
 pub type Tags = Items<Text<Tag>, { domain::tickets::Tags::MAX }>;
 
