@@ -1,10 +1,12 @@
 //! A ticket's Discourse forum thread: asking for one or linking one, reading it, moderating
-//! it; similar forum topics for a draft; the admins' ticket ↔ thread map.
+//! it; similar forum topics for a draft; the admins' ticket ↔ thread map and most active
+//! threads.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use domain::forum as df;
+use domain::page::PageLimit;
 use domain::tickets::TicketId;
 use poem::web::Data;
 use poem_openapi::{
@@ -13,7 +15,7 @@ use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi, Union,
 };
 
-use crate::nullable::Nullable;
+use crate::nullable::{Nullable, PageSize};
 use crate::{
     accounts::UserSummary,
     auth::Session,
@@ -150,6 +152,33 @@ pub struct ThreadMapEntry {
     pub assignee: Nullable<UserSummary>,
 }
 
+/// One of the most active threads.
+#[derive(Debug, Clone, Object)]
+pub struct ThreadActivity {
+    /// The ticket's number.
+    pub ticket_number: i64,
+    /// The ticket's title.
+    pub title: String,
+    /// The thread.
+    pub thread: ThreadSummary,
+    /// Replies in the thread that osts heard of through the forum's `post_created` webhooks
+    /// (people's replies: not the opening post, not osts's own status notes).
+    pub posts: u64,
+    /// Likes of the thread's posts that osts heard of through `post_liked` webhooks.
+    pub likes: u64,
+    /// When the latest of them arrived.
+    pub last_activity_at: DateTime<Utc>,
+}
+
+/// A page of the most active threads.
+#[derive(Debug, Clone, Object)]
+pub struct ThreadActivityPage {
+    /// Most replies and likes together first.
+    pub items: Vec<ThreadActivity>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Nullable<String>,
+}
+
 /// A thread was asked for or linked.
 #[derive(ApiResponse)]
 pub enum ThreadCreatedResponse {
@@ -196,6 +225,14 @@ pub enum ThreadMapResponse {
     /// Threads, newest first.
     #[oai(status = 200)]
     Ok(Json<Vec<ThreadMapEntry>>),
+}
+
+/// `GET /admin/threads/active` succeeded.
+#[derive(ApiResponse)]
+pub enum ActiveThreadsResponse {
+    /// A page of threads, most active first.
+    #[oai(status = 200)]
+    Ok(Json<ThreadActivityPage>),
 }
 
 error_set!(
@@ -378,5 +415,40 @@ impl ForumApi {
                 })
                 .collect(),
         )))
+    }
+
+    /// The most active threads
+    ///
+    /// Admins only: FAQ material. Threads with replies or likes, most of both together first
+    /// (the higher ticket number first among equals), cursor-paginated. The counts are what
+    /// the forum's webhooks told osts (`post_created`, `post_liked`), each happening once;
+    /// views are not counted, since Discourse sends no webhook for a view.
+    #[oai(path = "/admin/threads/active", method = "get", operation_id = "list_active_threads")]
+    async fn active(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// Page size, 1–100 (default 25).
+        limit: Query<Option<PageSize>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<ActiveThreadsResponse, Failure<ReadErrors>> {
+        let limit = PageLimit::new(limit.0.map(|l| l.0))?;
+        let page = app.forum.active_threads(&auth.0.principal, limit, cursor.0).await?;
+        Ok(ActiveThreadsResponse::Ok(Json(ThreadActivityPage {
+            items: page
+                .items
+                .into_iter()
+                .map(|a| ThreadActivity {
+                    ticket_number: a.thread.ticket.get(),
+                    title: a.title,
+                    thread: a.thread.into(),
+                    posts: a.posts,
+                    likes: a.likes,
+                    last_activity_at: a.last_activity_at,
+                })
+                .collect(),
+            next_cursor: Nullable(page.next_cursor),
+        })))
     }
 }

@@ -194,6 +194,7 @@ const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
     ),
     ("get", "/api/v1/forum/similar", Setup::Nothing, Body::None, [401, 403, 200, 200, 200, 200]),
     ("get", "/api/v1/admin/threads", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("get", "/api/v1/admin/threads/active", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
     ("post", "/api/v1/tickets/{id}/escalate", Setup::Ticket, Body::Note, [401, 403, 403, 403, 200, 200]),
     ("get", "/api/v1/admin/sla", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
     ("put", "/api/v1/admin/sla", Setup::Nothing, Body::Sla, [401, 403, 403, 403, 403, 200]),

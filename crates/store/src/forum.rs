@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::actor::Actor;
 use domain::forum::*;
+use domain::page::{ListError, Page, PageLimit};
 use domain::tickets::{Change, TicketId, UserRef};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryResult};
 
@@ -60,6 +61,24 @@ fn identity(u: &users::Model) -> ForumIdentity {
         support: u.role == "support" || u.role == "admin",
         moderator: u.role == "admin",
     }
+}
+
+/// Where a page of the most active threads starts: after the thread of `ticket` with `score`.
+fn activity_cursor(raw: &str) -> Option<(i64, i32)> {
+    let mut parts = raw.strip_prefix("a:")?.split(':');
+    let (score, ticket) = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+    parts.next().is_none().then_some((score, ticket))
+}
+
+fn activity_of(r: &QueryResult) -> anyhow::Result<ThreadActivity> {
+    let count = |name: &str| -> anyhow::Result<u64> { Ok(u64::try_from(r.try_get::<i64>("", name)?)?) };
+    Ok(ThreadActivity {
+        thread: thread_of(r)?,
+        title: r.try_get("", "title")?,
+        posts: count("posts")?,
+        likes: count("likes")?,
+        last_activity_at: r.try_get("", "last_activity_at")?,
+    })
 }
 
 impl Store {
@@ -240,5 +259,41 @@ impl ForumRepository for Store {
                 })
             })
             .collect()
+    }
+
+    async fn active_threads(
+        &self,
+        limit: PageLimit,
+        cursor: Option<String>,
+    ) -> Result<Page<ThreadActivity>, ListError> {
+        let (score, ticket) = match cursor.as_deref() {
+            None => (i64::MAX, i32::MAX),
+            Some(raw) => activity_cursor(raw).ok_or(ListError::InvalidCursor)?,
+        };
+        let n = limit.get() as usize;
+        // Counted from the thread's recorded forum events; the aggregate sits in a subquery so
+        // that the page can start after the cursor's (score, ticket).
+        let rows = query(
+            &self.db,
+            "SELECT * FROM (\
+               SELECT f.ticket_id, f.topic_id, f.url, f.visibility, f.state, f.created_at, t.title, \
+                 CAST(SUM(CASE WHEN e.kind = 'thread_reply' THEN 1 ELSE 0 END) AS BIGINT) AS posts, \
+                 CAST(SUM(CASE WHEN e.kind = 'thread_liked' THEN 1 ELSE 0 END) AS BIGINT) AS likes, \
+                 CAST(COUNT(*) AS BIGINT) AS score, MAX(e.at) AS last_activity_at \
+               FROM forum_threads f JOIN tickets t ON t.id = f.ticket_id \
+               JOIN ticket_events e ON e.ticket_id = f.ticket_id AND e.kind IN ('thread_reply', 'thread_liked') \
+               GROUP BY f.ticket_id, f.topic_id, f.url, f.visibility, f.state, f.created_at, t.title\
+             ) a WHERE a.score < $1 OR (a.score = $1 AND a.ticket_id < $2) \
+             ORDER BY a.score DESC, a.ticket_id DESC LIMIT $3",
+            vec![score.into(), ticket.into(), i64::try_from(n + 1).unwrap_or(i64::MAX).into()],
+        )
+        .await?;
+        let mut items = rows.iter().map(activity_of).collect::<anyhow::Result<Vec<_>>>()?;
+        let next_cursor = (items.len() > n).then(|| {
+            let last = &items[n - 1];
+            format!("a:{}:{}", last.score(), last.thread.ticket.get())
+        });
+        items.truncate(n);
+        Ok(Page { items, next_cursor })
     }
 }

@@ -9,7 +9,9 @@ mod ports;
 mod service;
 
 pub use dispatch::ForumDispatcher;
-pub use model::{forum_username, ForumAction, ForumJob, ForumJobContext, ForumThread, ThreadMapEntry, ThreadState};
+pub use model::{
+    forum_username, ForumAction, ForumJob, ForumJobContext, ForumThread, ThreadActivity, ThreadMapEntry, ThreadState,
+};
 pub use ports::{
     ForumClient, ForumIdentity, ForumPost, ForumRepository, NewTopic, ThreadError, TopicHit, TopicRef, Visibility,
 };

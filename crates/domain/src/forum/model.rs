@@ -129,6 +129,35 @@ pub struct ThreadMapEntry {
     pub assignee: Option<crate::tickets::UserRef>,
 }
 
+/// One line of the admins' most active threads: how much happened in a thread, as osts heard
+/// it from the forum's webhooks (the FAQ material).
+///
+/// The counts are of the `post_created` and `post_liked` deliveries osts recorded as the
+/// ticket's `thread_reply` and `thread_liked` events (each happening once, however often
+/// Discourse redelivered it): replies by people (not the opening post, not osts's own status
+/// notes) and likes. Views are not counted: Discourse sends no webhook for a view, and reading
+/// every topic's stats would spend the admin API budget the thread work needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadActivity {
+    /// The thread.
+    pub thread: ForumThread,
+    /// The ticket's title.
+    pub title: String,
+    /// Replies in the thread osts heard of.
+    pub posts: u64,
+    /// Likes of the thread's posts osts heard of.
+    pub likes: u64,
+    /// When the latest of them was recorded.
+    pub last_activity_at: DateTime<Utc>,
+}
+
+impl ThreadActivity {
+    /// What the list is ordered by: replies and likes together.
+    pub fn score(&self) -> u64 {
+        self.posts + self.likes
+    }
+}
+
 /// How osts names its users on the forum: the email's local part reduced to `[a-z0-9_]`
 /// (at most 15 characters) and the account id, unique and stable.
 pub fn forum_username(email: &str, id: i64) -> String {

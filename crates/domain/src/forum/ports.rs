@@ -201,4 +201,12 @@ pub trait ForumRepository: Send + Sync {
     async fn forum_job_context(&self, event: i64) -> anyhow::Result<Option<super::ForumJobContext>>;
     /// The ticket ↔ thread map, newest threads first.
     async fn threads(&self, limit: u32) -> anyhow::Result<Vec<super::ThreadMapEntry>>;
+    /// The threads with at least one `ThreadReply` or `ThreadLiked` event, most replies and
+    /// likes together first (the higher ticket number first among equals), cursor-paginated.
+    /// MUST return `InvalidCursor` for a cursor it did not make.
+    async fn active_threads(
+        &self,
+        limit: crate::page::PageLimit,
+        cursor: Option<String>,
+    ) -> Result<crate::page::Page<super::ThreadActivity>, crate::page::ListError>;
 }

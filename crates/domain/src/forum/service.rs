@@ -261,6 +261,18 @@ impl ForumService {
         Ok(self.repo.threads(limit.clamp(1, 500)).await?)
     }
 
+    /// The most active threads (admins): replies and likes osts heard of through the forum's
+    /// webhooks, most first; see [`super::ThreadActivity`] for what is counted.
+    pub async fn active_threads(
+        &self,
+        principal: &Principal,
+        limit: crate::page::PageLimit,
+        cursor: Option<String>,
+    ) -> Result<crate::page::Page<super::ThreadActivity>, Error> {
+        principal.require_admin()?;
+        Ok(self.repo.active_threads(limit, cursor).await?)
+    }
+
     /// Acts on a verified forum webhook, once per happening (`key`: the adapter's
     /// deduplication key, stable across Discourse's retries): a reply or a like in a ticket's
     /// thread notifies the ticket's people; a topic closed or reopened on the forum updates
