@@ -197,6 +197,28 @@ impl ForumRepository for Store {
         Ok(())
     }
 
+    async fn move_thread(&self, from: TicketId, to: TicketId, actor: Actor, at: DateTime<Utc>) -> anyhow::Result<bool> {
+        let (from, to) = (ticket32(from)?, ticket32(to)?);
+        let tx = self.write().await?;
+        // Dropping the transaction without a commit changes nothing.
+        if thread_in(&*tx, to).await?.is_some() {
+            return Ok(false);
+        }
+        let Some(thread) = thread_in(&*tx, from).await? else { return Ok(false) };
+        exec(
+            &*tx,
+            "UPDATE forum_threads SET ticket_id = $2, updated_at = $3 WHERE ticket_id = $1",
+            vec![from.into(), to.into(), at.into()],
+        )
+        .await?;
+        // A thread still pending has no topic to name; its creation job finds it by the
+        // merged ticket's external id.
+        let change = Change::ThreadLinked { topic_id: thread.topic_id.unwrap_or_default() };
+        record(&tx, to, actor, at, &change).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn first_delivery(&self, key: &str, at: DateTime<Utc>) -> anyhow::Result<bool> {
         let tx = self.write().await?;
         let n = exec(

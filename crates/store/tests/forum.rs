@@ -18,6 +18,7 @@ use support::*;
 store_tests!(
     threads_are_one_per_ticket_and_per_topic_and_tell_the_forum_and_the_tickets_people,
     the_most_active_threads_count_replies_and_likes_heard_and_page_by_them,
+    a_merged_tickets_thread_moves_to_a_target_without_one,
 );
 
 async fn forum_jobs(store: &Store) -> Vec<(TicketId, ForumJob)> {
@@ -167,4 +168,34 @@ async fn the_most_active_threads_count_replies_and_likes_heard_and_page_by_them(
             "{bad}"
         );
     }
+}
+
+async fn a_merged_tickets_thread_moves_to_a_target_without_one(store: Store) {
+    let forum: std::sync::Arc<dyn ForumRepository> = store.repositories().forum;
+    let ada = account(&store, "ada@uni.edu", Role::Student, AccountStatus::Active).await;
+    let sam = account(&store, "sam@uni.edu", Role::Support, AccountStatus::Active).await;
+    let cat = category(&store, "Exams").await;
+    let target = ticket(&store, &ada, &cat, "Hall ticket missing", Priority::Medium, 2).await;
+    let merged = ticket(&store, &ada, &cat, "No hall ticket", Priority::Medium, 2).await;
+    let other = ticket(&store, &ada, &cat, "Hall ticket gone", Priority::Medium, 2).await;
+    let me = Actor::User(ada.id);
+    forum.request_thread(merged.id(), Visibility::Private, me, t(3)).await.unwrap();
+    let topic = TopicRef { topic_id: 9001, path: "/t/no-hall-ticket/9001".into() };
+    forum.topic_made(merged.id(), &topic).await.unwrap();
+
+    assert!(forum.move_thread(merged.id(), target.id(), Actor::User(sam.id), t(4)).await.unwrap());
+    let moved = forum.thread(target.id()).await.unwrap().unwrap();
+    assert_eq!((moved.topic_id, moved.visibility, moved.state), (Some(9001), Visibility::Private, ThreadState::Open));
+    assert_eq!(forum.thread(merged.id()).await.unwrap(), None);
+    assert_eq!(forum.ticket_of_topic(9001).await.unwrap(), Some(target.id()), "the forum's replies reach the target");
+    let history = store.tickets().history(target.id()).await.unwrap();
+    let linked = history.iter().find(|e| e.change == Change::ThreadLinked { topic_id: 9001 }).expect("recorded");
+    assert!(matches!(&linked.actor, domain::actor::EventActor::User(u) if u.id == sam.id), "{:?}", linked.actor);
+
+    // Once moved, or onto a ticket with a thread, nothing changes.
+    assert!(!forum.move_thread(merged.id(), target.id(), Actor::User(sam.id), t(5)).await.unwrap());
+    forum.request_thread(other.id(), Visibility::Public, me, t(5)).await.unwrap();
+    assert!(!forum.move_thread(target.id(), other.id(), Actor::User(sam.id), t(5)).await.unwrap());
+    assert_eq!(forum.thread(target.id()).await.unwrap().unwrap().topic_id, Some(9001));
+    assert_eq!(forum.thread(other.id()).await.unwrap().unwrap().topic_id, None);
 }

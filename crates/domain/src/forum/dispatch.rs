@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::actor::Actor;
+use crate::clock::Clock;
 use crate::notifications::{DeliveryError, ForumPort};
 use crate::tickets::{Change, TicketId};
 
@@ -17,6 +19,7 @@ pub struct ForumDispatcher {
     client: Arc<dyn ForumClient>,
     ticket_url: Arc<dyn Fn(i64) -> String + Send + Sync>,
     base_url: String,
+    clock: Arc<dyn Clock>,
 }
 
 impl ForumDispatcher {
@@ -27,8 +30,45 @@ impl ForumDispatcher {
         client: Arc<dyn ForumClient>,
         ticket_url: Arc<dyn Fn(i64) -> String + Send + Sync>,
         base_url: &str,
+        clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { repo, client, ticket_url, base_url: base_url.trim_end_matches('/').to_owned() }
+        Self { repo, client, ticket_url, base_url: base_url.trim_end_matches('/').to_owned(), clock }
+    }
+
+    /// The merge of a ticket whose thread is `topic` into ticket `into`: the posts move into
+    /// the target's thread; a target without a thread takes this one (`ThreadLinked` on it, by
+    /// whoever merged). A target whose own thread is still being opened waits for it.
+    async fn merge(
+        &self,
+        ticket: TicketId,
+        topic: i64,
+        into: TicketId,
+        context: &ForumJobContext,
+    ) -> Result<(), DeliveryError> {
+        let store = |e: anyhow::Error| DeliveryError::later(format!("cannot read the merge's target: {e}"));
+        match self.repo.thread(into).await.map_err(store)? {
+            Some(target) => match target.topic_id {
+                Some(destination) if destination == topic => Ok(()),
+                Some(destination) => self.client.merge_topics(topic, destination).await,
+                None => Err(DeliveryError::later(format!(
+                    "the thread of ticket {} is not opened on the forum yet",
+                    into.get()
+                ))),
+            },
+            None => {
+                let actor = context
+                    .actor
+                    .as_ref()
+                    .map_or(Actor::System, |a| Actor::User(crate::accounts::UserId::new(a.external_id)));
+                let moved = self.repo.move_thread(ticket, into, actor, self.clock.now()).await.map_err(store)?;
+                if moved {
+                    Ok(())
+                } else {
+                    // The target got a thread in between: try again, to merge into it.
+                    Err(DeliveryError::later(format!("ticket {} has a thread now", into.get())))
+                }
+            }
+        }
     }
 
     /// The topic as stored: its path made a full address on the forum.
@@ -79,10 +119,16 @@ impl ForumPort for ForumDispatcher {
             .await
             .map_err(store)?
             .ok_or_else(|| DeliveryError::Never(format!("ticket event {} no longer exists", job.event)))?;
-        let thread = context
-            .thread
-            .clone()
-            .ok_or_else(|| DeliveryError::Never(format!("ticket {} has no forum thread", ticket.get())))?;
+        let Some(thread) = context.thread.clone() else {
+            if let ForumAction::Merge { into } = job.action {
+                // A retry after the thread moved to the target: done.
+                let target = self.repo.thread(TicketId::new(into)).await.map_err(store)?;
+                if target.is_some() {
+                    return Ok(());
+                }
+            }
+            return Err(DeliveryError::Never(format!("ticket {} has no forum thread", ticket.get())));
+        };
         if let ForumAction::Create = job.action {
             if thread.topic_id.is_some() {
                 return Ok(());
@@ -124,14 +170,7 @@ impl ForumPort for ForumDispatcher {
                 let converted = self.client.convert(topic, to).await?;
                 self.repo.topic_made(ticket, &self.stored(&converted)).await.map_err(store)
             }
-            ForumAction::Merge { into } => {
-                let target = self.repo.thread(TicketId::new(into)).await.map_err(store)?;
-                match target.and_then(|t| t.topic_id) {
-                    Some(destination) => self.client.merge_topics(topic, destination).await,
-                    // The target has no thread: this one stays, linked from the merged ticket.
-                    None => Ok(()),
-                }
-            }
+            ForumAction::Merge { into } => self.merge(ticket, topic, TicketId::new(into), &context).await,
             ForumAction::DeletePost { post_id } => self.client.delete_post(post_id).await,
         }
     }
@@ -179,7 +218,78 @@ mod tests {
             Arc::new(client),
             Arc::new(|n| format!("https://help/tickets/{n}")),
             "https://forum.uni.edu/",
+            Arc::new(crate::clock::FixedClock(Utc::now())),
         )
+    }
+
+    fn thread_of(ticket: i64, topic: Option<i64>) -> ForumThread {
+        ForumThread {
+            ticket: TicketId::new(ticket),
+            topic_id: topic,
+            url: topic.map(|t| format!("https://forum/t/x/{t}")),
+            visibility: Visibility::Public,
+            state: if topic.is_some() { ThreadState::Open } else { ThreadState::Pending },
+            created_at: Utc::now(),
+        }
+    }
+
+    fn merge_repo(target: Option<ForumThread>) -> MockForumRepository {
+        let mut repo = MockForumRepository::new();
+        repo.expect_forum_job_context().returning(|_| Ok(Some(context(Change::MergedInto { target: 50 }, Some(7)))));
+        repo.expect_thread().withf(|t| t.get() == 50).returning(move |_| Ok(target.clone()));
+        repo
+    }
+
+    const MERGE: ForumJob = ForumJob { event: 3, action: ForumAction::Merge { into: 50 } };
+
+    #[tokio::test]
+    async fn a_merge_moves_the_posts_into_the_targets_thread() {
+        let mut repo = merge_repo(Some(thread_of(50, Some(70))));
+        repo.expect_move_thread().never();
+        let mut client = MockForumClient::new();
+        client.expect_merge_topics().withf(|from, into| (*from, *into) == (7, 70)).times(1).returning(|_, _| Ok(()));
+        dispatcher(repo, client).deliver(TicketId::new(42), MERGE).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_merge_into_a_ticket_without_a_thread_gives_it_this_thread() {
+        let mut repo = merge_repo(None);
+        repo.expect_move_thread()
+            .withf(|from, to, actor, _| {
+                // Recorded as the merge's actor (sam, external id 1).
+                (from.get(), to.get()) == (42, 50) && *actor == Actor::User(crate::accounts::UserId::new(1))
+            })
+            .times(1)
+            .returning(|_, _, _, _| Ok(true));
+        let mut client = MockForumClient::new();
+        client.expect_merge_topics().never();
+        dispatcher(repo, client).deliver(TicketId::new(42), MERGE).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_merge_waits_for_the_targets_thread_to_open_and_is_done_once_moved() {
+        let mut client = MockForumClient::new();
+        client.expect_merge_topics().never();
+        let pending = dispatcher(merge_repo(Some(thread_of(50, None))), client);
+        let waited = pending.deliver(TicketId::new(42), MERGE).await;
+        assert!(matches!(waited, Err(DeliveryError::Later { .. })), "{waited:?}");
+
+        // The target got a thread between the read and the move: tried again later.
+        let mut repo = merge_repo(None);
+        repo.expect_move_thread().times(1).returning(|_, _, _, _| Ok(false));
+        let raced = dispatcher(repo, MockForumClient::new()).deliver(TicketId::new(42), MERGE).await;
+        assert!(matches!(raced, Err(DeliveryError::Later { .. })), "{raced:?}");
+
+        // A retry after the thread moved: the merged ticket has none, the target has it.
+        let mut repo = MockForumRepository::new();
+        repo.expect_forum_job_context().returning(|_| {
+            let mut moved = context(Change::MergedInto { target: 50 }, Some(7));
+            moved.thread = None;
+            Ok(Some(moved))
+        });
+        repo.expect_thread().withf(|t| t.get() == 50).returning(|_| Ok(Some(thread_of(50, Some(7)))));
+        repo.expect_move_thread().never();
+        dispatcher(repo, MockForumClient::new()).deliver(TicketId::new(42), MERGE).await.unwrap();
     }
 
     #[tokio::test]

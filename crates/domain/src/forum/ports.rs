@@ -195,6 +195,17 @@ pub trait ForumRepository: Send + Sync {
         actor: crate::actor::Actor,
         at: DateTime<Utc>,
     ) -> anyhow::Result<()>;
+    /// Gives the thread of `from` (a ticket merged into `to`) to `to`, which has none, and
+    /// records `ThreadLinked` on `to` by `actor`; one transaction. MUST change nothing and
+    /// return `false` when `to` has a thread or `from` has none (so that a retried job is
+    /// harmless); `true` when the thread moved.
+    async fn move_thread(
+        &self,
+        from: crate::tickets::TicketId,
+        to: crate::tickets::TicketId,
+        actor: crate::actor::Actor,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
     /// Records a forum happening once: `false` if `key` was recorded before (a redelivery).
     async fn first_delivery(&self, key: &str, at: DateTime<Utc>) -> anyhow::Result<bool>;
     /// What the forum job of `event` needs.
