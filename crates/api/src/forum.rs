@@ -179,6 +179,45 @@ pub struct ThreadActivityPage {
     pub next_cursor: Nullable<String>,
 }
 
+/// A forum account to link.
+#[derive(Debug, Object)]
+pub struct ForumAccountLink {
+    /// The forum username (a leading `@` is fine).
+    #[oai(validator(min_length = 1, max_length = 61))]
+    pub username: String,
+}
+
+/// The forum account a user linked.
+#[derive(Debug, Clone, Object)]
+pub struct LinkedForumAccount {
+    /// The forum username, as the forum spells it.
+    pub username: String,
+    /// When osts proved it yours and linked it.
+    pub linked_at: DateTime<Utc>,
+}
+
+impl From<df::LinkedAccount> for LinkedForumAccount {
+    fn from(a: df::LinkedAccount) -> Self {
+        Self { username: a.username, linked_at: a.linked_at }
+    }
+}
+
+/// `GET` or `PUT /me/forum-account` succeeded.
+#[derive(ApiResponse)]
+pub enum ForumAccountResponse {
+    /// The linked forum account.
+    #[oai(status = 200)]
+    Ok(Json<LinkedForumAccount>),
+}
+
+/// `DELETE /me/forum-account` succeeded.
+#[derive(ApiResponse)]
+pub enum ForumAccountUnlinkedResponse {
+    /// No forum account is linked now.
+    #[oai(status = 204)]
+    Unlinked,
+}
+
 /// A thread was asked for or linked.
 #[derive(ApiResponse)]
 pub enum ThreadCreatedResponse {
@@ -246,6 +285,18 @@ error_set!(
 error_set!(
     /// Errors of reads.
     ReadErrors = [400, 401, 403, 500]
+);
+error_set!(
+    /// Errors of reading one's linked forum account.
+    AccountReadErrors = [401, 403, 404, 500]
+);
+error_set!(
+    /// Errors of linking a forum account (503: the forum could not be asked).
+    LinkErrors = [400, 401, 403, 409, 413, 415, 422, 500, 503]
+);
+error_set!(
+    /// Errors of unlinking a forum account.
+    UnlinkErrors = [401, 403, 500]
 );
 
 /// The Discourse forum.
@@ -415,6 +466,59 @@ impl ForumApi {
                 })
                 .collect(),
         )))
+    }
+
+    /// Your linked forum account
+    ///
+    /// The existing forum account you linked (where the forum keeps its own accounts). 404
+    /// `forum_account_not_found` if none.
+    #[oai(path = "/me/forum-account", method = "get", operation_id = "get_forum_account")]
+    async fn forum_account(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+    ) -> Result<ForumAccountResponse, Failure<AccountReadErrors>> {
+        let linked = app
+            .forum
+            .linked_account(&auth.0.principal)
+            .await?
+            .ok_or(domain::Error::NotFound(domain::Resource::ForumAccount))?;
+        Ok(ForumAccountResponse::Ok(Json(linked.into())))
+    }
+
+    /// Link your existing forum account
+    ///
+    /// Where the forum keeps its own accounts, osts names you there (in your private threads)
+    /// only by an account it can prove is yours: the forum account's primary email, which osts
+    /// reads with the forum's admin API, must be your confirmed email address. Otherwise 403
+    /// `forum_account_not_yours` (also for a username that does not exist) and nothing is
+    /// linked; 403 `email_unconfirmed` until you confirm your address; 409
+    /// `forum_accounts_from_osts` where the forum signs you in through osts (DiscourseConnect);
+    /// 409 `forum_account_taken` if another user linked it; 503 `busy` if the forum could not
+    /// be asked. A new link replaces your earlier one.
+    #[oai(path = "/me/forum-account", method = "put", operation_id = "link_forum_account")]
+    async fn link_forum_account(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        body: Json<ForumAccountLink>,
+    ) -> Result<ForumAccountResponse, Failure<LinkErrors>> {
+        let username = df::ForumUsername::parse(&body.0.username)?;
+        let linked = app.forum.link_account(&auth.0.principal, username).await?;
+        Ok(ForumAccountResponse::Ok(Json(linked.into())))
+    }
+
+    /// Unlink your forum account
+    ///
+    /// osts stops naming you by it; nothing changes on the forum.
+    #[oai(path = "/me/forum-account", method = "delete", operation_id = "unlink_forum_account")]
+    async fn unlink_forum_account(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+    ) -> Result<ForumAccountUnlinkedResponse, Failure<UnlinkErrors>> {
+        app.forum.unlink_account(&auth.0.principal).await?;
+        Ok(ForumAccountUnlinkedResponse::Unlinked)
     }
 
     /// The most active threads

@@ -97,6 +97,9 @@ pub enum Forbidden {
     TicketLocked,
     /// Only the creator, watchers and staff take part in a ticket's conversation.
     NotParticipant,
+    /// The forum account's primary email is not the user's confirmed email (or there is no
+    /// such account: the answer does not tell the two apart).
+    ForumAccountNotYours,
 }
 
 impl Forbidden {
@@ -112,6 +115,7 @@ impl Forbidden {
             Self::PriorityNotAllowed => "priority_not_allowed",
             Self::TicketLocked => "ticket_locked",
             Self::NotParticipant => "not_participant",
+            Self::ForumAccountNotYours => "forum_account_not_yours",
         }
     }
 }
@@ -131,6 +135,9 @@ impl fmt::Display for Forbidden {
             Self::PriorityNotAllowed => "students may request at most high priority",
             Self::TicketLocked => "the ticket can only be edited by its creator while it is open",
             Self::NotParticipant => "watch the ticket to take part in its conversation",
+            Self::ForumAccountNotYours => {
+                "osts can link only a forum account whose primary email is your confirmed email address"
+            }
         })
     }
 }
@@ -156,6 +163,8 @@ pub enum Resource {
     ChatWebhook,
     /// A ticket's forum thread.
     Thread,
+    /// The forum account a user linked.
+    ForumAccount,
 }
 
 impl Resource {
@@ -171,6 +180,7 @@ impl Resource {
             Self::FaqEntry => "faq_entry_not_found",
             Self::ChatWebhook => "chat_webhook_not_found",
             Self::Thread => "thread_not_found",
+            Self::ForumAccount => "forum_account_not_found",
         }
     }
 }
@@ -187,6 +197,7 @@ impl fmt::Display for Resource {
             Self::FaqEntry => "FAQ entry",
             Self::ChatWebhook => "chat webhook",
             Self::Thread => "forum thread",
+            Self::ForumAccount => "linked forum account",
         })
     }
 }
@@ -236,6 +247,11 @@ pub enum Conflict {
     ForumNotConfigured,
     /// The ticket has a forum thread already.
     ThreadExists,
+    /// The forum signs its users in through osts (DiscourseConnect): there is no account of
+    /// one's own to link.
+    ForumAccountsFromOsts,
+    /// Another user linked that forum account.
+    ForumAccountTaken,
 }
 
 impl Conflict {
@@ -259,6 +275,8 @@ impl Conflict {
             Self::NotUnresolved => "ticket_not_unresolved",
             Self::ForumNotConfigured => "forum_not_configured",
             Self::ThreadExists => "thread_exists",
+            Self::ForumAccountsFromOsts => "forum_accounts_from_osts",
+            Self::ForumAccountTaken => "forum_account_taken",
         }
     }
 }
@@ -296,6 +314,10 @@ impl fmt::Display for Conflict {
                 f.write_str("the Discourse forum is not configured on this server (OSTS_DISCOURSE_URL)")
             }
             Self::ThreadExists => f.write_str("the ticket has a forum thread already"),
+            Self::ForumAccountsFromOsts => f.write_str(
+                "the forum signs you in through osts (DiscourseConnect), so your forum account is already yours",
+            ),
+            Self::ForumAccountTaken => f.write_str("another user linked that forum account"),
         }
     }
 }

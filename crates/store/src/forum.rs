@@ -51,16 +51,24 @@ async fn thread_in(conn: &impl ConnectionTrait, ticket: i32) -> anyhow::Result<O
     rows.first().map(thread_of).transpose()
 }
 
-/// A user as the forum should know them.
-fn identity(u: &users::Model) -> ForumIdentity {
-    ForumIdentity {
+/// A user as the forum should know them: by the forum account they linked, if they did, else
+/// by the name osts gives them.
+async fn identity(conn: &impl ConnectionTrait, u: &users::Model) -> anyhow::Result<ForumIdentity> {
+    let linked = query(conn, "SELECT username FROM forum_accounts WHERE user_id = $1", vec![u.id.into()]).await?;
+    let linked: Option<String> = linked.first().map(|r| r.try_get("", "username")).transpose()?;
+    Ok(ForumIdentity {
         external_id: u.id.into(),
         email: u.email.clone(),
-        username: forum_username(&u.email, u.id.into()),
+        username: linked.clone().unwrap_or_else(|| forum_username(&u.email, u.id.into())),
         name: u.display_name.clone(),
         support: u.role == "support" || u.role == "admin",
         moderator: u.role == "admin",
-    }
+        linked: linked.is_some(),
+    })
+}
+
+fn user32(user: domain::accounts::UserId) -> anyhow::Result<i32> {
+    id32(user.get()).ok_or_else(|| anyhow::anyhow!("user id out of range"))
 }
 
 /// Where a page of the most active threads starts: after the thread of `ticket` with `score`.
@@ -219,6 +227,53 @@ impl ForumRepository for Store {
         Ok(true)
     }
 
+    async fn linked_account(&self, user: domain::accounts::UserId) -> anyhow::Result<Option<LinkedAccount>> {
+        let rows = query(
+            &self.db,
+            "SELECT username, linked_at FROM forum_accounts WHERE user_id = $1",
+            vec![user32(user)?.into()],
+        )
+        .await?;
+        rows.first()
+            .map(|r| Ok(LinkedAccount { username: r.try_get("", "username")?, linked_at: r.try_get("", "linked_at")? }))
+            .transpose()
+    }
+
+    async fn link_account(
+        &self,
+        user: domain::accounts::UserId,
+        username: &ForumUsername,
+        at: DateTime<Utc>,
+    ) -> Result<LinkedAccount, LinkError> {
+        let id = user32(user)?;
+        let tx = self.write().await.map_err(anyhow::Error::from)?;
+        exec(&*tx, "DELETE FROM forum_accounts WHERE user_id = $1", vec![id.into()]).await?;
+        let inserted = exec(
+            &*tx,
+            "INSERT INTO forum_accounts (user_id, username, username_key, linked_at) VALUES ($1, $2, $3, $4)",
+            vec![
+                id.into(),
+                username.as_str().to_owned().into(),
+                username.as_str().to_ascii_lowercase().into(),
+                at.into(),
+            ],
+        )
+        .await;
+        if let Err(e) = inserted {
+            let unique = e.downcast_ref::<sea_orm::DbErr>().is_some_and(is_unique_violation);
+            return Err(if unique { LinkError::Taken } else { LinkError::Unknown(e) });
+        }
+        tx.commit().await.map_err(anyhow::Error::from)?;
+        Ok(LinkedAccount { username: username.as_str().to_owned(), linked_at: at })
+    }
+
+    async fn unlink_account(&self, user: domain::accounts::UserId) -> anyhow::Result<bool> {
+        let tx = self.write().await?;
+        let n = exec(&*tx, "DELETE FROM forum_accounts WHERE user_id = $1", vec![user32(user)?.into()]).await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
     async fn first_delivery(&self, key: &str, at: DateTime<Utc>) -> anyhow::Result<bool> {
         let tx = self.write().await?;
         let n = exec(
@@ -243,7 +298,10 @@ impl ForumRepository for Store {
             .await?
             .ok_or_else(|| anyhow::anyhow!("the ticket's creator vanished"))?;
         let actor = match row.actor_id {
-            Some(id) => users::Entity::find_by_id(id).one(&self.db).await?.as_ref().map(identity),
+            Some(id) => match users::Entity::find_by_id(id).one(&self.db).await? {
+                Some(u) => Some(identity(&self.db, &u).await?),
+                None => None,
+            },
             None => None,
         };
         Ok(Some(ForumJobContext {
@@ -251,7 +309,7 @@ impl ForumRepository for Store {
             ticket,
             change,
             actor,
-            creator: identity(&creator),
+            creator: identity(&self.db, &creator).await?,
         }))
     }
 

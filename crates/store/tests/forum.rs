@@ -19,6 +19,7 @@ store_tests!(
     threads_are_one_per_ticket_and_per_topic_and_tell_the_forum_and_the_tickets_people,
     the_most_active_threads_count_replies_and_likes_heard_and_page_by_them,
     a_merged_tickets_thread_moves_to_a_target_without_one,
+    a_linked_forum_account_is_one_users_and_names_them_on_the_forum,
 );
 
 async fn forum_jobs(store: &Store) -> Vec<(TicketId, ForumJob)> {
@@ -198,4 +199,36 @@ async fn a_merged_tickets_thread_moves_to_a_target_without_one(store: Store) {
     assert!(!forum.move_thread(target.id(), other.id(), Actor::User(sam.id), t(5)).await.unwrap());
     assert_eq!(forum.thread(target.id()).await.unwrap().unwrap().topic_id, Some(9001));
     assert_eq!(forum.thread(other.id()).await.unwrap().unwrap().topic_id, None);
+}
+
+async fn a_linked_forum_account_is_one_users_and_names_them_on_the_forum(store: Store) {
+    let forum: std::sync::Arc<dyn ForumRepository> = store.repositories().forum;
+    let ada = account(&store, "ada@uni.edu", Role::Student, AccountStatus::Active).await;
+    let bo = account(&store, "bo@uni.edu", Role::Student, AccountStatus::Active).await;
+    let cat = category(&store, "Exams").await;
+    assert_eq!(forum.linked_account(ada.id).await.unwrap(), None);
+
+    let linked = forum.link_account(ada.id, &ForumUsername::parse("Ada_L").unwrap(), t(3)).await.unwrap();
+    assert_eq!(forum.linked_account(ada.id).await.unwrap(), Some(linked));
+    // The same forum account, in any case, is not another user's to link.
+    assert!(matches!(
+        forum.link_account(bo.id, &ForumUsername::parse("ada_l").unwrap(), t(3)).await,
+        Err(LinkError::Taken)
+    ));
+    // A new link replaces the user's earlier one.
+    forum.link_account(ada.id, &ForumUsername::parse("ada_lovelace").unwrap(), t(4)).await.unwrap();
+    assert_eq!(forum.linked_account(ada.id).await.unwrap().unwrap().username, "ada_lovelace");
+    forum.link_account(bo.id, &ForumUsername::parse("ada_l").unwrap(), t(4)).await.unwrap();
+
+    // The forum jobs name a user by the account they linked.
+    let ticket = ticket(&store, &ada, &cat, "Hall ticket missing", Priority::Medium, 2).await;
+    forum.request_thread(ticket.id(), Visibility::Private, Actor::User(ada.id), t(5)).await.unwrap();
+    let jobs = forum_jobs(&store).await;
+    let context = forum.forum_job_context(jobs[0].1.event).await.unwrap().unwrap();
+    assert_eq!((context.creator.username.as_str(), context.creator.linked), ("ada_lovelace", true));
+
+    assert!(forum.unlink_account(ada.id).await.unwrap());
+    assert!(!forum.unlink_account(ada.id).await.unwrap());
+    let context = forum.forum_job_context(jobs[0].1.event).await.unwrap().unwrap();
+    assert_eq!((context.creator.username, context.creator.linked), (format!("ada_{}", ada.id.get()), false));
 }

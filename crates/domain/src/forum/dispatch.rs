@@ -81,15 +81,23 @@ impl ForumDispatcher {
         TopicRef { topic_id: topic.topic_id, path }
     }
 
-    /// The opening post of a ticket's topic.
+    /// Whether the student's forum username is theirs: one they linked (proven by its
+    /// email), or the one osts provisions where the forum's accounts come from osts. Where the
+    /// forum keeps its own accounts, the name osts would give them may be someone else's.
+    fn proven(&self, context: &ForumJobContext) -> bool {
+        context.creator.linked || self.client.provisions_users()
+    }
+
+    /// The opening post of a ticket's topic; it mentions the student only by a proven name.
     fn opening(&self, context: &ForumJobContext) -> String {
         let t = &context.ticket;
+        let who =
+            if self.proven(context) { format!("@{}", context.creator.username) } else { context.creator.name.clone() };
         format!(
-            "{}\n\n---\nThe forum thread of ticket [#{}]({}), raised by @{}.",
+            "{}\n\n---\nThe forum thread of ticket [#{}]({}), raised by {who}.",
             t.description().as_str(),
             t.id().get(),
             (self.ticket_url)(t.id().get()),
-            context.creator.username,
         )
     }
 }
@@ -137,7 +145,8 @@ impl ForumPort for ForumDispatcher {
             let topic = match self.client.find_topic(&thread.external_id()).await? {
                 Some(topic) => topic,
                 None => {
-                    if thread.visibility == Visibility::Private {
+                    let proven = self.proven(&context);
+                    if thread.visibility == Visibility::Private && proven && !context.creator.linked {
                         // The student must exist on the forum to be a recipient.
                         self.client.sync_user(&context.creator).await?;
                     }
@@ -147,8 +156,10 @@ impl ForumPort for ForumDispatcher {
                         raw: self.opening(&context),
                         visibility: thread.visibility,
                         recipients: match thread.visibility {
-                            Visibility::Private => vec![context.creator.username.clone()],
-                            Visibility::Public => vec![],
+                            Visibility::Private if proven => vec![context.creator.username.clone()],
+                            // Without a proven name the message goes to the support group
+                            // alone; the student follows it in osts.
+                            Visibility::Private | Visibility::Public => vec![],
                         },
                         act_as: None,
                     };
@@ -192,6 +203,7 @@ mod tests {
             name: name.into(),
             support: false,
             moderator: false,
+            linked: false,
         }
     }
 
@@ -318,6 +330,7 @@ mod tests {
             .returning(|_| Ok(Some(context(Change::ThreadRequested { visibility: Visibility::Private }, None))));
         repo.expect_topic_made().times(1).returning(|_, _| Ok(()));
         let mut client = MockForumClient::new();
+        client.expect_provisions_users().return_const(true);
         client.expect_find_topic().returning(|_| Ok(None));
         client.expect_sync_user().withf(|u| u.username == "ada_1").times(1).returning(|_| Ok(()));
         client
@@ -332,6 +345,37 @@ mod tests {
             .returning(|_| Ok(TopicRef { topic_id: 9, path: "/t/x/9".into() }));
         let job = ForumJob { event: 1, action: ForumAction::Create };
         dispatcher(repo, client).deliver(TicketId::new(42), job).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn where_the_forum_keeps_its_own_accounts_only_a_linked_username_is_named() {
+        let create = ForumJob { event: 1, action: ForumAction::Create };
+        for linked in [false, true] {
+            let mut repo = MockForumRepository::new();
+            repo.expect_forum_job_context().returning(move |_| {
+                let mut c = context(Change::ThreadRequested { visibility: Visibility::Private }, None);
+                c.creator.linked = linked;
+                Ok(Some(c))
+            });
+            repo.expect_topic_made().times(1).returning(|_, _| Ok(()));
+            let mut client = MockForumClient::new();
+            client.expect_provisions_users().return_const(false);
+            client.expect_find_topic().returning(|_| Ok(None));
+            client.expect_sync_user().never();
+            client
+                .expect_create_topic()
+                .withf(move |t| {
+                    if linked {
+                        t.recipients == ["ada_1"] && t.raw.contains("raised by @ada_1")
+                    } else {
+                        // Neither a recipient nor a mention: "ada_1" may be someone else there.
+                        t.recipients.is_empty() && !t.raw.contains("ada_1") && t.raw.contains("raised by ada.")
+                    }
+                })
+                .times(1)
+                .returning(|_| Ok(TopicRef { topic_id: 9, path: "/t/x/9".into() }));
+            dispatcher(repo, client).deliver(TicketId::new(42), create).await.unwrap();
+        }
     }
 
     #[tokio::test]

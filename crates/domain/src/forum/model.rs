@@ -158,6 +158,54 @@ impl ThreadActivity {
     }
 }
 
+/// A Discourse username as a user types it: 1 to 60 of `[A-Za-z0-9_.-]` (Discourse's
+/// characters without unicode usernames; its `max_username_length` is at most 60), a leading
+/// `@` dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForumUsername(String);
+
+impl ForumUsername {
+    /// The longest username Discourse allows.
+    pub const MAX: usize = 60;
+
+    /// Parses a username (`field` names it in the error).
+    pub fn parse(raw: &str) -> Result<Self, crate::Error> {
+        let name = raw.trim();
+        let name = name.strip_prefix('@').unwrap_or(name);
+        let ok = !name.is_empty()
+            && name.len() <= Self::MAX
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if ok {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(crate::Error::invalid(
+                "username",
+                "invalid_username",
+                format!("a forum username is 1 to {} letters, digits, '_', '.' or '-'", Self::MAX),
+            ))
+        }
+    }
+
+    /// The username.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is the same forum account as `other` (Discourse ignores case).
+    pub fn same_as(&self, other: &str) -> bool {
+        self.0.eq_ignore_ascii_case(other.trim())
+    }
+}
+
+/// A forum account a user linked, once osts proved it is theirs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedAccount {
+    /// The forum username, as the forum spells it.
+    pub username: String,
+    /// When it was linked.
+    pub linked_at: DateTime<Utc>,
+}
+
 /// How osts names its users on the forum: the email's local part reduced to `[a-z0-9_]`
 /// (at most 15 characters) and the account id, unique and stable.
 pub fn forum_username(email: &str, id: i64) -> String {
@@ -180,6 +228,11 @@ mod tests {
         assert_eq!(forum_username("averyveryverylongname@uni.edu", 9), "averyveryverylo_9");
         for state in [ThreadState::Pending, ThreadState::Open, ThreadState::Closed, ThreadState::Archived] {
             assert_eq!(ThreadState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(ForumUsername::parse(" @Ada.L-9_ ").unwrap().as_str(), "Ada.L-9_");
+        assert!(ForumUsername::parse("ada").unwrap().same_as("ADA"));
+        for bad in ["", "@", "ada lovelace", "ada,bo", "é", &"a".repeat(61)] {
+            assert!(ForumUsername::parse(bad).is_err(), "{bad}");
         }
         let job = ForumJob { event: 4, action: ForumAction::Convert { to: Visibility::Public } };
         let raw = serde_json::to_string(&job).unwrap();
