@@ -109,6 +109,9 @@ pub enum Forbidden {
     /// Admins do not decide about their own account (approve, reject, deactivate,
     /// reactivate it, or change its role).
     SelfDecision,
+    /// The forum account's primary email is not the user's confirmed email (or there is no
+    /// such account: the answer does not tell the two apart).
+    ForumAccountNotYours,
 }
 
 impl Forbidden {
@@ -125,6 +128,7 @@ impl Forbidden {
             Self::TicketLocked => "ticket_locked",
             Self::NotParticipant => "not_participant",
             Self::SelfDecision => "self_decision",
+            Self::ForumAccountNotYours => "forum_account_not_yours",
         }
     }
 }
@@ -145,6 +149,9 @@ impl fmt::Display for Forbidden {
             Self::TicketLocked => "the ticket can only be edited by its creator while it is open",
             Self::NotParticipant => "watch the ticket to take part in its conversation",
             Self::SelfDecision => "you cannot decide about your own account or change your own role",
+            Self::ForumAccountNotYours => {
+                "osts can link only a forum account whose primary email is your confirmed email address"
+            }
         })
     }
 }
@@ -178,6 +185,8 @@ pub enum Resource {
     /// A one-click unsubscribe link: its token is well formed but not signed by this
     /// instance (forged, altered, or from before the key changed).
     UnsubscribeLink,
+    /// The forum account a user linked.
+    ForumAccount,
 }
 
 impl Resource {
@@ -196,6 +205,7 @@ impl Resource {
             Self::Reply => "reply_not_found",
             Self::Confirmation => "confirmation_not_found",
             Self::UnsubscribeLink => "unsubscribe_link_not_found",
+            Self::ForumAccount => "forum_account_not_found",
         }
     }
 }
@@ -215,6 +225,7 @@ impl fmt::Display for Resource {
             Self::Reply => "reply",
             Self::Confirmation => "confirmation link",
             Self::UnsubscribeLink => "unsubscribe link",
+            Self::ForumAccount => "linked forum account",
         })
     }
 }
@@ -277,6 +288,11 @@ pub enum Conflict {
         /// A sentence for people.
         message: &'static str,
     },
+    /// The forum signs its users in through osts (DiscourseConnect): there is no account of
+    /// one's own to link.
+    ForumAccountsFromOsts,
+    /// Another user linked that forum account.
+    ForumAccountTaken,
 }
 
 impl Conflict {
@@ -303,6 +319,8 @@ impl Conflict {
             Self::SameTicket => "same_ticket",
             Self::NotAssignable(_) => "not_assignable",
             Self::UseAction { code, .. } => code,
+            Self::ForumAccountsFromOsts => "forum_accounts_from_osts",
+            Self::ForumAccountTaken => "forum_account_taken",
         }
     }
 }
@@ -342,6 +360,10 @@ impl fmt::Display for Conflict {
             Self::ThreadExists => f.write_str("the ticket has a forum thread already"),
             Self::SameTicket => f.write_str("a ticket cannot be merged into itself"),
             Self::NotAssignable(message) | Self::UseAction { message, .. } => f.write_str(message),
+            Self::ForumAccountsFromOsts => f.write_str(
+                "the forum signs you in through osts (DiscourseConnect), so your forum account is already yours",
+            ),
+            Self::ForumAccountTaken => f.write_str("another user linked that forum account"),
         }
     }
 }
