@@ -32,13 +32,16 @@ use crate::{
 pub const MAX_UPLOAD_BODY_BYTES: usize = MAX_FILE_BYTES + 64 * 1024;
 
 /// Whether a request is an upload, which gets [`MAX_UPLOAD_BODY_BYTES`] instead of the
-/// global body limit. Matches `POST /api/v1/tickets/{id}/attachments` and nothing else.
+/// global body limit. Matches `POST /api/v1/tickets/{id}/attachments` and the web app's
+/// new-ticket form (`POST /tickets/new`, which carries an attachment), and nothing else.
 pub(crate) fn is_upload(method: &Method, path: &str) -> bool {
+    // The web app's new-ticket form carries its attachment too.
     *method == Method::POST
-        && path
-            .strip_prefix("/api/v1/tickets/")
-            .and_then(|rest| rest.strip_suffix("/attachments"))
-            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+        && (path == "/tickets/new"
+            || path
+                .strip_prefix("/api/v1/tickets/")
+                .and_then(|rest| rest.strip_suffix("/attachments"))
+                .is_some_and(|id| !id.is_empty() && !id.contains('/')))
 }
 
 /// The accepted kinds of content, detected from the bytes.
@@ -294,6 +297,9 @@ mod tests {
             (Method::POST, "/api/v1/tickets/12/attachments/", false),
             (Method::POST, "/api/v1/tickets", false),
             (Method::POST, "/api/v1/auth/login", false),
+            (Method::POST, "/tickets/new", true),
+            (Method::GET, "/tickets/new", false),
+            (Method::POST, "/tickets/12/reply", false),
         ];
         for (method, path, expected) in cases {
             assert_eq!(is_upload(&method, path), expected, "{method} {path}");

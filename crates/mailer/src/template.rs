@@ -188,7 +188,7 @@ mod tests {
         let r = render(&email, &markup::Links::new("https://osts.example"));
         assert!(r.subject.contains("#42 <script>"), "{}", r.subject);
         assert!(r.text.contains("Use \"room\" 4 & 5"));
-        assert!(r.text.contains("https://osts.example/api/v1/tickets/42"));
+        assert!(r.text.contains("https://osts.example/tickets/42"));
         assert!(!r.html.contains("<script>"));
         assert!(r.html.contains("&lt;script&gt;") && r.html.contains("Ada &lt;3") && r.html.contains("4 &amp; 5"));
         let unsubscribe = "https://osts.example/api/v1/unsubscribe?token=v1.1.resolved.MAC";
@@ -224,18 +224,12 @@ mod tests {
         let r = render(&email, &markup::Links::new("https://osts.example"));
         assert_eq!(r.subject, "[osts] Your daily digest: 2 notifications");
         assert!(
-            r.text.contains(
-                "- 2026-03-09 10:30 UTC: #7 Wifi <down> has a new reply\n  https://osts.example/api/v1/tickets/7"
-            ),
+            r.text.contains("- 2026-03-09 10:30 UTC: #7 Wifi <down> has a new reply\n  https://osts.example/tickets/7"),
             "{}",
             r.text
         );
-        assert!(r.text.contains("#8 Exam room was resolved\n  https://osts.example/api/v1/tickets/8"), "{}", r.text);
-        assert!(
-            r.html.contains("<a href=\"https://osts.example/api/v1/tickets/7\">#7 Wifi &lt;down&gt;</a>"),
-            "{}",
-            r.html
-        );
+        assert!(r.text.contains("#8 Exam room was resolved\n  https://osts.example/tickets/8"), "{}", r.text);
+        assert!(r.html.contains("<a href=\"https://osts.example/tickets/7\">#7 Wifi &lt;down&gt;</a>"), "{}", r.html);
         let unsubscribe = "https://osts.example/api/v1/unsubscribe?token=v1.1.digest.MAC";
         assert!(r.text.contains(unsubscribe) && r.html.contains(unsubscribe));
     }

@@ -1,5 +1,7 @@
 //! Every URL osts shows a person (in emails, notifications and pages), from one value the
-//! server builds from `OSTS_PUBLIC_URL`, so that where they lead changes in one place.
+//! server builds from `OSTS_PUBLIC_URL`, so that where they lead changes in one place. They
+//! open pages of the web app (the `web` crate); the email confirmation and unsubscribe links
+//! open the small pages the API serves for them.
 
 /// The links shown to people, absolute under the public URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +27,7 @@ impl Links {
 
     /// One ticket, by its number.
     pub fn ticket(&self, number: i64) -> String {
-        format!("{}/api/v1/tickets/{number}", self.base)
+        format!("{}/tickets/{number}", self.base)
     }
 
     /// The page that confirms an email address with its one-time token.
@@ -38,14 +40,14 @@ impl Links {
         format!("{}/api/v1/unsubscribe?token={token}", self.base)
     }
 
-    /// Where a person chooses which notifications they get by email.
+    /// Where a person chooses which notifications they get by email (their profile page).
     pub fn notification_preferences(&self) -> String {
-        format!("{}/api/v1/me/notification-preferences", self.base)
+        format!("{}/profile", self.base)
     }
 
-    /// One published FAQ entry.
+    /// One published FAQ entry, on the FAQ page.
     pub fn faq_entry(&self, id: i64) -> String {
-        format!("{}/api/v1/faq/{id}", self.base)
+        format!("{}/faq#faq-{id}", self.base)
     }
 
     /// The interactive API documentation.
@@ -63,7 +65,9 @@ mod tests {
         let links = Links::new("https://help.uni.edu/");
         assert_eq!(links.base(), "https://help.uni.edu");
         assert_eq!(links.home(), "https://help.uni.edu/");
-        assert_eq!(links.ticket(1042), "https://help.uni.edu/api/v1/tickets/1042");
+        assert_eq!(links.ticket(1042), "https://help.uni.edu/tickets/1042");
+        assert_eq!(links.notification_preferences(), "https://help.uni.edu/profile");
+        assert_eq!(links.faq_entry(3), "https://help.uni.edu/faq#faq-3");
         assert!(links.confirm_email("abc").ends_with("confirm?token=abc"));
         assert!(links.unsubscribe("t.k").starts_with("https://help.uni.edu/"));
     }

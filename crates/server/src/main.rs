@@ -314,7 +314,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         },
         support_group: settings.discourse_support_group.clone(),
     });
-    let app = routes::tree(api::routes(services, probes), on_main_port, Some((forum_webhook, forum_connect)));
+    let web = web::routes(
+        services.clone(),
+        web::WebConfig {
+            secure_cookies: settings.public_url.starts_with("https://"),
+            forum: settings.discourse_url.is_some(),
+        },
+    );
+    let app = routes::tree(api::routes(services, probes), web, on_main_port, Some((forum_webhook, forum_connect)));
     let listener = tokio::net::TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;

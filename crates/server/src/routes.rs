@@ -8,24 +8,25 @@
 //! /readyz      the readiness probe (part of the API's document)
 //! /metrics     Prometheus metrics, when this listener serves them (see `metrics_tree`)
 //! /webhooks/.. signed inbound calls from integrations (the Discourse forum mounts here)
-//! /            the web app; until its pages exist, `/` leads to the API docs
+//! /            the web app (the `web` crate): pages, their forms and their assets
 //! ```
 
-use poem::{get, handler, web::Redirect, Endpoint, EndpointExt as _, IntoResponse as _, Request, Response, Route};
+use poem::{get, Endpoint, EndpointExt as _, IntoResponse as _, Request, Response, Route};
 use server::telemetry::MetricsEndpoint;
 
-/// The whole tree around the API's routes, wrapped in the shared middleware (request ids,
-/// request spans, panic recovery, body limits); with `/metrics` when `metrics` is given
-/// (only on a loopback bind: see `docs/operations.md`).
+/// The whole tree around the API's routes and the web app's pages, wrapped in the shared
+/// middleware (request ids, request spans, panic recovery, body limits); with `/metrics` when
+/// `metrics` is given (only on a loopback bind: see `docs/operations.md`).
 pub fn tree(
     api: impl Endpoint<Output = Response> + 'static,
+    web: impl Endpoint<Output = Response> + 'static,
     metrics: Option<MetricsEndpoint>,
     forum: Option<(
         std::sync::Arc<server::forum_webhook::DiscourseWebhook>,
         std::sync::Arc<server::forum_webhook::DiscourseConnect>,
     )>,
 ) -> impl Endpoint<Output = Response> {
-    let mut rest = Route::new().at("/", get(home));
+    let mut rest = Route::new().nest("/", web);
     if let Some((webhook, connect)) = forum {
         rest = rest
             .at("/webhooks/discourse", poem::post(server::forum_webhook::receive).data(webhook))
@@ -62,15 +63,14 @@ impl<A: Endpoint<Output = Response>, R: Endpoint> Endpoint for Tree<A, R> {
     }
 }
 
-/// `/`: the API's interactive documentation is the one page osts serves so far.
-#[handler]
-fn home() -> Redirect {
-    Redirect::see_other("/api/docs")
-}
-
 #[cfg(test)]
 mod tests {
     use poem::{handler, http::StatusCode, test::TestClient, EndpointExt as _, Route};
+
+    #[handler]
+    fn page() -> &'static str {
+        "a page"
+    }
 
     use super::*;
 
@@ -81,7 +81,8 @@ mod tests {
 
     fn client() -> TestClient<impl Endpoint> {
         let api = Route::new().at("/api/v1/ping", get(ok)).at("/healthz", get(ok));
-        TestClient::new(tree(api.map_to_response(), None, None))
+        let web = Route::new().at("/", get(page)).at("/faq", get(page));
+        TestClient::new(tree(api.map_to_response(), web.map_to_response(), None, None))
     }
 
     #[tokio::test]
@@ -94,11 +95,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_root_leads_to_the_docs_and_other_paths_are_not_the_apis() {
+    async fn the_web_app_has_the_root_and_other_paths_are_not_the_apis() {
         let client = client();
         let root = client.get("/").send().await;
-        root.assert_status(StatusCode::SEE_OTHER);
-        root.assert_header("location", "/api/docs");
+        root.assert_status_is_ok();
+        root.assert_text("a page").await;
+        client.get("/faq").send().await.assert_status_is_ok();
         client.get("/v1/ping").send().await.assert_status(StatusCode::NOT_FOUND);
         client.get("/metrics").send().await.assert_status(StatusCode::NOT_FOUND);
     }

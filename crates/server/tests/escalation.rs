@@ -92,7 +92,8 @@ async fn an_urgent_ticket_posts_one_card_and_its_assignment_and_resolution_reply
     assert!(query.iter().any(|(k, v)| k == "token" && v == WEBHOOK_SECRET), "posted to the webhook as given");
     assert_eq!(body["thread"]["threadKey"], format!("ticket-{n}"));
     assert_eq!(body["cardsV2"][0]["card"]["header"]["subtitle"], "escalated: urgent priority");
-    assert!(body["text"].as_str().unwrap().contains(&format!("<https://help.uni.edu/api/v1/tickets/{n}|")));
+    let text = body["text"].as_str().unwrap();
+    assert!(text.contains(&format!("<https://help.uni.edu/tickets/{n}|")), "{text}");
 
     let (s, _) = call(&c, M::POST, format!("{base}/tickets/{n}/claim"), token, Some(json!({}))).await;
     assert_eq!(s, 200);
