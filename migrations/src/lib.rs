@@ -22,6 +22,7 @@ mod m20261201_000014_one_line_texts;
 mod m20261201_000015_list_indexes;
 mod m20261201_000016_escalation;
 mod m20261201_000017_forum;
+mod m20261202_000018_forum_accounts;
 
 /// The ordered list of migrations.
 #[derive(Debug)]
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261201_000015_list_indexes::Migration),
             Box::new(m20261201_000016_escalation::Migration),
             Box::new(m20261201_000017_forum::Migration),
+            Box::new(m20261202_000018_forum_accounts::Migration),
         ]
     }
 }

@@ -18,6 +18,7 @@ use poem_openapi::{
 use crate::{
     auth::Session,
     error::{error_set, Failure},
+    text::{self, Text},
     ApiTags, App,
 };
 
@@ -111,12 +112,13 @@ pub struct AccountPage {
 /// A self-registration.
 #[derive(Object)]
 pub struct Registration {
-    /// Email address; it becomes the sign-in name.
-    pub email: String,
-    /// Shown to others: 1–80 characters.
-    pub display_name: String,
+    /// Email address; it becomes the sign-in name (at most 254 characters, a domain with a
+    /// dot).
+    pub email: Text<text::Email>,
+    /// Shown to others: 1–80 characters on one line.
+    pub display_name: Text<text::DisplayName>,
     /// 10–128 characters.
-    pub password: String,
+    pub password: Text<text::Password>,
     /// The role asked for; an admin approves it.
     pub role: Role,
 }
@@ -142,9 +144,17 @@ pub struct SessionInfo {
 }
 
 /// The token of an email confirmation link.
-#[derive(Object, serde::Deserialize)]
+#[derive(Object)]
 pub struct ConfirmationToken {
     /// The `token` parameter of the link.
+    pub token: Text<text::ConfirmationToken>,
+}
+
+/// The form the page a confirmation link opens posts.
+#[derive(Object, serde::Deserialize)]
+pub struct ConfirmationForm {
+    /// The `token` parameter of the link, whatever it is: every token is answered with the
+    /// result page, which says what was wrong with it.
     pub token: String,
 }
 
@@ -155,14 +165,14 @@ pub enum ConfirmRequest {
     /// `{"token": "..."}`; the answer is the account as JSON.
     Json(Json<ConfirmationToken>),
     /// `token=...`; the answer redirects to the result page.
-    Form(Form<ConfirmationToken>),
+    Form(Form<ConfirmationForm>),
 }
 
 /// Who wants a new confirmation link.
 #[derive(Object)]
 pub struct ResendRequest {
     /// The address the account was registered with.
-    pub email: String,
+    pub email: Text<text::Email>,
 }
 
 /// The one answer to a resend request.
@@ -176,7 +186,7 @@ pub struct ResendAccepted {
 #[derive(Debug, Object)]
 pub struct Reason {
     /// Shown to the person: 1–500 characters.
-    pub reason: String,
+    pub reason: Text<text::Reason>,
 }
 
 /// A new role for an account.
@@ -264,7 +274,7 @@ error_set!(
 );
 error_set!(
     /// Errors of `POST /auth/confirm`.
-    ConfirmErrors = [400, 409, 413, 415, 422, 500]
+    ConfirmErrors = [400, 404, 409, 413, 415, 422, 500]
 );
 error_set!(
     /// Errors of `GET /auth/confirm`.
@@ -316,17 +326,24 @@ impl AuthApi {
         body: Json<Registration>,
     ) -> Result<RegisterResponse, Failure<RegisterErrors>> {
         let Registration { email, display_name, password, role } = body.0;
-        let account =
-            app.accounts.register(da::Registration { email, display_name, password, role: role.into() }).await?;
+        let registration = da::Registration {
+            email: email.into_inner(),
+            display_name: display_name.into_inner(),
+            password: password.into_inner(),
+            role: role.into(),
+        };
+        let account = app.accounts.register(registration).await?;
         Ok(RegisterResponse::Created(Json(account.into())))
     }
 
     /// Confirm an email address
     ///
-    /// Uses the token of the link from the confirmation email, once. Unknown or replaced
-    /// tokens get 422 `confirmation_invalid`, used ones 409 `confirmation_used`, tokens older
-    /// than 24 hours 409 `confirmation_expired`. Posted as a form (the button of the page the
-    /// link opens), the answer is a redirect to a page saying what happened.
+    /// Uses the token of the link from the confirmation email, once. A token not shaped like
+    /// one (see the schema) gets 422 `confirmation_invalid`; one that is, but that no link
+    /// has (never issued, or replaced by a newer link), 404 `confirmation_not_found`; used
+    /// ones 409 `confirmation_used`, tokens older than 24 hours 409 `confirmation_expired`.
+    /// Posted as a form (the button of the page the link opens), the answer is a redirect to a
+    /// page saying what happened.
     #[oai(path = "/auth/confirm", method = "post", operation_id = "confirm_email")]
     async fn confirm(
         &self,
@@ -335,7 +352,7 @@ impl AuthApi {
     ) -> Result<ConfirmResponse, Failure<ConfirmErrors>> {
         match body {
             ConfirmRequest::Json(body) => {
-                let account = app.accounts.confirm_email(&body.0.token).await?;
+                let account = app.accounts.confirm_email(body.0.token.as_str()).await?;
                 Ok(ConfirmResponse::Ok(Json(account.into())))
             }
             ConfirmRequest::Form(body) => {
@@ -379,7 +396,7 @@ impl AuthApi {
         body: Json<ResendRequest>,
     ) -> Result<ResendResponse, Failure<ResendErrors>> {
         let client = remote.as_socket_addr().map_or(ClientAddr::Unknown, |a| ClientAddr::Ip(a.ip()));
-        app.accounts.resend_confirmation(&body.email, client).await?;
+        app.accounts.resend_confirmation(body.email.as_str(), client).await?;
         Ok(ResendResponse::Accepted(Json(ResendAccepted {
             message: "if this address belongs to an account that is not confirmed yet, a new link is on its way; \
                       it works for 24 hours"
@@ -454,15 +471,17 @@ impl AdminApi {
         /// Page size, 1–100 (default 25).
         limit: Query<Option<PageSize>>,
         /// `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Text<text::AccountCursor>>>,
     ) -> Result<AccountPageResponse, Failure<ListAccountsErrors>> {
         let filter = AccountFilter {
             status: status.0.map(Into::into),
             role: role.0.map(Into::into),
             email_confirmed: email_confirmed.0,
         };
-        let page =
-            app.accounts.list(&auth.0.principal, filter, PageLimit::new(limit.0.map(|l| l.0))?, cursor.0).await?;
+        let page = app
+            .accounts
+            .list(&auth.0.principal, filter, PageLimit::new(limit.0.map(|l| l.0))?, cursor.0.map(Text::into_inner))
+            .await?;
         Ok(AccountPageResponse::Ok(Json(AccountPage {
             items: page.items.into_iter().map(Into::into).collect(),
             next_cursor: Nullable(page.next_cursor),
@@ -472,7 +491,8 @@ impl AdminApi {
     /// Approve a pending account
     ///
     /// The holder is notified (in-app and by email). An account whose address is not
-    /// confirmed yet still has to confirm it before signing in.
+    /// confirmed yet still has to confirm it before signing in. Admins do not decide about
+    /// their own account (403 `self_decision`).
     #[oai(path = "/users/:id/approve", method = "post", operation_id = "approve_account")]
     async fn approve(
         &self,
@@ -486,7 +506,8 @@ impl AdminApi {
 
     /// Reject a pending account
     ///
-    /// The holder is notified with the reason (in-app and by email).
+    /// The holder is notified with the reason (in-app and by email). Admins do not decide
+    /// about their own account (403 `self_decision`).
     #[oai(path = "/users/:id/reject", method = "post", operation_id = "reject_account")]
     async fn reject(
         &self,
@@ -496,13 +517,14 @@ impl AdminApi {
         id: Path<i64>,
         body: Json<Reason>,
     ) -> Result<AccountResponse, Failure<DecideWithReasonErrors>> {
-        let decision = AccountDecision::Reject { reason: body.0.reason };
+        let decision = AccountDecision::Reject { reason: body.0.reason.into_inner() };
         decide(&app, &auth, id.0, decision).await.map_err(Into::into)
     }
 
     /// Deactivate an account
     ///
-    /// Its sessions end at once.
+    /// Its sessions end at once. Admins do not decide about their own account (403
+    /// `self_decision`).
     #[oai(path = "/users/:id/deactivate", method = "post", operation_id = "deactivate_account")]
     async fn deactivate(
         &self,
@@ -512,11 +534,13 @@ impl AdminApi {
         id: Path<i64>,
         body: Json<Reason>,
     ) -> Result<AccountResponse, Failure<DecideWithReasonErrors>> {
-        let decision = AccountDecision::Deactivate { reason: body.0.reason };
+        let decision = AccountDecision::Deactivate { reason: body.0.reason.into_inner() };
         decide(&app, &auth, id.0, decision).await.map_err(Into::into)
     }
 
     /// Reactivate a deactivated account
+    ///
+    /// Admins do not decide about their own account (403 `self_decision`).
     #[oai(path = "/users/:id/reactivate", method = "post", operation_id = "reactivate_account")]
     async fn reactivate(
         &self,
@@ -530,7 +554,8 @@ impl AdminApi {
 
     /// Change an account's role
     ///
-    /// Applies to the account's next request.
+    /// Applies to the account's next request. Admins do not change their own role (403
+    /// `self_decision`).
     #[oai(path = "/users/:id/role", method = "put", operation_id = "change_account_role")]
     async fn change_role(
         &self,

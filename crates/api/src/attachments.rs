@@ -104,8 +104,7 @@ impl From<da::Attachment> for Attachment {
     }
 }
 
-/// An upload: one file, optionally for a reply. Any other part is refused (400), so a value
-/// sent under another name is never silently dropped.
+/// An upload: one file, optionally for a reply; a part of any other name is refused.
 #[derive(Debug, Multipart)]
 #[oai(deny_unknown_fields)]
 pub struct AttachmentUpload {

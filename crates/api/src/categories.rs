@@ -10,6 +10,7 @@ use poem_openapi::{payload::Json, ApiResponse, Object, OpenApi};
 use crate::{
     auth::Session,
     error::{error_set, Failure},
+    text::{self, Text},
     ApiTags, App,
 };
 
@@ -57,16 +58,16 @@ pub enum CategoryResponse {
 
 error_set!(
     /// Errors of `PUT /categories/{id}/owner`.
-    SetOwnerErrors = [400, 401, 403, 404, 413, 415, 422, 500]
+    SetOwnerErrors = [400, 401, 403, 404, 409, 413, 415, 422, 500]
 );
 
 /// A category to create.
 #[derive(Debug, Object)]
 pub struct NewCategory {
-    /// Unique name: 2–60 characters.
-    pub name: String,
+    /// Unique name: 2–60 characters, no control characters.
+    pub name: Text<text::CategoryName>,
     /// What belongs here: at most 500 characters.
-    pub description: Option<String>,
+    pub description: Option<Text<text::CategoryDescription>>,
     /// Sort position; after the last category when absent.
     pub position: Option<i32>,
 }
@@ -123,15 +124,19 @@ impl CategoryApi {
         body: Json<NewCategory>,
     ) -> Result<CreateCategoryResponse, Failure<CreateCategoryErrors>> {
         let NewCategory { name, description, position } = body.0;
-        let category =
-            app.categories.create(&auth.0.principal, &name, description.as_deref().unwrap_or(""), position).await?;
+        let category = app
+            .categories
+            .create(&auth.0.principal, name.as_str(), description.as_ref().map_or("", Text::as_str), position)
+            .await?;
         Ok(CreateCategoryResponse::Created(Json(category.into())))
     }
 
     /// Set a category's owner
     ///
     /// Admins only. The owner is the support member new tickets of the category fall back to
-    /// when nobody resolved similar ones recently.
+    /// when nobody resolved similar ones recently. An `owner_id` no account has is 404
+    /// `account_not_found`; an account that is not an active support member, 409
+    /// `not_assignable`.
     #[oai(path = "/categories/:id/owner", method = "put", operation_id = "set_category_owner")]
     async fn set_owner(
         &self,

@@ -28,7 +28,7 @@ fn outcome(result: &str) -> &'static str {
         "confirmed" => "Your email address is confirmed. You can sign in now (if your account still needs an admin's approval, you will get an email when it is approved).",
         "confirmation_used" => "This link was used already: your address is confirmed. You can sign in.",
         "confirmation_expired" => "This link has expired. Ask for a new one from the sign-in page.",
-        "confirmation_invalid" => "This link is not valid (a newer one may have replaced it). Use the latest link, or ask for a new one.",
+        "confirmation_invalid" | "confirmation_not_found" => "This link is not valid (a newer one may have replaced it). Use the latest link, or ask for a new one.",
         _ => "Something went wrong. Please try again, or ask for a new link.",
     }
 }

@@ -11,6 +11,7 @@ use crate::{
     accounts::UserSummary,
     auth::Session,
     error::{error_set, Failure},
+    text::{self, Text},
     ApiTags, App,
 };
 
@@ -52,7 +53,7 @@ impl From<dc::Reply> for Reply {
 #[derive(Debug, Object)]
 pub struct NewReply {
     /// Markdown, 1–20,000 characters.
-    pub body: String,
+    pub body: Text<text::Markdown>,
     /// `true` for an internal note (staff only); default `false`.
     pub internal: Option<bool>,
 }
@@ -135,8 +136,10 @@ impl ConversationApi {
         body: Json<NewReply>,
     ) -> Result<CreateReplyResponse, Failure<ReplyErrors>> {
         let NewReply { body, internal } = body.0;
-        let reply =
-            app.conversation.reply(&auth.0.principal, TicketId::new(id.0), &body, internal.unwrap_or(false)).await?;
+        let reply = app
+            .conversation
+            .reply(&auth.0.principal, TicketId::new(id.0), body.as_str(), internal.unwrap_or(false))
+            .await?;
         Ok(CreateReplyResponse::Created(Json(reply.into())))
     }
 

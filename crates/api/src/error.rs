@@ -206,6 +206,9 @@ impl From<domain::Error> for Problem {
             E::InvalidCredentials => Self::new(StatusCode::UNAUTHORIZED, "invalid_credentials", message),
             E::Forbidden(f) => Self::new(StatusCode::FORBIDDEN, f.code(), message),
             E::NotFound(r) => Self::new(StatusCode::NOT_FOUND, r.code(), message),
+            E::UnknownReference { resource, field } => {
+                Self::new(StatusCode::NOT_FOUND, resource.code(), message).with_field(field)
+            }
             E::Conflict(c) => Self::new(StatusCode::CONFLICT, c.code(), message),
             E::TooLarge { field, message } => {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", message).with_field(field)
@@ -311,7 +314,7 @@ fn describe(status: u16) -> &'static str {
         400 => "The request could not be read: malformed JSON, a value of the wrong type, or a bad path or query parameter (`field` names it when known).",
         401 => "Not signed in (`unauthenticated`), or the email and password do not match (`invalid_credentials`).",
         403 => "The caller may not do this; `code` says why (e.g. `account_pending`, `role_not_allowed`, `not_owner`).",
-        404 => "It does not exist; `code` says what (e.g. `ticket_not_found`).",
+        404 => "It does not exist; `code` says what (e.g. `ticket_not_found`). When a value of the request names it rather than the address, `field` names that value (e.g. `category_id`).",
         409 => "The request contradicts the current state; `code` says how (e.g. `illegal_transition`, `email_taken`).",
         413 => "The request body, or an uploaded file, is too large (`payload_too_large`, `too_large`).",
         415 => "The request body's `Content-Type` is not the one the operation takes, or an uploaded file's content is not an accepted type (`unsupported_media_type`; `message` lists the accepted types).",
@@ -337,6 +340,12 @@ mod tests {
             (domain::Error::InvalidCredentials, 401, "invalid_credentials", None),
             (domain::Error::Forbidden(Forbidden::AccountPending), 403, "account_pending", None),
             (domain::Error::NotFound(Resource::Ticket), 404, "ticket_not_found", None),
+            (
+                domain::Error::UnknownReference { resource: Resource::Category, field: "category_id" },
+                404,
+                "category_not_found",
+                Some("category_id"),
+            ),
             (domain::Error::Conflict(Conflict::EmailTaken), 409, "email_taken", None),
             (domain::Error::Throttled { retry_after_secs: 7 }, 429, "throttled", None),
             (domain::Error::TooLarge { field: "file", message: "big".into() }, 413, "too_large", Some("file")),

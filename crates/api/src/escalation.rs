@@ -14,6 +14,7 @@ use crate::nullable::{Clearable, Nullable};
 use crate::{
     auth::Session,
     error::{error_set, Failure},
+    text::{self, Text},
     tickets::{Priority, Ticket},
     ApiTags, App,
 };
@@ -230,8 +231,7 @@ pub struct NewChatWebhook {
     /// The provider (default `google_chat`).
     pub kind: Option<ChatKind>,
     /// The incoming-webhook URL: `https` to a host in `OSTS_CHAT_WEBHOOK_HOSTS`.
-    #[oai(validator(max_length = 2048))]
-    pub url: String,
+    pub url: Text<text::WebhookUrl>,
     /// Only tickets of this category.
     pub category_id: Option<i64>,
     /// Only tickets of this priority.
@@ -244,9 +244,8 @@ pub struct ChatWebhookPatch {
     /// A new name: 1–100 characters.
     #[oai(validator(min_length = 1, max_length = 100, pattern = r"\S"))]
     pub name: Option<String>,
-    /// A new URL.
-    #[oai(validator(max_length = 2048))]
-    pub url: Option<String>,
+    /// A new URL: `https` to a host in `OSTS_CHAT_WEBHOOK_HOSTS`.
+    pub url: Option<Text<text::WebhookUrl>>,
     /// A new category filter, or `null` for any category.
     pub category_id: Clearable<i64>,
     /// A new priority filter, or `null` for any priority.
@@ -420,7 +419,7 @@ impl EscalationApi {
         let webhook = de::NewChatWebhook {
             name: b.name,
             kind: b.kind.map_or(de::ChatKind::GoogleChat, Into::into),
-            url: b.url,
+            url: b.url.into_inner(),
             category_id: b.category_id.map(CategoryId::new),
             priority: b.priority.map(Into::into),
         };
@@ -443,7 +442,7 @@ impl EscalationApi {
         let b = body.0;
         let patch = de::WebhookPatch {
             name: b.name,
-            url: b.url,
+            url: b.url.map(Text::into_inner),
             category_id: b.category_id.0.map(|c| c.map(CategoryId::new)),
             priority: b.priority.0.map(|p| p.map(Into::into)),
         };

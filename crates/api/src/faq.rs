@@ -18,6 +18,7 @@ use poem_openapi::{
 use crate::{
     auth::Session,
     error::{error_set, Failure},
+    text::{self, Text},
     ApiTags, App,
 };
 
@@ -126,21 +127,24 @@ pub struct FromTicketBody {
     pub from_ticket: i64,
 }
 
+/// Alternative wordings of a question: at most ten.
+pub type AlsoAsked = text::Items<Text<text::Question>, { df::MAX_ALSO_ASKED }>;
+
 /// A new entry written from scratch (a draft).
 #[derive(Debug, Object)]
 pub struct NewFaqBody {
     /// The question (5–300 characters, one line).
-    pub question: String,
+    pub question: Text<text::Question>,
     /// Other wordings (at most 10).
     #[oai(default)]
-    pub also_asked: Vec<String>,
+    pub also_asked: AlsoAsked,
     /// The answer (Markdown, 1–20,000 characters).
-    pub answer: String,
+    pub answer: Text<text::Markdown>,
     /// The category.
     pub category_id: i64,
     /// Tags (at most 5).
     #[oai(default)]
-    pub tags: Vec<String>,
+    pub tags: text::Tags,
     /// Order within the category (default 0).
     pub position: Option<i32>,
 }
@@ -149,15 +153,15 @@ pub struct NewFaqBody {
 #[derive(Debug, Object)]
 pub struct FaqPatchBody {
     /// New question.
-    pub question: Option<String>,
+    pub question: Option<Text<text::Question>>,
     /// New alternative wordings (replacing the old ones).
-    pub also_asked: Option<Vec<String>>,
+    pub also_asked: Option<AlsoAsked>,
     /// New answer.
-    pub answer: Option<String>,
+    pub answer: Option<Text<text::Markdown>>,
     /// New category.
     pub category_id: Option<i64>,
     /// New tags.
-    pub tags: Option<Vec<String>>,
+    pub tags: Option<text::Tags>,
     /// New position within the category.
     pub position: Option<i32>,
 }
@@ -242,9 +246,9 @@ impl FaqApi {
         /// Only this category.
         category_id: Query<Option<i64>>,
         /// Words to search for (at most 200 characters).
-        q: Query<Option<String>>,
+        q: Query<Option<Text<text::Search>>>,
     ) -> Result<EntriesResponse, Failure<PublicErrors>> {
-        Ok(list(app.faq.published(category_id.0, q.0.as_deref()).await?))
+        Ok(list(app.faq.published(category_id.0, q.0.as_ref().map(Text::as_str)).await?))
     }
 
     /// One FAQ entry
@@ -316,7 +320,8 @@ impl FaqApi {
 
     /// Write an entry from scratch
     ///
-    /// Curators only; the entry starts as a draft.
+    /// Curators only; the entry starts as a draft. A `category_id` that names no category is
+    /// 404 `category_not_found` (with `field`).
     #[oai(path = "/faq", method = "post", operation_id = "create_faq_entry")]
     async fn create(
         &self,
@@ -326,11 +331,11 @@ impl FaqApi {
     ) -> Result<CreatedResponse, Failure<BodyErrors>> {
         let b = body.0;
         let draft = df::FaqDraft {
-            question: b.question,
-            also_asked: b.also_asked,
-            answer: b.answer,
+            question: b.question.into_inner(),
+            also_asked: b.also_asked.into_strings(),
+            answer: b.answer.into_inner(),
             category_id: b.category_id,
-            tags: b.tags,
+            tags: b.tags.into_strings(),
             position: b.position,
         };
         Ok(CreatedResponse::Created(Json(app.faq.create(&auth.0.principal, draft).await?.into())))
@@ -350,11 +355,11 @@ impl FaqApi {
     ) -> Result<EntryResponse, Failure<BodyErrors>> {
         let b = body.0;
         let patch = df::FaqPatch {
-            question: b.question,
-            also_asked: b.also_asked,
-            answer: b.answer,
+            question: b.question.map(Text::into_inner),
+            also_asked: b.also_asked.map(text::Items::into_strings),
+            answer: b.answer.map(Text::into_inner),
             category_id: b.category_id,
-            tags: b.tags,
+            tags: b.tags.map(text::Items::into_strings),
             position: b.position,
         };
         Ok(EntryResponse::Ok(Json(app.faq.edit(&auth.0.principal, FaqEntryId::new(id.0), patch).await?.into())))

@@ -1,10 +1,12 @@
 //! A ticket's Discourse forum thread: asking for one or linking one, reading it, moderating
-//! it; similar forum topics for a draft; the admins' ticket ↔ thread map.
+//! it; similar forum topics for a draft; the admins' ticket ↔ thread map and most active
+//! threads.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use domain::forum as df;
+use domain::page::PageLimit;
 use domain::tickets::TicketId;
 use poem::web::Data;
 use poem_openapi::{
@@ -13,7 +15,7 @@ use poem_openapi::{
     ApiResponse, Enum, Object, OpenApi, Union,
 };
 
-use crate::nullable::Nullable;
+use crate::nullable::{Nullable, PageSize};
 use crate::{
     accounts::UserSummary,
     auth::Session,
@@ -150,6 +152,72 @@ pub struct ThreadMapEntry {
     pub assignee: Nullable<UserSummary>,
 }
 
+/// One of the most active threads.
+#[derive(Debug, Clone, Object)]
+pub struct ThreadActivity {
+    /// The ticket's number.
+    pub ticket_number: i64,
+    /// The ticket's title.
+    pub title: String,
+    /// The thread.
+    pub thread: ThreadSummary,
+    /// Replies in the thread that osts heard of through the forum's `post_created` webhooks
+    /// (people's replies: not the opening post, not osts's own status notes).
+    pub posts: u64,
+    /// Likes of the thread's posts that osts heard of through `post_liked` webhooks.
+    pub likes: u64,
+    /// When the latest of them arrived.
+    pub last_activity_at: DateTime<Utc>,
+}
+
+/// A page of the most active threads.
+#[derive(Debug, Clone, Object)]
+pub struct ThreadActivityPage {
+    /// Most replies and likes together first.
+    pub items: Vec<ThreadActivity>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    pub next_cursor: Nullable<String>,
+}
+
+/// A forum account to link.
+#[derive(Debug, Object)]
+pub struct ForumAccountLink {
+    /// The forum username (a leading `@` is fine).
+    #[oai(validator(min_length = 1, max_length = 61))]
+    pub username: String,
+}
+
+/// The forum account a user linked.
+#[derive(Debug, Clone, Object)]
+pub struct LinkedForumAccount {
+    /// The forum username, as the forum spells it.
+    pub username: String,
+    /// When osts proved it yours and linked it.
+    pub linked_at: DateTime<Utc>,
+}
+
+impl From<df::LinkedAccount> for LinkedForumAccount {
+    fn from(a: df::LinkedAccount) -> Self {
+        Self { username: a.username, linked_at: a.linked_at }
+    }
+}
+
+/// `GET` or `PUT /me/forum-account` succeeded.
+#[derive(ApiResponse)]
+pub enum ForumAccountResponse {
+    /// The linked forum account.
+    #[oai(status = 200)]
+    Ok(Json<LinkedForumAccount>),
+}
+
+/// `DELETE /me/forum-account` succeeded.
+#[derive(ApiResponse)]
+pub enum ForumAccountUnlinkedResponse {
+    /// No forum account is linked now.
+    #[oai(status = 204)]
+    Unlinked,
+}
+
 /// A thread was asked for or linked.
 #[derive(ApiResponse)]
 pub enum ThreadCreatedResponse {
@@ -198,6 +266,14 @@ pub enum ThreadMapResponse {
     Ok(Json<Vec<ThreadMapEntry>>),
 }
 
+/// `GET /admin/threads/active` succeeded.
+#[derive(ApiResponse)]
+pub enum ActiveThreadsResponse {
+    /// A page of threads, most active first.
+    #[oai(status = 200)]
+    Ok(Json<ThreadActivityPage>),
+}
+
 error_set!(
     /// Errors of thread actions with a body.
     ThreadBodyErrors = [400, 401, 403, 404, 409, 413, 415, 422, 500]
@@ -209,6 +285,18 @@ error_set!(
 error_set!(
     /// Errors of reads.
     ReadErrors = [400, 401, 403, 500]
+);
+error_set!(
+    /// Errors of reading one's linked forum account.
+    AccountReadErrors = [401, 403, 404, 500]
+);
+error_set!(
+    /// Errors of linking a forum account (503: the forum could not be asked).
+    LinkErrors = [400, 401, 403, 409, 413, 415, 422, 500, 503]
+);
+error_set!(
+    /// Errors of unlinking a forum account.
+    UnlinkErrors = [401, 403, 500]
 );
 
 /// The Discourse forum.
@@ -378,5 +466,93 @@ impl ForumApi {
                 })
                 .collect(),
         )))
+    }
+
+    /// Your linked forum account
+    ///
+    /// The existing forum account you linked (where the forum keeps its own accounts). 404
+    /// `forum_account_not_found` if none.
+    #[oai(path = "/me/forum-account", method = "get", operation_id = "get_forum_account")]
+    async fn forum_account(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+    ) -> Result<ForumAccountResponse, Failure<AccountReadErrors>> {
+        let linked = app
+            .forum
+            .linked_account(&auth.0.principal)
+            .await?
+            .ok_or(domain::Error::NotFound(domain::Resource::ForumAccount))?;
+        Ok(ForumAccountResponse::Ok(Json(linked.into())))
+    }
+
+    /// Link your existing forum account
+    ///
+    /// Where the forum keeps its own accounts, osts names you there (in your private threads)
+    /// only by an account it can prove is yours: the forum account's primary email, which osts
+    /// reads with the forum's admin API, must be your confirmed email address. Otherwise 403
+    /// `forum_account_not_yours` (also for a username that does not exist) and nothing is
+    /// linked; 403 `email_unconfirmed` until you confirm your address; 409
+    /// `forum_accounts_from_osts` where the forum signs you in through osts (DiscourseConnect);
+    /// 409 `forum_account_taken` if another user linked it; 503 `busy` if the forum could not
+    /// be asked. A new link replaces your earlier one.
+    #[oai(path = "/me/forum-account", method = "put", operation_id = "link_forum_account")]
+    async fn link_forum_account(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        body: Json<ForumAccountLink>,
+    ) -> Result<ForumAccountResponse, Failure<LinkErrors>> {
+        let username = df::ForumUsername::parse(&body.0.username)?;
+        let linked = app.forum.link_account(&auth.0.principal, username).await?;
+        Ok(ForumAccountResponse::Ok(Json(linked.into())))
+    }
+
+    /// Unlink your forum account
+    ///
+    /// osts stops naming you by it; nothing changes on the forum.
+    #[oai(path = "/me/forum-account", method = "delete", operation_id = "unlink_forum_account")]
+    async fn unlink_forum_account(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+    ) -> Result<ForumAccountUnlinkedResponse, Failure<UnlinkErrors>> {
+        app.forum.unlink_account(&auth.0.principal).await?;
+        Ok(ForumAccountUnlinkedResponse::Unlinked)
+    }
+
+    /// The most active threads
+    ///
+    /// Admins only: FAQ material. Threads with replies or likes, most of both together first
+    /// (the higher ticket number first among equals), cursor-paginated. The counts are what
+    /// the forum's webhooks told osts (`post_created`, `post_liked`), each happening once;
+    /// views are not counted, since Discourse sends no webhook for a view.
+    #[oai(path = "/admin/threads/active", method = "get", operation_id = "list_active_threads")]
+    async fn active(
+        &self,
+        auth: Session,
+        app: Data<&Arc<App>>,
+        /// Page size, 1–100 (default 25).
+        limit: Query<Option<PageSize>>,
+        /// `next_cursor` of the previous page.
+        cursor: Query<Option<String>>,
+    ) -> Result<ActiveThreadsResponse, Failure<ReadErrors>> {
+        let limit = PageLimit::new(limit.0.map(|l| l.0))?;
+        let page = app.forum.active_threads(&auth.0.principal, limit, cursor.0).await?;
+        Ok(ActiveThreadsResponse::Ok(Json(ThreadActivityPage {
+            items: page
+                .items
+                .into_iter()
+                .map(|a| ThreadActivity {
+                    ticket_number: a.thread.ticket.get(),
+                    title: a.title,
+                    thread: a.thread.into(),
+                    posts: a.posts,
+                    likes: a.likes,
+                    last_activity_at: a.last_activity_at,
+                })
+                .collect(),
+            next_cursor: Nullable(page.next_cursor),
+        })))
     }
 }

@@ -35,6 +35,7 @@ mod middleware;
 mod notifications;
 mod nullable;
 mod similar;
+mod text;
 mod tickets;
 mod votes;
 mod workflow;
@@ -143,7 +144,9 @@ Sign in with `POST /api/v1/auth/login` and send the token as `Authorization: Bea
 Every error has the body `{\"code\": \"...\", \"message\": \"...\", \"field\": \"...\" | null}`: \
 `code` is stable and machine-readable, `message` is for people, `field` names the request \
 field at fault when there is one. 400 means the request could not be parsed, 422 that a \
-value was not acceptable.";
+value was not acceptable. Each value's limits are in its schema (`pattern`, `maxLength`, \
+`enum`, ...), exactly as the server checks them; a value of the right shape that names \
+nothing (an unknown `category_id`, say) is a 404 whose `field` names it.";
 
 fn service() -> OpenApiService<Apis, ()> {
     let apis = api_groups();
@@ -154,7 +157,30 @@ fn service() -> OpenApiService<Apis, ()> {
 
 /// The OpenAPI document as pretty JSON; the same on every call.
 pub fn openapi_json() -> String {
-    service().spec()
+    document(&service())
+}
+
+/// poem-openapi's document, with `additionalProperties: false` on the multipart forms,
+/// which take no parts but their own (their derives deny unknown fields; poem-openapi cannot
+/// say so). Inserted as text, so the rest keeps poem-openapi's order and layout.
+fn document(service: &OpenApiService<Apis, ()>) -> String {
+    const FORM: &str = "\"multipart/form-data\": {\n";
+    let spec = service.spec();
+    let mut out = String::with_capacity(spec.len() + 64);
+    let mut rest = spec.as_str();
+    while let Some(at) = rest.find(FORM) {
+        let (head, tail) = rest.split_at(at + FORM.len());
+        // The next line opens the form's schema.
+        let line = &tail[..=tail.find('\n').expect("a line after the media type")];
+        assert_eq!(line.trim(), "\"schema\": {", "a multipart form's schema, inline");
+        let indent = line.len() - line.trim_start().len() + 2;
+        out.push_str(head);
+        out.push_str(line);
+        out.push_str(&format!("{:indent$}\"additionalProperties\": false,\n", ""));
+        rest = &tail[line.len()..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The API's routes (`/api/...`, `/healthz` and `/readyz`) with JSON error normalisation, to
@@ -165,9 +191,12 @@ pub fn routes(app: App, health: Arc<dyn Health>) -> impl Endpoint<Output = Respo
     // Swagger UI is one page of inline scripts: its policy allows exactly those.
     let docs_policy = middleware::inline_scripts_policy(&service.swagger_ui_html());
     let docs = service.swagger_ui().with(SetHeader::new().overriding(header::CONTENT_SECURITY_POLICY, docs_policy));
-    let contract = Arc::new(contract::Contract::from_document(&service.spec()));
+    let spec = document(&service);
+    let contract = Arc::new(contract::Contract::from_document(&spec));
+    let spec_endpoint =
+        poem::endpoint::make_sync(move |_| Response::builder().content_type("application/json").body(spec.clone()));
     Route::new()
-        .at("/api/openapi.json", service.spec_endpoint())
+        .at("/api/openapi.json", spec_endpoint)
         .nest("/api/docs", docs)
         .nest("/", service)
         .data(Arc::new(app))
@@ -303,6 +332,15 @@ mod tests {
         let body = body(resp).await;
         assert_eq!(body["code"], "internal");
         assert!(!body.to_string().contains("10.0.0.5"));
+    }
+
+    #[test]
+    fn multipart_forms_take_no_other_parts_and_the_document_stays_json() {
+        let doc: serde_json::Value = serde_json::from_str(&openapi_json()).unwrap();
+        let content = &doc["paths"]["/api/v1/tickets/{id}/attachments"]["post"]["requestBody"]["content"];
+        let form = &content["multipart/form-data"]["schema"];
+        assert_eq!(form["additionalProperties"], false);
+        assert_eq!(form["properties"]["file"]["format"], "binary");
     }
 
     #[tokio::test]

@@ -18,6 +18,7 @@ use poem_openapi::{
 use crate::{
     auth::Session,
     error::{error_set, Failure},
+    text::{self, Text},
     ApiTags, App,
 };
 
@@ -246,7 +247,7 @@ fn scope_phrase(scope: UnsubscribeScope) -> String {
 
 error_set!(
     /// Errors of the one-click unsubscribe link.
-    UnsubscribeErrors = [400, 422, 500]
+    UnsubscribeErrors = [400, 404, 422, 500]
 );
 error_set!(
     /// Errors of reading the inbox.
@@ -285,9 +286,10 @@ impl NotificationApi {
         /// Page size, 1–100 (default 25).
         limit: Query<Option<PageSize>>,
         /// `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Text<text::NotificationCursor>>>,
     ) -> Result<InboxResponse, Failure<InboxErrors>> {
-        let page = app.notifications.inbox(&auth.0.principal, PageLimit::new(limit.0.map(|l| l.0))?, cursor.0).await?;
+        let limit = PageLimit::new(limit.0.map(|l| l.0))?;
+        let page = app.notifications.inbox(&auth.0.principal, limit, cursor.0.map(Text::into_inner)).await?;
         Ok(InboxResponse::Ok(Json(NotificationPage {
             items: page.items.into_iter().map(Into::into).collect(),
             next_cursor: Nullable(page.next_cursor),
@@ -359,15 +361,17 @@ impl NotificationApi {
     ///
     /// The page an email's unsubscribe link opens: it names what the signed `token` turns off
     /// and asks for a click. Opening it changes nothing, because mail scanners fetch links.
-    /// A forged, altered or outdated token is `422 invalid_unsubscribe_token`.
+    /// A token not shaped like one (see the schema; e.g. cut short) is 422
+    /// `invalid_unsubscribe_token`; one that is, but that this instance did not sign (forged,
+    /// altered, or from before its key changed), 404 `unsubscribe_link_not_found`.
     #[oai(path = "/unsubscribe", method = "get", operation_id = "confirm_unsubscribe")]
     async fn confirm_unsubscribe(
         &self,
         app: Data<&Arc<App>>,
         /// The signed token from the email's link.
-        token: Query<String>,
+        token: Query<Text<text::UnsubscribeToken>>,
     ) -> Result<UnsubscribeResponse, Failure<UnsubscribeErrors>> {
-        let scope = app.notifications.check_unsubscribe(&token.0)?;
+        let scope = app.notifications.check_unsubscribe(token.0.as_str())?;
         // No `action`: the form posts back to this very address, token included.
         Ok(UnsubscribeResponse::page(
             "Unsubscribe",
@@ -386,15 +390,16 @@ impl NotificationApi {
     /// Turns off what the signed `token` names: email for one notification kind, or the daily
     /// digest. This is the RFC 8058 one-click endpoint that mail clients POST to (body
     /// `List-Unsubscribe=One-Click`, which is accepted and not required). Unsubscribing twice
-    /// is fine. A forged, altered or outdated token is `422 invalid_unsubscribe_token`.
+    /// is fine. A token not shaped like one is 422 `invalid_unsubscribe_token`; one that is,
+    /// but that this instance did not sign, 404 `unsubscribe_link_not_found`.
     #[oai(path = "/unsubscribe", method = "post", operation_id = "unsubscribe")]
     async fn unsubscribe(
         &self,
         app: Data<&Arc<App>>,
         /// The signed token from the email's link.
-        token: Query<String>,
+        token: Query<Text<text::UnsubscribeToken>>,
     ) -> Result<UnsubscribeResponse, Failure<UnsubscribeErrors>> {
-        let scope = app.notifications.unsubscribe_with_token(&token.0).await?;
+        let scope = app.notifications.unsubscribe_with_token(token.0.as_str()).await?;
         Ok(UnsubscribeResponse::page(
             "Unsubscribed",
             &format!(
@@ -409,17 +414,17 @@ impl NotificationApi {
     ///
     /// Admins only. Deliveries on any channel that failed their channel's maximum number of
     /// attempts, were refused permanently by the remote system, or whose worker stopped
-    /// mid-call (outcome unknown, so not resent automatically). An unknown `channel` is a
-    /// 422 `unknown_channel`.
+    /// mid-call (outcome unknown, so not resent automatically). A `channel` the document does
+    /// not list is a 422 `unknown_channel`.
     #[oai(path = "/admin/deliveries/dead", method = "get", operation_id = "list_dead_letters")]
     async fn dead_letters(
         &self,
         auth: Session,
         app: Data<&Arc<App>>,
-        /// Only this channel's dead letters (`email`).
-        channel: Query<Option<String>>,
+        /// Only this channel's dead letters.
+        channel: Query<Option<Text<text::Channel>>>,
     ) -> Result<DeadLettersResponse, Failure<AdminErrors>> {
-        let dead = app.notifications.dead_letters(&auth.0.principal, channel.0.as_deref()).await?;
+        let dead = app.notifications.dead_letters(&auth.0.principal, channel.0.as_ref().map(Text::as_str)).await?;
         Ok(DeadLettersResponse::Ok(Json(
             dead.into_iter()
                 .map(|d| DeadLetter {

@@ -12,6 +12,7 @@ use poem_openapi::{param::Query, payload::Json, ApiResponse, Enum, Object, OpenA
 use crate::{
     auth::Session,
     error::{error_set, Failure},
+    text::{self, Text},
     tickets::TicketStatus,
     ApiTags, App,
 };
@@ -130,10 +131,10 @@ pub struct SimilarTickets {
 pub struct DraftBody {
     /// The title so far (a few words are enough; at most 1,000 characters).
     #[oai(default)]
-    pub title: String,
+    pub title: Text<text::DraftTitle>,
     /// The description so far (at most 20,000 characters).
     #[oai(default)]
-    pub description: String,
+    pub description: Text<text::DraftDescription>,
     /// How many suggestions, 1–20 (default 5).
     pub limit: Option<SuggestionCount>,
 }
@@ -188,14 +189,23 @@ impl SimilarApi {
         &self,
         auth: Session,
         app: Data<&Arc<App>>,
-        /// The title so far.
-        title: Query<Option<String>>,
-        /// The description so far (use the POST form for long texts).
-        description: Query<Option<String>>,
+        /// The title so far (at most 1,000 characters).
+        title: Query<Option<Text<text::DraftTitle>>>,
+        /// The description so far (at most 4,000 characters here; the POST form takes up
+        /// to 20,000).
+        description: Query<Option<Text<text::QueryDescription>>>,
         /// How many suggestions, 1–20 (default 5).
         limit: Query<Option<SuggestionCount>>,
     ) -> Result<SimilarResponse, Failure<SimilarErrors>> {
-        let (title, description) = (title.0.unwrap_or_default(), description.0.unwrap_or_default());
+        let title = title.0.map(Text::into_inner).unwrap_or_default();
+        let description = description.0.map(Text::into_inner).unwrap_or_default();
+        if description.chars().count() > text::QUERY_DESCRIPTION_MAX_CHARS {
+            let message = format!(
+                "description must be at most {} characters here; POST longer drafts",
+                text::QUERY_DESCRIPTION_MAX_CHARS
+            );
+            return Err(domain::Error::invalid("description", "too_long", message).into());
+        }
         Self::suggest(&app, &auth, &title, &description, limit.0.map(|l| l.0)).await
     }
 
@@ -209,6 +219,7 @@ impl SimilarApi {
         app: Data<&Arc<App>>,
         body: Json<DraftBody>,
     ) -> Result<SimilarResponse, Failure<SimilarErrors>> {
-        Self::suggest(&app, &auth, &body.0.title, &body.0.description, body.0.limit.map(|l| l.0)).await
+        let DraftBody { title, description, limit } = body.0;
+        Self::suggest(&app, &auth, title.as_str(), description.as_str(), limit.map(|l| l.0)).await
     }
 }

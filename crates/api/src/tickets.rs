@@ -17,6 +17,7 @@ use crate::{
     accounts::UserSummary,
     auth::Session,
     error::{error_set, Failure},
+    text::{self, Text},
     ApiTags, App,
 };
 
@@ -49,6 +50,54 @@ pub enum TicketStatus {
     Closed,
     /// Folded into another ticket.
     Merged,
+}
+
+/// A status a plain edit can ask for: `open`, `in_progress` or `closed` (the document's
+/// `enum`). Every status name parses, so that the domain can point at the operation that
+/// takes `resolved` or `merged` (422 `use_resolve`, `use_merge`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EditableStatus(pub TicketStatus);
+
+impl poem_openapi::types::Type for EditableStatus {
+    const IS_REQUIRED: bool = true;
+
+    type RawValueType = Self;
+
+    type RawElementValueType = Self;
+
+    fn name() -> std::borrow::Cow<'static, str> {
+        "EditableStatus".into()
+    }
+
+    fn schema_ref() -> poem_openapi::registry::MetaSchemaRef {
+        let editable = [TicketStatus::Open, TicketStatus::InProgress, TicketStatus::Closed];
+        poem_openapi::registry::MetaSchemaRef::Inline(Box::new(poem_openapi::registry::MetaSchema {
+            enum_items: editable.iter().filter_map(poem_openapi::types::ToJSON::to_json).collect(),
+            ..poem_openapi::registry::MetaSchema::new("string")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl poem_openapi::types::ParseFromJSON for EditableStatus {
+    fn parse_from_json(value: Option<serde_json::Value>) -> poem_openapi::types::ParseResult<Self> {
+        <TicketStatus as poem_openapi::types::ParseFromJSON>::parse_from_json(value)
+            .map(Self)
+            .map_err(poem_openapi::types::ParseError::propagate)
+    }
+}
+
+impl poem_openapi::types::ToJSON for EditableStatus {
+    fn to_json(&self) -> Option<serde_json::Value> {
+        poem_openapi::types::ToJSON::to_json(&self.0)
+    }
 }
 
 /// A ticket listing's order.
@@ -217,14 +266,15 @@ pub struct TicketPage {
 /// A ticket to raise. The creator is always the caller.
 #[derive(Debug, Object)]
 pub struct NewTicket {
-    /// One-line summary: 5–150 characters.
-    pub title: String,
+    /// One-line summary: 5–150 characters after trimming.
+    pub title: Text<text::Title>,
     /// Markdown body: at most 20,000 characters.
-    pub description: Option<String>,
+    pub description: Option<Text<text::Description>>,
     /// The category it belongs to.
     pub category_id: i64,
-    /// Up to five tags of letters, digits and dashes.
-    pub tags: Option<Vec<String>>,
+    /// Up to five tags of letters, digits and dashes (spaces become dashes, capitals small
+    /// letters; duplicates collapse).
+    pub tags: Option<text::Tags>,
     /// How urgent (default `medium`); students may ask for up to `high`.
     pub priority: Option<Priority>,
     /// The number of an earlier ticket this one follows up (e.g. after its reopen window
@@ -236,19 +286,21 @@ pub struct NewTicket {
 #[derive(Debug, Object)]
 pub struct TicketPatch {
     /// New title (creator while open, or staff).
-    pub title: Option<String>,
+    pub title: Option<Text<text::Title>>,
     /// New description (creator while open, or staff).
-    pub description: Option<String>,
+    pub description: Option<Text<text::Description>>,
     /// New category (creator while open, or staff).
     pub category_id: Option<i64>,
     /// New tags, replacing the old ones (creator while open, or staff).
-    pub tags: Option<Vec<String>>,
+    pub tags: Option<text::Tags>,
     /// New priority (staff; the creator while open, up to `high`).
     pub priority: Option<Priority>,
     /// New status (staff): `open` ↔ `in_progress`, and `resolved` → `closed`. Resolving,
     /// reopening and merging have their own operations, as they carry an answer, a reason or
-    /// a target.
-    pub status: Option<TicketStatus>,
+    /// a target: `resolved` and `merged` are not a status to edit to (422 `use_resolve`,
+    /// `use_merge`), and a resolved ticket goes back to `open`, or a merged one anywhere,
+    /// through its own operation (409 `use_reopen`, `use_unmerge`).
+    pub status: Option<EditableStatus>,
 }
 
 /// One recorded change of a ticket, with its actor and time.
@@ -728,7 +780,7 @@ pub enum HistoryResponse {
 
 error_set!(
     /// Errors of `POST /tickets`.
-    CreateTicketErrors = [400, 401, 403, 413, 415, 422, 500]
+    CreateTicketErrors = [400, 401, 403, 404, 413, 415, 422, 500]
 );
 error_set!(
     /// Errors of `GET /tickets`.
@@ -750,7 +802,9 @@ pub struct TicketApi;
 impl TicketApi {
     /// Raise a ticket
     ///
-    /// The caller becomes its creator, whatever the body says.
+    /// The caller becomes its creator, whatever the body says. A `category_id` or
+    /// `follow_up_of` that names nothing the caller can see is 404 (`category_not_found`,
+    /// `ticket_not_found`, with `field`).
     #[oai(path = "/tickets", method = "post", operation_id = "create_ticket")]
     async fn create(
         &self,
@@ -760,10 +814,10 @@ impl TicketApi {
     ) -> Result<CreateTicketResponse, Failure<CreateTicketErrors>> {
         let NewTicket { title, description, category_id, tags, priority, follow_up_of } = body.0;
         let draft = TicketDraft {
-            title,
-            description: description.unwrap_or_default(),
+            title: title.into_inner(),
+            description: description.map(Text::into_inner).unwrap_or_default(),
             category_id,
-            tags: tags.unwrap_or_default(),
+            tags: tags.map(text::Items::into_strings).unwrap_or_default(),
             priority: priority.map(Into::into),
             follow_up_of,
         };
@@ -787,32 +841,33 @@ impl TicketApi {
         /// Only tickets in this category.
         category_id: Query<Option<i64>>,
         /// Only tickets with this tag.
-        tag: Query<Option<String>>,
+        tag: Query<Option<Text<text::Tag>>>,
         /// Only tickets the caller raised.
         mine: Query<Option<bool>>,
         /// Only tickets the caller voted on.
         voted: Query<Option<bool>>,
         /// Words that must appear in the title or description (at most 200 characters).
-        q: Query<Option<String>>,
+        q: Query<Option<Text<text::Search>>>,
         /// Order (default `newest`).
         sort: Query<Option<TicketSort>>,
         /// Page size, 1–100 (default 25).
         limit: Query<Option<PageSize>>,
-        /// `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        /// `next_cursor` of a previous page: the next page starts after its last ticket, in
+        /// the order asked for.
+        cursor: Query<Option<Text<text::TicketCursor>>>,
     ) -> Result<TicketPageResponse, Failure<ListErrors>> {
         let filter = TicketFilter {
             status: status.0.map(Into::into),
             priority: priority.0.map(Into::into),
             category_id: category_id.0,
-            tag: tag.0,
+            tag: tag.0.map(Text::into_inner),
             mine: mine.0.unwrap_or(false),
             voted_by_me: voted.0.unwrap_or(false),
             unresolved: false,
-            q: q.0,
+            q: q.0.map(Text::into_inner),
             sort: sort.0.map(Into::into).unwrap_or_default(),
             limit: limit.0.map(|l| l.0),
-            cursor: cursor.0,
+            cursor: cursor.0.map(Text::into_inner),
         };
         let page = app.tickets.list(&auth.0.principal, filter).await?;
         Ok(TicketPageResponse::Ok(Json(TicketPage {
@@ -850,12 +905,12 @@ impl TicketApi {
     ) -> Result<TicketResponse, Failure<EditTicketErrors>> {
         let TicketPatch { title, description, category_id, tags, priority, status } = body.0;
         let patch = dt::TicketPatch {
-            title,
-            description,
+            title: title.map(Text::into_inner),
+            description: description.map(Text::into_inner),
             category_id,
-            tags,
+            tags: tags.map(text::Items::into_strings),
             priority: priority.map(Into::into),
-            status: status.map(Into::into),
+            status: status.map(|s| s.0.into()),
         };
         let view = app.tickets.edit(&auth.0.principal, TicketId::new(id.0), patch).await?;
         Ok(TicketResponse::Ok(Json(view.into())))

@@ -19,6 +19,7 @@ use crate::{
     accounts::UserSummary,
     auth::Session,
     error::{error_set, Failure},
+    text::{self, Text},
     tickets::{Priority, Ticket, TicketPage},
     ApiTags, App,
 };
@@ -106,14 +107,14 @@ pub struct AssigneeBody {
 #[derive(Debug, Object)]
 pub struct ResolveBody {
     /// The answer (Markdown, 1–20,000 characters); the people of the ticket see it.
-    pub answer: String,
+    pub answer: Text<text::Markdown>,
 }
 
 /// Why a ticket is reopened.
 #[derive(Debug, Object)]
 pub struct ReopenBody {
     /// The reason (1–500 characters).
-    pub reason: String,
+    pub reason: Text<text::Reason>,
 }
 
 /// Where to merge a duplicate.
@@ -237,7 +238,7 @@ impl WorkflowApi {
         /// Page size, 1–100 (default 25).
         limit: Query<Option<PageSize>>,
         /// `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
+        cursor: Query<Option<Text<text::TicketCursor>>>,
     ) -> Result<QueueResponse, Failure<ReportErrors>> {
         let filter = QueueFilter {
             category_id: category_id.0,
@@ -249,7 +250,7 @@ impl WorkflowApi {
             },
             sla: sla.0.map(Into::into),
             limit: limit.0.map(|l| l.0),
-            cursor: cursor.0,
+            cursor: cursor.0.map(Text::into_inner),
         };
         let page = app.workflow.queue(&auth.0.principal, filter).await?;
         Ok(QueueResponse::Ok(Json(TicketPage {
@@ -341,6 +342,8 @@ impl WorkflowApi {
     /// Assign a ticket
     ///
     /// Admins only. Assigns an unresolved ticket to an active staff member, or unassigns it.
+    /// An `assignee_id` no account has is 404 `account_not_found`; an account that is not
+    /// active staff, 409 `not_assignable`.
     #[oai(path = "/tickets/:id/assignee", method = "put", operation_id = "assign_ticket")]
     async fn assign(
         &self,
@@ -388,7 +391,7 @@ impl WorkflowApi {
         id: Path<i64>,
         body: Json<ResolveBody>,
     ) -> Result<TicketResponse, Failure<ActionBodyErrors>> {
-        let t = app.workflow.resolve(&auth.0.principal, TicketId::new(id.0), &body.0.answer).await?;
+        let t = app.workflow.resolve(&auth.0.principal, TicketId::new(id.0), body.0.answer.as_str()).await?;
         Ok(TicketResponse::Ok(Json(t.into())))
     }
 
@@ -405,7 +408,7 @@ impl WorkflowApi {
         id: Path<i64>,
         body: Json<ReopenBody>,
     ) -> Result<TicketResponse, Failure<ActionBodyErrors>> {
-        let t = app.workflow.reopen(&auth.0.principal, TicketId::new(id.0), &body.0.reason).await?;
+        let t = app.workflow.reopen(&auth.0.principal, TicketId::new(id.0), body.0.reason.as_str()).await?;
         Ok(TicketResponse::Ok(Json(t.into())))
     }
 
@@ -413,7 +416,9 @@ impl WorkflowApi {
     ///
     /// Staff only. The ticket in the path becomes `merged` and points to `target`; its
     /// creator, voters and watchers join the target without double counting; its replies stay
-    /// readable from the target; later replies and votes aimed at it land on the target.
+    /// readable from the target; later replies and votes aimed at it land on the target. A
+    /// `target` that names no ticket is 404 `ticket_not_found` (with `field`); the ticket
+    /// itself, 409 `same_ticket`.
     #[oai(path = "/tickets/:id/merge", method = "post", operation_id = "merge_ticket")]
     async fn merge(
         &self,

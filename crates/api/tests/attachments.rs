@@ -124,7 +124,11 @@ async fn a_sixth_attachment_is_a_conflict_but_replies_have_their_own_five() {
         FilePart::file("r.png", "image/png", PNG),
         FilePart { name: "reply_id", file_name: None, content_type: None, bytes: b"17" },
     ];
-    app.upload_body(number, Some(&owner.token), multipart_body(&parts), false).await.expect_error(422, "invalid_reply");
+    let err = app
+        .upload_body(number, Some(&owner.token), multipart_body(&parts), false)
+        .await
+        .expect_error(404, "reply_not_found");
+    assert_eq!(err["field"], "reply_id");
     let reply = app
         .post(&format!("/api/v1/tickets/{number}/replies"), &owner.token, serde_json::json!({ "body": "Scan below." }))
         .await

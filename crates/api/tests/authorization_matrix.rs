@@ -109,6 +109,8 @@ enum Body {
     Thread,
     /// A thread's new visibility.
     Visibility,
+    /// A forum account to link.
+    ForumAccount,
     /// SLA targets and business hours.
     Sla,
     /// A chat webhook to add.
@@ -194,6 +196,10 @@ const TABLE: &[(&str, &str, Setup, Body, [u16; 6])] = &[
     ),
     ("get", "/api/v1/forum/similar", Setup::Nothing, Body::None, [401, 403, 200, 200, 200, 200]),
     ("get", "/api/v1/admin/threads", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("get", "/api/v1/admin/threads/active", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
+    ("get", "/api/v1/me/forum-account", Setup::Nothing, Body::None, [401, 403, 404, 404, 404, 404]),
+    ("put", "/api/v1/me/forum-account", Setup::Nothing, Body::ForumAccount, [401, 403, 409, 409, 409, 409]),
+    ("delete", "/api/v1/me/forum-account", Setup::Nothing, Body::None, [401, 403, 204, 204, 204, 204]),
     ("post", "/api/v1/tickets/{id}/escalate", Setup::Ticket, Body::Note, [401, 403, 403, 403, 200, 200]),
     ("get", "/api/v1/admin/sla", Setup::Nothing, Body::None, [401, 403, 403, 403, 403, 200]),
     ("put", "/api/v1/admin/sla", Setup::Nothing, Body::Sla, [401, 403, 403, 403, 403, 200]),
@@ -387,6 +393,7 @@ async fn body(app: &TestApp, cast: &Cast, body: Body) -> Option<Value> {
         Body::Note => Some(json!({ "note": "Needs a decision from the program office" })),
         Body::Thread => Some(json!({ "visibility": "private" })),
         Body::Visibility => Some(json!({ "visibility": "public" })),
+        Body::ForumAccount => Some(json!({ "username": "ada_forum" })),
         Body::Sla => {
             let t = json!({ "first_response_minutes": 60, "resolution_minutes": 480 });
             Some(json!({ "targets": { "low": t, "medium": t, "high": t, "urgent": t }, "business_hours": null }))

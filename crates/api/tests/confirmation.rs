@@ -132,12 +132,14 @@ async fn links_are_single_use_expire_after_a_day_and_a_resend_replaces_them() {
     let second = app.confirmation_token("ed@gmail.com").await;
     assert_ne!(first, second);
     // The replaced link is unknown now, not merely expired.
-    confirm(&app, &first).await.expect_error(422, "confirmation_invalid");
+    confirm(&app, &first).await.expect_error(404, "confirmation_not_found");
 
     clock.advance(Duration::hours(23));
     assert_eq!(confirm(&app, &second).await.expect(200).body["email_confirmed"], true);
     confirm(&app, &second).await.expect_error(409, "confirmation_used");
-    confirm(&app, "no-such-token").await.expect_error(422, "confirmation_invalid");
+    confirm(&app, "no-such-token").await.expect_error(404, "confirmation_not_found");
+    // Not shaped like a token at all.
+    confirm(&app, "no such token!").await.expect_error(422, "confirmation_invalid");
     login(&app, "ed@gmail.com", PASSWORD).await.expect(200);
 
     // Unknown and confirmed addresses get the very same answer, and no email.

@@ -70,7 +70,6 @@ async fn invalid_tickets_name_the_field() {
     let cases = [
         (json!({ "title": "abc", "category_id": app.category_id }), "title", "too_short"),
         (json!({ "title": "x".repeat(151), "category_id": app.category_id }), "title", "too_long"),
-        (json!({ "title": "Valid title", "category_id": 999_999 }), "category_id", "unknown_category"),
         (
             json!({ "title": "Valid title", "category_id": app.category_id, "tags": ["no/slash"] }),
             "tags",
@@ -79,6 +78,19 @@ async fn invalid_tickets_name_the_field() {
     ];
     for (body, field, code) in cases {
         let err = app.post("/api/v1/tickets", &student.token, body).await.expect_error(422, code);
+        assert_eq!(err["field"], field);
+    }
+    // A well-formed number that names nothing is "not found", and the field says which.
+    let unknown = [
+        (json!({ "title": "Valid title", "category_id": 999_999 }), "category_id", "category_not_found"),
+        (
+            json!({ "title": "Valid title", "category_id": app.category_id, "follow_up_of": 999_999 }),
+            "follow_up_of",
+            "ticket_not_found",
+        ),
+    ];
+    for (body, field, code) in unknown {
+        let err = app.post("/api/v1/tickets", &student.token, body).await.expect_error(404, code);
         assert_eq!(err["field"], field);
     }
 }
@@ -169,8 +181,9 @@ async fn support_changes_priority_and_status_through_the_machine() {
     assert_eq!(t["status"], "in_progress");
     let t = app.post(&format!("{path}/resolve"), &support.token, json!({ "answer": "Done." })).await.expect(200).body;
     assert_eq!(t["status"], "resolved");
-    // The creator may reopen a resolved ticket, with a reason.
-    app.patch(&path, &owner.token, json!({ "status": "open" })).await.expect_error(422, "use_reopen");
+    // The creator may reopen a resolved ticket, with a reason (not a plain edit: where the
+    // ticket is decides that, so it is a conflict).
+    app.patch(&path, &owner.token, json!({ "status": "open" })).await.expect_error(409, "use_reopen");
     let t = app.post(&format!("{path}/reopen"), &owner.token, json!({ "reason": "Not yet." })).await.expect(200).body;
     assert_eq!(t["status"], "open");
     // The ticket is unchanged by refused edits.

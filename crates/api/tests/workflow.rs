@@ -194,8 +194,14 @@ async fn merging_carries_votes_replies_and_later_actions() {
     assert_eq!(bodies, ["Also on the portal.", "Any news?"]);
 
     let self_merge =
-        app.post(&format!("/api/v1/tickets/{a}/merge"), &sam.token, json!({ "target": a })).await.expect(422);
+        app.post(&format!("/api/v1/tickets/{a}/merge"), &sam.token, json!({ "target": a })).await.expect(409);
     assert_eq!(self_merge.body["code"], "same_ticket");
+    let nowhere =
+        app.post(&format!("/api/v1/tickets/{a}/merge"), &sam.token, json!({ "target": 999_999 })).await.expect(404);
+    assert_eq!(
+        (nowhere.body["code"].as_str(), nowhere.body["field"].as_str()),
+        (Some("ticket_not_found"), Some("target"))
+    );
 
     // Unmerge: B is open again; bo acted on A (replied), so keeps the A-side vote.
     let restored = app.post(&format!("/api/v1/tickets/{b}/unmerge"), &sam.token, json!({})).await.expect(200);
@@ -260,8 +266,21 @@ async fn assignment_suggestions_and_staff_reports() {
             Some(json!({ "owner_id": ada.id })),
         )
         .await
-        .expect(422);
-    assert_eq!(bad.body["field"], "owner_id");
+        .expect(409);
+    assert_eq!(bad.body["code"], "not_assignable", "a student is no owner");
+    let nobody = app
+        .call(
+            poem::http::Method::PUT,
+            &format!("/api/v1/categories/{}/owner", app.category_id),
+            Some(&app.admin.token),
+            Some(json!({ "owner_id": 999_999 })),
+        )
+        .await
+        .expect(404);
+    assert_eq!(
+        (nobody.body["code"].as_str(), nobody.body["field"].as_str()),
+        (Some("account_not_found"), Some("owner_id"))
+    );
 
     // The admin assigns it to Sam; Sam resolves it.
     app.call(

@@ -112,6 +112,7 @@ mod tests {
         let (b, _) = RandomTokens.issue();
         assert_ne!(a.expose(), b.expose());
         assert!(a.expose().len() >= 43, "256 bits in base64");
+        assert!(domain::accounts::CONFIRMATION_TOKEN.is_match(a.expose()), "the shape confirmation links take");
         assert_eq!(RandomTokens.digest(a.expose()), ha);
         assert_ne!(ha.as_str(), a.expose());
         assert_eq!(ha.as_str().len(), 64);

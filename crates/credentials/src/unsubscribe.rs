@@ -147,6 +147,7 @@ mod tests {
             let token = t.sign(UserId::new(42), scope);
             assert!(token.starts_with("v1.42."), "{token}");
             assert!(token.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)), "URL-safe: {token}");
+            assert!(domain::notifications::UNSUBSCRIBE_TOKEN.is_match(&token), "the published shape: {token}");
             assert_eq!(t.verify(&token), Some((UserId::new(42), scope)));
         }
     }

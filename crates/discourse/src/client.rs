@@ -15,6 +15,10 @@
 //! creation is refused (422) the topic is looked up by its external id before the refusal is
 //! reported, in case it was made by an earlier attempt. Replies have no such key: a reply
 //! retried after the memo window has passed can appear twice.
+//!
+//! Where the forum keeps its own accounts (no DiscourseConnect), a user's existing account is
+//! proven theirs by its primary email: `GET /admin/users/list/active.json?email=&show_emails=true`
+//! (notes 1.5, Users), which the admin key may read.
 
 use std::time::{Duration, Instant};
 
@@ -604,6 +608,30 @@ impl ForumClient for ForumApi {
         let body = dto::SyncSso { sso, sig };
         self.request(Method::POST, "/admin/users/sync_sso", &[], Some(&body), None).await?.ok()?;
         Ok(())
+    }
+
+    fn provisions_users(&self) -> bool {
+        self.connect.is_some()
+    }
+
+    async fn username_with_email(&self, email: &str) -> Result<Option<String>, DeliveryError> {
+        let email = email.trim();
+        if email.is_empty() {
+            return Ok(None);
+        }
+        // Active accounts only (an account never activated has an unconfirmed email), with
+        // their emails shown; the filter's own matching is not relied on: the answer's
+        // primary `email` must be the address asked about.
+        let query = [("email", email.to_owned()), ("show_emails", "true".to_owned())];
+        let users: Vec<dto::AdminUser> = self
+            .request::<()>(Method::GET, "/admin/users/list/active.json", &query, None, None)
+            .await?
+            .ok()?
+            .json("a user lookup")?;
+        Ok(users
+            .into_iter()
+            .find(|u| !u.staged && u.email.as_deref().is_some_and(|e| e.trim().eq_ignore_ascii_case(email)))
+            .map(|u| u.username))
     }
 }
 

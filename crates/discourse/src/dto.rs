@@ -160,3 +160,14 @@ pub(crate) struct SearchTopic {
     pub slug: String,
     pub archetype: Option<String>,
 }
+
+/// An account of `GET /admin/users/list/{flag}.json?email=..&show_emails=true` (admins only),
+/// the parts osts reads: `email` is the account's primary email (its other addresses are in
+/// `secondary_emails`, which osts does not count).
+#[derive(Debug, Deserialize)]
+pub(crate) struct AdminUser {
+    pub username: String,
+    pub email: Option<String>,
+    #[serde(default)]
+    pub staged: bool,
+}

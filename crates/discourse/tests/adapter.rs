@@ -413,6 +413,7 @@ async fn a_user_is_synced_with_a_signed_payload_and_the_support_group() {
         name: "Bo Staff".into(),
         support: true,
         moderator: false,
+        linked: false,
     };
     api.sync_user(&bo).await.unwrap();
     api.sync_user(&ForumIdentity { support: false, ..bo.clone() }).await.unwrap();

@@ -260,6 +260,7 @@ fn ada() -> ForumIdentity {
         name: "Ada".into(),
         support: false,
         moderator: false,
+        linked: false,
     }
 }
 
@@ -326,6 +327,8 @@ async fn everything_the_adapter_sends() -> Vec<Recorded> {
     api.delete_post(last).await.unwrap();
     api.merge_topics(public.topic_id, private.topic_id).await.unwrap();
     api.search("printer fire").await.unwrap();
+    fake.add_user_with_email("ada_own", "ada.own@uni.edu");
+    assert_eq!(api.username_with_email("Ada.Own@uni.edu").await.unwrap().as_deref(), Some("ada_own"));
     fake.requests()
 }
 
@@ -390,6 +393,7 @@ async fn every_request_the_adapter_sends_is_in_the_contract() {
         ("DELETE", "/posts/{id}.json"),
         ("GET", "/search.json"),
         ("POST", "/admin/users/sync_sso"),
+        ("GET", "/admin/users/list/{flag}.json"),
     ]
     .iter()
     .map(|(m, t)| (m.to_string(), t.to_string()))
@@ -487,6 +491,7 @@ async fn the_fakes_answers_have_the_types_the_spec_documents() {
     )
     .await;
     let topic = created["topic_id"].as_i64().unwrap();
+    fake.add_user("ada");
     let reply = call(
         reqwest::Method::POST,
         "/posts.json",
@@ -513,6 +518,12 @@ async fn the_fakes_answers_have_the_types_the_spec_documents() {
             .await,
         ),
         ("get", "/search.json", call(reqwest::Method::GET, "/search.json?q=printer", None).await),
+        (
+            "get",
+            "/admin/users/list/{flag}.json",
+            call(reqwest::Method::GET, "/admin/users/list/active.json?email=ada@example.com&show_emails=true", None)
+                .await,
+        ),
     ];
     for (method, template, answer) in answers {
         let schema = &spec()["paths"][template][method]["responses"]["200"]["content"]["application/json"]["schema"];
@@ -537,6 +548,8 @@ async fn the_fakes_answers_have_the_types_the_spec_documents() {
         ("get", "/t/{id}.json", "/properties/post_stream/properties/posts/items/properties/deleted_at"),
         ("get", "/t/{id}/posts.json", "/properties/post_stream/properties/posts/items/properties/cooked"),
         ("get", "/search.json", "/properties/posts"),
+        ("get", "/admin/users/list/{flag}.json", "/items/properties/username"),
+        ("get", "/admin/users/list/{flag}.json", "/items/properties/email"),
     ] {
         assert!(documented(method, template, pointer), "{method} {template} {pointer}");
     }

@@ -65,6 +65,7 @@ fn identity(id: i64, username: &str, support: bool, moderator: bool) -> ForumIde
         name: username.to_uppercase(),
         support,
         moderator,
+        linked: false,
     }
 }
 
@@ -388,4 +389,33 @@ async fn queued_error_bodies_come_back_with_discourses_words() {
         Err(DeliveryError::Later { message: "502 Bad Gateway".into(), at: None })
     );
     assert_eq!(api.find_topic("osts-1").await, Ok(None), "faults are used up one request each");
+}
+
+#[tokio::test]
+async fn an_accounts_owner_is_found_by_its_primary_email_only() {
+    let fake = fake(FakeConfig::default()).await;
+    fake.add_user_with_email("Ada_L", "ada@uni.edu");
+    fake.add_user_with_email("bo", "bo@uni.edu");
+    let api = api_for(&fake, |_| {});
+    assert!(api.provisions_users(), "with DiscourseConnect the forum's accounts come from osts");
+    assert_eq!(api.username_with_email(" ADA@uni.edu ").await.unwrap().as_deref(), Some("Ada_L"));
+    assert_eq!(api.username_with_email("bo@uni.edu").await.unwrap().as_deref(), Some("bo"));
+    assert_eq!(api.username_with_email("cy@uni.edu").await.unwrap(), None);
+    assert_eq!(api.username_with_email("").await.unwrap(), None);
+    let lookups: Vec<_> = fake.requests().into_iter().filter(|r| r.path.starts_with("/admin/users/list/")).collect();
+    assert_eq!(lookups.len(), 3, "an empty address is not asked about");
+    assert!(
+        lookups
+            .iter()
+            .all(|r| r.path == "/admin/users/list/active.json"
+                && r.query.contains(&("show_emails".into(), "true".into())))
+    );
+    let own = api_for(&fake, |c| c.connect_secret = None);
+    assert!(!own.provisions_users(), "without it the forum keeps its own accounts");
+
+    // A key acting as a user who is not an admin reads no emails: the admin route is missing.
+    fake.add_user("cy");
+    let not_admin = api_for(&fake, |c| c.api_username = "cy".into());
+    let refused = not_admin.username_with_email("ada@uni.edu").await.unwrap_err();
+    assert!(matches!(&refused, DeliveryError::Never(m) if m.starts_with("404")), "{refused:?}");
 }

@@ -1,9 +1,9 @@
 //! The domain's error vocabulary.
 //!
 //! Each variant has exactly one meaning for a client (the HTTP layer maps it variant by
-//! variant: invalid → 422, unauthenticated → 401, forbidden → 403, not found → 404,
-//! conflict → 409, too large → 413, unsupported media type → 415, throttled → 429,
-//! busy → 503, unknown → 500). Refusals carry a machine-readable reason.
+//! variant: invalid → 422, unauthenticated → 401, forbidden → 403, not found and unknown
+//! reference → 404, conflict → 409, too large → 413, unsupported media type → 415,
+//! throttled → 429, busy → 503, unknown → 500). Refusals carry a machine-readable reason.
 
 use std::fmt;
 
@@ -32,6 +32,15 @@ pub enum Error {
     /// The thing does not exist (or the principal may not know that it does).
     #[error("{0} not found")]
     NotFound(Resource),
+    /// A value of the request names something that does not exist (or that the principal
+    /// may not know exists): a category, a ticket, an account.
+    #[error("{resource} not found")]
+    UnknownReference {
+        /// What the value names.
+        resource: Resource,
+        /// The field (as the client named it) that holds the value.
+        field: &'static str,
+    },
     /// The request contradicts the current state.
     #[error("{0}")]
     Conflict(Conflict),
@@ -97,6 +106,12 @@ pub enum Forbidden {
     TicketLocked,
     /// Only the creator, watchers and staff take part in a ticket's conversation.
     NotParticipant,
+    /// Admins do not decide about their own account (approve, reject, deactivate,
+    /// reactivate it, or change its role).
+    SelfDecision,
+    /// The forum account's primary email is not the user's confirmed email (or there is no
+    /// such account: the answer does not tell the two apart).
+    ForumAccountNotYours,
 }
 
 impl Forbidden {
@@ -112,6 +127,8 @@ impl Forbidden {
             Self::PriorityNotAllowed => "priority_not_allowed",
             Self::TicketLocked => "ticket_locked",
             Self::NotParticipant => "not_participant",
+            Self::SelfDecision => "self_decision",
+            Self::ForumAccountNotYours => "forum_account_not_yours",
         }
     }
 }
@@ -131,6 +148,10 @@ impl fmt::Display for Forbidden {
             Self::PriorityNotAllowed => "students may request at most high priority",
             Self::TicketLocked => "the ticket can only be edited by its creator while it is open",
             Self::NotParticipant => "watch the ticket to take part in its conversation",
+            Self::SelfDecision => "you cannot decide about your own account or change your own role",
+            Self::ForumAccountNotYours => {
+                "osts can link only a forum account whose primary email is your confirmed email address"
+            }
         })
     }
 }
@@ -156,6 +177,16 @@ pub enum Resource {
     ChatWebhook,
     /// A ticket's forum thread.
     Thread,
+    /// A reply on the ticket at hand.
+    Reply,
+    /// An email confirmation link: its token is well formed but was never issued, or was
+    /// replaced by a newer link.
+    Confirmation,
+    /// A one-click unsubscribe link: its token is well formed but not signed by this
+    /// instance (forged, altered, or from before the key changed).
+    UnsubscribeLink,
+    /// The forum account a user linked.
+    ForumAccount,
 }
 
 impl Resource {
@@ -171,6 +202,10 @@ impl Resource {
             Self::FaqEntry => "faq_entry_not_found",
             Self::ChatWebhook => "chat_webhook_not_found",
             Self::Thread => "thread_not_found",
+            Self::Reply => "reply_not_found",
+            Self::Confirmation => "confirmation_not_found",
+            Self::UnsubscribeLink => "unsubscribe_link_not_found",
+            Self::ForumAccount => "forum_account_not_found",
         }
     }
 }
@@ -187,6 +222,10 @@ impl fmt::Display for Resource {
             Self::FaqEntry => "FAQ entry",
             Self::ChatWebhook => "chat webhook",
             Self::Thread => "forum thread",
+            Self::Reply => "reply",
+            Self::Confirmation => "confirmation link",
+            Self::UnsubscribeLink => "unsubscribe link",
+            Self::ForumAccount => "linked forum account",
         })
     }
 }
@@ -236,6 +275,24 @@ pub enum Conflict {
     ForumNotConfigured,
     /// The ticket has a forum thread already.
     ThreadExists,
+    /// A ticket cannot be merged into itself.
+    SameTicket,
+    /// The account named exists but cannot take the job now (not active, or not of the
+    /// role it needs); the sentence says what is needed.
+    NotAssignable(&'static str),
+    /// The ticket's current status needs its own action for this change (undo the merge,
+    /// reopen with a reason) rather than a plain edit.
+    UseAction {
+        /// The machine-readable code, e.g. `use_reopen`.
+        code: &'static str,
+        /// A sentence for people.
+        message: &'static str,
+    },
+    /// The forum signs its users in through osts (DiscourseConnect): there is no account of
+    /// one's own to link.
+    ForumAccountsFromOsts,
+    /// Another user linked that forum account.
+    ForumAccountTaken,
 }
 
 impl Conflict {
@@ -259,6 +316,11 @@ impl Conflict {
             Self::NotUnresolved => "ticket_not_unresolved",
             Self::ForumNotConfigured => "forum_not_configured",
             Self::ThreadExists => "thread_exists",
+            Self::SameTicket => "same_ticket",
+            Self::NotAssignable(_) => "not_assignable",
+            Self::UseAction { code, .. } => code,
+            Self::ForumAccountsFromOsts => "forum_accounts_from_osts",
+            Self::ForumAccountTaken => "forum_account_taken",
         }
     }
 }
@@ -296,6 +358,12 @@ impl fmt::Display for Conflict {
                 f.write_str("the Discourse forum is not configured on this server (OSTS_DISCOURSE_URL)")
             }
             Self::ThreadExists => f.write_str("the ticket has a forum thread already"),
+            Self::SameTicket => f.write_str("a ticket cannot be merged into itself"),
+            Self::NotAssignable(message) | Self::UseAction { message, .. } => f.write_str(message),
+            Self::ForumAccountsFromOsts => f.write_str(
+                "the forum signs you in through osts (DiscourseConnect), so your forum account is already yours",
+            ),
+            Self::ForumAccountTaken => f.write_str("another user linked that forum account"),
         }
     }
 }

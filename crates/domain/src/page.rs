@@ -1,6 +1,7 @@
 //! Cursor pagination shared by listings.
 
 use crate::error::Error;
+use crate::text::Pattern;
 
 /// How many items a page may hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +52,42 @@ impl From<ListError> for Error {
     }
 }
 
+/// The cursor of a listing ordered by id, `<prefix>:<id>`: the accounts' (`a:`) as a
+/// pattern.
+pub static ACCOUNT_CURSOR: Pattern = Pattern::new(|| r"^a:[0-9]{1,10}$".to_owned());
+
+/// The cursor of the inbox, `n:<id>`, as a pattern.
+pub static NOTIFICATION_CURSOR: Pattern = Pattern::new(|| r"^n:[0-9]{1,10}$".to_owned());
+
+/// A cursor of a listing ordered by id ([`ACCOUNT_CURSOR`], [`NOTIFICATION_CURSOR`]).
+#[derive(Debug, Clone, Copy)]
+pub struct IdCursor {
+    prefix: char,
+    pattern: &'static Pattern,
+}
+
+/// The accounts' cursor.
+pub const ACCOUNTS: IdCursor = IdCursor { prefix: 'a', pattern: &ACCOUNT_CURSOR };
+/// The inbox's cursor.
+pub const NOTIFICATIONS: IdCursor = IdCursor { prefix: 'n', pattern: &NOTIFICATION_CURSOR };
+
+impl IdCursor {
+    /// The cursor after the row `id`.
+    pub fn encode(self, id: i32) -> String {
+        format!("{}:{}", self.prefix, id.max(0))
+    }
+
+    /// The id a cursor names, if it is one of this listing's; ids past the largest row id
+    /// there can be stand for it (the page after them is the same).
+    pub fn parse(self, raw: &str) -> Option<i32> {
+        if !self.pattern.is_match(raw) {
+            return None;
+        }
+        let digits = &raw[2..];
+        Some(digits.parse::<u64>().map_or(i32::MAX, |n| i32::try_from(n).unwrap_or(i32::MAX)))
+    }
+}
+
 /// One page of a listing and the opaque cursor of the next page, if there is one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {
@@ -63,6 +100,22 @@ pub struct Page<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_cursors_read_back_what_they_write_and_nothing_the_pattern_refuses() {
+        for id in [0, 1, 42, i32::MAX] {
+            assert_eq!(ACCOUNTS.parse(&ACCOUNTS.encode(id)), Some(id));
+            assert!(ACCOUNT_CURSOR.is_match(&ACCOUNTS.encode(id)));
+            assert_eq!(NOTIFICATIONS.parse(&NOTIFICATIONS.encode(id)), Some(id));
+        }
+        assert_eq!(ACCOUNTS.parse("a:9999999999"), Some(i32::MAX), "past every id");
+        assert_eq!(ACCOUNTS.parse("a:007"), Some(7));
+        for bad in ["", "a:", "a:-1", "a:+1", "a:1 ", " a:1", "a:12345678901", "n:1", "a:1:2", "a:\u{0661}"] {
+            assert_eq!(ACCOUNTS.parse(bad), None, "{bad:?}");
+            assert!(!ACCOUNT_CURSOR.is_match(bad), "{bad:?}");
+        }
+        assert_eq!(NOTIFICATIONS.parse("a:1"), None);
+    }
 
     #[test]
     fn limits_are_bounded() {

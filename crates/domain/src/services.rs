@@ -359,6 +359,7 @@ impl Services {
             forum: ForumService::new(
                 ports.forum.clone(),
                 ports.tickets.clone(),
+                ports.accounts.clone(),
                 ports.clock.clone(),
                 settings.forum.clone(),
             ),

@@ -211,6 +211,7 @@ fn delivery_worker(
             forum,
             Arc::new(move |number| links.ticket(number)),
             base,
+            Arc::new(SystemClock),
         )));
     }
     Ok(domain::notifications::DeliveryWorker::new(

@@ -206,7 +206,7 @@ impl AccountRepository for Store {
         limit: PageLimit,
         cursor: Option<String>,
     ) -> Result<Page<Account>, ListError> {
-        let after: i32 = match cursor.as_deref().map(|c| c.strip_prefix("a:").and_then(|n| n.parse().ok())) {
+        let after: i32 = match cursor.as_deref().map(|c| domain::page::ACCOUNTS.parse(c)) {
             None => 0,
             Some(Some(n)) => n,
             Some(None) => return Err(ListError::InvalidCursor),
@@ -226,7 +226,7 @@ impl AccountRepository for Store {
         let n = limit.get() as usize;
         let rows =
             q.order_by_asc(users::Column::Id).limit(n as u64 + 1).all(&self.db).await.map_err(anyhow::Error::from)?;
-        let next_cursor = (rows.len() > n).then(|| format!("a:{}", rows[n - 1].id));
+        let next_cursor = (rows.len() > n).then(|| domain::page::ACCOUNTS.encode(rows[n - 1].id));
         let items = rows.into_iter().take(n).map(Account::try_from).collect::<anyhow::Result<_>>()?;
         Ok(Page { items, next_cursor })
     }

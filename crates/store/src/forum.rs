@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use domain::actor::Actor;
 use domain::forum::*;
+use domain::page::{ListError, Page, PageLimit};
 use domain::tickets::{Change, TicketId, UserRef};
 use sea_orm::{ConnectionTrait, EntityTrait, QueryResult};
 
@@ -50,16 +51,42 @@ async fn thread_in(conn: &impl ConnectionTrait, ticket: i32) -> anyhow::Result<O
     rows.first().map(thread_of).transpose()
 }
 
-/// A user as the forum should know them.
-fn identity(u: &users::Model) -> ForumIdentity {
-    ForumIdentity {
+/// A user as the forum should know them: by the forum account they linked, if they did, else
+/// by the name osts gives them.
+async fn identity(conn: &impl ConnectionTrait, u: &users::Model) -> anyhow::Result<ForumIdentity> {
+    let linked = query(conn, "SELECT username FROM forum_accounts WHERE user_id = $1", vec![u.id.into()]).await?;
+    let linked: Option<String> = linked.first().map(|r| r.try_get("", "username")).transpose()?;
+    Ok(ForumIdentity {
         external_id: u.id.into(),
         email: u.email.clone(),
-        username: forum_username(&u.email, u.id.into()),
+        username: linked.clone().unwrap_or_else(|| forum_username(&u.email, u.id.into())),
         name: u.display_name.clone(),
         support: u.role == "support" || u.role == "admin",
         moderator: u.role == "admin",
-    }
+        linked: linked.is_some(),
+    })
+}
+
+fn user32(user: domain::accounts::UserId) -> anyhow::Result<i32> {
+    id32(user.get()).ok_or_else(|| anyhow::anyhow!("user id out of range"))
+}
+
+/// Where a page of the most active threads starts: after the thread of `ticket` with `score`.
+fn activity_cursor(raw: &str) -> Option<(i64, i32)> {
+    let mut parts = raw.strip_prefix("a:")?.split(':');
+    let (score, ticket) = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
+    parts.next().is_none().then_some((score, ticket))
+}
+
+fn activity_of(r: &QueryResult) -> anyhow::Result<ThreadActivity> {
+    let count = |name: &str| -> anyhow::Result<u64> { Ok(u64::try_from(r.try_get::<i64>("", name)?)?) };
+    Ok(ThreadActivity {
+        thread: thread_of(r)?,
+        title: r.try_get("", "title")?,
+        posts: count("posts")?,
+        likes: count("likes")?,
+        last_activity_at: r.try_get("", "last_activity_at")?,
+    })
 }
 
 impl Store {
@@ -178,6 +205,75 @@ impl ForumRepository for Store {
         Ok(())
     }
 
+    async fn move_thread(&self, from: TicketId, to: TicketId, actor: Actor, at: DateTime<Utc>) -> anyhow::Result<bool> {
+        let (from, to) = (ticket32(from)?, ticket32(to)?);
+        let tx = self.write().await?;
+        // Dropping the transaction without a commit changes nothing.
+        if thread_in(&*tx, to).await?.is_some() {
+            return Ok(false);
+        }
+        let Some(thread) = thread_in(&*tx, from).await? else { return Ok(false) };
+        exec(
+            &*tx,
+            "UPDATE forum_threads SET ticket_id = $2, updated_at = $3 WHERE ticket_id = $1",
+            vec![from.into(), to.into(), at.into()],
+        )
+        .await?;
+        // A thread still pending has no topic to name; its creation job finds it by the
+        // merged ticket's external id.
+        let change = Change::ThreadLinked { topic_id: thread.topic_id.unwrap_or_default() };
+        record(&tx, to, actor, at, &change).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn linked_account(&self, user: domain::accounts::UserId) -> anyhow::Result<Option<LinkedAccount>> {
+        let rows = query(
+            &self.db,
+            "SELECT username, linked_at FROM forum_accounts WHERE user_id = $1",
+            vec![user32(user)?.into()],
+        )
+        .await?;
+        rows.first()
+            .map(|r| Ok(LinkedAccount { username: r.try_get("", "username")?, linked_at: r.try_get("", "linked_at")? }))
+            .transpose()
+    }
+
+    async fn link_account(
+        &self,
+        user: domain::accounts::UserId,
+        username: &ForumUsername,
+        at: DateTime<Utc>,
+    ) -> Result<LinkedAccount, LinkError> {
+        let id = user32(user)?;
+        let tx = self.write().await.map_err(anyhow::Error::from)?;
+        exec(&*tx, "DELETE FROM forum_accounts WHERE user_id = $1", vec![id.into()]).await?;
+        let inserted = exec(
+            &*tx,
+            "INSERT INTO forum_accounts (user_id, username, username_key, linked_at) VALUES ($1, $2, $3, $4)",
+            vec![
+                id.into(),
+                username.as_str().to_owned().into(),
+                username.as_str().to_ascii_lowercase().into(),
+                at.into(),
+            ],
+        )
+        .await;
+        if let Err(e) = inserted {
+            let unique = e.downcast_ref::<sea_orm::DbErr>().is_some_and(is_unique_violation);
+            return Err(if unique { LinkError::Taken } else { LinkError::Unknown(e) });
+        }
+        tx.commit().await.map_err(anyhow::Error::from)?;
+        Ok(LinkedAccount { username: username.as_str().to_owned(), linked_at: at })
+    }
+
+    async fn unlink_account(&self, user: domain::accounts::UserId) -> anyhow::Result<bool> {
+        let tx = self.write().await?;
+        let n = exec(&*tx, "DELETE FROM forum_accounts WHERE user_id = $1", vec![user32(user)?.into()]).await?;
+        tx.commit().await?;
+        Ok(n == 1)
+    }
+
     async fn first_delivery(&self, key: &str, at: DateTime<Utc>) -> anyhow::Result<bool> {
         let tx = self.write().await?;
         let n = exec(
@@ -202,7 +298,10 @@ impl ForumRepository for Store {
             .await?
             .ok_or_else(|| anyhow::anyhow!("the ticket's creator vanished"))?;
         let actor = match row.actor_id {
-            Some(id) => users::Entity::find_by_id(id).one(&self.db).await?.as_ref().map(identity),
+            Some(id) => match users::Entity::find_by_id(id).one(&self.db).await? {
+                Some(u) => Some(identity(&self.db, &u).await?),
+                None => None,
+            },
             None => None,
         };
         Ok(Some(ForumJobContext {
@@ -210,7 +309,7 @@ impl ForumRepository for Store {
             ticket,
             change,
             actor,
-            creator: identity(&creator),
+            creator: identity(&self.db, &creator).await?,
         }))
     }
 
@@ -240,5 +339,41 @@ impl ForumRepository for Store {
                 })
             })
             .collect()
+    }
+
+    async fn active_threads(
+        &self,
+        limit: PageLimit,
+        cursor: Option<String>,
+    ) -> Result<Page<ThreadActivity>, ListError> {
+        let (score, ticket) = match cursor.as_deref() {
+            None => (i64::MAX, i32::MAX),
+            Some(raw) => activity_cursor(raw).ok_or(ListError::InvalidCursor)?,
+        };
+        let n = limit.get() as usize;
+        // Counted from the thread's recorded forum events; the aggregate sits in a subquery so
+        // that the page can start after the cursor's (score, ticket).
+        let rows = query(
+            &self.db,
+            "SELECT * FROM (\
+               SELECT f.ticket_id, f.topic_id, f.url, f.visibility, f.state, f.created_at, t.title, \
+                 CAST(SUM(CASE WHEN e.kind = 'thread_reply' THEN 1 ELSE 0 END) AS BIGINT) AS posts, \
+                 CAST(SUM(CASE WHEN e.kind = 'thread_liked' THEN 1 ELSE 0 END) AS BIGINT) AS likes, \
+                 CAST(COUNT(*) AS BIGINT) AS score, MAX(e.at) AS last_activity_at \
+               FROM forum_threads f JOIN tickets t ON t.id = f.ticket_id \
+               JOIN ticket_events e ON e.ticket_id = f.ticket_id AND e.kind IN ('thread_reply', 'thread_liked') \
+               GROUP BY f.ticket_id, f.topic_id, f.url, f.visibility, f.state, f.created_at, t.title\
+             ) a WHERE a.score < $1 OR (a.score = $1 AND a.ticket_id < $2) \
+             ORDER BY a.score DESC, a.ticket_id DESC LIMIT $3",
+            vec![score.into(), ticket.into(), i64::try_from(n + 1).unwrap_or(i64::MAX).into()],
+        )
+        .await?;
+        let mut items = rows.iter().map(activity_of).collect::<anyhow::Result<Vec<_>>>()?;
+        let next_cursor = (items.len() > n).then(|| {
+            let last = &items[n - 1];
+            format!("a:{}:{}", last.score(), last.thread.ticket.get())
+        });
+        items.truncate(n);
+        Ok(Page { items, next_cursor })
     }
 }

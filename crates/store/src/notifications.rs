@@ -314,7 +314,7 @@ impl NotificationRepository for Store {
         let user = user32(user)?;
         let before = match cursor {
             None => i32::MAX,
-            Some(raw) => raw.strip_prefix("n:").and_then(|id| id.parse().ok()).ok_or(ListError::InvalidCursor)?,
+            Some(raw) => domain::page::NOTIFICATIONS.parse(&raw).ok_or(ListError::InvalidCursor)?,
         };
         let n = limit.get() as usize;
         let rows = query(
@@ -326,7 +326,8 @@ impl NotificationRepository for Store {
         )
         .await?;
         let mut items = rows.iter().map(to_notification).collect::<anyhow::Result<Vec<_>>>()?;
-        let next_cursor = (items.len() > n).then(|| format!("n:{}", items[n - 1].id.get()));
+        let next_cursor = (items.len() > n)
+            .then(|| domain::page::NOTIFICATIONS.encode(id32(items[n - 1].id.get()).unwrap_or(i32::MAX)));
         items.truncate(n);
         Ok(Page { items, next_cursor })
     }

@@ -203,39 +203,9 @@ async fn insert_tags(conn: &impl ConnectionTrait, ticket: i32, tags: &Tags) -> a
     Ok(())
 }
 
-/// Keyset cursors: `n:<id>` (newest), `v:<votes>:<id>` (most votes), `q:<key bits>:<id>`
-/// (queue). Opaque to clients; checked against the sort they are used with.
-enum Cursor {
-    Newest(i32),
-    Votes(i32, i32),
-    Queue(f64, i32),
-}
-
-impl Cursor {
-    fn of(sort: TicketSort, m: &tickets::Model) -> String {
-        match sort {
-            TicketSort::Newest => format!("n:{}", m.id),
-            TicketSort::MostVotes => format!("v:{}:{}", m.vote_count, m.id),
-            TicketSort::Queue => format!("q:{:x}:{}", m.queue_key.to_bits(), m.id),
-        }
-    }
-
-    fn parse(sort: TicketSort, raw: &str) -> Option<Self> {
-        let mut parts = raw.split(':');
-        let cursor = match (sort, parts.next()?) {
-            (TicketSort::Newest, "n") => Cursor::Newest(parts.next()?.parse().ok()?),
-            (TicketSort::MostVotes, "v") => Cursor::Votes(parts.next()?.parse().ok()?, parts.next()?.parse().ok()?),
-            (TicketSort::Queue, "q") => {
-                let key = f64::from_bits(u64::from_str_radix(parts.next()?, 16).ok()?);
-                if !key.is_finite() {
-                    return None;
-                }
-                Cursor::Queue(key, parts.next()?.parse().ok()?)
-            }
-            _ => return None,
-        };
-        parts.next().is_none().then_some(cursor)
-    }
+/// The keyset cursor after `m` ([`TicketPosition`]): works with every order.
+fn cursor_of(m: &tickets::Model) -> String {
+    TicketPosition { id: m.id, votes: m.vote_count, queue_key: m.queue_key }.encode()
 }
 
 pub(crate) fn like_pattern(text: &str) -> String {
@@ -311,7 +281,7 @@ fn list_select(query: &TicketQuery, viewer: i32, backend: DbBackend) -> Result<S
         );
     }
     if let Some(raw) = &query.cursor {
-        let cursor = Cursor::parse(query.sort, raw).ok_or(ListError::InvalidCursor)?;
+        let at = TicketPosition::parse(raw).ok_or(ListError::InvalidCursor)?;
         let id = tickets::Column::Id;
         // Row values, `(votes, id) < (v, after)`: both databases read them as one index
         // range, where `votes < v OR (votes = v AND id < after)` would scan from the top.
@@ -319,10 +289,10 @@ fn list_select(query: &TicketQuery, viewer: i32, backend: DbBackend) -> Result<S
             Expr::tuple([Expr::col((tickets::Entity, col)).into(), Expr::col((tickets::Entity, id)).into()])
                 .lt(Expr::tuple([Expr::val(value).into(), Expr::val(after).into()]))
         };
-        q = match cursor {
-            Cursor::Newest(after) => q.filter(id.lt(after)),
-            Cursor::Votes(v, after) => q.filter(before(tickets::Column::VoteCount, v.into(), after)),
-            Cursor::Queue(k, after) => q.filter(before(tickets::Column::QueueKey, k.into(), after)),
+        q = match query.sort {
+            TicketSort::Newest => q.filter(id.lt(at.id)),
+            TicketSort::MostVotes => q.filter(before(tickets::Column::VoteCount, at.votes.into(), at.id)),
+            TicketSort::Queue => q.filter(before(tickets::Column::QueueKey, at.queue_key.into(), at.id)),
         };
     }
     q = match query.sort {
@@ -459,7 +429,7 @@ impl TicketRepository for Store {
             .await
             .map_err(anyhow::Error::from)?;
         let mut rows = rows;
-        let next_cursor = (rows.len() > n).then(|| Cursor::of(query.sort, &rows[n - 1]));
+        let next_cursor = (rows.len() > n).then(|| cursor_of(&rows[n - 1]));
         rows.truncate(n);
         Ok(Page { items: views(&self.db, rows, Some(viewer)).await?, next_cursor })
     }

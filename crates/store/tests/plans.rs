@@ -97,13 +97,9 @@ const FILTERS: [Filter; 12] = [
     Filter::QueueCategory,
 ];
 
-/// A cursor as a first page of `sort` would return it.
-fn later_page(sort: TicketSort) -> String {
-    match sort {
-        TicketSort::Newest => "n:1000".to_owned(),
-        TicketSort::MostVotes => "v:3:1000".to_owned(),
-        TicketSort::Queue => format!("q:{:x}:1000", 12.5f64.to_bits()),
-    }
+/// A cursor as a first page would return it (the same for every order).
+fn later_page(_sort: TicketSort) -> String {
+    TicketPosition { id: 1000, votes: 3, queue_key: 12.5 }.encode()
 }
 
 /// What is wrong with a plan, if anything.

@@ -296,7 +296,16 @@ async fn listing_pages_cover_every_ticket_once(store: Store) {
         assert!(in_order, "{sort:?} order");
     }
     let bad = store.tickets().list(TicketQuery { cursor: Some("v:1:2".into()), ..query(&ada) }).await;
-    assert!(matches!(bad, Err(ListError::InvalidCursor)), "a votes cursor on the newest sort");
+    assert!(matches!(bad, Err(ListError::InvalidCursor)), "a cursor of another shape");
+    // A cursor is a position: one from another order continues after that ticket.
+    let first =
+        store.tickets().list(TicketQuery { limit: PageLimit::new(Some(2)).unwrap(), ..query(&ada) }).await.unwrap();
+    let cursor = first.next_cursor.expect("more than two tickets");
+    store
+        .tickets()
+        .list(TicketQuery { sort: TicketSort::MostVotes, cursor: Some(cursor), ..query(&ada) })
+        .await
+        .expect("any cursor works with any order");
     let bad = store.tickets().list(TicketQuery { cursor: Some("garbage".into()), ..query(&ada) }).await;
     assert!(matches!(bad, Err(ListError::InvalidCursor)));
 }

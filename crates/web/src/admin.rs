@@ -41,6 +41,7 @@ fn refusal(e: domain::Error) -> Result<(&'static str, String), Fail> {
     match e {
         domain::Error::Invalid { field, message, .. } => Ok((field, sentence(&message))),
         domain::Error::Conflict(c) => Ok(("form", sentence(&c.to_string()))),
+        domain::Error::UnknownReference { field, resource } => Ok((field, sentence(&format!("{resource} not found")))),
         other => Err(other.into()),
     }
 }

@@ -231,6 +231,9 @@ pub async fn create(req: &Request, web: Data<&Arc<Web>>, multipart: Multipart) -
                     return Ok(ctx.redirect(&to));
                 }
                 Err(domain::Error::Invalid { field, message, .. }) => errors.add(field, sentence(&message)),
+                Err(domain::Error::UnknownReference { field, resource }) => {
+                    errors.add(field, sentence(&format!("{resource} not found")))
+                }
                 Err(domain::Error::Forbidden(domain::Forbidden::PriorityNotAllowed)) => {
                     errors.add("priority", "Students may ask for at most high priority.")
                 }
@@ -569,7 +572,12 @@ pub async fn act(
         };
         match done {
             Ok(()) => Ok(ctx.redirect(&local(f.get("back"), &format!("/tickets/{number}")))),
-            Err(e @ (domain::Error::Invalid { .. } | domain::Error::Conflict(_) | domain::Error::Forbidden(_))) => {
+            Err(
+                e @ (domain::Error::Invalid { .. }
+                | domain::Error::UnknownReference { .. }
+                | domain::Error::Conflict(_)
+                | domain::Error::Forbidden(_)),
+            ) => {
                 if wants_json(req) {
                     return Err(e.into());
                 }

@@ -1022,6 +1022,46 @@ impl Forum {
         }))
     }
 
+    /// `GET /admin/users/list/{flag}.json`: accounts by flag (`active`: every real account;
+    /// `staff`: admins and moderators; the other flags: none here), filtered by `email` (the
+    /// primary email, case-insensitive), with emails only when `show_emails=true`.
+    pub(crate) fn list_users(&self, flag: &str, params: &Map<String, Value>) -> Reply {
+        if !["active", "new", "staff", "suspended", "blocked", "suspect"].contains(&flag) {
+            return Reply::not_found();
+        }
+        let email = text(params, "email").map(str::to_lowercase);
+        let show = params.get("show_emails").and_then(Value::as_str) == Some("true");
+        let users: Vec<Value> = self
+            .users
+            .iter()
+            .filter(|u| u.id > 0)
+            .filter(|u| match flag {
+                "active" => true,
+                "staff" => u.staff(),
+                _ => false,
+            })
+            .filter(|u| email.as_deref().is_none_or(|e| u.email.eq_ignore_ascii_case(e)))
+            .map(|u| {
+                let mut user = json!({
+                    "id": u.id, "username": u.username, "name": u.name,
+                    "avatar_template": "/letter_avatar_proxy/v4/letter/a/8e7dd6/{size}.png",
+                    "active": true, "admin": u.admin, "moderator": u.moderator,
+                    "last_seen_at": null, "last_emailed_at": null, "created_at": "2026-01-01T00:00:00.000Z",
+                    "last_seen_age": null, "last_emailed_age": null, "created_at_age": 1.0,
+                    "trust_level": if u.staff() { 4 } else { 1 }, "manual_locked_trust_level": null,
+                    "title": null, "time_read": 0, "staged": false, "days_visited": 0,
+                    "posts_read_count": 0, "topics_entered": 0, "post_count": 0,
+                });
+                if show {
+                    user["email"] = json!(u.email);
+                    user["secondary_emails"] = json!([]);
+                }
+                user
+            })
+            .collect();
+        Reply::ok(Value::Array(users))
+    }
+
     /// `POST /admin/users/sync_sso`: creates or updates the user a signed DiscourseConnect
     /// payload names, with its groups.
     pub(crate) fn sync_sso(&mut self, connect: &crate::connect::Connect, params: &Map<String, Value>) -> Reply {

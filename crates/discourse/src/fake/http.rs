@@ -144,6 +144,8 @@ impl FakeEndpoint {
                 None => (Reply::not_found(), Vec::new()),
             },
             ("GET", ["search"]) => (forum.search(&user, params), Vec::new()),
+            // Admin routes answer a non-admin as a missing page.
+            ("GET", ["admin", "users", "list", flag]) if user.admin => (forum.list_users(flag, params), Vec::new()),
             ("POST", ["admin", "users", "sync_sso"]) => match (&shared.connect, user.admin) {
                 (Some(connect), true) => (forum.sync_sso(connect, params), Vec::new()),
                 // DiscourseConnect off (or not an admin): `render body: nil, status: 404`.
@@ -227,6 +229,7 @@ fn route(method: &str, path: &str) -> String {
         "POST" if p.ends_with("/invite-group") => "topics/invite_group",
         "GET" if p == "/search" => "search/show",
         "POST" if p == "/admin/users/sync_sso" => "admin/users/sync_sso",
+        "GET" if p.starts_with("/admin/users/list/") => "admin/users/index",
         _ => "exceptions/not_found",
     };
     route.to_owned()

@@ -6,7 +6,7 @@
 //! shapes (`shared/contracts/discourse-and-chat-notes.md`): create topic/private
 //! message/reply (memoizing identical creates for 120 s as Discourse does), lookup by
 //! external id (301), topic and posts views, status, convert, merge, invite-group, delete
-//! post, search and `sync_sso`. It checks `Api-Key` and `Api-Username`, can hold requests to
+//! post, search, `sync_sso` and the admins' user list by email. It checks `Api-Key` and `Api-Username`, can hold requests to
 //! an admin API limit (N requests per window, scaled down for benchmarks), answers queued
 //! [`Fault`]s in place of the forum, records every request ([`FakeDiscourse::requests`]),
 //! and sends signed webhooks to a configured URL when something happens, including when a
@@ -346,6 +346,14 @@ impl FakeDiscourse {
     pub fn add_user(&self, username: &str) -> FakeUser {
         let mut forum = self.shared.forum();
         let user = forum.add_user(username, &format!("{}@example.com", username.trim().to_lowercase()));
+        forum.snapshot_user(&user.username).unwrap_or_else(|| unreachable!("just added"))
+    }
+
+    /// Adds a user (trust level 1, not staff) whose primary email is `email`; an existing one
+    /// is returned as it is.
+    pub fn add_user_with_email(&self, username: &str, email: &str) -> FakeUser {
+        let mut forum = self.shared.forum();
+        let user = forum.add_user(username, email);
         forum.snapshot_user(&user.username).unwrap_or_else(|| unreachable!("just added"))
     }
 

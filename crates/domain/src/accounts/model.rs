@@ -3,6 +3,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use crate::error::{Error, Forbidden};
+use crate::text::{not_ws, one_line, one_line_edge, ws, Pattern};
 
 /// An account's identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29,27 +30,48 @@ impl fmt::Display for UserId {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Email(String);
 
-impl Email {
-    /// The longest address we accept (RFC 5321's path limit).
-    pub const MAX_LEN: usize = 254;
+/// [`Email`] as a pattern (the length is the document's `maxLength`): whitespace around, a
+/// local part of 1–64 characters without whitespace, control characters or `@`, then `@`
+/// and a domain of two or more dot-separated labels of letters, digits and dashes.
+pub static EMAIL: Pattern = Pattern::new(|| {
+    concat!(
+        "^[",
+        ws!(),
+        r"]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000@]{1,64}",
+        r"@[-\p{L}\p{N}]+(?:\.[-\p{L}\p{N}]+)+[",
+        ws!(),
+        "]*$"
+    )
+    .to_owned()
+});
 
-    /// Parses an address: one `@`, a non-empty local part, a dotted domain, no spaces.
+impl Email {
+    /// The longest address we accept (RFC 5321's path limit), in characters as sent.
+    pub const MAX_LEN: usize = 254;
+    /// The longest local part (before `@`), in characters.
+    pub const MAX_LOCAL_LEN: usize = 64;
+
+    /// Parses an address: one `@`, a local part of 1–64 characters without whitespace or
+    /// control characters, a dotted domain of letters, digits and dashes ([`EMAIL`]); at most
+    /// 254 characters as sent.
     pub fn parse(raw: &str) -> Result<Self, Error> {
-        let email = raw.trim().to_lowercase();
+        let trimmed = raw.trim();
         let invalid = || Error::invalid("email", "invalid_email", "this is not a valid email address");
-        if email.is_empty() || email.len() > Self::MAX_LEN || email.chars().any(char::is_whitespace) {
+        if trimmed.is_empty() || raw.chars().count() > Self::MAX_LEN || trimmed.chars().any(char::is_whitespace) {
             return Err(invalid());
         }
-        let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
+        let (local, domain) = trimmed.split_once('@').ok_or_else(invalid)?;
         let domain_ok = !domain.contains('@')
             && domain.contains('.')
             && domain
                 .split('.')
                 .all(|label| !label.is_empty() && label.chars().all(|c| c.is_alphanumeric() || c == '-'));
-        if local.is_empty() || local.len() > 64 || !domain_ok {
+        if local.is_empty() || local.chars().count() > Self::MAX_LOCAL_LEN || !domain_ok || !EMAIL.is_match(raw) {
             return Err(invalid());
         }
-        Ok(Self(email))
+        // `İ` (U+0130) is the one character whose lower case is two; as `i`, the address keeps
+        // its length.
+        Ok(Self(trimmed.replace('\u{130}', "I").to_lowercase()))
     }
 
     /// The address.
@@ -69,9 +91,21 @@ impl fmt::Display for Email {
     }
 }
 
+/// The token of an email confirmation link as a pattern: whitespace around, then 1–256
+/// characters of the URL-safe base64 alphabet, which [`super::TokenIssuer`] tokens are made of.
+pub static CONFIRMATION_TOKEN: Pattern =
+    Pattern::new(|| concat!("^[", ws!(), "]*[-_A-Za-z0-9]{1,256}[", ws!(), "]*$").to_owned());
+
 /// A person's display name: trimmed, 1–80 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
+
+/// [`DisplayName`] as a pattern: whitespace around, then 1–80 characters of one line that
+/// start and end with a visible one.
+pub static DISPLAY_NAME: Pattern = Pattern::new(|| {
+    concat!("^[", ws!(), "]*", one_line_edge!(), "(?:", one_line!(), "{0,78}", one_line_edge!(), ")?[", ws!(), "]*$")
+        .to_owned()
+});
 
 impl DisplayName {
     /// The longest name we accept, in characters.
@@ -90,7 +124,9 @@ impl DisplayName {
                 format!("display name must be at most {} characters", Self::MAX_CHARS),
             ));
         }
-        if name.chars().any(|c| c.is_control() || crate::text::reorders_or_breaks_text(c)) {
+        if name.chars().any(|c| c.is_control() || crate::text::reorders_or_breaks_text(c))
+            || !DISPLAY_NAME.is_match(raw)
+        {
             return Err(Error::invalid(
                 "display_name",
                 "invalid_characters",
@@ -472,13 +508,20 @@ impl AccountDecision {
     }
 }
 
-/// Validates an admin's reason: trimmed, 1–500 characters.
+/// [`parse_reason`] as a pattern: whitespace around, then 1–500 characters that start and
+/// end with a non-whitespace one.
+pub static REASON: Pattern = Pattern::new(|| {
+    concat!("^[", ws!(), "]*", not_ws!(), r"(?:[\s\S]{0,498}", not_ws!(), ")?[", ws!(), "]*$").to_owned()
+});
+
+/// Validates a reason (an admin's for rejecting or deactivating, anyone's for reopening):
+/// trimmed, 1–500 characters.
 pub fn parse_reason(raw: &str) -> Result<String, Error> {
     let r = raw.trim();
     if r.is_empty() {
         return Err(Error::invalid("reason", "required", "a reason is required"));
     }
-    if r.chars().count() > 500 {
+    if r.chars().count() > 500 || !REASON.is_match(raw) {
         return Err(Error::invalid("reason", "too_long", "reason must be at most 500 characters"));
     }
     Ok(r.to_owned())

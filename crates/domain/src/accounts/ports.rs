@@ -151,7 +151,9 @@ pub trait PasswordHasher: Send + Sync {
 /// Makes session tokens.
 #[cfg_attr(any(test, feature = "mocks"), mockall::automock)]
 pub trait TokenIssuer: Send + Sync {
-    /// A fresh random token (at least 128 bits) and its digest.
+    /// A fresh random token (at least 128 bits) and its digest. Tokens MUST be 1–256
+    /// characters of the URL-safe base64 alphabet (`A–Z`, `a–z`, `0–9`, `-`, `_`): email
+    /// confirmation links refuse anything else unread ([`super::CONFIRMATION_TOKEN`]).
     fn issue(&self) -> (SessionToken, TokenHash);
     /// The digest of a token a client presented.
     fn digest(&self, token: &str) -> TokenHash;

@@ -6,7 +6,7 @@ use super::confirmation::*;
 use super::model::*;
 use super::ports::*;
 use crate::clock::Clock;
-use crate::error::{Conflict, Error, Resource};
+use crate::error::{Conflict, Error, Forbidden, Resource};
 use crate::page::{Page, PageLimit};
 
 /// A registration request, as the client sent it.
@@ -102,15 +102,16 @@ impl AccountService {
     }
 
     /// Confirms an address with the token of its link. Students of the listed domains are
-    /// approved at the same time.
+    /// approved at the same time. A token that is not shaped like one ([`CONFIRMATION_TOKEN`])
+    /// is invalid; one that is, but that no link has (never issued, or replaced by a newer
+    /// link), is not found.
     pub async fn confirm_email(&self, token: &str) -> Result<Account, Error> {
-        let token = token.trim();
-        if token.is_empty() || token.len() > 256 {
+        if !CONFIRMATION_TOKEN.is_match(token) {
             return Err(invalid_confirmation());
         }
-        let hash = self.tokens.digest(token);
+        let hash = self.tokens.digest(token.trim());
         self.accounts.confirm_email(&hash, self.clock.now(), &self.auto_approval).await.map_err(|e| match e {
-            ConfirmError::Invalid => invalid_confirmation(),
+            ConfirmError::Invalid => Error::NotFound(Resource::Confirmation),
             ConfirmError::Used => Error::Conflict(Conflict::ConfirmationUsed),
             ConfirmError::Expired => Error::Conflict(Conflict::ConfirmationExpired),
             ConfirmError::Unknown(e) => Error::Unknown(e),
@@ -123,7 +124,8 @@ impl AccountService {
     pub async fn resend_confirmation(&self, email: &str, client: ClientAddr) -> Result<(), Error> {
         let key = email.trim().to_lowercase();
         self.resend_throttle.attempt(&key, client).map_err(|retry_after_secs| Error::Throttled { retry_after_secs })?;
-        let email = Email::parse(&key)?;
+        // The address as sent: lower-casing first would turn a valid `İ` into two characters.
+        let email = Email::parse(email)?;
         self.accounts.reissue_confirmation(&email, self.new_confirmation()).await?;
         Ok(())
     }
@@ -176,7 +178,7 @@ impl AccountService {
         let Some(password) = Password::attempt(password) else {
             return Err(Error::InvalidCredentials);
         };
-        let found = match Email::parse(&key) {
+        let found = match Email::parse(email) {
             Ok(email) => self.accounts.find_credentials(&email).await?,
             Err(_) => None,
         };
@@ -238,7 +240,7 @@ impl AccountService {
         principal.require_admin()?;
         if id == principal.id() {
             // An admin locking themselves out is never what they meant.
-            return Err(Error::invalid("id", "self_decision", "you cannot decide about your own account"));
+            return Err(Error::Forbidden(Forbidden::SelfDecision));
         }
         let reason = decision.reason().map(parse_reason).transpose()?;
         let account = self.accounts.find(id).await?.ok_or(Error::NotFound(Resource::Account))?;
@@ -259,7 +261,7 @@ impl AccountService {
     pub async fn change_role(&self, principal: &Principal, id: UserId, role: Role) -> Result<Account, Error> {
         principal.require_admin()?;
         if id == principal.id() {
-            return Err(Error::invalid("id", "self_decision", "you cannot change your own role"));
+            return Err(Error::Forbidden(Forbidden::SelfDecision));
         }
         self.accounts.set_role(id, role).await?.ok_or(Error::NotFound(Resource::Account))
     }
@@ -526,7 +528,7 @@ mod tests {
     async fn confirmation_passes_the_digest_and_the_rule_and_names_each_failure() {
         type MakeError = fn() -> ConfirmError;
         let cases: Vec<(MakeError, &str)> = vec![
-            (|| ConfirmError::Invalid, "confirmation_invalid"),
+            (|| ConfirmError::Invalid, "confirmation_not_found"),
             (|| ConfirmError::Used, "confirmation_used"),
             (|| ConfirmError::Expired, "confirmation_expired"),
         ];
@@ -539,16 +541,22 @@ mod tests {
                 .returning(move |_, _, _| Err(failure()));
             let err = m.service().confirm_email(" tok ").await.unwrap_err();
             let got = match &err {
-                Error::Invalid { code, .. } => *code,
+                Error::NotFound(r) => r.code(),
                 Error::Conflict(c) => c.code(),
                 other => panic!("unexpected {other:?}"),
             };
             assert_eq!(got, code);
         }
-        // An empty token never reaches the store.
-        let mut m = Mocks::new();
-        m.accounts.expect_confirm_email().never();
-        assert!(matches!(m.service().confirm_email("  ").await, Err(Error::Invalid { field: "token", .. })));
+        // A token not shaped like one (empty, too long, outside the URL-safe base64 alphabet)
+        // never reaches the store.
+        for bad in ["  ".to_owned(), "no such token".to_owned(), "a".repeat(257), "tok=".to_owned()] {
+            let mut m = Mocks::new();
+            m.accounts.expect_confirm_email().never();
+            assert!(
+                matches!(m.service().confirm_email(&bad).await, Err(Error::Invalid { field: "token", .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[tokio::test]

@@ -85,7 +85,7 @@ impl AttachmentService {
                     .iter()
                     .any(|reply| reply.id.get() == r && reply.ticket_id == ticket);
                 if !on_ticket {
-                    return Err(Error::invalid("reply_id", "invalid_reply", "there is no such reply on this ticket"));
+                    return Err(Error::UnknownReference { resource: Resource::Reply, field: "reply_id" });
                 }
                 Target::Reply(ticket, r)
             }
@@ -235,7 +235,7 @@ mod tests {
             Error::TooLarge { .. } => "too_large".into(),
             Error::UnsupportedMediaType { .. } => "unsupported_media_type".into(),
             Error::Forbidden(f) => f.code().into(),
-            Error::NotFound(r) => r.code().into(),
+            Error::NotFound(r) | Error::UnknownReference { resource: r, .. } => r.code().into(),
             Error::Conflict(c) => c.code().into(),
             other => panic!("unexpected {other:?}"),
         }
@@ -256,10 +256,10 @@ mod tests {
             (principal(1, Role::Student), 10, draft(&big), "too_large"),
             (principal(1, Role::Student), 10, draft(b"<html><script>"), "unsupported_media_type"),
             (principal(1, Role::Student), 10, draft(b""), "unsupported_media_type"),
-            (principal(1, Role::Student), 10, UploadDraft { reply_id: Some(0), ..draft(PNG) }, "invalid_reply"),
-            (principal(1, Role::Student), 10, UploadDraft { reply_id: Some(99), ..draft(PNG) }, "invalid_reply"),
+            (principal(1, Role::Student), 10, UploadDraft { reply_id: Some(0), ..draft(PNG) }, "reply_not_found"),
+            (principal(1, Role::Student), 10, UploadDraft { reply_id: Some(99), ..draft(PNG) }, "reply_not_found"),
             // A student cannot attach to an internal note they cannot see.
-            (principal(1, Role::Student), 10, UploadDraft { reply_id: Some(8), ..draft(PNG) }, "invalid_reply"),
+            (principal(1, Role::Student), 10, UploadDraft { reply_id: Some(8), ..draft(PNG) }, "reply_not_found"),
         ];
         for (who, ticket_id, d, expected) in cases {
             let mut repo = MockAttachmentRepository::new();

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::accounts::Principal;
 use crate::error::{Conflict, Error};
+use crate::text::{no_control, optional_text_pattern, visible, ws, Pattern};
 
 /// A category's identifier.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -22,16 +23,27 @@ impl CategoryId {
     }
 }
 
-/// A category name: trimmed, 2–60 characters.
+/// A category name: trimmed, 2–60 characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CategoryName(String);
+
+/// [`CategoryName`] as a pattern.
+pub static NAME: Pattern = Pattern::new(|| {
+    concat!("^[", ws!(), "]*", visible!(), no_control!(), "{0,58}", visible!(), "[", ws!(), "]*$").to_owned()
+});
+
+/// A category's description as a pattern: at most 500 characters after trimming.
+pub static DESCRIPTION: Pattern = Pattern::new(|| optional_text_pattern!(498).to_owned());
+
+/// The most characters of a category's description, after trimming.
+pub const DESCRIPTION_MAX_CHARS: usize = 500;
 
 impl CategoryName {
     /// Validates a name.
     pub fn parse(raw: &str) -> Result<Self, Error> {
         let name = raw.trim();
         let n = name.chars().count();
-        if !(2..=60).contains(&n) || name.chars().any(char::is_control) {
+        if !(2..=60).contains(&n) || name.chars().any(char::is_control) || !NAME.is_match(raw) {
             return Err(Error::invalid("name", "invalid_length", "category name must be 2 to 60 characters"));
         }
         Ok(Self(name.to_owned()))
@@ -119,16 +131,15 @@ impl CategoryService {
     ) -> Result<Category, Error> {
         principal.require_admin()?;
         if let Some(owner) = owner {
-            let account = self.accounts.find(owner).await?;
-            let eligible = account.is_some_and(|a| {
-                a.status == crate::accounts::AccountStatus::Active && a.role == crate::accounts::Role::Support
-            });
-            if !eligible {
-                return Err(Error::invalid(
-                    "owner_id",
-                    "not_assignable",
+            let Some(account) = self.accounts.find(owner).await? else {
+                return Err(Error::UnknownReference { resource: crate::error::Resource::Account, field: "owner_id" });
+            };
+            if account.status != crate::accounts::AccountStatus::Active
+                || account.role != crate::accounts::Role::Support
+            {
+                return Err(Error::Conflict(Conflict::NotAssignable(
                     "a category's owner must be an active support member",
-                ));
+                )));
             }
         }
         self.categories.set_owner(id, owner).await?.ok_or(Error::NotFound(crate::error::Resource::Category))
@@ -160,15 +171,15 @@ impl CategoryService {
         position: Option<i32>,
     ) -> Result<Category, Error> {
         let name = CategoryName::parse(name)?;
-        let description = description.trim();
-        if description.chars().count() > 500 {
+        let trimmed = description.trim();
+        if trimmed.chars().count() > DESCRIPTION_MAX_CHARS || !DESCRIPTION.is_match(description) {
             return Err(Error::invalid("description", "too_long", "description must be at most 500 characters"));
         }
         let position = match position {
             Some(p) => p,
             None => self.categories.list().await?.iter().map(|c| c.position.saturating_add(1)).max().unwrap_or(0),
         };
-        self.categories.insert(NewCategory { name, description: description.to_owned(), position }).await.map_err(|e| {
+        self.categories.insert(NewCategory { name, description: trimmed.to_owned(), position }).await.map_err(|e| {
             match e {
                 InsertCategoryError::Duplicate => Error::Conflict(Conflict::CategoryExists),
                 InsertCategoryError::Unknown(e) => Error::Unknown(e),

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use crate::accounts::UserId;
 use crate::categories::CategoryId;
 use crate::error::Error;
+use crate::text::{no_control, visible, ws, Pattern};
 use crate::tickets::{Answer, Tags, TicketId};
 
 /// An FAQ entry's identifier.
@@ -32,6 +33,12 @@ impl fmt::Display for FaqEntryId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Question(String);
 
+/// [`Question`] as a pattern: whitespace around, then 5–300 characters without control
+/// characters that start and end with a visible one.
+pub static QUESTION: Pattern = Pattern::new(|| {
+    concat!("^[", ws!(), "]*", visible!(), no_control!(), "{3,298}", visible!(), "[", ws!(), "]*$").to_owned()
+});
+
 impl Question {
     /// Fewest characters.
     pub const MIN_CHARS: usize = 5;
@@ -49,7 +56,7 @@ impl Question {
                 format!("a question is {} to {} characters", Self::MIN_CHARS, Self::MAX_CHARS),
             ));
         }
-        if q.chars().any(char::is_control) {
+        if q.chars().any(char::is_control) || !QUESTION.is_match(raw) {
             return Err(Error::invalid("question", "invalid_characters", "a question is a single line of text"));
         }
         Ok(Self(q.to_owned()))

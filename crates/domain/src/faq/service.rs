@@ -122,17 +122,14 @@ impl FaqService {
         let id = CategoryId::new(id);
         match self.categories.find(id).await? {
             Some(_) => Ok(id),
-            None => Err(Error::invalid("category_id", "unknown_category", "there is no such category")),
+            None => Err(Error::UnknownReference { resource: Resource::Category, field: "category_id" }),
         }
     }
 
     /// Published entries, optionally in one category and matching every word of `q`;
     /// anyone may read them, signed in or not.
     pub async fn published(&self, category_id: Option<i64>, q: Option<&str>) -> Result<Vec<FaqEntry>, Error> {
-        let text = q.map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned);
-        if text.as_ref().is_some_and(|t| t.chars().count() > 200) {
-            return Err(Error::invalid("q", "too_long", "a search is at most 200 characters"));
-        }
+        let text = crate::text::parse_search(q)?;
         Ok(self
             .faq
             .list(FaqQuery { state: FaqState::Published, category_id: category_id.map(CategoryId::new), text })

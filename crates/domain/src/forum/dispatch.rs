@@ -5,6 +5,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use crate::actor::Actor;
+use crate::clock::Clock;
 use crate::notifications::{DeliveryError, ForumPort};
 use crate::tickets::{Change, TicketId};
 
@@ -17,6 +19,7 @@ pub struct ForumDispatcher {
     client: Arc<dyn ForumClient>,
     ticket_url: Arc<dyn Fn(i64) -> String + Send + Sync>,
     base_url: String,
+    clock: Arc<dyn Clock>,
 }
 
 impl ForumDispatcher {
@@ -27,8 +30,45 @@ impl ForumDispatcher {
         client: Arc<dyn ForumClient>,
         ticket_url: Arc<dyn Fn(i64) -> String + Send + Sync>,
         base_url: &str,
+        clock: Arc<dyn Clock>,
     ) -> Self {
-        Self { repo, client, ticket_url, base_url: base_url.trim_end_matches('/').to_owned() }
+        Self { repo, client, ticket_url, base_url: base_url.trim_end_matches('/').to_owned(), clock }
+    }
+
+    /// The merge of a ticket whose thread is `topic` into ticket `into`: the posts move into
+    /// the target's thread; a target without a thread takes this one (`ThreadLinked` on it, by
+    /// whoever merged). A target whose own thread is still being opened waits for it.
+    async fn merge(
+        &self,
+        ticket: TicketId,
+        topic: i64,
+        into: TicketId,
+        context: &ForumJobContext,
+    ) -> Result<(), DeliveryError> {
+        let store = |e: anyhow::Error| DeliveryError::later(format!("cannot read the merge's target: {e}"));
+        match self.repo.thread(into).await.map_err(store)? {
+            Some(target) => match target.topic_id {
+                Some(destination) if destination == topic => Ok(()),
+                Some(destination) => self.client.merge_topics(topic, destination).await,
+                None => Err(DeliveryError::later(format!(
+                    "the thread of ticket {} is not opened on the forum yet",
+                    into.get()
+                ))),
+            },
+            None => {
+                let actor = context
+                    .actor
+                    .as_ref()
+                    .map_or(Actor::System, |a| Actor::User(crate::accounts::UserId::new(a.external_id)));
+                let moved = self.repo.move_thread(ticket, into, actor, self.clock.now()).await.map_err(store)?;
+                if moved {
+                    Ok(())
+                } else {
+                    // The target got a thread in between: try again, to merge into it.
+                    Err(DeliveryError::later(format!("ticket {} has a thread now", into.get())))
+                }
+            }
+        }
     }
 
     /// The topic as stored: its path made a full address on the forum.
@@ -41,15 +81,23 @@ impl ForumDispatcher {
         TopicRef { topic_id: topic.topic_id, path }
     }
 
-    /// The opening post of a ticket's topic.
+    /// Whether the student's forum username is theirs: one they linked (proven by its
+    /// email), or the one osts provisions where the forum's accounts come from osts. Where the
+    /// forum keeps its own accounts, the name osts would give them may be someone else's.
+    fn proven(&self, context: &ForumJobContext) -> bool {
+        context.creator.linked || self.client.provisions_users()
+    }
+
+    /// The opening post of a ticket's topic; it mentions the student only by a proven name.
     fn opening(&self, context: &ForumJobContext) -> String {
         let t = &context.ticket;
+        let who =
+            if self.proven(context) { format!("@{}", context.creator.username) } else { context.creator.name.clone() };
         format!(
-            "{}\n\n---\nThe forum thread of ticket [#{}]({}), raised by @{}.",
+            "{}\n\n---\nThe forum thread of ticket [#{}]({}), raised by {who}.",
             t.description().as_str(),
             t.id().get(),
             (self.ticket_url)(t.id().get()),
-            context.creator.username,
         )
     }
 }
@@ -79,10 +127,16 @@ impl ForumPort for ForumDispatcher {
             .await
             .map_err(store)?
             .ok_or_else(|| DeliveryError::Never(format!("ticket event {} no longer exists", job.event)))?;
-        let thread = context
-            .thread
-            .clone()
-            .ok_or_else(|| DeliveryError::Never(format!("ticket {} has no forum thread", ticket.get())))?;
+        let Some(thread) = context.thread.clone() else {
+            if let ForumAction::Merge { into } = job.action {
+                // A retry after the thread moved to the target: done.
+                let target = self.repo.thread(TicketId::new(into)).await.map_err(store)?;
+                if target.is_some() {
+                    return Ok(());
+                }
+            }
+            return Err(DeliveryError::Never(format!("ticket {} has no forum thread", ticket.get())));
+        };
         if let ForumAction::Create = job.action {
             if thread.topic_id.is_some() {
                 return Ok(());
@@ -91,7 +145,8 @@ impl ForumPort for ForumDispatcher {
             let topic = match self.client.find_topic(&thread.external_id()).await? {
                 Some(topic) => topic,
                 None => {
-                    if thread.visibility == Visibility::Private {
+                    let proven = self.proven(&context);
+                    if thread.visibility == Visibility::Private && proven && !context.creator.linked {
                         // The student must exist on the forum to be a recipient.
                         self.client.sync_user(&context.creator).await?;
                     }
@@ -101,8 +156,10 @@ impl ForumPort for ForumDispatcher {
                         raw: self.opening(&context),
                         visibility: thread.visibility,
                         recipients: match thread.visibility {
-                            Visibility::Private => vec![context.creator.username.clone()],
-                            Visibility::Public => vec![],
+                            Visibility::Private if proven => vec![context.creator.username.clone()],
+                            // Without a proven name the message goes to the support group
+                            // alone; the student follows it in osts.
+                            Visibility::Private | Visibility::Public => vec![],
                         },
                         act_as: None,
                     };
@@ -124,14 +181,7 @@ impl ForumPort for ForumDispatcher {
                 let converted = self.client.convert(topic, to).await?;
                 self.repo.topic_made(ticket, &self.stored(&converted)).await.map_err(store)
             }
-            ForumAction::Merge { into } => {
-                let target = self.repo.thread(TicketId::new(into)).await.map_err(store)?;
-                match target.and_then(|t| t.topic_id) {
-                    Some(destination) => self.client.merge_topics(topic, destination).await,
-                    // The target has no thread: this one stays, linked from the merged ticket.
-                    None => Ok(()),
-                }
-            }
+            ForumAction::Merge { into } => self.merge(ticket, topic, TicketId::new(into), &context).await,
             ForumAction::DeletePost { post_id } => self.client.delete_post(post_id).await,
         }
     }
@@ -153,6 +203,7 @@ mod tests {
             name: name.into(),
             support: false,
             moderator: false,
+            linked: false,
         }
     }
 
@@ -179,7 +230,78 @@ mod tests {
             Arc::new(client),
             Arc::new(|n| format!("https://help/tickets/{n}")),
             "https://forum.uni.edu/",
+            Arc::new(crate::clock::FixedClock(Utc::now())),
         )
+    }
+
+    fn thread_of(ticket: i64, topic: Option<i64>) -> ForumThread {
+        ForumThread {
+            ticket: TicketId::new(ticket),
+            topic_id: topic,
+            url: topic.map(|t| format!("https://forum/t/x/{t}")),
+            visibility: Visibility::Public,
+            state: if topic.is_some() { ThreadState::Open } else { ThreadState::Pending },
+            created_at: Utc::now(),
+        }
+    }
+
+    fn merge_repo(target: Option<ForumThread>) -> MockForumRepository {
+        let mut repo = MockForumRepository::new();
+        repo.expect_forum_job_context().returning(|_| Ok(Some(context(Change::MergedInto { target: 50 }, Some(7)))));
+        repo.expect_thread().withf(|t| t.get() == 50).returning(move |_| Ok(target.clone()));
+        repo
+    }
+
+    const MERGE: ForumJob = ForumJob { event: 3, action: ForumAction::Merge { into: 50 } };
+
+    #[tokio::test]
+    async fn a_merge_moves_the_posts_into_the_targets_thread() {
+        let mut repo = merge_repo(Some(thread_of(50, Some(70))));
+        repo.expect_move_thread().never();
+        let mut client = MockForumClient::new();
+        client.expect_merge_topics().withf(|from, into| (*from, *into) == (7, 70)).times(1).returning(|_, _| Ok(()));
+        dispatcher(repo, client).deliver(TicketId::new(42), MERGE).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_merge_into_a_ticket_without_a_thread_gives_it_this_thread() {
+        let mut repo = merge_repo(None);
+        repo.expect_move_thread()
+            .withf(|from, to, actor, _| {
+                // Recorded as the merge's actor (sam, external id 1).
+                (from.get(), to.get()) == (42, 50) && *actor == Actor::User(crate::accounts::UserId::new(1))
+            })
+            .times(1)
+            .returning(|_, _, _, _| Ok(true));
+        let mut client = MockForumClient::new();
+        client.expect_merge_topics().never();
+        dispatcher(repo, client).deliver(TicketId::new(42), MERGE).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_merge_waits_for_the_targets_thread_to_open_and_is_done_once_moved() {
+        let mut client = MockForumClient::new();
+        client.expect_merge_topics().never();
+        let pending = dispatcher(merge_repo(Some(thread_of(50, None))), client);
+        let waited = pending.deliver(TicketId::new(42), MERGE).await;
+        assert!(matches!(waited, Err(DeliveryError::Later { .. })), "{waited:?}");
+
+        // The target got a thread between the read and the move: tried again later.
+        let mut repo = merge_repo(None);
+        repo.expect_move_thread().times(1).returning(|_, _, _, _| Ok(false));
+        let raced = dispatcher(repo, MockForumClient::new()).deliver(TicketId::new(42), MERGE).await;
+        assert!(matches!(raced, Err(DeliveryError::Later { .. })), "{raced:?}");
+
+        // A retry after the thread moved: the merged ticket has none, the target has it.
+        let mut repo = MockForumRepository::new();
+        repo.expect_forum_job_context().returning(|_| {
+            let mut moved = context(Change::MergedInto { target: 50 }, Some(7));
+            moved.thread = None;
+            Ok(Some(moved))
+        });
+        repo.expect_thread().withf(|t| t.get() == 50).returning(|_| Ok(Some(thread_of(50, Some(7)))));
+        repo.expect_move_thread().never();
+        dispatcher(repo, MockForumClient::new()).deliver(TicketId::new(42), MERGE).await.unwrap();
     }
 
     #[tokio::test]
@@ -208,6 +330,7 @@ mod tests {
             .returning(|_| Ok(Some(context(Change::ThreadRequested { visibility: Visibility::Private }, None))));
         repo.expect_topic_made().times(1).returning(|_, _| Ok(()));
         let mut client = MockForumClient::new();
+        client.expect_provisions_users().return_const(true);
         client.expect_find_topic().returning(|_| Ok(None));
         client.expect_sync_user().withf(|u| u.username == "ada_1").times(1).returning(|_| Ok(()));
         client
@@ -222,6 +345,37 @@ mod tests {
             .returning(|_| Ok(TopicRef { topic_id: 9, path: "/t/x/9".into() }));
         let job = ForumJob { event: 1, action: ForumAction::Create };
         dispatcher(repo, client).deliver(TicketId::new(42), job).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn where_the_forum_keeps_its_own_accounts_only_a_linked_username_is_named() {
+        let create = ForumJob { event: 1, action: ForumAction::Create };
+        for linked in [false, true] {
+            let mut repo = MockForumRepository::new();
+            repo.expect_forum_job_context().returning(move |_| {
+                let mut c = context(Change::ThreadRequested { visibility: Visibility::Private }, None);
+                c.creator.linked = linked;
+                Ok(Some(c))
+            });
+            repo.expect_topic_made().times(1).returning(|_, _| Ok(()));
+            let mut client = MockForumClient::new();
+            client.expect_provisions_users().return_const(false);
+            client.expect_find_topic().returning(|_| Ok(None));
+            client.expect_sync_user().never();
+            client
+                .expect_create_topic()
+                .withf(move |t| {
+                    if linked {
+                        t.recipients == ["ada_1"] && t.raw.contains("raised by @ada_1")
+                    } else {
+                        // Neither a recipient nor a mention: "ada_1" may be someone else there.
+                        t.recipients.is_empty() && !t.raw.contains("ada_1") && t.raw.contains("raised by ada.")
+                    }
+                })
+                .times(1)
+                .returning(|_| Ok(TopicRef { topic_id: 9, path: "/t/x/9".into() }));
+            dispatcher(repo, client).deliver(TicketId::new(42), create).await.unwrap();
+        }
     }
 
     #[tokio::test]

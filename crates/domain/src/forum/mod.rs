@@ -9,9 +9,13 @@ mod ports;
 mod service;
 
 pub use dispatch::ForumDispatcher;
-pub use model::{forum_username, ForumAction, ForumJob, ForumJobContext, ForumThread, ThreadMapEntry, ThreadState};
+pub use model::{
+    forum_username, ForumAction, ForumJob, ForumJobContext, ForumThread, ForumUsername, LinkedAccount, ThreadActivity,
+    ThreadMapEntry, ThreadState,
+};
 pub use ports::{
-    ForumClient, ForumIdentity, ForumPost, ForumRepository, NewTopic, ThreadError, TopicHit, TopicRef, Visibility,
+    ForumClient, ForumIdentity, ForumPost, ForumRepository, LinkError, NewTopic, ThreadError, TopicHit, TopicRef,
+    Visibility,
 };
 #[cfg(any(test, feature = "mocks"))]
 pub use ports::{MockForumClient, MockForumRepository};

@@ -129,6 +129,83 @@ pub struct ThreadMapEntry {
     pub assignee: Option<crate::tickets::UserRef>,
 }
 
+/// One line of the admins' most active threads: how much happened in a thread, as osts heard
+/// it from the forum's webhooks (the FAQ material).
+///
+/// The counts are of the `post_created` and `post_liked` deliveries osts recorded as the
+/// ticket's `thread_reply` and `thread_liked` events (each happening once, however often
+/// Discourse redelivered it): replies by people (not the opening post, not osts's own status
+/// notes) and likes. Views are not counted: Discourse sends no webhook for a view, and reading
+/// every topic's stats would spend the admin API budget the thread work needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadActivity {
+    /// The thread.
+    pub thread: ForumThread,
+    /// The ticket's title.
+    pub title: String,
+    /// Replies in the thread osts heard of.
+    pub posts: u64,
+    /// Likes of the thread's posts osts heard of.
+    pub likes: u64,
+    /// When the latest of them was recorded.
+    pub last_activity_at: DateTime<Utc>,
+}
+
+impl ThreadActivity {
+    /// What the list is ordered by: replies and likes together.
+    pub fn score(&self) -> u64 {
+        self.posts + self.likes
+    }
+}
+
+/// A Discourse username as a user types it: 1 to 60 of `[A-Za-z0-9_.-]` (Discourse's
+/// characters without unicode usernames; its `max_username_length` is at most 60), a leading
+/// `@` dropped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForumUsername(String);
+
+impl ForumUsername {
+    /// The longest username Discourse allows.
+    pub const MAX: usize = 60;
+
+    /// Parses a username (`field` names it in the error).
+    pub fn parse(raw: &str) -> Result<Self, crate::Error> {
+        let name = raw.trim();
+        let name = name.strip_prefix('@').unwrap_or(name);
+        let ok = !name.is_empty()
+            && name.len() <= Self::MAX
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+        if ok {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(crate::Error::invalid(
+                "username",
+                "invalid_username",
+                format!("a forum username is 1 to {} letters, digits, '_', '.' or '-'", Self::MAX),
+            ))
+        }
+    }
+
+    /// The username.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is the same forum account as `other` (Discourse ignores case).
+    pub fn same_as(&self, other: &str) -> bool {
+        self.0.eq_ignore_ascii_case(other.trim())
+    }
+}
+
+/// A forum account a user linked, once osts proved it is theirs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedAccount {
+    /// The forum username, as the forum spells it.
+    pub username: String,
+    /// When it was linked.
+    pub linked_at: DateTime<Utc>,
+}
+
 /// How osts names its users on the forum: the email's local part reduced to `[a-z0-9_]`
 /// (at most 15 characters) and the account id, unique and stable.
 pub fn forum_username(email: &str, id: i64) -> String {
@@ -151,6 +228,11 @@ mod tests {
         assert_eq!(forum_username("averyveryverylongname@uni.edu", 9), "averyveryverylo_9");
         for state in [ThreadState::Pending, ThreadState::Open, ThreadState::Closed, ThreadState::Archived] {
             assert_eq!(ThreadState::parse(state.as_str()), Some(state));
+        }
+        assert_eq!(ForumUsername::parse(" @Ada.L-9_ ").unwrap().as_str(), "Ada.L-9_");
+        assert!(ForumUsername::parse("ada").unwrap().same_as("ADA"));
+        for bad in ["", "@", "ada lovelace", "ada,bo", "é", &"a".repeat(61)] {
+            assert!(ForumUsername::parse(bad).is_err(), "{bad}");
         }
         let job = ForumJob { event: 4, action: ForumAction::Convert { to: Visibility::Public } };
         let raw = serde_json::to_string(&job).unwrap();

@@ -103,6 +103,9 @@ pub struct ForumIdentity {
     pub support: bool,
     /// Whether they are a forum moderator (admins).
     pub moderator: bool,
+    /// Whether `username` is an existing forum account they linked (proven theirs by its
+    /// primary email) rather than the name osts gives them.
+    pub linked: bool,
 }
 
 /// The forum, as osts uses it.
@@ -132,6 +135,27 @@ pub trait ForumClient: Send + Sync {
     /// Creates or updates a user ahead of their first post (DiscourseConnect's `sync_sso`),
     /// with their groups.
     async fn sync_user(&self, identity: &ForumIdentity) -> Result<(), DeliveryError>;
+    /// Whether the forum's accounts come from osts (DiscourseConnect is configured): a user's
+    /// forum username is then the one osts provisions with [`ForumClient::sync_user`].
+    /// `false`: the forum keeps its own accounts, and a name osts would give a user may be
+    /// someone else's there; only a username the user linked is theirs.
+    fn provisions_users(&self) -> bool;
+    /// The username of the active forum account whose **primary** email is `email`
+    /// (case-insensitive), read with the admin API. MUST return `None` when no account has it
+    /// as its primary email (a secondary or unconfirmed address does not count) and for a
+    /// staged account.
+    async fn username_with_email(&self, email: &str) -> Result<Option<String>, DeliveryError>;
+}
+
+/// Why a forum account could not be linked.
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    /// Another user linked that forum account.
+    #[error("another user linked that forum account")]
+    Taken,
+    /// Anything else.
+    #[error(transparent)]
+    Unknown(#[from] anyhow::Error),
 }
 
 /// Why a thread could not be asked for or linked.
@@ -195,10 +219,42 @@ pub trait ForumRepository: Send + Sync {
         actor: crate::actor::Actor,
         at: DateTime<Utc>,
     ) -> anyhow::Result<()>;
+    /// Gives the thread of `from` (a ticket merged into `to`) to `to`, which has none, and
+    /// records `ThreadLinked` on `to` by `actor`; one transaction. MUST change nothing and
+    /// return `false` when `to` has a thread or `from` has none (so that a retried job is
+    /// harmless); `true` when the thread moved.
+    async fn move_thread(
+        &self,
+        from: crate::tickets::TicketId,
+        to: crate::tickets::TicketId,
+        actor: crate::actor::Actor,
+        at: DateTime<Utc>,
+    ) -> anyhow::Result<bool>;
+    /// The forum account `user` linked, if any.
+    async fn linked_account(&self, user: crate::accounts::UserId) -> anyhow::Result<Option<super::LinkedAccount>>;
+    /// Links the forum account `username` (proven theirs) to `user`, in place of any earlier
+    /// link of theirs; one transaction. MUST return `Taken` when another user linked the same
+    /// username (in any case).
+    async fn link_account(
+        &self,
+        user: crate::accounts::UserId,
+        username: &super::ForumUsername,
+        at: DateTime<Utc>,
+    ) -> Result<super::LinkedAccount, LinkError>;
+    /// Forgets `user`'s linked account; `false` if there was none.
+    async fn unlink_account(&self, user: crate::accounts::UserId) -> anyhow::Result<bool>;
     /// Records a forum happening once: `false` if `key` was recorded before (a redelivery).
     async fn first_delivery(&self, key: &str, at: DateTime<Utc>) -> anyhow::Result<bool>;
     /// What the forum job of `event` needs.
     async fn forum_job_context(&self, event: i64) -> anyhow::Result<Option<super::ForumJobContext>>;
     /// The ticket ↔ thread map, newest threads first.
     async fn threads(&self, limit: u32) -> anyhow::Result<Vec<super::ThreadMapEntry>>;
+    /// The threads with at least one `ThreadReply` or `ThreadLiked` event, most replies and
+    /// likes together first (the higher ticket number first among equals), cursor-paginated.
+    /// MUST return `InvalidCursor` for a cursor it did not make.
+    async fn active_threads(
+        &self,
+        limit: crate::page::PageLimit,
+        cursor: Option<String>,
+    ) -> Result<crate::page::Page<super::ThreadActivity>, crate::page::ListError>;
 }

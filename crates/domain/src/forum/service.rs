@@ -4,13 +4,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::accounts::Principal;
+use crate::accounts::{AccountRepository, Principal};
 use crate::actor::{Actor, Integration};
 use crate::clock::Clock;
 use crate::error::{Conflict, Error, Forbidden, Resource};
 use crate::tickets::{Change, Status, TicketId, TicketRepository};
 
-use super::{ForumClient, ForumPost, ForumRepository, ForumThread, ThreadError, ThreadState, TopicHit, Visibility};
+use super::{
+    ForumClient, ForumPost, ForumRepository, ForumThread, ForumUsername, LinkError, LinkedAccount, ThreadError,
+    ThreadState, TopicHit, Visibility,
+};
 
 /// The forum's settings.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,11 +69,18 @@ pub enum ForumEvent {
 /// How long a draft's forum search may take before the student gets no forum suggestions.
 const SEARCH_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long the proof of a forum account (one read of the forum) may take.
+const PROOF_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// When to try linking again after the forum could not be asked.
+const PROOF_RETRY_SECS: u64 = 30;
+
 /// Threads.
 #[derive(Clone)]
 pub struct ForumService {
     repo: Arc<dyn ForumRepository>,
     tickets: Arc<dyn TicketRepository>,
+    accounts: Arc<dyn AccountRepository>,
     client: Option<Arc<dyn ForumClient>>,
     clock: Arc<dyn Clock>,
     settings: ForumSettings,
@@ -81,10 +91,11 @@ impl ForumService {
     pub fn new(
         repo: Arc<dyn ForumRepository>,
         tickets: Arc<dyn TicketRepository>,
+        accounts: Arc<dyn AccountRepository>,
         clock: Arc<dyn Clock>,
         settings: ForumSettings,
     ) -> Self {
-        Self { repo, tickets, client: None, clock, settings }
+        Self { repo, tickets, accounts, client: None, clock, settings }
     }
 
     /// With the forum client (the forum is on).
@@ -261,6 +272,18 @@ impl ForumService {
         Ok(self.repo.threads(limit.clamp(1, 500)).await?)
     }
 
+    /// The most active threads (admins): replies and likes osts heard of through the forum's
+    /// webhooks, most first; see [`super::ThreadActivity`] for what is counted.
+    pub async fn active_threads(
+        &self,
+        principal: &Principal,
+        limit: crate::page::PageLimit,
+        cursor: Option<String>,
+    ) -> Result<crate::page::Page<super::ThreadActivity>, Error> {
+        principal.require_admin()?;
+        Ok(self.repo.active_threads(limit, cursor).await?)
+    }
+
     /// Acts on a verified forum webhook, once per happening (`key`: the adapter's
     /// deduplication key, stable across Discourse's retries): a reply or a like in a ticket's
     /// thread notifies the ticket's people; a topic closed or reopened on the forum updates
@@ -295,6 +318,57 @@ impl ForumService {
         Ok(())
     }
 
+    /// The forum account the principal linked, if any.
+    pub async fn linked_account(&self, principal: &Principal) -> Result<Option<LinkedAccount>, Error> {
+        principal.require_active()?;
+        Ok(self.repo.linked_account(principal.id()).await?)
+    }
+
+    /// Links the principal's existing forum account `username`, where the forum keeps its own
+    /// accounts, once osts has proven it is theirs: the account's primary email, read from the
+    /// forum with the admin API, is the principal's confirmed email. Anything else is refused
+    /// and nothing is stored, so an unproven username is never used. The proof is one read of
+    /// the forum with a short timeout; nothing is written there.
+    pub async fn link_account(&self, principal: &Principal, username: ForumUsername) -> Result<LinkedAccount, Error> {
+        principal.require_active()?;
+        let client = self.client()?;
+        if client.provisions_users() {
+            return Err(Error::Conflict(Conflict::ForumAccountsFromOsts));
+        }
+        let account = self.accounts.find(principal.id()).await?.ok_or(Error::Unauthenticated)?;
+        if account.email_confirmed_at.is_none() {
+            return Err(Error::Forbidden(Forbidden::EmailUnconfirmed));
+        }
+        let busy = Error::Busy { retry_after_secs: PROOF_RETRY_SECS };
+        let found = match tokio::time::timeout(PROOF_TIMEOUT, client.username_with_email(account.email.as_str())).await
+        {
+            Ok(Ok(found)) => found,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the forum could not be asked whose account an email is");
+                return Err(busy);
+            }
+            Err(_) => return Err(busy),
+        };
+        match found {
+            // Stored as the forum spells it.
+            Some(name) if username.same_as(&name) => {
+                let proven = ForumUsername::parse(&name)?;
+                self.repo.link_account(principal.id(), &proven, self.clock.now()).await.map_err(|e| match e {
+                    LinkError::Taken => Error::Conflict(Conflict::ForumAccountTaken),
+                    LinkError::Unknown(e) => Error::Unknown(e),
+                })
+            }
+            Some(_) | None => Err(Error::Forbidden(Forbidden::ForumAccountNotYours)),
+        }
+    }
+
+    /// Forgets the principal's linked forum account (nothing if there was none).
+    pub async fn unlink_account(&self, principal: &Principal) -> Result<(), Error> {
+        principal.require_active()?;
+        self.repo.unlink_account(principal.id()).await?;
+        Ok(())
+    }
+
     /// Records a DiscourseConnect login's nonce: `false` if it was used before (a replay).
     pub async fn fresh_nonce(&self, nonce: &str) -> Result<bool, Error> {
         Ok(self.repo.first_delivery(&format!("connect-nonce:{nonce}"), self.clock.now()).await?)
@@ -307,5 +381,118 @@ fn thread_error(e: ThreadError) -> Error {
         ThreadError::TopicTaken => Error::invalid("topic_id", "topic_taken", "that topic is another ticket's thread"),
         ThreadError::NoTicket => Error::NotFound(Resource::Ticket),
         ThreadError::Unknown(e) => Error::Unknown(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::accounts::{Account, AccountStatus, DisplayName, Email, MockAccountRepository, Role, UserId};
+    use crate::clock::FixedClock;
+    use crate::forum::{MockForumClient, MockForumRepository};
+    use crate::tickets::MockTicketRepository;
+
+    fn now() -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, 9, 0, 0).unwrap()
+    }
+
+    fn ada(confirmed: bool) -> Account {
+        Account {
+            id: UserId::new(7),
+            email: Email::parse("ada@uni.edu").unwrap(),
+            display_name: DisplayName::parse("Ada").unwrap(),
+            role: Role::Student,
+            status: AccountStatus::Active,
+            email_confirmed_at: confirmed.then(now),
+            status_reason: None,
+            created_at: now(),
+        }
+    }
+
+    fn service(repo: MockForumRepository, client: MockForumClient, confirmed: bool) -> ForumService {
+        let mut accounts = MockAccountRepository::new();
+        accounts.expect_find().returning(move |_| Ok(Some(ada(confirmed))));
+        ForumService::new(
+            Arc::new(repo),
+            Arc::new(MockTicketRepository::new()),
+            Arc::new(accounts),
+            Arc::new(FixedClock(now())),
+            ForumSettings { base_url: Some("https://forum.uni.edu".into()), api_username: "system".into() },
+        )
+        .with_client(Arc::new(client))
+    }
+
+    fn forum_with(owner_of_adas_email: Option<&'static str>) -> MockForumClient {
+        let mut client = MockForumClient::new();
+        client.expect_provisions_users().return_const(false);
+        client
+            .expect_username_with_email()
+            .withf(|email| email == "ada@uni.edu")
+            .returning(move |_| Ok(owner_of_adas_email.map(str::to_owned)));
+        client
+    }
+
+    fn principal() -> Principal {
+        Principal::from_parts(UserId::new(7), Role::Student, AccountStatus::Active)
+    }
+
+    fn name(raw: &str) -> ForumUsername {
+        ForumUsername::parse(raw).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_forum_account_whose_primary_email_is_the_users_is_linked_as_the_forum_spells_it() {
+        let mut repo = MockForumRepository::new();
+        repo.expect_link_account()
+            .withf(|user, username, at| user.get() == 7 && username.as_str() == "Ada_L" && *at == now())
+            .times(1)
+            .returning(|_, u, at| Ok(LinkedAccount { username: u.as_str().to_owned(), linked_at: at }));
+        let linked = service(repo, forum_with(Some("Ada_L")), true).link_account(&principal(), name("ada_l")).await;
+        assert_eq!(linked.unwrap().username, "Ada_L");
+    }
+
+    #[tokio::test]
+    async fn someone_elses_or_an_unknown_username_is_refused_and_nothing_is_stored() {
+        // Ada asks for bo_smith: the account whose primary email is hers is another one, or
+        // there is none. bo_smith's email is not hers either way.
+        for owner_of_adas_email in [Some("ada_l"), None] {
+            let mut repo = MockForumRepository::new();
+            repo.expect_link_account().never();
+            let refused =
+                service(repo, forum_with(owner_of_adas_email), true).link_account(&principal(), name("bo_smith")).await;
+            assert!(
+                matches!(refused, Err(Error::Forbidden(Forbidden::ForumAccountNotYours))),
+                "{owner_of_adas_email:?}: {refused:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn no_proof_without_a_confirmed_email_a_reachable_forum_or_where_osts_makes_the_accounts() {
+        let mut client = MockForumClient::new();
+        client.expect_provisions_users().return_const(false);
+        client.expect_username_with_email().never();
+        let unconfirmed =
+            service(MockForumRepository::new(), client, false).link_account(&principal(), name("ada")).await;
+        assert!(matches!(unconfirmed, Err(Error::Forbidden(Forbidden::EmailUnconfirmed))), "{unconfirmed:?}");
+
+        let mut client = MockForumClient::new();
+        client.expect_provisions_users().return_const(false);
+        client.expect_username_with_email().returning(|_| Err(crate::notifications::DeliveryError::later("503")));
+        let down = service(MockForumRepository::new(), client, true).link_account(&principal(), name("ada")).await;
+        assert!(matches!(down, Err(Error::Busy { .. })), "{down:?}");
+
+        let mut client = MockForumClient::new();
+        client.expect_provisions_users().return_const(true);
+        client.expect_username_with_email().never();
+        let connect = service(MockForumRepository::new(), client, true).link_account(&principal(), name("ada")).await;
+        assert!(matches!(connect, Err(Error::Conflict(Conflict::ForumAccountsFromOsts))), "{connect:?}");
+
+        let mut repo = MockForumRepository::new();
+        repo.expect_link_account().returning(|_, _, _| Err(LinkError::Taken));
+        let taken = service(repo, forum_with(Some("ada")), true).link_account(&principal(), name("ada")).await;
+        assert!(matches!(taken, Err(Error::Conflict(Conflict::ForumAccountTaken))), "{taken:?}");
     }
 }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::accounts::UserId;
+use crate::text::Pattern;
 
 use super::Channel;
 use crate::tickets::TicketId;
@@ -235,6 +236,19 @@ pub struct DigestItem {
     /// When.
     pub created_at: DateTime<Utc>,
 }
+
+/// The shape of a one-click unsubscribe token, `v1.<user id>.<scope>.<MAC>` (the MAC is
+/// HMAC-SHA256 in unpadded URL-safe base64), as a pattern. A token of another shape is
+/// refused as invalid before any signature is checked.
+pub static UNSUBSCRIBE_TOKEN: Pattern = Pattern::new(|| {
+    let scopes: Vec<&str> = NotificationKind::ALL
+        .into_iter()
+        .map(UnsubscribeScope::Kind)
+        .chain([UnsubscribeScope::Digest])
+        .map(UnsubscribeScope::as_str)
+        .collect();
+    format!(r"^v1\.[1-9][0-9]{{0,18}}\.(?:{})\.[-_A-Za-z0-9]{{43}}$", scopes.join("|"))
+});
 
 /// What a one-click unsubscribe link turns off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use crate::page::{Page, PageLimit};
 
 use super::{
     Channel, DeadLetter, DeliveryId, Notification, NotificationId, NotificationRepository, OutboxRepository,
-    Preference, UnsubscribeScope, UnsubscribeTokens,
+    Preference, UnsubscribeScope, UnsubscribeTokens, UNSUBSCRIBE_TOKEN,
 };
 
 /// Notifications as their recipients and admins see them.
@@ -98,13 +98,23 @@ impl NotificationService {
     /// What a one-click unsubscribe token would turn off, without changing anything (the
     /// confirmation page: mail scanners fetch links, so reading one must not unsubscribe).
     pub fn check_unsubscribe(&self, token: &str) -> Result<UnsubscribeScope, Error> {
-        self.tokens.verify(token).map(|(_, scope)| scope).ok_or_else(invalid_token)
+        self.verify(token).map(|(_, scope)| scope)
+    }
+
+    /// Whom and what a token is for: invalid if it is not shaped like a token
+    /// ([`UNSUBSCRIBE_TOKEN`]), not found if it is but was not signed with this instance's
+    /// key (forged, altered, or from before the key changed).
+    fn verify(&self, token: &str) -> Result<(UserId, UnsubscribeScope), Error> {
+        if !UNSUBSCRIBE_TOKEN.is_match(token) {
+            return Err(invalid_token());
+        }
+        self.tokens.verify(token).ok_or(Error::NotFound(Resource::UnsubscribeLink))
     }
 
     /// Turns off the emails a verified one-click unsubscribe token names: one kind, or every
     /// kind the user gets as a digest. Unsubscribing twice is fine.
     pub async fn unsubscribe_with_token(&self, token: &str) -> Result<UnsubscribeScope, Error> {
-        let (user, scope) = self.tokens.verify(token).ok_or_else(invalid_token)?;
+        let (user, scope) = self.verify(token)?;
         match scope {
             UnsubscribeScope::Kind(kind) => self.unsubscribe(user, kind).await?,
             UnsubscribeScope::Digest => {
@@ -153,7 +163,7 @@ fn invalid_token() -> Error {
     Error::invalid(
         "token",
         "invalid_unsubscribe_token",
-        "this unsubscribe link is not valid (it may be cut short or outdated); sign in to choose which emails you get",
+        "this unsubscribe link is not valid (it may be cut short); sign in to choose which emails you get",
     )
 }
 
@@ -219,15 +229,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_bad_token_changes_nothing_and_is_a_422_reason() {
+    async fn a_malformed_token_is_invalid_and_an_unsigned_one_not_found_and_both_change_nothing() {
         let mut t = MockUnsubscribeTokens::new();
-        t.expect_verify().returning(|_| None);
+        t.expect_verify().times(2).returning(|_| None);
         // No expectation on the repository: any call would fail the test.
         let s = with_tokens(MockNotificationRepository::new(), MockOutboxRepository::new(), t);
-        for err in [s.check_unsubscribe("forged").unwrap_err(), s.unsubscribe_with_token("forged").await.unwrap_err()] {
-            assert!(matches!(err, Error::Invalid { code: "invalid_unsubscribe_token", field: "token", .. }), "{err:?}");
+        for bad in ["forged", &TOKEN[..TOKEN.len() - 1], &TOKEN.replace("v1.", "v2."), &TOKEN.replace("reply", "all")] {
+            for err in [s.check_unsubscribe(bad).unwrap_err(), s.unsubscribe_with_token(bad).await.unwrap_err()] {
+                assert!(
+                    matches!(err, Error::Invalid { code: "invalid_unsubscribe_token", field: "token", .. }),
+                    "{bad}: {err:?}"
+                );
+            }
+        }
+        // Well formed, but the signature does not verify.
+        for err in [s.check_unsubscribe(TOKEN).unwrap_err(), s.unsubscribe_with_token(TOKEN).await.unwrap_err()] {
+            assert!(matches!(err, Error::NotFound(Resource::UnsubscribeLink)), "{err:?}");
         }
     }
+
+    /// A token of the right shape (its MAC is not checked here: the mock decides).
+    const TOKEN: &str = "v1.9.reply.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
 
     #[tokio::test]
     async fn a_kind_token_turns_off_that_kinds_email_and_keeps_the_digest_flag() {
@@ -248,7 +270,7 @@ mod tests {
             })
             .returning(|_, _| Ok(()));
         let s = with_tokens(n, MockOutboxRepository::new(), t);
-        assert_eq!(s.unsubscribe_with_token("ok").await.unwrap(), UnsubscribeScope::Kind(NotificationKind::Reply));
+        assert_eq!(s.unsubscribe_with_token(TOKEN).await.unwrap(), UnsubscribeScope::Kind(NotificationKind::Reply));
     }
 
     #[tokio::test]
@@ -273,7 +295,7 @@ mod tests {
             Ok(())
         });
         let s = with_tokens(n, MockOutboxRepository::new(), t);
-        assert_eq!(s.unsubscribe_with_token("ok").await.unwrap(), UnsubscribeScope::Digest);
+        assert_eq!(s.unsubscribe_with_token(TOKEN).await.unwrap(), UnsubscribeScope::Digest);
         let changed = changed.lock().unwrap().clone();
         assert_eq!(
             changed,

@@ -9,6 +9,7 @@ use crate::actor::EventActor;
 use crate::categories::CategoryId;
 use crate::error::{Conflict, Error};
 use crate::page::PageLimit;
+use crate::text::{multi_line, one_line, one_line_edge, visible, ws, Pattern};
 
 /// A ticket's identifier, shown to people as its number (`#1042`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -35,6 +36,28 @@ impl fmt::Display for TicketId {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Title(String);
 
+/// [`Title`] as a pattern: whitespace around, then 5–150 characters of one line that start
+/// and end with a visible one.
+pub static TITLE: Pattern = Pattern::new(|| {
+    concat!("^[", ws!(), "]*", one_line_edge!(), one_line!(), "{3,148}", one_line_edge!(), "[", ws!(), "]*$").to_owned()
+});
+
+/// [`Description`] as a pattern (the length is the document's `maxLength`).
+pub static DESCRIPTION: Pattern = Pattern::new(|| {
+    concat!("^[", ws!(), "]*(?:", visible!(), "(?:", multi_line!(), "*", visible!(), ")?)?[", ws!(), "]*$").to_owned()
+});
+
+/// [`Answer`] as a pattern: like [`DESCRIPTION`], but not blank.
+pub static ANSWER: Pattern = Pattern::new(|| {
+    concat!("^[", ws!(), "]*", visible!(), "(?:", multi_line!(), "*", visible!(), ")?[", ws!(), "]*$").to_owned()
+});
+
+/// [`Tag`] as a pattern: whitespace around, then 1–32 letters, digits, dashes and spaces
+/// that start and end with a letter, digit or dash.
+pub static TAG: Pattern = Pattern::new(|| {
+    concat!(r"^[", ws!(), r"]*[-\p{L}\p{N}](?:[-\p{L}\p{N}", ws!(), r"]{0,30}[-\p{L}\p{N}])?[", ws!(), "]*$").to_owned()
+});
+
 impl Title {
     /// Fewest characters.
     pub const MIN_CHARS: usize = 5;
@@ -59,7 +82,7 @@ impl Title {
                 format!("title must be at most {} characters", Self::MAX_CHARS),
             ));
         }
-        if title.chars().any(|c| c.is_control() || crate::text::reorders_or_breaks_text(c)) {
+        if title.chars().any(|c| c.is_control() || crate::text::reorders_or_breaks_text(c)) || !TITLE.is_match(raw) {
             return Err(Error::invalid(
                 "title",
                 "invalid_characters",
@@ -75,25 +98,26 @@ impl Title {
     }
 }
 
-/// A ticket description in Markdown: at most 20,000 characters (may be empty).
+/// A ticket description in Markdown: at most 20,000 characters as sent (may be empty), kept
+/// trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Description(String);
 
 impl Description {
-    /// Most characters.
+    /// Most characters, counted as sent (before trimming).
     pub const MAX_CHARS: usize = 20_000;
 
     /// Validates a description. Markdown is stored as written and sanitised when rendered.
     pub fn parse(raw: &str) -> Result<Self, Error> {
         let text = raw.trim();
-        if text.chars().count() > Self::MAX_CHARS {
+        if raw.chars().count() > Self::MAX_CHARS {
             return Err(Error::invalid(
                 "description",
                 "too_long",
                 format!("description must be at most {} characters", Self::MAX_CHARS),
             ));
         }
-        if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || !DESCRIPTION.is_match(raw) {
             return Err(Error::invalid("description", "invalid_characters", "description contains control characters"));
         }
         Ok(Self(text.to_owned()))
@@ -110,15 +134,20 @@ impl Description {
 pub struct Tag(String);
 
 impl Tag {
-    /// Most characters.
+    /// Most characters, counted after trimming and before runs of spaces become one `-`.
     pub const MAX_CHARS: usize = 32;
 
-    /// Validates and normalises a tag (`"Exam Results"` → `"exam-results"`).
+    /// Validates and normalises a tag (`"Exam Results"` → `"exam-results"`). Letters are
+    /// those of any script (`\p{L}`, see [`TAG`]); `İ` (U+0130), whose lower case is two
+    /// characters, becomes `i`.
     pub fn parse(raw: &str) -> Result<Self, Error> {
-        let tag: String = raw.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("-");
+        let trimmed = raw.trim();
+        let tag: String =
+            trimmed.replace('\u{130}', "I").to_lowercase().split_whitespace().collect::<Vec<_>>().join("-");
         let ok = !tag.is_empty()
-            && tag.chars().count() <= Self::MAX_CHARS
-            && tag.chars().all(|c| c.is_alphanumeric() || c == '-');
+            && trimmed.chars().count() <= Self::MAX_CHARS
+            && tag.chars().all(|c| c.is_alphanumeric() || c == '-')
+            && TAG.is_match(raw);
         if !ok {
             return Err(Error::invalid(
                 "tags",
@@ -143,14 +172,14 @@ impl Tags {
     /// Most tags on a ticket.
     pub const MAX: usize = 5;
 
-    /// Validates a list of tags; duplicates collapse.
+    /// Validates a list of at most [`Tags::MAX`] tags; duplicates collapse.
     pub fn parse<S: AsRef<str>>(raw: &[S]) -> Result<Self, Error> {
+        if raw.len() > Self::MAX {
+            return Err(Error::invalid("tags", "too_many", format!("a ticket has at most {} tags", Self::MAX)));
+        }
         let mut tags = raw.iter().map(|t| Tag::parse(t.as_ref())).collect::<Result<Vec<_>, _>>()?;
         tags.sort();
         tags.dedup();
-        if tags.len() > Self::MAX {
-            return Err(Error::invalid("tags", "too_many", format!("a ticket has at most {} tags", Self::MAX)));
-        }
         Ok(Self(tags))
     }
 
@@ -526,7 +555,7 @@ impl Ticket {
     pub fn merge_into(&self, target: &Ticket) -> Result<Change, Error> {
         self.0.status.transition(Status::Merged)?;
         if target.id() == self.id() {
-            return Err(Error::invalid("target", "same_ticket", "a ticket cannot be merged into itself"));
+            return Err(Error::Conflict(Conflict::SameTicket));
         }
         match target.status() {
             Status::Open | Status::InProgress | Status::Resolved => {
@@ -554,17 +583,25 @@ pub fn within_reopen_window(resolved_at: DateTime<Utc>, now: DateTime<Utc>, days
 
 /// Status changes that carry more than a status (an answer, a reason, a target) have their
 /// own actions; a plain edit may only start or stop work and close a resolved ticket.
+///
+/// `resolved` and `merged` are never a plain edit's status, whatever the ticket's status
+/// (invalid: `use_resolve`, `use_merge`, also when the ticket has that status already); a
+/// merged ticket, and a resolved one going back to `open`, need their own action because of
+/// where they are (a conflict: `use_unmerge`, `use_reopen`).
 pub fn status_needs_action(from: Status, to: Status) -> Result<(), Error> {
-    let action = match (from, to) {
-        (_, Status::Resolved) => Some(("use_resolve", "resolve the ticket with an answer instead")),
-        (_, Status::Merged) => Some(("use_merge", "merge the ticket into its target instead")),
-        (Status::Merged, _) => Some(("use_unmerge", "undo the merge instead")),
-        (Status::Resolved, Status::Open) => Some(("use_reopen", "reopen the ticket with a reason instead")),
-        _ => None,
-    };
-    match action {
-        Some((code, message)) => Err(Error::invalid("status", code, message)),
-        None => Ok(()),
+    match (from, to) {
+        (_, Status::Resolved) => {
+            Err(Error::invalid("status", "use_resolve", "resolve the ticket with an answer instead"))
+        }
+        (_, Status::Merged) => Err(Error::invalid("status", "use_merge", "merge the ticket into its target instead")),
+        (Status::Merged, _) => {
+            Err(Error::Conflict(Conflict::UseAction { code: "use_unmerge", message: "undo the merge instead" }))
+        }
+        (Status::Resolved, Status::Open) => Err(Error::Conflict(Conflict::UseAction {
+            code: "use_reopen",
+            message: "reopen the ticket with a reason instead",
+        })),
+        _ => Ok(()),
     }
 }
 
@@ -588,7 +625,8 @@ pub struct Resolution {
     pub resolved_at: DateTime<Utc>,
 }
 
-/// A resolution's answer or a reply's body: Markdown, 1–20,000 characters.
+/// A resolution's answer or a reply's body: Markdown, not blank, at most 20,000 characters
+/// as sent, kept trimmed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Answer(String);
 
@@ -599,14 +637,14 @@ impl Answer {
         if text.is_empty() {
             return Err(Error::invalid(field, "required", format!("{field} must not be empty")));
         }
-        if text.chars().count() > Description::MAX_CHARS {
+        if raw.chars().count() > Description::MAX_CHARS {
             return Err(Error::invalid(
                 field,
                 "too_long",
                 format!("{field} must be at most {} characters", Description::MAX_CHARS),
             ));
         }
-        if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) {
+        if text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) || !ANSWER.is_match(raw) {
             return Err(Error::invalid(field, "invalid_characters", format!("{field} contains control characters")));
         }
         Ok(Self(text.to_owned()))

@@ -193,7 +193,7 @@ impl TicketService {
         let id = CategoryId::new(id);
         match self.categories.find(id).await? {
             Some(c) => Ok(c.id),
-            None => Err(Error::invalid("category_id", "unknown_category", "there is no such category")),
+            None => Err(Error::UnknownReference { resource: Resource::Category, field: "category_id" }),
         }
     }
 
@@ -210,9 +210,7 @@ impl TicketService {
             None => None,
             Some(raw) => match self.tickets.get(TicketId::new(raw), principal.id()).await? {
                 Some(earlier) => Some(earlier.ticket.id()),
-                None => {
-                    return Err(Error::invalid("follow_up_of", "unknown_ticket", "there is no such earlier ticket"));
-                }
+                None => return Err(Error::UnknownReference { resource: Resource::Ticket, field: "follow_up_of" }),
             },
         };
         let created_at = self.clock.now();
@@ -278,11 +276,14 @@ impl TicketService {
             policy::may_set_priority(principal, Some(&before), priority).map_err(Error::Forbidden)?;
             edits.push(TicketEdit::Priority(priority));
         }
-        if let Some(status) = patch.status.filter(|s| *s != before.status()) {
-            // Pointing at the right action comes before saying who may take it.
+        if let Some(status) = patch.status {
+            // Pointing at the right action comes before saying who may take it; `resolved`
+            // and `merged` are refused even when the ticket has that status already.
             status_needs_action(before.status(), status)?;
-            policy::may_change_status(principal, &before, status).map_err(Error::Forbidden)?;
-            edits.push(TicketEdit::Status(status));
+            if status != before.status() {
+                policy::may_change_status(principal, &before, status).map_err(Error::Forbidden)?;
+                edits.push(TicketEdit::Status(status));
+            }
         }
         let mut transition = before.edit(&edits, self.clock.now())?;
         if let Some(Change::PriorityChanged { from, to }) =
@@ -314,10 +315,7 @@ impl TicketService {
     /// A page of tickets.
     pub async fn list(&self, principal: &Principal, filter: TicketFilter) -> Result<Page<TicketView>, Error> {
         principal.require_active()?;
-        let text = filter.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(str::to_owned);
-        if text.as_ref().is_some_and(|q| q.chars().count() > 200) {
-            return Err(Error::invalid("q", "too_long", "search text must be at most 200 characters"));
-        }
+        let text = crate::text::parse_search(filter.q.as_deref())?;
         let query = TicketQuery {
             viewer: principal.id(),
             status: filter.status,
@@ -516,7 +514,7 @@ mod tests {
         let err = svc.create(&student, draft.clone()).await.unwrap_err();
         assert!(matches!(err, Error::Forbidden(Forbidden::PriorityNotAllowed)));
         let err = svc.create(&student, TicketDraft { category_id: 99, priority: None, ..draft }).await.unwrap_err();
-        assert!(matches!(err, Error::Invalid { field: "category_id", .. }));
+        assert!(matches!(err, Error::UnknownReference { resource: Resource::Category, field: "category_id" }));
     }
 
     #[tokio::test]

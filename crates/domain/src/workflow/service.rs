@@ -199,10 +199,10 @@ impl WorkflowService {
     }
 
     async fn require_assignable(&self, member: UserId) -> Result<(), Error> {
-        let account = self.accounts.find(member).await?;
-        match account {
+        match self.accounts.find(member).await? {
             Some(a) if a.status == AccountStatus::Active && a.role.is_staff() => Ok(()),
-            _ => Err(Error::invalid("assignee_id", "not_assignable", "tickets can be assigned to active staff only")),
+            Some(_) => Err(Error::Conflict(Conflict::NotAssignable("tickets can be assigned to active staff only"))),
+            None => Err(Error::UnknownReference { resource: Resource::Account, field: "assignee_id" }),
         }
     }
 
@@ -289,12 +289,12 @@ impl WorkflowService {
     /// Staff merge the duplicate `source` into `target`.
     pub async fn merge(&self, principal: &Principal, source: TicketId, target: TicketId) -> Result<MergeReport, Error> {
         principal.require_staff()?;
-        if source == target {
-            return Err(Error::invalid("target", "same_ticket", "a ticket cannot be merged into itself"));
-        }
         let s = self.load(principal, source).await?.ticket;
+        if source == target {
+            return Err(Error::Conflict(Conflict::SameTicket));
+        }
         let t = self.load(principal, target).await.map_err(|e| match e {
-            Error::NotFound(_) => Error::invalid("target", "unknown_ticket", "there is no such target ticket"),
+            Error::NotFound(resource) => Error::UnknownReference { resource, field: "target" },
             other => other,
         })?;
         s.merge_into(&t.ticket)?;

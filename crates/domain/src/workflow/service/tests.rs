@@ -259,7 +259,7 @@ async fn auto_assign_only_when_switched_on() {
 async fn merge_rules() {
     let m = Mocks::with(ticket(Status::Open));
     let err = m.service().merge(&principal(3, Role::Support), TicketId::new(10), TicketId::new(10)).await.unwrap_err();
-    assert!(matches!(err, Error::Invalid { field: "target", code: "same_ticket", .. }));
+    assert!(matches!(err, Error::Conflict(Conflict::SameTicket)));
 
     let m = Mocks::with(ticket(Status::Closed));
     let err = m.service().merge(&principal(3, Role::Support), TicketId::new(10), TicketId::new(11)).await.unwrap_err();
