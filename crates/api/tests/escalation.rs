@@ -130,7 +130,7 @@ async fn an_urgent_ticket_posts_one_card_and_its_later_events_reply_in_its_threa
         assert_eq!(card["header"]["title"], format!("#{n} Exam portal down for everyone"));
         assert_eq!(card["header"]["subtitle"], "escalated: urgent priority");
         let button = &card["sections"][1]["widgets"][2]["buttonList"]["buttons"][0];
-        assert_eq!(button["onClick"]["openLink"]["url"], format!("https://help.uni.edu/api/v1/tickets/{n}"));
+        assert_eq!(button["onClick"]["openLink"]["url"], format!("https://help.uni.edu/tickets/{n}"));
     }
 
     app.post(&format!("/api/v1/tickets/{n}/claim"), &support.token, json!({})).await.expect(200);

@@ -26,7 +26,7 @@ pub fn tree(
         std::sync::Arc<server::forum_webhook::DiscourseConnect>,
     )>,
 ) -> impl Endpoint<Output = Response> {
-    let mut rest = Route::new().nest("/", web);
+    let mut rest = Route::new();
     if let Some((webhook, connect)) = forum {
         rest = rest
             .at("/webhooks/discourse", poem::post(server::forum_webhook::receive).data(webhook))
@@ -35,7 +35,7 @@ pub fn tree(
     if let Some(metrics) = metrics {
         rest = rest.at("/metrics", get(metrics));
     }
-    api::shared_middleware(Tree { api, rest })
+    api::shared_middleware(Tree { api, web, rest })
 }
 
 /// The tree of the separate metrics listener (`OSTS_METRICS_BIND`): `/metrics` alone.
@@ -43,22 +43,27 @@ pub fn metrics_tree(metrics: MetricsEndpoint) -> impl Endpoint<Output = Response
     api::shared_middleware(Route::new().at("/metrics", get(metrics)))
 }
 
-/// Sends `/api/...` and the probes to the API (whose routes carry their full paths) and
-/// everything else to the other parts.
-struct Tree<A, R> {
+/// Sends `/api/...` and the probes to the API (whose routes carry their full paths), the
+/// integrations' and the metrics' paths to the other parts, and everything else to the web
+/// app. The web app is not nested in a route of its own, so a path nobody serves keeps the
+/// `unmatched` route label (rather than the label of a catch-all).
+struct Tree<A, W, R> {
     api: A,
+    web: W,
     rest: R,
 }
 
-impl<A: Endpoint<Output = Response>, R: Endpoint> Endpoint for Tree<A, R> {
+impl<A: Endpoint<Output = Response>, W: Endpoint<Output = Response>, R: Endpoint> Endpoint for Tree<A, W, R> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let path = req.uri().path();
         if path == "/healthz" || path == "/readyz" || path == "/api" || path.starts_with("/api/") {
             self.api.call(req).await
-        } else {
+        } else if path.starts_with("/webhooks/") || path.starts_with("/discourse/") || path == "/metrics" {
             self.rest.call(req).await.map(|out| out.into_response())
+        } else {
+            self.web.call(req).await
         }
     }
 }

@@ -81,6 +81,19 @@ async fn wait_for(b: &Client, locator: Locator<'_>) -> fantoccini::elements::Ele
     b.wait().at_most(WAIT).for_element(locator).await.unwrap_or_else(|e| panic!("waiting for {locator:?}: {e}"))
 }
 
+/// With `OSTS_SCREENSHOTS=<dir>`, saves the page as `<dir>/<name>-phone.png` (390 px wide)
+/// and `<dir>/<name>-desktop.png` (1280 px), for the README.
+async fn screenshots(b: &Client, name: &str) {
+    let Some(dir) = std::env::var_os("OSTS_SCREENSHOTS") else { return };
+    let dir = std::path::PathBuf::from(dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for (width, height, label) in [(1280, 900, "desktop"), (390, 844, "phone")] {
+        b.set_window_size(width, height).await.unwrap();
+        let png = b.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("{name}-{label}.png")), png).unwrap();
+    }
+}
+
 /// Waits for text somewhere on the page.
 async fn wait_for_text(b: &Client, text: &str) {
     let xpath = format!("//*[contains(normalize-space(.), '{text}')]");
@@ -127,6 +140,7 @@ async fn a_student_finds_the_ticket_already_raised_and_adds_a_vote_instead() {
 
     // Register with an address of the allowed domain.
     b.goto(&base).await.unwrap();
+    screenshots(&b, "welcome").await;
     wait_for(&b, Locator::LinkText("Register")).await.click().await.unwrap();
     let email = "ada@study.uni.edu";
     wait_for(&b, Locator::Id("email")).await.send_keys(email).await.unwrap();
@@ -147,18 +161,23 @@ async fn a_student_finds_the_ticket_already_raised_and_adds_a_vote_instead() {
     b.find(Locator::Id("password")).await.unwrap().send_keys("correct horse battery").await.unwrap();
     b.find(Locator::Css("form.stack button[type=submit]")).await.unwrap().click().await.unwrap();
     wait_for_text(&b, "Hello, Ada Student").await;
+    screenshots(&b, "student-home").await;
 
     // Start typing the concern: the suggestion appears while typing.
     wait_for(&b, Locator::LinkText("New ticket")).await.click().await.unwrap();
     wait_for(&b, Locator::Id("title")).await.send_keys("library wifi dropping").await.unwrap();
     let suggestion = format!("//div[@id='similar']//a[@href='/tickets/{number}']");
     wait_for(&b, Locator::XPath(&suggestion)).await;
+    screenshots(&b, "new-ticket").await;
 
     // +1 instead of submitting: the count changes without leaving the page.
     let vote = format!("//div[@id='similar']//form[@action='/tickets/{number}/vote']//button");
     b.find(Locator::XPath(&vote)).await.unwrap().click().await.unwrap();
     wait_for(&b, Locator::XPath("//div[@id='similar']//span[@data-votes][normalize-space(.)='1 vote']")).await;
     assert!(b.current_url().await.unwrap().path().ends_with("/tickets/new"), "still drafting");
+    b.goto(&format!("{base}/tickets/{number}")).await.unwrap();
+    wait_for_text(&b, "Remove my +1").await;
+    screenshots(&b, "ticket").await;
     b.close().await.unwrap();
 
     let (s, seen) = call(&c, M::GET, format!("{api}/tickets/{number}"), token, None).await;

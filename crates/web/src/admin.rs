@@ -41,6 +41,7 @@ fn refusal(e: domain::Error) -> Result<(&'static str, String), Fail> {
     match e {
         domain::Error::Invalid { field, message, .. } => Ok((field, sentence(&message))),
         domain::Error::Conflict(c) => Ok(("form", sentence(&c.to_string()))),
+        domain::Error::UnknownReference { field, resource } => Ok((field, sentence(&format!("{resource} not found")))),
         other => Err(other.into()),
     }
 }
@@ -457,5 +458,93 @@ pub async fn retry(req: &Request, web: Data<&Arc<Web>>, Path(id): Path<i64>, For
         let principal = ctx.user()?;
         web.app.notifications.retry(principal, DeliveryId::new(id)).await?;
         Ok(ctx.redirect("/admin/dead-letters"))
+    })
+}
+
+/// One priority's SLA target as edited.
+pub struct TargetRow {
+    key: &'static str,
+    label: &'static str,
+    first: String,
+    resolution: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "sla.html")]
+struct SlaPage {
+    l: Layout,
+    rows: Vec<TargetRow>,
+    business_hours: bool,
+    saved: bool,
+}
+
+/// `GET /admin/sla`: the targets per priority.
+#[handler]
+pub async fn sla(req: &Request, web: Data<&Arc<Web>>, Query(q): Query<Fields>) -> Response {
+    respond!(web, req, |ctx| {
+        let principal = admin(&ctx)?;
+        let settings = web.app.escalation.sla_settings(principal).await?;
+        let rows = Priority::ALL
+            .iter()
+            .map(|p| {
+                let target = settings.targets.for_priority(*p);
+                TargetRow {
+                    key: p.as_str(),
+                    label: priority_label(*p),
+                    first: target.first_response_minutes().to_string(),
+                    resolution: target.resolution_minutes().to_string(),
+                    error: None,
+                }
+            })
+            .collect();
+        let page = SlaPage {
+            l: ctx.layout("SLA targets"),
+            rows,
+            business_hours: settings.business_hours.is_some(),
+            saved: q.checked("saved"),
+        };
+        ctx.page(&page)
+    })
+}
+
+/// `POST /admin/sla`: new targets (business hours stay as they are).
+#[handler]
+pub async fn set_sla(req: &Request, web: Data<&Arc<Web>>, Form(f): Form<Fields>) -> Response {
+    respond!(web, req, |ctx| {
+        ctx.check_csrf(&f)?;
+        let principal = admin(&ctx)?;
+        let current = web.app.escalation.sla_settings(principal).await?;
+        let mut rows = Vec::new();
+        let mut targets = Vec::new();
+        for p in Priority::ALL {
+            let (first, resolution) =
+                (f.text(&format!("{}_first", p.as_str())), f.text(&format!("{}_resolution", p.as_str())));
+            let parsed = match (first.trim().parse::<u32>(), resolution.trim().parse::<u32>()) {
+                (Ok(a), Ok(b)) => domain::escalation::SlaTarget::new(a, b).map_err(|e| match e {
+                    domain::Error::Invalid { message, .. } => sentence(&message),
+                    other => sentence(&other.to_string()),
+                }),
+                _ => Err("Give whole numbers of minutes.".to_owned()),
+            };
+            let error = parsed.as_ref().err().cloned();
+            targets.push(parsed);
+            rows.push(TargetRow { key: p.as_str(), label: priority_label(p), first, resolution, error });
+        }
+        if let [Ok(low), Ok(medium), Ok(high), Ok(urgent)] = targets.as_slice() {
+            let settings = domain::escalation::SlaSettings {
+                targets: domain::escalation::SlaTargets { low: *low, medium: *medium, high: *high, urgent: *urgent },
+                business_hours: current.business_hours,
+            };
+            web.app.escalation.set_sla_settings(principal, settings).await?;
+            return Ok(ctx.redirect("/admin/sla?saved=1"));
+        }
+        let page = SlaPage {
+            l: ctx.layout("SLA targets"),
+            rows,
+            business_hours: current.business_hours.is_some(),
+            saved: false,
+        };
+        ctx.page_with(StatusCode::UNPROCESSABLE_ENTITY, &page)
     })
 }

@@ -116,6 +116,7 @@ impl From<domain::Error> for Fail {
             E::InvalidCredentials => Fail::Status(StatusCode::UNAUTHORIZED, "Invalid email or password.".into()),
             E::Forbidden(f) => Fail::Forbidden(sentence(&f.to_string())),
             E::NotFound(_) => Fail::NotFound,
+            e @ E::UnknownReference { .. } => Fail::Status(StatusCode::UNPROCESSABLE_ENTITY, sentence(&e.to_string())),
             E::Conflict(c) => Fail::Status(StatusCode::CONFLICT, sentence(&c.to_string())),
             E::TooLarge { message, .. } => Fail::Status(StatusCode::PAYLOAD_TOO_LARGE, sentence(&message)),
             E::UnsupportedMediaType { message, .. } => {

@@ -12,7 +12,7 @@
 //! /tickets/new /tickets /tickets/{number} (+ its actions) /attachments/{id}
 //! /queue /activity       support and admins
 //! /admin /admin/accounts /admin/users /admin/categories /admin/faq /admin/webhooks
-//! /admin/dead-letters    admins
+//! /admin/sla /admin/dead-letters    admins
 //! /static/app.css /static/app.js
 //! ```
 
@@ -86,6 +86,7 @@ pub fn routes(app: App, config: WebConfig) -> impl Endpoint<Output = Response> {
         .at("/admin/faq/:action", post(admin::curate))
         .at("/admin/webhooks", get(admin::webhooks).post(admin::add_webhook))
         .at("/admin/webhooks/:id/test", post(admin::test_webhook))
+        .at("/admin/sla", get(admin::sla).post(admin::set_sla))
         .at("/admin/dead-letters", get(admin::dead_letters))
         .at("/admin/dead-letters/:id/retry", post(admin::retry))
         .at("/static/:file", get(assets::serve))

@@ -231,6 +231,9 @@ pub async fn create(req: &Request, web: Data<&Arc<Web>>, multipart: Multipart) -
                     return Ok(ctx.redirect(&to));
                 }
                 Err(domain::Error::Invalid { field, message, .. }) => errors.add(field, sentence(&message)),
+                Err(domain::Error::UnknownReference { field, resource }) => {
+                    errors.add(field, sentence(&format!("{resource} not found")))
+                }
                 Err(domain::Error::Forbidden(domain::Forbidden::PriorityNotAllowed)) => {
                     errors.add("priority", "Students may ask for at most high priority.")
                 }
@@ -318,6 +321,22 @@ pub struct EventRow {
     at: String,
 }
 
+/// A forum post as shown (Discourse's HTML, sanitised again here).
+pub struct PostRow {
+    username: String,
+    html: String,
+    at: String,
+}
+
+/// The ticket's forum thread as shown.
+pub struct ThreadRow {
+    url: Option<String>,
+    state: &'static str,
+    public: bool,
+    closed: bool,
+    posts: Vec<PostRow>,
+}
+
 /// An attachment as listed.
 pub struct AttachmentRow {
     id: i64,
@@ -350,6 +369,10 @@ struct TicketPage {
     errors: Errors,
     kept: Fields,
     notice: Option<&'static str>,
+    /// Whether the forum is on (its section is hidden otherwise).
+    forum_on: bool,
+    thread: Option<ThreadRow>,
+    may_start_thread: bool,
 }
 
 async fn ticket_page_for(
@@ -372,6 +395,31 @@ async fn ticket_page_for(
     let is_creator = t.creator_id() == principal.id();
     let status = t.status();
     let is_open = matches!(status, Status::Open | Status::InProgress);
+    let forum_on = ctx.web.config.forum && app.forum.enabled();
+    let thread = if forum_on { app.forum.thread(principal, id).await? } else { None };
+    let may_start_thread =
+        forum_on && thread.is_none() && (is_staff || is_creator) && !matches!(status, Status::Closed | Status::Merged);
+    let thread = thread.map(|v| ThreadRow {
+        url: v.thread.url.clone(),
+        state: match v.thread.state {
+            domain::forum::ThreadState::Pending => "Being opened",
+            domain::forum::ThreadState::Open => "Open",
+            domain::forum::ThreadState::Closed => "Closed",
+            domain::forum::ThreadState::Archived => "Archived",
+        },
+        public: v.thread.visibility == domain::forum::Visibility::Public,
+        closed: matches!(v.thread.state, domain::forum::ThreadState::Closed | domain::forum::ThreadState::Archived),
+        posts: v
+            .posts
+            .unwrap_or_default()
+            .iter()
+            .map(|p| PostRow {
+                username: p.username.clone(),
+                html: markup::sanitize_html(&p.cooked),
+                at: when(p.created_at),
+            })
+            .collect(),
+    });
     let page = TicketPage {
         l: ctx.layout(format!("#{number} {}", t.title().as_str())),
         t: TicketRow::from(&view),
@@ -426,6 +474,9 @@ async fn ticket_page_for(
         errors,
         kept,
         notice,
+        forum_on,
+        thread,
+        may_start_thread,
     };
     let status = if page.errors.any() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     ctx.page_with(status, &page)
@@ -502,11 +553,31 @@ pub async fn act(
                     Err(domain::Error::invalid("target", "invalid", "give the number of the ticket to merge into"))
                 }
             },
+            "thread" => {
+                let visibility = match f.get("visibility") {
+                    Some("public") => domain::forum::Visibility::Public,
+                    _ => domain::forum::Visibility::Private,
+                };
+                app.forum.create(principal, id, visibility).await.map(|_| ())
+            }
+            "thread-close" => app.forum.set_closed(principal, id, true).await.map(|_| ()),
+            "thread-reopen" => app.forum.set_closed(principal, id, false).await.map(|_| ()),
+            "thread-public" => {
+                app.forum.set_visibility(principal, id, domain::forum::Visibility::Public).await.map(|_| ())
+            }
+            "thread-private" => {
+                app.forum.set_visibility(principal, id, domain::forum::Visibility::Private).await.map(|_| ())
+            }
             _ => return Err(Fail::NotFound),
         };
         match done {
             Ok(()) => Ok(ctx.redirect(&local(f.get("back"), &format!("/tickets/{number}")))),
-            Err(e @ (domain::Error::Invalid { .. } | domain::Error::Conflict(_) | domain::Error::Forbidden(_))) => {
+            Err(
+                e @ (domain::Error::Invalid { .. }
+                | domain::Error::UnknownReference { .. }
+                | domain::Error::Conflict(_)
+                | domain::Error::Forbidden(_)),
+            ) => {
                 if wants_json(req) {
                     return Err(e.into());
                 }
@@ -516,6 +587,7 @@ pub async fn act(
                 };
                 let form = match action.as_str() {
                     "vote" | "unvote" | "watch" | "unwatch" => "votes",
+                    a if a.starts_with("thread") => "thread",
                     other => other,
                 };
                 ticket_page_for(&ctx, number, Errors::one(form, message), f.clone(), None).await

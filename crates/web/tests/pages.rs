@@ -62,6 +62,11 @@ impl Page {
 
 impl App {
     async fn spawn() -> Self {
+        Self::spawn_with(false).await
+    }
+
+    /// With the forum on (a forum client that must not be called: threads stay pending).
+    async fn spawn_with(forum: bool) -> Self {
         let store = store::Store::connect("sqlite::memory:").await.expect("in-memory store");
         let blobs = tempfile::tempdir().expect("blob directory");
         let unsubscribe = credentials::HmacUnsubscribeTokens::new(
@@ -77,9 +82,16 @@ impl App {
             clock: Arc::new(domain::clock::SystemClock),
         };
         let ports = domain::Ports::new(store.repositories(), adapters, domain::services::Semantic::off());
-        let services = domain::Services::new(ports, domain::ServiceSettings::default());
+        let mut settings = domain::ServiceSettings::default();
+        if forum {
+            settings.forum.base_url = Some("https://forum.example".into());
+        }
+        let mut services = domain::Services::new(ports, settings);
+        if forum {
+            services.forum = services.forum.clone().with_client(Arc::new(domain::forum::MockForumClient::new()));
+        }
         let category = services.categories.create_unchecked("Exams", "", None).await.expect("category").id.get();
-        let web = web::routes(services.clone(), web::WebConfig { secure_cookies: true, forum: false });
+        let web = web::routes(services.clone(), web::WebConfig { secure_cookies: true, forum });
         let client = TestClient::new(api::shared_middleware(web).boxed());
         Self { client, services, category, _blobs: blobs }
     }
@@ -335,7 +347,8 @@ async fn a_student_raises_a_ticket_and_a_refused_form_keeps_its_input() {
         .has("Quiz 2 grade missing")
         .has("<strong>quiz 2</strong>")
         .has("exams")
-        .lacks("+1 me too");
+        .lacks("+1 me too")
+        .lacks("Forum thread");
     s.get("/tickets").await.expect(StatusCode::OK).has("Quiz 2 grade missing");
     s.get("/tickets?status=resolved").await.expect(StatusCode::OK).lacks("Quiz 2 grade missing");
     s.get("/").await.has("Quiz 2 grade missing");
@@ -473,7 +486,7 @@ async fn assets_are_cached_under_their_version_and_revalidated_otherwise() {
 #[tokio::test]
 async fn admin_pages_are_for_admins_only() {
     let app = App::spawn().await;
-    let pages = ["/admin", "/admin/users", "/admin/categories", "/admin/webhooks", "/admin/dead-letters"];
+    let pages = ["/admin", "/admin/users", "/admin/categories", "/admin/webhooks", "/admin/sla", "/admin/dead-letters"];
     let mut admin = app.signed_in(Role::Admin, "Lou Admin").await;
     for path in pages {
         admin.get(path).await.expect(StatusCode::OK);
@@ -547,4 +560,47 @@ async fn an_faq_entry_is_drafted_from_a_resolved_ticket_published_and_shown_on_t
         .has("Exams");
     s.get("/faq?q=timetable").await.has("Where do I find my exam timetable");
     s.get("/admin/faq").await.expect(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn admins_set_sla_targets_and_a_refused_target_keeps_what_was_typed() {
+    let app = App::spawn().await;
+    let mut admin = app.signed_in(Role::Admin, "Ray Admin").await;
+    let page = admin.get("/admin/sla").await.expect(StatusCode::OK);
+    page.has("name=\"urgent_first\" inputmode=\"numeric\" value=\"60\"");
+    let mut fields: Vec<(&str, &str)> = vec![
+        ("low_first", "4320"),
+        ("low_resolution", "14400"),
+        ("medium_first", "1440"),
+        ("medium_resolution", "7200"),
+        ("high_first", "240"),
+        ("high_resolution", "2880"),
+        ("urgent_first", "30"),
+        ("urgent_resolution", "20"),
+    ];
+    let refused = admin.post("/admin/sla", &fields).await.expect(StatusCode::UNPROCESSABLE_ENTITY);
+    refused.has("id=\"urgent-error\"").has("value=\"20\"").has("value=\"30\"");
+    fields[7] = ("urgent_resolution", "480");
+    admin.post("/admin/sla", &fields).await.expect(StatusCode::SEE_OTHER);
+    admin
+        .get("/admin/sla?saved=1")
+        .await
+        .has("The targets are saved")
+        .has("name=\"urgent_first\" inputmode=\"numeric\" value=\"30\"");
+    let mut support = app.signed_in(Role::Support, "Sam Support").await;
+    support.get("/admin/sla").await.expect(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn with_the_forum_on_the_creator_asks_for_a_private_thread_from_the_ticket_page() {
+    let app = App::spawn_with(true).await;
+    let mut s = app.signed_in(Role::Student, "Tia Student").await;
+    let number = s.raise("Group project partner missing", "My partner never answers").await;
+    let path = format!("/tickets/{number}");
+    s.get(&path).await.expect(StatusCode::OK).has("Forum thread").has("Create forum thread");
+    s.post(&format!("{path}/thread"), &[("visibility", "private")]).await.expect(StatusCode::SEE_OTHER);
+    s.get(&path).await.has("The thread is being opened on the forum").has("Private").lacks("Create forum thread");
+    let mut other = app.signed_in(Role::Student, "Uma Student").await;
+    other.get(&path).await.expect(StatusCode::OK).has("No forum thread").lacks("Create forum thread");
+    other.post(&format!("{path}/thread"), &[("visibility", "public")]).await.expect(StatusCode::UNPROCESSABLE_ENTITY);
 }
