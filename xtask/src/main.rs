@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bench_api;
 mod bench_escalate;
+mod bench_forum;
 mod bench_notify;
 mod contract;
 mod seed;
@@ -146,6 +147,28 @@ enum Bench {
         #[arg(long)]
         dev: bool,
     },
+    /// Forum threads against the Discourse admin API limit, in a scaled-down window:
+    /// completion time against the minimum, 429s, lost and duplicated topics and notes.
+    Forum {
+        /// Tickets, each with a public thread.
+        #[arg(long, default_value_t = 500)]
+        tickets: usize,
+        /// Thread events (assignments, each a status note), spread over the tickets.
+        #[arg(long, default_value_t = 2000)]
+        events: usize,
+        /// The forum's admin API limit per window (Discourse's default: 60).
+        #[arg(long, default_value_t = 60)]
+        forum_limit: u32,
+        /// osts's own limit per window (`OSTS_DISCOURSE_REQUESTS_PER_MINUTE`).
+        #[arg(long, default_value_t = 60)]
+        client_limit: u32,
+        /// The window in milliseconds: Discourse's minute, scaled down.
+        #[arg(long, default_value_t = 1000)]
+        window_ms: u64,
+        /// Run in the dev profile instead of rebuilding in release.
+        #[arg(long)]
+        dev: bool,
+    },
     /// Resolving a ticket with many upvoters: request latency, rows committed, SMTP drain rate.
     Notify {
         /// Upvoter counts.
@@ -214,6 +237,21 @@ fn main() -> anyhow::Result<()> {
                 sink_per_minute,
                 client_per_minute,
                 timeout: std::time::Duration::from_secs(30 * 60),
+            }))
+        }
+        Task::Bench { what: Bench::Forum { tickets, events, forum_limit, client_limit, window_ms, dev } } => {
+            if cfg!(debug_assertions) && !dev {
+                return rerun_in_release();
+            }
+            runtime()?.block_on(bench_forum::forum(bench_forum::Options {
+                tickets,
+                events,
+                forum_limit,
+                client_limit,
+                window: std::time::Duration::from_millis(window_ms),
+                timeout: std::time::Duration::from_secs(
+                    std::env::var("OSTS_BENCH_TIMEOUT_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(600),
+                ),
             }))
         }
         Task::Bench { what: Bench::Notify { sizes, backends, dev, drain_max } } => {

@@ -4,12 +4,16 @@
 //! signed webhook and notifies the student, once even when Discourse redelivers it; staff
 //! make the thread public; resolving closes the topic and reopening the ticket reopens it; an
 //! unsigned delivery is refused.
+//!
+//! And an outage: while the forum is unreachable, then answering 5xx, tickets are raised,
+//! given threads and resolved as usual; once the forum answers, the thread work completes,
+//! with one topic per ticket and each status note once.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
-use discourse::fake::{FakeConfig, FakeDiscourse, WebhookTarget};
+use discourse::fake::{FakeConfig, FakeDiscourse, Fault, WebhookTarget};
 use reqwest::Method as M;
 use serde_json::{json, Value};
 use support::{call, confirmation_token, eml_files, osts, Server, TempDir};
@@ -20,8 +24,13 @@ const WEBHOOK_SECRET: &str = "forum webhook secret 0123";
 const CONNECT_SECRET: &str = "forum connect secret 0123456789";
 
 /// Polls `check` (up to 20 s) until it holds.
-async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
+async fn eventually(what: &str, check: impl FnMut() -> bool) {
+    eventually_within(Duration::from_secs(20), what, check).await;
+}
+
+/// Polls `check` (up to `limit`) until it holds.
+async fn eventually_within(limit: Duration, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
     while !check() {
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -202,5 +211,106 @@ async fn a_ticket_thread_lives_with_its_ticket_on_the_forum_and_replies_come_bac
     assert_eq!(s, 200);
     eventually("the topic is open again", || fake.topic(topic.id).is_some_and(|t| !t.closed)).await;
     assert_eq!(fake.stats().topics_created, 1, "one topic, however the jobs ran");
+    assert!(server.stop());
+}
+
+/// Signs a student up (registered, confirmed, signed in); their token.
+async fn student(c: &reqwest::Client, base: &str, dir: &std::path::Path, email: &str) -> String {
+    let registration =
+        json!({ "email": email, "display_name": "Ada", "password": STUDENT_PASSWORD, "role": "student" });
+    assert_eq!(call(c, M::POST, format!("{base}/auth/register"), None, Some(registration)).await.0, 201);
+    let token = confirmation_token(email, || eml_files(dir)).await;
+    assert_eq!(call(c, M::POST, format!("{base}/auth/confirm"), None, Some(json!({ "token": token }))).await.0, 200);
+    let login = json!({ "email": email, "password": STUDENT_PASSWORD });
+    let (_, session) = call(c, M::POST, format!("{base}/auth/login"), None, Some(login)).await;
+    session["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tickets_live_through_a_forum_outage_and_their_threads_follow_once_it_is_back() {
+    // Nothing listens on this port until the forum "comes back".
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = TempDir::new("osts-forum-outage");
+    let url = format!("http://127.0.0.1:{port}");
+    let key = discourse::fake::FAKE_API_KEY;
+    let env = [
+        ("OSTS_DISCOURSE_URL", url.as_str()),
+        ("OSTS_DISCOURSE_API_KEY", key),
+        ("OSTS_DISCOURSE_CONNECT_SECRET", CONNECT_SECRET),
+        ("OSTS_DISCOURSE_CATEGORY_ID", "5"),
+        ("OSTS_STUDENT_EMAIL_DOMAINS", "uni.edu"),
+    ];
+    let mut admin_env = env.to_vec();
+    admin_env.push(("OSTS_ADMIN_PASSWORD", ADMIN_PASSWORD));
+    let created = osts(&dir.0, &["admin", "create", "--email", "head@uni.edu", "--name", "Head"], &admin_env);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let log = dir.0.join("server.log");
+    let server = Server::start(&dir.0, &env, Some(&log));
+    let base = format!("{}/api/v1", server.base);
+    let c = reqwest::Client::new();
+    let login = json!({ "email": "head@uni.edu", "password": ADMIN_PASSWORD });
+    let (_, session) = call(&c, M::POST, format!("{base}/auth/login"), None, Some(login)).await;
+    let admin = session["token"].as_str().unwrap().to_owned();
+    let student = student(&c, &base, &dir.0, "ada@uni.edu").await;
+    let (_, category) =
+        call(&c, M::POST, format!("{base}/categories"), Some(&admin), Some(json!({ "name": "Exams" }))).await;
+
+    // Raising, asking for a thread and resolving do not wait for the forum.
+    let raise_and_resolve = |title: &'static str| {
+        let (c, base, student, admin, category) =
+            (c.clone(), base.clone(), student.clone(), admin.clone(), category["id"].clone());
+        async move {
+            let raise = json!({ "title": title, "description": "The link gives an error.", "category_id": category });
+            let (s, ticket) = call(&c, M::POST, format!("{base}/tickets"), Some(&student), Some(raise)).await;
+            assert_eq!(s, 201, "{ticket}");
+            let n = ticket["number"].as_i64().unwrap();
+            let thread = json!({ "visibility": "private" });
+            let (s, thread) =
+                call(&c, M::POST, format!("{base}/tickets/{n}/thread"), Some(&student), Some(thread)).await;
+            assert_eq!((s, thread["state"].as_str()), (201, Some("pending")), "{thread}");
+            let answer = json!({ "answer": "Reissued." });
+            let (s, resolved) =
+                call(&c, M::POST, format!("{base}/tickets/{n}/resolve"), Some(&admin), Some(answer)).await;
+            assert_eq!((s, resolved["status"].as_str()), (200, Some("resolved")), "{resolved}");
+            n
+        }
+    };
+    let first = raise_and_resolve("Hall ticket not downloadable").await;
+    let logged = || std::fs::read_to_string(&log).unwrap_or_default();
+    eventually_within(Duration::from_secs(30), "osts tried the unreachable forum", || {
+        logged().contains("delivery failed; will retry")
+    })
+    .await;
+
+    // The forum comes back, first answering 503 (a proxy's page) twice.
+    let fake = FakeDiscourse::start_on(
+        FakeConfig { connect_secret: Some(CONNECT_SECRET.into()), ..FakeConfig::default() },
+        port,
+    )
+    .await
+    .expect("the reserved port is free again");
+    for _ in 0..2 {
+        fake.fail_next(Fault::Status { status: 503, body: "<html>Service Unavailable</html>".into() });
+    }
+    let second = raise_and_resolve("Quiz grade missing").await;
+
+    for n in [first, second] {
+        eventually_within(Duration::from_secs(60), &format!("ticket {n}'s topic is closed"), || {
+            fake.topic_by_external_id(&format!("osts-{n}")).is_some_and(|t| t.closed)
+        })
+        .await;
+        let topic = fake.topic_by_external_id(&format!("osts-{n}")).unwrap();
+        let notes: Vec<String> =
+            fake.posts(topic.id).into_iter().filter(|p| p.post_type == 1 && p.post_number > 1).map(|p| p.raw).collect();
+        assert_eq!(notes.iter().filter(|r| r.starts_with("**Status:** resolved")).count(), 1, "{notes:?}");
+        let unique: std::collections::BTreeSet<&String> = notes.iter().collect();
+        assert_eq!(unique.len(), notes.len(), "no note twice: {notes:?}");
+    }
+    let topics = fake.topics();
+    assert_eq!(topics.len(), 2, "one topic per ticket: {topics:?}");
+    assert_eq!(fake.stats().topics_created, 2);
+    assert!(fake.requests().iter().any(|r| r.status == 503), "the 5xx answers were met");
+    let (_, shown) = call(&c, M::GET, format!("{base}/tickets/{first}"), Some(&student), None).await;
+    assert_eq!(shown["thread"]["topic_id"], fake.topic_by_external_id(&format!("osts-{first}")).unwrap().id);
     assert!(server.stop());
 }

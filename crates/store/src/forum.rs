@@ -304,7 +304,18 @@ impl ForumRepository for Store {
             },
             None => None,
         };
+        let assigned = match &change {
+            Change::AssigneeChanged { to: Some(to), .. } => match id32(*to) {
+                Some(to) => match users::Entity::find_by_id(to).one(&self.db).await? {
+                    Some(u) => Some(identity(&self.db, &u).await?),
+                    None => None,
+                },
+                None => None,
+            },
+            _ => None,
+        };
         Ok(Some(ForumJobContext {
+            assigned,
             thread: thread_in(&self.db, row.ticket_id).await?,
             ticket,
             change,

@@ -303,7 +303,13 @@ impl std::fmt::Debug for FakeDiscourse {
 impl FakeDiscourse {
     /// Starts a fake forum on `127.0.0.1` on a free port.
     pub async fn start(config: FakeConfig) -> std::io::Result<Self> {
-        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await?;
+        Self::start_on(config, 0).await
+    }
+
+    /// Starts a fake forum on `127.0.0.1:<port>`: a forum that comes up where a client was
+    /// already pointed while nothing listened there (an outage).
+    pub async fn start_on(config: FakeConfig, port: u16) -> std::io::Result<Self> {
+        let acceptor = TcpListener::bind(format!("127.0.0.1:{port}")).into_acceptor().await?;
         let addr = acceptor
             .local_addr()
             .first()

@@ -102,19 +102,26 @@ impl ForumDispatcher {
     }
 }
 
-/// The status note posted in the thread for an event of the ticket.
-pub fn status_note(context: &ForumJobContext) -> String {
+/// The status note posted in the thread for ticket event `event`.
+///
+/// It ends with the event in an HTML comment (not shown on the forum): Discourse answers an
+/// identical post by the same user in the same topic within 120 s with the first one, so two
+/// events with the same words (assigned to Ada, to Bo, to Ada again) would lose a note, while
+/// a retried job, with the same body, is still answered from that memo instead of posting
+/// twice.
+pub fn status_note(context: &ForumJobContext, event: i64) -> String {
     let who = context.actor.as_ref().map_or_else(|| "osts".to_owned(), |a| a.name.clone());
-    match &context.change {
+    let note = match &context.change {
         Change::AssigneeChanged { to: Some(_), .. } => {
-            let assignee =
-                context.ticket.assignee().map_or_else(|| "a support member".into(), |a| a.display_name.clone());
+            // The event's assignee, not the ticket's now: the job may run after later events.
+            let assignee = context.assigned.as_ref().map_or_else(|| "a support member".into(), |a| a.name.clone());
             format!("**Status:** the ticket is assigned to {assignee}.")
         }
         Change::Resolved { answer } => format!("**Status:** resolved by {who}.\n\n> {}", answer.replace('\n', "\n> ")),
         Change::Reopened { reason } => format!("**Status:** reopened by {who}: {reason}"),
         other => format!("**Status:** {}.", other.kind().replace('_', " ")),
-    }
+    };
+    format!("{note}\n\n<!-- osts event {event} -->")
 }
 
 #[async_trait]
@@ -173,7 +180,7 @@ impl ForumPort for ForumDispatcher {
         })?;
         match job.action {
             ForumAction::Create => Ok(()),
-            ForumAction::Note => self.client.reply(topic, &status_note(&context), None).await.map(drop),
+            ForumAction::Note => self.client.reply(topic, &status_note(&context, job.event), None).await.map(drop),
             ForumAction::Close => self.client.set_closed(topic, true).await,
             ForumAction::Reopen => self.client.set_closed(topic, false).await,
             ForumAction::Archive => self.client.set_archived(topic, true).await,
@@ -221,6 +228,7 @@ mod tests {
             change,
             actor: Some(identity("sam")),
             creator: identity("ada"),
+            assigned: None,
         }
     }
 
@@ -376,6 +384,17 @@ mod tests {
                 .returning(|_| Ok(TopicRef { topic_id: 9, path: "/t/x/9".into() }));
             dispatcher(repo, client).deliver(TicketId::new(42), create).await.unwrap();
         }
+    }
+
+    #[test]
+    fn a_note_names_the_events_assignee_and_differs_from_every_other_events() {
+        let mut assigned = context(Change::AssigneeChanged { from: None, to: Some(3) }, Some(7));
+        assigned.assigned = Some(identity("bo"));
+        let note = status_note(&assigned, 11);
+        assert!(note.starts_with("**Status:** the ticket is assigned to bo."), "{note}");
+        assert!(note.ends_with("<!-- osts event 11 -->"), "{note}");
+        assert_ne!(note, status_note(&assigned, 12), "the same words for two events are two posts");
+        assert_eq!(note, status_note(&assigned, 11), "a retry posts the same body");
     }
 
     #[tokio::test]

@@ -116,6 +116,9 @@ pub struct ForumJobContext {
     pub actor: Option<super::ForumIdentity>,
     /// The ticket's creator, as the forum should know them.
     pub creator: super::ForumIdentity,
+    /// The user the event assigned the ticket to, if it assigned it (the ticket's assignee
+    /// may have changed again since).
+    pub assigned: Option<super::ForumIdentity>,
 }
 
 /// One entry of the admins' ticket ↔ thread map.
