@@ -20,6 +20,7 @@ use crate::{
     accounts::UserSummary,
     auth::Session,
     error::{error_set, Failure},
+    text::{self, Text},
     ApiTags, App,
 };
 
@@ -183,8 +184,7 @@ pub struct ThreadActivityPage {
 #[derive(Debug, Object)]
 pub struct ForumAccountLink {
     /// The forum username (a leading `@` is fine).
-    #[oai(validator(min_length = 1, max_length = 61))]
-    pub username: String,
+    pub username: Text<text::ForumUsername>,
 }
 
 /// The forum account a user linked.
@@ -285,6 +285,11 @@ error_set!(
 error_set!(
     /// Errors of reads.
     ReadErrors = [400, 401, 403, 500]
+);
+
+error_set!(
+    /// Errors of a listing that takes a page size and a cursor.
+    ActiveErrors = [400, 401, 403, 422, 500]
 );
 error_set!(
     /// Errors of reading one's linked forum account.
@@ -503,7 +508,7 @@ impl ForumApi {
         app: Data<&Arc<App>>,
         body: Json<ForumAccountLink>,
     ) -> Result<ForumAccountResponse, Failure<LinkErrors>> {
-        let username = df::ForumUsername::parse(&body.0.username)?;
+        let username = df::ForumUsername::parse(body.0.username.as_str())?;
         let linked = app.forum.link_account(&auth.0.principal, username).await?;
         Ok(ForumAccountResponse::Ok(Json(linked.into())))
     }
@@ -535,9 +540,10 @@ impl ForumApi {
         /// Page size, 1–100 (default 25).
         limit: Query<Option<PageSize>>,
         /// `next_cursor` of the previous page.
-        cursor: Query<Option<String>>,
-    ) -> Result<ActiveThreadsResponse, Failure<ReadErrors>> {
+        cursor: Query<Option<Text<text::ActivityCursor>>>,
+    ) -> Result<ActiveThreadsResponse, Failure<ActiveErrors>> {
         let limit = PageLimit::new(limit.0.map(|l| l.0))?;
+        let cursor = Query(cursor.0.map(Text::into_inner));
         let page = app.forum.active_threads(&auth.0.principal, limit, cursor.0).await?;
         Ok(ActiveThreadsResponse::Ok(Json(ThreadActivityPage {
             items: page

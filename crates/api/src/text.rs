@@ -328,6 +328,17 @@ rule!(
     }
 );
 
+rule!(
+    /// A forum username (an optional leading `@`).
+    ForumUsername,
+    |s| s.pattern = pattern(&domain::forum::FORUM_USERNAME)
+);
+rule!(
+    /// The cursor of the most active threads.
+    ActivityCursor,
+    |s| s.pattern = pattern(&domain::forum::ACTIVITY_CURSOR)
+);
+
 /// A ticket's tags as sent: at most five.
 pub type Tags = Items<Text<Tag>, { domain::tickets::Tags::MAX }>;
 

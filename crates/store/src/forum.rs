@@ -73,6 +73,9 @@ fn user32(user: domain::accounts::UserId) -> anyhow::Result<i32> {
 
 /// Where a page of the most active threads starts: after the thread of `ticket` with `score`.
 fn activity_cursor(raw: &str) -> Option<(i64, i32)> {
+    if !domain::forum::ACTIVITY_CURSOR.is_match(raw) {
+        return None;
+    }
     let mut parts = raw.strip_prefix("a:")?.split(':');
     let (score, ticket) = (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
     parts.next().is_none().then_some((score, ticket))

@@ -107,6 +107,19 @@ struct NewTicketPage {
     priorities: Vec<Choice>,
     errors: Errors,
     panel: Panel,
+    /// Whether the forum is on (the thread choice is hidden otherwise).
+    forum_on: bool,
+    /// The thread asked for: `none`, `private` or `public`.
+    thread: String,
+}
+
+/// The forum thread a new-ticket form asks for, if any (`private` or `public`).
+fn thread_choice(f: &Fields) -> Option<domain::forum::Visibility> {
+    match f.get("thread") {
+        Some("private") => Some(domain::forum::Visibility::Private),
+        Some("public") => Some(domain::forum::Visibility::Public),
+        _ => None,
+    }
 }
 
 async fn new_ticket_page(
@@ -136,6 +149,8 @@ async fn new_ticket_page(
         priorities: Choice::list([("low", "Low"), ("medium", "Medium"), ("high", "High")], priority),
         panel,
         errors,
+        forum_on: ctx.web.config.forum && ctx.web.app.forum.enabled(),
+        thread: f.get("thread").unwrap_or("none").to_owned(),
     };
     let status = if page.errors.any() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     ctx.page_with(status, &page)
@@ -221,13 +236,26 @@ pub async fn create(req: &Request, web: Data<&Arc<Web>>, multipart: Multipart) -
             match web.app.tickets.create(&principal, draft).await {
                 Ok(view) => {
                     let number = view.ticket.id().get();
-                    let mut to = format!("/tickets/{number}");
+                    let mut problems: Vec<String> = Vec::new();
                     if let Some(upload) = upload {
                         let draft = UploadDraft { file_name: upload.name, reply_id: None, bytes: upload.bytes };
                         if let Err(e) = web.app.attachments.upload(&principal, view.ticket.id(), draft).await {
-                            to.push_str(&format!("?upload={}", upload_problem(e)?));
+                            problems.push(format!("upload={}", upload_problem(e)?));
                         }
                     }
+                    // The ticket is raised whatever happens to its thread: a refusal becomes a
+                    // notice on the ticket page, whose "Create forum thread" can try again.
+                    if let Some(visibility) = thread_choice(&f).filter(|_| web.config.forum && web.app.forum.enabled())
+                    {
+                        if let Err(e) = web.app.forum.create(&principal, view.ticket.id(), visibility).await {
+                            tracing::warn!(ticket = number, error = %e, "the forum thread asked for with a new ticket was refused");
+                            problems.push("thread=refused".to_owned());
+                        }
+                    }
+                    let to = match problems.is_empty() {
+                        true => format!("/tickets/{number}"),
+                        false => format!("/tickets/{number}?{}", problems.join("&")),
+                    };
                     return Ok(ctx.redirect(&to));
                 }
                 Err(domain::Error::Invalid { field, message, .. }) => errors.add(field, sentence(&message)),
@@ -497,6 +525,9 @@ pub async fn ticket_page(
                 Some("The ticket was raised, but the file was not attached: only images and PDF files are accepted.")
             }
             Some(_) => Some("The ticket was raised, but the file could not be attached."),
+            None if q.get("thread").is_some() => {
+                Some("The ticket was raised, but its forum thread could not be opened. Ask for one again below.")
+            }
             None => None,
         };
         ticket_page_for(&ctx, number, Errors::none(), Fields::default(), notice).await

@@ -604,3 +604,43 @@ async fn with_the_forum_on_the_creator_asks_for_a_private_thread_from_the_ticket
     other.get(&path).await.expect(StatusCode::OK).has("No forum thread").lacks("Create forum thread");
     other.post(&format!("{path}/thread"), &[("visibility", "public")]).await.expect(StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+#[tokio::test]
+async fn with_the_forum_on_a_student_asks_for_a_private_thread_while_raising_the_ticket() {
+    let app = App::spawn_with(true).await;
+    let mut s = app.signed_in(Role::Student, "Vic Student").await;
+    s.get("/tickets/new").await.expect(StatusCode::OK).has("Forum thread").has("Private thread with support");
+    let category = app.category.to_string();
+    let page = s
+        .post_ticket(
+            &[
+                ("title", "Lab report portal rejects PDF"),
+                ("description", "Every upload fails"),
+                ("category_id", &category),
+                ("priority", "medium"),
+                ("thread", "private"),
+                ("action", "submit"),
+            ],
+            true,
+        )
+        .await
+        .expect(StatusCode::SEE_OTHER);
+    let path = page.location().to_owned();
+    assert!(!path.contains('?'), "no notice: {path}");
+    s.get(&path)
+        .await
+        .expect(StatusCode::OK)
+        .has("The thread is being opened on the forum")
+        .has("Private")
+        .lacks("Create forum thread");
+    // A ticket raised without asking for one has none.
+    let number = s.raise("Timetable clash in week 5", "Two exams at once").await;
+    s.get(&format!("/tickets/{number}")).await.has("Create forum thread");
+}
+
+#[tokio::test]
+async fn with_the_forum_off_the_new_ticket_form_offers_no_thread() {
+    let app = App::spawn().await;
+    let mut s = app.signed_in(Role::Student, "Wes Student").await;
+    s.get("/tickets/new").await.expect(StatusCode::OK).lacks("Forum thread").lacks("Private thread with support");
+}

@@ -11,7 +11,7 @@ mod service;
 pub use dispatch::ForumDispatcher;
 pub use model::{
     forum_username, ForumAction, ForumJob, ForumJobContext, ForumThread, ForumUsername, LinkedAccount, ThreadActivity,
-    ThreadMapEntry, ThreadState,
+    ThreadMapEntry, ThreadState, ACTIVITY_CURSOR, FORUM_USERNAME,
 };
 pub use ports::{
     ForumClient, ForumIdentity, ForumPost, ForumRepository, LinkError, NewTopic, ThreadError, TopicHit, TopicRef,

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::text::Pattern;
 use crate::tickets::TicketId;
 
 use super::Visibility;
@@ -167,18 +168,20 @@ impl ThreadActivity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForumUsername(String);
 
+/// A forum username as sent: an optional `@`, then 1–60 of Discourse's username characters.
+pub static FORUM_USERNAME: Pattern = Pattern::new(|| r"^@?[A-Za-z0-9_.-]{1,60}$".to_owned());
+
+/// The cursor of the most active threads: `a:<replies and likes>:<ticket number>`.
+pub static ACTIVITY_CURSOR: Pattern = Pattern::new(|| r"^a:[0-9]{1,18}:[0-9]{1,9}$".to_owned());
+
 impl ForumUsername {
     /// The longest username Discourse allows.
     pub const MAX: usize = 60;
 
     /// Parses a username (`field` names it in the error).
     pub fn parse(raw: &str) -> Result<Self, crate::Error> {
-        let name = raw.trim();
-        let name = name.strip_prefix('@').unwrap_or(name);
-        let ok = !name.is_empty()
-            && name.len() <= Self::MAX
-            && name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-        if ok {
+        let name = raw.strip_prefix('@').unwrap_or(raw);
+        if FORUM_USERNAME.is_match(raw) {
             Ok(Self(name.to_owned()))
         } else {
             Err(crate::Error::invalid(
@@ -232,7 +235,11 @@ mod tests {
         for state in [ThreadState::Pending, ThreadState::Open, ThreadState::Closed, ThreadState::Archived] {
             assert_eq!(ThreadState::parse(state.as_str()), Some(state));
         }
-        assert_eq!(ForumUsername::parse(" @Ada.L-9_ ").unwrap().as_str(), "Ada.L-9_");
+        assert_eq!(ForumUsername::parse("@Ada.L-9_").unwrap().as_str(), "Ada.L-9_");
+        for bad in ["", "@", " ada", "ada ", "a b", "@@ada", "ädä", &"a".repeat(61)] {
+            assert!(ForumUsername::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(ForumUsername::parse(&"a".repeat(60)).is_ok());
         assert!(ForumUsername::parse("ada").unwrap().same_as("ADA"));
         for bad in ["", "@", "ada lovelace", "ada,bo", "é", &"a".repeat(61)] {
             assert!(ForumUsername::parse(bad).is_err(), "{bad}");
