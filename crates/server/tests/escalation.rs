@@ -12,7 +12,7 @@ use poem::web::{Data, Json, Query};
 use poem::{handler, post, EndpointExt as _, Route};
 use reqwest::Method as M;
 use serde_json::{json, Value};
-use support::{call, osts, Server, TempDir};
+use support::{call, create_admin, Server, TempDir};
 
 const ADMIN_PASSWORD: &str = "escalation admin password";
 const WEBHOOK_SECRET: &str = "SECRET-webhook-token-7f3a9c";
@@ -52,10 +52,7 @@ async fn an_urgent_ticket_posts_one_card_and_its_assignment_and_resolution_reply
         ("OSTS_LOG", "debug"),
         ("OSTS_PUBLIC_URL", "https://help.uni.edu"),
     ];
-    let mut admin_env = env.to_vec();
-    admin_env.push(("OSTS_ADMIN_PASSWORD", ADMIN_PASSWORD));
-    let created = osts(&dir.0, &["admin", "create", "--email", "head@uni.edu", "--name", "Head"], &admin_env);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    create_admin(&dir.0, &env, ADMIN_PASSWORD);
     let log_path = dir.0.join("serve.log");
     let server = Server::start(&dir.0, &env, Some(&log_path));
     let base = format!("{}/api/v1", server.base);

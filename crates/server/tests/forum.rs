@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use discourse::fake::{FakeConfig, FakeDiscourse, Fault, WebhookTarget};
 use reqwest::Method as M;
 use serde_json::{json, Value};
-use support::{call, confirmation_token, eml_files, osts, Server, TempDir};
+use support::{call, confirmation_token, create_admin, eml_files, free_port, Server, TempDir};
 
 const ADMIN_PASSWORD: &str = "forum admin password";
 const STUDENT_PASSWORD: &str = "forum student password";
@@ -54,10 +54,7 @@ async fn a_ticket_thread_lives_with_its_ticket_on_the_forum_and_replies_come_bac
         ("OSTS_DISCOURSE_CATEGORY_ID", "5"),
         ("OSTS_STUDENT_EMAIL_DOMAINS", "uni.edu"),
     ];
-    let mut admin_env = env.to_vec();
-    admin_env.push(("OSTS_ADMIN_PASSWORD", ADMIN_PASSWORD));
-    let created = osts(&dir.0, &["admin", "create", "--email", "head@uni.edu", "--name", "Head"], &admin_env);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    create_admin(&dir.0, &env, ADMIN_PASSWORD);
     let server = Server::start(&dir.0, &env, None);
     fake.set_webhook(Some(WebhookTarget {
         url: format!("{}/webhooks/discourse", server.base),
@@ -229,7 +226,7 @@ async fn student(c: &reqwest::Client, base: &str, dir: &std::path::Path, email: 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tickets_live_through_a_forum_outage_and_their_threads_follow_once_it_is_back() {
     // Nothing listens on this port until the forum "comes back".
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let dir = TempDir::new("osts-forum-outage");
     let url = format!("http://127.0.0.1:{port}");
     let key = discourse::fake::FAKE_API_KEY;
@@ -240,10 +237,7 @@ async fn tickets_live_through_a_forum_outage_and_their_threads_follow_once_it_is
         ("OSTS_DISCOURSE_CATEGORY_ID", "5"),
         ("OSTS_STUDENT_EMAIL_DOMAINS", "uni.edu"),
     ];
-    let mut admin_env = env.to_vec();
-    admin_env.push(("OSTS_ADMIN_PASSWORD", ADMIN_PASSWORD));
-    let created = osts(&dir.0, &["admin", "create", "--email", "head@uni.edu", "--name", "Head"], &admin_env);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    create_admin(&dir.0, &env, ADMIN_PASSWORD);
     let log = dir.0.join("server.log");
     let server = Server::start(&dir.0, &env, Some(&log));
     let base = format!("{}/api/v1", server.base);

@@ -15,7 +15,7 @@ use std::collections::HashSet;
 
 use reqwest::Method as M;
 use serde_json::{json, Value};
-use support::{call, confirmation_token, osts, Relay, Server, TempDir};
+use support::{call, confirmation_token, create_admin, Relay, Server, TempDir};
 
 const ADMIN_PASSWORD: &str = "admin-pw-Zq81vX";
 const STUDENT_PASSWORD: &str = "student-pw-Kd72pL";
@@ -39,10 +39,7 @@ async fn the_log_is_json_carries_request_ids_and_holds_no_secret() {
         ("OSTS_SMTP_URL", smtp_url.as_str()),
         ("OSTS_STUDENT_EMAIL_DOMAINS", "uni.edu"),
     ];
-    let mut admin_env = env.to_vec();
-    admin_env.push(("OSTS_ADMIN_PASSWORD", ADMIN_PASSWORD));
-    let created = osts(&dir.0, &["admin", "create", "--email", "head@uni.edu", "--name", "Head"], &admin_env);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created = create_admin(&dir.0, &env, ADMIN_PASSWORD);
     let mut log = String::from_utf8(created.stderr).unwrap();
 
     let stderr = dir.0.join("serve.log");

@@ -139,6 +139,16 @@ pub fn eml_files(data_dir: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Creates the admin `head@uni.edu` ("Head") with `password` through `osts admin create`,
+/// under the server's `env`; fails the test unless it succeeds. Its output (the log lines).
+pub fn create_admin(data_dir: &Path, env: &[(&str, &str)], password: &str) -> std::process::Output {
+    let mut admin_env = env.to_vec();
+    admin_env.push(("OSTS_ADMIN_PASSWORD", password));
+    let created = osts(data_dir, &["admin", "create", "--email", "head@uni.edu", "--name", "Head"], &admin_env);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    created
+}
+
 /// A free loopback port (bound and released: another process could take it meanwhile, which
 /// only makes a test fail loudly).
 pub fn free_port() -> u16 {
